@@ -1,0 +1,117 @@
+# dnsrouter -- one GNU Makefile: make, make test, make demo, make bench, make install PREFIX=DIR
+#
+#   make            build build/dnsrouter
+#   make SAN=1      the same with AddressSanitizer + UndefinedBehaviorSanitizer, in build-san/
+#   make deps       install every Debian package the build, tests, demo and benchmark need
+#   make test       deps, then unit + integration tests, plain and under the sanitizers, and fuzz
+#   make demo       two Knot backends behind dnsrouter on 127.0.0.1:5353 (make demo-stop)
+#   make bench      dnsperf against Knot directly, dnsrouter and dnsdist
+
+PREFIX  ?= /usr/local
+CC      ?= gcc
+PKGS    := libpcre2-8 yaml-0.1 liburcu-qsbr
+PYTHON  := /usr/bin/python3
+
+ifeq ($(SAN),1)
+BUILD   := build-san
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+OPT     := -O1
+else
+BUILD   := build
+SANFLAGS :=
+OPT     := -O2
+endif
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+           -Werror=implicit -Werror=format-security
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CFLAGS  ?= $(OPT) -g
+ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(CFLAGS) $(WARN) $(SANFLAGS) -Isrc -MMD -MP $(PKG_CFLAGS)
+LDLIBS  = $(PKG_LIBS) -lpthread
+
+SRCS    := $(shell find src -name '*.c' ! -name main.c | sort)
+OBJS    := $(SRCS:%.c=$(BUILD)/%.o)
+LIB     := $(BUILD)/libdnsrouter.a
+BIN     := $(BUILD)/dnsrouter
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+
+# Debian packages: build, unit tests, integration tests, demo, benchmark.
+DEPS_BUILD := gcc make pkg-config libpcre2-dev libyaml-dev liburcu-dev
+DEPS_TEST  := libcmocka-dev knot knot-dnsutils bind9-dnsutils python3-pytest python3-dnspython \
+              clang libclang-rt-14-dev iproute2 procps
+DEPS_BENCH := dnsperf dnsdist util-linux
+DEPS_ALL   := $(DEPS_BUILD) $(DEPS_TEST) $(DEPS_BENCH)
+
+.PHONY: all deps test unit integration test-san fuzz bench demo demo-stop install lint clean
+
+all: $(BIN)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(LIB): $(OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BIN): $(BUILD)/src/main.o $(LIB)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/test_%: tests/unit/test_%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(LDLIBS) -lcmocka
+
+# Install only what is missing, so a machine that has everything is not touched.
+deps:
+	@missing=""; for p in $(DEPS_ALL); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; CMOCKA_MESSAGE_OUTPUT=TAP $$t; done
+
+integration: $(BIN)
+	DNSROUTER_BIN=$(abspath $(BIN)) $(PYTHON) -m pytest -q tests/integration
+
+test-san:
+	$(MAKE) SAN=1 unit integration
+
+fuzz:
+	$(MAKE) -C fuzz run
+
+test: deps
+	$(MAKE) all
+	$(MAKE) unit
+	$(MAKE) integration
+	$(MAKE) test-san
+	$(MAKE) fuzz
+
+bench: deps all
+	bash bench/run.sh
+
+demo: deps all
+	bash scripts/demo.sh start
+
+demo-stop:
+	bash scripts/demo.sh stop
+
+install: $(BIN)
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/man/man8
+	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/sbin/dnsrouter
+	install -m 0644 doc/dnsrouter.8 $(DESTDIR)$(PREFIX)/share/man/man8/dnsrouter.8
+
+lint:
+	clang-format --dry-run --Werror $(shell find src tests/unit fuzz -name '*.[ch]')
+
+clean:
+	rm -rf build build-san
+
+-include $(OBJS:.o=.d) $(BUILD)/src/main.d

@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: MIT */
+/* common/sockaddr.h -- IPv4/IPv6 socket addresses: parse, print, compare */
+#ifndef DR_COMMON_SOCKADDR_H
+#define DR_COMMON_SOCKADDR_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+union sockaddr_any {
+	struct sockaddr sa;
+	struct sockaddr_in sin;
+	struct sockaddr_in6 sin6;
+};
+
+/* Longest text sockaddr_format writes: "[v6%scope]:65535" and the NUL. */
+#define SOCKADDR_STRLEN (INET6_ADDRSTRLEN + 16)
+
+/* Parse "a.b.c.d:port" or "[v6]:port" from <s> of <len> bytes into <out>. A missing port is an
+ * error unless <default_port> is non-zero. Returns DR_EOK or DR_EINVAL. */
+int sockaddr_parse(const char *s, size_t len, unsigned default_port, union sockaddr_any *out);
+
+/* Write <sa> as "ip:port" or "[ip]:port" into <buf> of <len> bytes; returns <buf>. */
+char *sockaddr_format(const union sockaddr_any *sa, char *buf, size_t len);
+
+socklen_t sockaddr_len(const union sockaddr_any *sa);
+
+/* True when family, address and port are equal. */
+bool sockaddr_equal(const union sockaddr_any *a, const union sockaddr_any *b);
+
+#endif

@@ -1,0 +1,248 @@
+/* SPDX-License-Identifier: MIT */
+/* conf/conf.c -- configuration defaults, command-line additions and validation */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/err.h"
+#include "conf/conf.h"
+#include "route/regex.h"
+
+#define DEFAULT_TIMEOUT_MS	1000
+#define DEFAULT_TCP_MAX_CONNS	1024
+#define DEFAULT_TCP_IDLE_MS	10000
+#define DEFAULT_LISTEN		"127.0.0.1:5353"
+
+int conf_init(struct conf *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->no_route_rcode = WIRE_RCODE_SERVFAIL;
+	c->timeout_ms = DEFAULT_TIMEOUT_MS;
+	c->tcp_max_conns = DEFAULT_TCP_MAX_CONNS;
+	c->tcp_idle_ms = DEFAULT_TCP_IDLE_MS;
+	if (gethostname(c->identity, sizeof(c->identity) - 1) == -1) {
+		snprintf(c->identity, sizeof(c->identity), "dnsrouter");
+	}
+	return DR_EOK;
+}
+
+void conf_deinit(struct conf *c)
+{
+	for (size_t i = 0; i < c->nroutes; i++) {
+		free(c->routes[i].pattern);
+		free(c->routes[i].backends);
+	}
+	free(c->routes);
+	free(c->backends);
+	free(c->listen);
+	free(c->file);
+	memset(c, 0, sizeof(*c));
+}
+
+int conf_parse_duration(const char *s, uint32_t *ms)
+{
+	char *end;
+	unsigned long long v;
+
+	if (*s < '0' || *s > '9') {
+		return DR_EINVAL;
+	}
+	v = strtoull(s, &end, 10);
+	if (strcmp(end, "s") == 0) {
+		v *= 1000;
+	} else if (strcmp(end, "ms") != 0 && *end != '\0') {
+		return DR_EINVAL;
+	}
+	if (v == 0 || v > 3600u * 1000u) {
+		return DR_EINVAL;
+	}
+	*ms = (uint32_t)v;
+	return DR_EOK;
+}
+
+int conf_add_listen(struct conf *c, const char *addr, char *err, size_t len)
+{
+	union sockaddr_any sa;
+	union sockaddr_any *grown;
+
+	if (sockaddr_parse(addr, strlen(addr), 0, &sa) != DR_EOK) {
+		snprintf(err, len, "bad listen address '%s' (want ip:port or [ipv6]:port)", addr);
+		return DR_ECONF;
+	}
+	grown = realloc(c->listen, (c->nlisten + 1) * sizeof(*grown));
+	if (grown == NULL) {
+		return DR_ENOMEM;
+	}
+	c->listen = grown;
+	c->listen[c->nlisten++] = sa;
+	return DR_EOK;
+}
+
+struct conf_backend *conf_backend_add(struct conf *c)
+{
+	struct conf_backend *grown = realloc(c->backends, (c->nbackends + 1) * sizeof(*grown));
+
+	if (grown == NULL) {
+		return NULL;
+	}
+	c->backends = grown;
+	memset(&grown[c->nbackends], 0, sizeof(*grown));
+	return &grown[c->nbackends++];
+}
+
+struct conf_route *conf_route_add(struct conf *c)
+{
+	struct conf_route *grown = realloc(c->routes, (c->nroutes + 1) * sizeof(*grown));
+
+	if (grown == NULL) {
+		return NULL;
+	}
+	c->routes = grown;
+	memset(&grown[c->nroutes], 0, sizeof(*grown));
+	return &grown[c->nroutes++];
+}
+
+int conf_route_add_backend(struct conf_route *r, const char *name)
+{
+	char (*grown)[CONF_NAME_MAX] = realloc(r->backends, (r->nbackends + 1) * sizeof(*grown));
+
+	if (grown == NULL) {
+		return DR_ENOMEM;
+	}
+	r->backends = grown;
+	snprintf(grown[r->nbackends++], CONF_NAME_MAX, "%s", name);
+	return DR_EOK;
+}
+
+static struct conf_backend *backend_by_name(struct conf *c, const char *name)
+{
+	for (size_t i = 0; i < c->nbackends; i++) {
+		if (strcmp(c->backends[i].name, name) == 0) {
+			return &c->backends[i];
+		}
+	}
+	return NULL;
+}
+
+static struct conf_route *regex_route_by_pattern(struct conf *c, const char *pattern)
+{
+	for (size_t i = 0; i < c->nroutes; i++) {
+		if (c->routes[i].kind == CONF_ROUTE_REGEX && strcmp(c->routes[i].pattern, pattern) == 0) {
+			return &c->routes[i];
+		}
+	}
+	return NULL;
+}
+
+int conf_add_entry(struct conf *c, const char *entry, char *err, size_t len)
+{
+	const char *comma = strchr(entry, ',');
+	union sockaddr_any sa;
+	char name[CONF_NAME_MAX];
+	struct conf_backend *be;
+	struct conf_route *r;
+
+	if (comma == NULL || comma[1] == '\0') {
+		snprintf(err, len, "bad entry '%s' (want ip:port,regexp)", entry);
+		return DR_ECONF;
+	}
+	if (sockaddr_parse(entry, (size_t)(comma - entry), 0, &sa) != DR_EOK) {
+		snprintf(err, len, "bad address in entry '%s' (want ip:port or [ipv6]:port)", entry);
+		return DR_ECONF;
+	}
+	sockaddr_format(&sa, name, sizeof(name));
+	be = backend_by_name(c, name);
+	if (be == NULL) {
+		be = conf_backend_add(c);
+		if (be == NULL) {
+			return DR_ENOMEM;
+		}
+		snprintf(be->name, sizeof(be->name), "%s", name);
+		be->addr = sa;
+	}
+	r = regex_route_by_pattern(c, comma + 1);
+	if (r == NULL) {
+		r = conf_route_add(c);
+		if (r == NULL || (r->pattern = strdup(comma + 1)) == NULL) {
+			return DR_ENOMEM;
+		}
+		r->kind = CONF_ROUTE_REGEX;
+	}
+	for (size_t i = 0; i < r->nbackends; i++) {
+		if (strcmp(r->backends[i], name) == 0) {
+			return DR_EOK;	/* the same entry twice adds nothing */
+		}
+	}
+	return conf_route_add_backend(r, name);
+}
+
+/* "FILE:LINE: " for a key of the file, or "" for one that came from the command line. */
+static int where(const struct conf *c, int line, char *buf, size_t len)
+{
+	if (c->file != NULL && line > 0) {
+		return snprintf(buf, len, "%s:%d: ", c->file, line);
+	}
+	buf[0] = '\0';
+	return 0;
+}
+
+static int validate_route(struct conf *c, struct conf_route *r, char *err, size_t len)
+{
+	int n;
+
+	if (r->nbackends == 0) {
+		n = where(c, r->line, err, len);
+		snprintf(err + n, len - (size_t)n, "route '%s' has no backends", r->pattern);
+		return DR_ECONF;
+	}
+	for (size_t i = 0; i < r->nbackends; i++) {
+		if (backend_by_name(c, r->backends[i]) == NULL) {
+			n = where(c, r->line, err, len);
+			snprintf(err + n, len - (size_t)n, "route '%s' names unknown backend '%s'",
+				 r->pattern, r->backends[i]);
+			return DR_ECONF;
+		}
+	}
+	if (r->kind == CONF_ROUTE_REGEX) {
+		char rerr[256];
+		struct regex *re = regex_new(r->pattern, rerr, sizeof(rerr));
+		if (re == NULL) {
+			n = where(c, r->line, err, len);
+			snprintf(err + n, len - (size_t)n, "bad regex '%s': %s", r->pattern, rerr);
+			return DR_ECONF;
+		}
+		regex_free(re);
+	}
+	return DR_EOK;
+}
+
+int conf_validate(struct conf *c, char *err, size_t len)
+{
+	char tmp[CONF_ERR_LEN];
+	int rc;
+
+	for (size_t i = 0; i < c->nbackends; i++) {
+		for (size_t j = 0; j < i; j++) {
+			if (strcmp(c->backends[i].name, c->backends[j].name) == 0) {
+				int n = where(c, c->backends[i].line, err, len);
+				snprintf(err + n, len - (size_t)n, "duplicate backend name '%s'",
+					 c->backends[i].name);
+				return DR_ECONF;
+			}
+		}
+	}
+	for (size_t i = 0; i < c->nroutes; i++) {
+		rc = validate_route(c, &c->routes[i], err, len);
+		if (rc != DR_EOK) {
+			return rc;
+		}
+	}
+	if (c->nlisten == 0) {
+		rc = conf_add_listen(c, DEFAULT_LISTEN, tmp, sizeof(tmp));
+		if (rc != DR_EOK) {
+			return rc;
+		}
+	}
+	return DR_EOK;
+}

@@ -1,0 +1,461 @@
+/* SPDX-License-Identifier: MIT */
+/* conf/yaml.c -- read the YAML configuration file; every error names file and line */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+#include "common/err.h"
+#include "conf/conf.h"
+
+struct yctx {
+	yaml_document_t doc;
+	struct conf *conf;
+	char *err;
+	size_t len;
+};
+
+typedef int key_fn(struct yctx *y, yaml_node_t *value, void *obj);
+
+struct keyword {
+	const char *key;
+	key_fn *parse;
+};
+
+__attribute__((format(printf, 3, 4)))
+static int fail(struct yctx *y, const yaml_node_t *n, const char *fmt, ...)
+{
+	va_list ap;
+	int off = snprintf(y->err, y->len, "%s:%zu: ", y->conf->file,
+			   n ? n->start_mark.line + 1 : 1);
+
+	if (off < 0 || (size_t)off >= y->len) {
+		return DR_ECONF;
+	}
+	va_start(ap, fmt);
+	vsnprintf(y->err + off, y->len - (size_t)off, fmt, ap);
+	va_end(ap);
+	return DR_ECONF;
+}
+
+static yaml_node_t *node(struct yctx *y, int id)
+{
+	return yaml_document_get_node(&y->doc, id);
+}
+
+static const char *scalar(const yaml_node_t *n)
+{
+	return (const char *)n->data.scalar.value;
+}
+
+static int want_scalar(struct yctx *y, yaml_node_t *n, const char *what)
+{
+	if (n->type != YAML_SCALAR_NODE) {
+		return fail(y, n, "%s must be a single value", what);
+	}
+	return DR_EOK;
+}
+
+static int parse_map(struct yctx *y, yaml_node_t *map, const struct keyword *table, void *obj,
+		     const char *what)
+{
+	if (map->type != YAML_MAPPING_NODE) {
+		return fail(y, map, "%s must be a mapping of keys", what);
+	}
+	for (yaml_node_pair_t *p = map->data.mapping.pairs.start;
+	     p < map->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = node(y, p->key), *v = node(y, p->value);
+		const struct keyword *kw;
+		int rc;
+
+		if (k->type != YAML_SCALAR_NODE) {
+			return fail(y, k, "a key in %s must be a plain word", what);
+		}
+		for (yaml_node_pair_t *q = map->data.mapping.pairs.start; q < p; q++) {
+			yaml_node_t *prev = node(y, q->key);
+			if (prev->type == YAML_SCALAR_NODE && strcmp(scalar(prev), scalar(k)) == 0) {
+				return fail(y, k, "duplicate key '%s' in %s", scalar(k), what);
+			}
+		}
+		for (kw = table; kw->key != NULL; kw++) {
+			if (strcmp(kw->key, scalar(k)) == 0) {
+				break;
+			}
+		}
+		if (kw->key == NULL) {
+			return fail(y, k, "unknown key '%s' in %s", scalar(k), what);
+		}
+		rc = kw->parse(y, v, obj);
+		if (rc != DR_EOK) {
+			return rc;
+		}
+	}
+	return DR_EOK;
+}
+
+static int parse_uint(struct yctx *y, yaml_node_t *v, const char *what, unsigned min,
+		      unsigned max, unsigned *out)
+{
+	char *end;
+	unsigned long n;
+
+	if (want_scalar(y, v, what) != DR_EOK) {
+		return DR_ECONF;
+	}
+	errno = 0;
+	n = strtoul(scalar(v), &end, 10);
+	if (scalar(v)[0] < '0' || scalar(v)[0] > '9' || *end != '\0' || errno != 0 || n < min ||
+	    n > max) {
+		return fail(y, v, "%s must be a whole number from %u to %u, not '%s'", what, min,
+			    max, scalar(v));
+	}
+	*out = (unsigned)n;
+	return DR_EOK;
+}
+
+static int parse_duration(struct yctx *y, yaml_node_t *v, const char *what, uint32_t *out)
+{
+	if (want_scalar(y, v, what) != DR_EOK) {
+		return DR_ECONF;
+	}
+	if (conf_parse_duration(scalar(v), out) != DR_EOK) {
+		return fail(y, v, "%s must be a duration like 500ms or 2s (up to 1h), not '%s'",
+			    what, scalar(v));
+	}
+	return DR_EOK;
+}
+
+static int parse_text(struct yctx *y, yaml_node_t *v, const char *what, char *out, size_t cap)
+{
+	if (want_scalar(y, v, what) != DR_EOK) {
+		return DR_ECONF;
+	}
+	if (strlen(scalar(v)) >= cap || scalar(v)[0] == '\0') {
+		return fail(y, v, "%s must be 1 to %zu characters", what, cap - 1);
+	}
+	memcpy(out, scalar(v), strlen(scalar(v)) + 1);
+	return DR_EOK;
+}
+
+/* Top-level keys. */
+
+static int listen_one(struct yctx *y, yaml_node_t *v)
+{
+	char msg[CONF_ERR_LEN];
+	int rc;
+
+	if (want_scalar(y, v, "a listen address") != DR_EOK) {
+		return DR_ECONF;
+	}
+	rc = conf_add_listen(y->conf, scalar(v), msg, sizeof(msg));
+	return rc == DR_ECONF ? fail(y, v, "%s", msg) : rc;
+}
+
+static int key_listen(struct yctx *y, yaml_node_t *v, void *obj)
+{
+	(void)obj;
+	if (v->type != YAML_SEQUENCE_NODE) {
+		return listen_one(y, v);
+	}
+	for (yaml_node_item_t *i = v->data.sequence.items.start; i < v->data.sequence.items.top;
+	     i++) {
+		int rc = listen_one(y, node(y, *i));
+		if (rc != DR_EOK) {
+			return rc;
+		}
+	}
+	return DR_EOK;
+}
+
+static int key_workers(struct yctx *y, yaml_node_t *v, void *obj)
+{
+	(void)obj;
+	if (v->type == YAML_SCALAR_NODE && strcmp(scalar(v), "auto") == 0) {
+		y->conf->workers = 0;
+		return DR_EOK;
+	}
+	return parse_uint(y, v, "workers ('auto' or a number)", 1, 256, &y->conf->workers);
+}
+
+static int key_identity(struct yctx *y, yaml_node_t *v, void *obj)
+{
+	(void)obj;
+	return parse_text(y, v, "identity", y->conf->identity, sizeof(y->conf->identity));
+}
+
+static int key_version(struct yctx *y, yaml_node_t *v, void *obj)
+{
+	(void)obj;
+	return parse_text(y, v, "version", y->conf->version, sizeof(y->conf->version));
+}
+
+static int key_no_route(struct yctx *y, yaml_node_t *v, void *obj)
+{
+	(void)obj;
+	if (want_scalar(y, v, "no-route") != DR_EOK) {
+		return DR_ECONF;
+	}
+	if (strcmp(scalar(v), "servfail") == 0) {
+		y->conf->no_route_rcode = WIRE_RCODE_SERVFAIL;
+	} else if (strcmp(scalar(v), "refused") == 0) {
+		y->conf->no_route_rcode = WIRE_RCODE_REFUSED;
+	} else {
+		return fail(y, v, "no-route must be 'servfail' or 'refused', not '%s'", scalar(v));
+	}
+	return DR_EOK;
+}
+
+static int key_timeout(struct yctx *y, yaml_node_t *v, void *obj)
+{
+	(void)obj;
+	return parse_duration(y, v, "timeout", &y->conf->timeout_ms);
+}
+
+static int tcp_max_conns(struct yctx *y, yaml_node_t *v, void *obj)
+{
+	(void)obj;
+	return parse_uint(y, v, "tcp max-connections", 1, 1000000, &y->conf->tcp_max_conns);
+}
+
+static int tcp_idle(struct yctx *y, yaml_node_t *v, void *obj)
+{
+	(void)obj;
+	return parse_duration(y, v, "tcp idle-timeout", &y->conf->tcp_idle_ms);
+}
+
+static const struct keyword tcp_keys[] = {
+	{ "max-connections", tcp_max_conns },
+	{ "idle-timeout", tcp_idle },
+	{ NULL, NULL },
+};
+
+static int key_tcp(struct yctx *y, yaml_node_t *v, void *obj)
+{
+	return parse_map(y, v, tcp_keys, obj, "tcp");
+}
+
+/* backends: [ { name, address, timeout } ] */
+
+static int be_name(struct yctx *y, yaml_node_t *v, void *obj)
+{
+	struct conf_backend *be = obj;
+
+	return parse_text(y, v, "backend name", be->name, sizeof(be->name));
+}
+
+static int be_address(struct yctx *y, yaml_node_t *v, void *obj)
+{
+	struct conf_backend *be = obj;
+
+	if (want_scalar(y, v, "backend address") != DR_EOK) {
+		return DR_ECONF;
+	}
+	if (sockaddr_parse(scalar(v), strlen(scalar(v)), 53, &be->addr) != DR_EOK) {
+		return fail(y, v, "bad backend address '%s' (want ip:port or [ipv6]:port)",
+			    scalar(v));
+	}
+	return DR_EOK;
+}
+
+static int be_timeout(struct yctx *y, yaml_node_t *v, void *obj)
+{
+	struct conf_backend *be = obj;
+
+	return parse_duration(y, v, "backend timeout", &be->timeout_ms);
+}
+
+static const struct keyword backend_keys[] = {
+	{ "name", be_name },
+	{ "address", be_address },
+	{ "timeout", be_timeout },
+	{ NULL, NULL },
+};
+
+static int key_backends(struct yctx *y, yaml_node_t *v, void *obj)
+{
+	(void)obj;
+	if (v->type != YAML_SEQUENCE_NODE) {
+		return fail(y, v, "backends must be a list");
+	}
+	for (yaml_node_item_t *i = v->data.sequence.items.start; i < v->data.sequence.items.top;
+	     i++) {
+		yaml_node_t *item = node(y, *i);
+		struct conf_backend *be = conf_backend_add(y->conf);
+		int rc;
+
+		if (be == NULL) {
+			return DR_ENOMEM;
+		}
+		be->line = (int)item->start_mark.line + 1;
+		rc = parse_map(y, item, backend_keys, be, "a backend");
+		if (rc != DR_EOK) {
+			return rc;
+		}
+		if (be->name[0] == '\0' || be->addr.sa.sa_family == 0) {
+			return fail(y, item, "a backend needs a name and an address");
+		}
+	}
+	return DR_EOK;
+}
+
+/* routes: [ { zone | regex, backends, policy } ] */
+
+static int route_pattern(struct yctx *y, yaml_node_t *v, struct conf_route *r,
+			 enum conf_route_kind kind)
+{
+	if (r->pattern != NULL) {
+		return fail(y, v, "a route has either zone or regex, not both");
+	}
+	if (want_scalar(y, v, kind == CONF_ROUTE_ZONE ? "zone" : "regex") != DR_EOK) {
+		return DR_ECONF;
+	}
+	r->kind = kind;
+	r->pattern = strdup(scalar(v));
+	if (r->pattern == NULL) {
+		return DR_ENOMEM;
+	}
+	if (kind == CONF_ROUTE_ZONE) {
+		int n = wire_name_from_text(scalar(v), r->zone);
+		if (n < 0) {
+			return fail(y, v, "bad zone name '%s'", scalar(v));
+		}
+		r->zone_len = (unsigned)n;
+	}
+	return DR_EOK;
+}
+
+static int route_zone(struct yctx *y, yaml_node_t *v, void *obj)
+{
+	return route_pattern(y, v, obj, CONF_ROUTE_ZONE);
+}
+
+static int route_regex(struct yctx *y, yaml_node_t *v, void *obj)
+{
+	return route_pattern(y, v, obj, CONF_ROUTE_REGEX);
+}
+
+static int route_backends(struct yctx *y, yaml_node_t *v, void *obj)
+{
+	struct conf_route *r = obj;
+
+	if (v->type != YAML_SEQUENCE_NODE) {
+		return fail(y, v, "route backends must be a list of backend names");
+	}
+	for (yaml_node_item_t *i = v->data.sequence.items.start; i < v->data.sequence.items.top;
+	     i++) {
+		yaml_node_t *item = node(y, *i);
+		if (want_scalar(y, item, "a backend name") != DR_EOK) {
+			return DR_ECONF;
+		}
+		if (conf_route_add_backend(r, scalar(item)) != DR_EOK) {
+			return DR_ENOMEM;
+		}
+	}
+	return DR_EOK;
+}
+
+static int route_policy(struct yctx *y, yaml_node_t *v, void *obj)
+{
+	struct conf_route *r = obj;
+
+	if (want_scalar(y, v, "policy") != DR_EOK) {
+		return DR_ECONF;
+	}
+	if (strcmp(scalar(v), "round-robin") != 0) {
+		return fail(y, v, "unknown policy '%s' (available: round-robin)", scalar(v));
+	}
+	r->policy = CONF_POLICY_ROUND_ROBIN;
+	return DR_EOK;
+}
+
+static const struct keyword route_keys[] = {
+	{ "zone", route_zone },
+	{ "regex", route_regex },
+	{ "backends", route_backends },
+	{ "policy", route_policy },
+	{ NULL, NULL },
+};
+
+static int key_routes(struct yctx *y, yaml_node_t *v, void *obj)
+{
+	(void)obj;
+	if (v->type != YAML_SEQUENCE_NODE) {
+		return fail(y, v, "routes must be a list");
+	}
+	for (yaml_node_item_t *i = v->data.sequence.items.start; i < v->data.sequence.items.top;
+	     i++) {
+		yaml_node_t *item = node(y, *i);
+		struct conf_route *r = conf_route_add(y->conf);
+		int rc;
+
+		if (r == NULL) {
+			return DR_ENOMEM;
+		}
+		r->line = (int)item->start_mark.line + 1;
+		rc = parse_map(y, item, route_keys, r, "a route");
+		if (rc != DR_EOK) {
+			return rc;
+		}
+		if (r->pattern == NULL) {
+			return fail(y, item, "a route needs a zone or a regex");
+		}
+	}
+	return DR_EOK;
+}
+
+static const struct keyword top_keys[] = {
+	{ "listen", key_listen },
+	{ "workers", key_workers },
+	{ "identity", key_identity },
+	{ "version", key_version },
+	{ "no-route", key_no_route },
+	{ "timeout", key_timeout },
+	{ "tcp", key_tcp },
+	{ "backends", key_backends },
+	{ "routes", key_routes },
+	{ NULL, NULL },
+};
+
+int conf_load_yaml(struct conf *c, const char *path, char *err, size_t len)
+{
+	yaml_parser_t parser;
+	struct yctx y = { .conf = c, .err = err, .len = len };
+	yaml_node_t *root;
+	FILE *f;
+	int rc;
+
+	free(c->file);
+	c->file = strdup(path);
+	if (c->file == NULL) {
+		return DR_ENOMEM;
+	}
+	f = fopen(path, "r");
+	if (f == NULL) {
+		snprintf(err, len, "%s:0: cannot open (%s)", path, strerror(errno));
+		return DR_ECONF;
+	}
+	if (yaml_parser_initialize(&parser) == 0) {
+		fclose(f);
+		return DR_ENOMEM;
+	}
+	yaml_parser_set_input_file(&parser, f);
+	if (yaml_parser_load(&parser, &y.doc) == 0) {
+		snprintf(err, len, "%s:%zu: %s", path, parser.problem_mark.line + 1,
+			 parser.problem ? parser.problem : "not valid YAML");
+		yaml_parser_delete(&parser);
+		fclose(f);
+		return DR_ECONF;
+	}
+	root = yaml_document_get_root_node(&y.doc);
+	if (root == NULL) {
+		rc = DR_EOK;	/* an empty file is every default */
+	} else {
+		rc = parse_map(&y, root, top_keys, NULL, "the configuration");
+	}
+	yaml_document_delete(&y.doc);
+	yaml_parser_delete(&parser);
+	fclose(f);
+	return rc;
+}

@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: MIT */
+/* route/regex.h -- PCRE2 patterns, JIT-compiled, matched against presentation names */
+#ifndef DR_ROUTE_REGEX_H
+#define DR_ROUTE_REGEX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct regex;
+struct regex_scratch;
+
+/* Compile <pattern> (JIT where the platform allows). Returns NULL with the reason and offset in
+ * <err> of <len> bytes. The result is immutable and may be matched from many threads. */
+struct regex *regex_new(const char *pattern, char *err, size_t len);
+void regex_free(struct regex *re);
+
+/* Per-thread match state; NULL when out of memory. */
+struct regex_scratch *regex_scratch_new(void);
+void regex_scratch_free(struct regex_scratch *s);
+
+/* True when <re> matches <subject> of <len> bytes. Uses <s>, owned by the calling thread. */
+bool regex_match(const struct regex *re, const char *subject, size_t len,
+		 struct regex_scratch *s);
+
+#endif

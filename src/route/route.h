@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: MIT */
+/* route/route.h -- routing snapshots: immutable tables of routes, swapped whole on change */
+#ifndef DR_ROUTE_ROUTE_H
+#define DR_ROUTE_ROUTE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend/backend.h"
+#include "conf/conf.h"
+#include "pool/pool.h"
+#include "route/regex.h"
+#include "wire/wire.h"
+
+struct route {
+	uint32_t idx;		/* position in snapshot.routes: indexes per-worker state */
+	enum conf_route_kind kind;
+	char *pattern;		/* as configured, for logs */
+	struct regex *re;	/* regex routes */
+	uint8_t zone[WIRE_NAME_MAX];	/* zone routes: lower-cased wire form */
+	unsigned zone_len;
+	struct pool pool;
+};
+
+struct zone_slot {
+	uint64_t hash;
+	struct route *route;	/* NULL: empty */
+};
+
+/* Everything a worker needs to answer a query, published by one pointer swap and never
+ * changed afterwards. Workers borrow it until their next quiescent point. */
+struct snapshot {
+	uint64_t gen;		/* strictly increasing; workers compare it, not the pointer */
+	struct route *routes;	/* in configuration order */
+	uint32_t nroutes;
+	struct route **regex;	/* regex routes, in order */
+	uint32_t nregex;
+	struct zone_slot *zones;	/* open addressing, power-of-two size */
+	uint32_t zone_mask;
+	struct backend **backends;	/* every backend the routes name, once */
+	uint32_t nbackends;
+	uint32_t max_backend_idx;	/* highest backend.idx + 1 */
+	int no_route_rcode;
+	char identity[CONF_TEXT_MAX + 1];
+	char version[CONF_TEXT_MAX + 1];
+};
+
+/* Build snapshot <gen> from <c>, taking backends from <reg> (creating the new ones). Returns
+ * NULL with a reason in <err> of <len> bytes. */
+struct snapshot *snapshot_build(const struct conf *c, struct backend_registry *reg, uint64_t gen,
+				char *err, size_t len);
+
+void snapshot_free(struct snapshot *s);
+
+/* The route for question <q>: regex routes in order, then the longest matching zone. NULL
+ * when nothing matches. <rs> is the calling thread's regex scratch. */
+const struct route *route_lookup(const struct snapshot *s, const struct wire_question *q,
+				 struct regex_scratch *rs);
+
+#endif

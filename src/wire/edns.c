@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: MIT */
+/* wire/edns.c -- find the OPT record (RFC 6891) of a message */
+#include "common/err.h"
+#include "wire/edns.h"
+
+/* Step over an owner name that may end in a compression pointer. */
+static int skip_name(const uint8_t *msg, size_t len, size_t *pos)
+{
+	size_t p = *pos;
+
+	for (unsigned n = 0; n < 128; n++) {
+		if (p >= len) {
+			return DR_EMALF;
+		}
+		uint8_t l = msg[p];
+		if ((l & 0xc0) == 0xc0) {
+			*pos = p + 2;
+			return *pos <= len ? DR_EOK : DR_EMALF;
+		}
+		if (l > WIRE_LABEL_MAX) {
+			return DR_EMALF;
+		}
+		p += 1u + l;
+		if (l == 0) {
+			*pos = p;
+			return DR_EOK;
+		}
+	}
+	return DR_EMALF;
+}
+
+int edns_find_opt(const uint8_t *msg, size_t len, const struct wire_question *q,
+		  struct wire_opt *opt)
+{
+	unsigned records = (unsigned)wire_read_u16(msg + WIRE_OFF_ANCOUNT) +
+			   wire_read_u16(msg + WIRE_OFF_NSCOUNT) +
+			   wire_read_u16(msg + WIRE_OFF_ARCOUNT);
+	unsigned first_additional = records - wire_read_u16(msg + WIRE_OFF_ARCOUNT);
+	size_t pos = q->end;
+
+	opt->present = false;
+	for (unsigned i = 0; i < records; i++) {
+		size_t start = pos;
+		if (skip_name(msg, len, &pos) != DR_EOK || pos + 10 > len) {
+			return DR_EMALF;
+		}
+		uint16_t type = wire_read_u16(msg + pos);
+		uint16_t rdlen = wire_read_u16(msg + pos + 8);
+		if (i >= first_additional && type == WIRE_TYPE_OPT && msg[start] == 0) {
+			opt->present = true;
+			opt->udp_size = wire_read_u16(msg + pos + 2);
+			opt->version = msg[pos + 5];
+			opt->dnssec_ok = (msg[pos + 6] & 0x80) != 0;
+			opt->offset = (uint16_t)start;
+		}
+		pos += 10u + rdlen;
+		if (pos > len) {
+			return DR_EMALF;
+		}
+	}
+	return DR_EOK;
+}

@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: MIT */
+/* worker/query.c -- what to do with a client's query, whatever transport brought it */
+#include <string.h>
+
+#include "common/err.h"
+#include "worker/query.h"
+#include "wire/synth.h"
+
+/* Names the router answers itself, in lower-cased wire form (RFC 4892 and BIND custom). */
+static const uint8_t name_id_server[] = "\2id\6server";
+static const uint8_t name_hostname_bind[] = "\10hostname\4bind";
+static const uint8_t name_version_bind[] = "\7version\4bind";
+static const uint8_t name_version_server[] = "\7version\6server";
+
+static bool name_is(const struct wire_question *q, const uint8_t *name, size_t size)
+{
+	/* <size> counts the string literal's NUL, which stands for the root label. */
+	return q->name_len == size && memcmp(q->name, name, size) == 0;
+}
+
+static void reply(struct worker *w, struct query_verdict *v, uint8_t *msg, size_t len,
+		  size_t cap, const struct wire_question *q, int rcode, int ede, const char *txt)
+{
+	int n = synth_reply(msg, len, cap, q, rcode, ede, txt);
+
+	(void)w;
+	v->action = n > 0 ? QUERY_REPLY : QUERY_DROP;
+	v->reply_len = n;
+}
+
+/* id.server/hostname.bind/version.* CH TXT and zone transfers. True when it answered. */
+static bool answer_locally(struct worker *w, uint8_t *msg, size_t len, size_t cap,
+			   const struct wire_question *q, struct query_verdict *v)
+{
+	const struct snapshot *s = w->snap;
+
+	if (q->qtype == WIRE_TYPE_AXFR || q->qtype == WIRE_TYPE_IXFR) {
+		reply(w, v, msg, len, cap, q, WIRE_RCODE_REFUSED, WIRE_EDE_PROHIBITED, NULL);
+		return true;
+	}
+	if (q->qclass != WIRE_CLASS_CH || q->qtype != WIRE_TYPE_TXT) {
+		return false;
+	}
+	if (name_is(q, name_id_server, sizeof(name_id_server)) ||
+	    name_is(q, name_hostname_bind, sizeof(name_hostname_bind))) {
+		reply(w, v, msg, len, cap, q, WIRE_RCODE_NOERROR, WIRE_EDE_NONE, s->identity);
+		return true;
+	}
+	if (name_is(q, name_version_bind, sizeof(name_version_bind)) ||
+	    name_is(q, name_version_server, sizeof(name_version_server))) {
+		if (s->version[0] != '\0') {
+			reply(w, v, msg, len, cap, q, WIRE_RCODE_NOERROR, WIRE_EDE_NONE, s->version);
+		} else {
+			reply(w, v, msg, len, cap, q, WIRE_RCODE_REFUSED, WIRE_EDE_PROHIBITED, NULL);
+		}
+		return true;
+	}
+	return false;
+}
+
+static uint32_t *route_cursor(struct worker *w, const struct route *r)
+{
+	return r->idx < w->nrr ? &w->rr[r->idx] : &w->rr[0];
+}
+
+void query_decide(struct worker *w, uint8_t *msg, size_t len, size_t cap,
+		  struct wire_question *q, struct query_verdict *v)
+{
+	int rc = wire_parse_query(msg, len, q);
+
+	memset(v, 0, sizeof(*v));
+	if (len < WIRE_HDR_LEN) {
+		w->stats.drop_short++;
+		return;
+	}
+	if (rc == DR_ERESPONSE) {
+		w->stats.drop_qr++;
+		return;
+	}
+	if (rc != DR_EOK) {
+		w->stats.formerr++;
+		v->action = QUERY_REPLY;
+		v->reply_len = synth_formerr(msg, len);
+		return;
+	}
+	if (answer_locally(w, msg, len, cap, q, v)) {
+		w->stats.local++;
+		return;
+	}
+	v->route = route_lookup(w->snap, q, w->rs);
+	if (v->route == NULL) {
+		w->stats.noroute++;
+		reply(w, v, msg, len, cap, q, w->snap->no_route_rcode,
+		      WIRE_EDE_NOT_AUTHORITATIVE, NULL);
+		return;
+	}
+	v->be = pool_pick(&v->route->pool, q, route_cursor(w, v->route), NULL);
+	v->wb = v->be ? worker_backend(w, v->be) : NULL;
+	if (v->wb == NULL) {
+		w->stats.servfail_nobackend++;
+		reply(w, v, msg, len, cap, q, WIRE_RCODE_SERVFAIL,
+		      WIRE_EDE_NO_REACHABLE_AUTHORITY, NULL);
+		return;
+	}
+	v->action = QUERY_FORWARD;
+}
+
+struct wbackend *query_pick_retry(struct worker *w, const struct wire_question *q,
+				  const struct backend *failed)
+{
+	const struct route *r = route_lookup(w->snap, q, w->rs);
+	struct backend *be;
+
+	if (r == NULL) {
+		return NULL;
+	}
+	be = pool_pick(&r->pool, q, route_cursor(w, r), failed);
+	return be ? worker_backend(w, be) : NULL;
+}
+
+int query_servfail(uint8_t *msg, size_t len, size_t cap, int ede)
+{
+	struct wire_question q;
+
+	if (wire_parse_question(msg, len, &q) != DR_EOK) {
+		return DR_EMALF;
+	}
+	return synth_reply(msg, len, cap, &q, WIRE_RCODE_SERVFAIL, ede, NULL);
+}

@@ -1,0 +1,679 @@
+/* SPDX-License-Identifier: MIT */
+/* worker/tcp.c -- TCP clients, and the TCP queries relayed for them to the backends
+ *
+ * A client connection reads length-prefixed queries (RFC 7766), answers what the router
+ * answers itself at once, and relays each other query over its own TCP connection to a
+ * backend (a "job"), so answers of any size come back whole. Several jobs per client run at
+ * once; answers are written in the order they complete (RFC 7766 §7). */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "backend/backend.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "worker/query.h"
+#include "worker/tcp.h"
+#include "worker/udp.h"
+
+#define TCP_PIPELINE_MAX 64		/* jobs per connection before we stop reading */
+#define TCP_WBUF_MAX (256u << 10)	/* unsent answer bytes before we stop reading */
+#define TCP_LEN_PREFIX 2
+
+struct tcp_job;
+
+struct tcp_conn {
+	struct io io;			/* first: epoll data.ptr */
+	struct timer idle;
+	struct tcp_conn *next_free;
+	struct tcp_job *jobs;		/* doubly linked through job.prev/next */
+	unsigned njobs;
+	uint32_t interest;		/* epoll events asked for */
+	bool open;
+	bool rd_closed;			/* the client sent FIN */
+	uint8_t *rbuf;
+	size_t rlen, rcap;
+	uint8_t *wbuf;
+	size_t woff, wlen, wcap;
+};
+
+struct tcp_job {
+	struct io io;			/* first: epoll data.ptr */
+	struct timer timer;
+	struct tcp_conn *conn;
+	struct tcp_job *prev, *next;
+	struct tcp_job *next_dead;
+	uint32_t backend_idx;
+	uint32_t qhash;
+	uint16_t client_id;
+	uint16_t backend_id;
+	uint8_t tries;
+	bool connected;
+	uint8_t *query;			/* length prefix + query, room for a SERVFAIL */
+	size_t qlen;			/* the query without prefix */
+	size_t qcap;
+	size_t sent;			/* bytes of prefix + query written */
+	uint8_t *resp;
+	size_t rlen, rcap;
+};
+
+struct tcp_state {
+	struct tcp_conn *conns;
+	uint32_t nconns;
+	uint32_t open;
+	struct tcp_conn *free_list;
+	struct tcp_conn *closed;	/* back to free_list at tcp_reap */
+	struct tcp_job *dead_jobs;	/* freed at tcp_reap */
+};
+
+static void conn_close(struct worker *w, struct tcp_conn *c);
+static void conn_settle(struct worker *w, struct tcp_conn *c);
+
+int tcp_init(struct worker *w, uint32_t max_conns)
+{
+	struct tcp_state *t = calloc(1, sizeof(*t));
+
+	if (t == NULL) {
+		return DR_ENOMEM;
+	}
+	t->conns = calloc(max_conns, sizeof(*t->conns));
+	if (t->conns == NULL) {
+		free(t);
+		return DR_ENOMEM;
+	}
+	t->nconns = max_conns;
+	for (uint32_t i = max_conns; i-- > 0;) {
+		t->conns[i].io.kind = IO_TCP_CLIENT;
+		t->conns[i].io.fd = -1;
+		t->conns[i].idle.kind = TIMER_KIND_TCP_CONN;
+		t->conns[i].next_free = t->free_list;
+		t->free_list = &t->conns[i];
+	}
+	w->tcp = t;
+	return DR_EOK;
+}
+
+void tcp_deinit(struct worker *w)
+{
+	struct tcp_state *t = w->tcp;
+
+	if (t == NULL) {
+		return;
+	}
+	for (uint32_t i = 0; i < t->nconns; i++) {
+		if (t->conns[i].open) {
+			conn_close(w, &t->conns[i]);
+		}
+	}
+	tcp_reap(w);
+	for (uint32_t i = 0; i < t->nconns; i++) {
+		free(t->conns[i].rbuf);
+		free(t->conns[i].wbuf);
+	}
+	free(t->conns);
+	free(t);
+	w->tcp = NULL;
+}
+
+int tcp_listen(const union sockaddr_any *addr)
+{
+	int one = 1;
+	int fd = socket(addr->sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd == -1) {
+		return -errno;
+	}
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1 ||
+	    (addr->sa.sa_family == AF_INET6 &&
+	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) == -1) ||
+	    bind(fd, &addr->sa, sockaddr_len(addr)) == -1 || listen(fd, 1024) == -1) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+/* Grow <*buf> to hold at least <need> bytes, up to <limit>. */
+static int reserve(uint8_t **buf, size_t *cap, size_t need, size_t limit)
+{
+	size_t n = *cap ? *cap : 512;
+	uint8_t *grown;
+
+	if (need <= *cap) {
+		return DR_EOK;
+	}
+	if (need > limit) {
+		return DR_ESPACE;
+	}
+	while (n < need) {
+		n *= 2;
+	}
+	if (n > limit) {
+		n = limit;
+	}
+	grown = realloc(*buf, n);
+	if (grown == NULL) {
+		return DR_ENOMEM;
+	}
+	*buf = grown;
+	*cap = n;
+	return DR_EOK;
+}
+
+/* Jobs */
+
+static void job_unlink(struct worker *w, struct tcp_job *j)
+{
+	struct tcp_conn *c = j->conn;
+
+	timer_disarm(&w->wheel, &j->timer);
+	if (j->io.fd != -1) {
+		close(j->io.fd);	/* also leaves epoll */
+		j->io.fd = -1;
+		w->bes[j->backend_idx]->pending--;
+	}
+	if (j->prev != NULL) {
+		j->prev->next = j->next;
+	} else {
+		c->jobs = j->next;
+	}
+	if (j->next != NULL) {
+		j->next->prev = j->prev;
+	}
+	c->njobs--;
+	j->next_dead = w->tcp->dead_jobs;
+	w->tcp->dead_jobs = j;
+}
+
+/* Open a connection for <j> to <wb> and arm its timer. */
+static int job_connect(struct worker *w, struct tcp_job *j, struct wbackend *wb)
+{
+	const union sockaddr_any *to = &wb->be->addr;
+	int fd = socket(to->sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int one = 1;
+
+	if (fd == -1) {
+		return -errno;
+	}
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(fd, &to->sa, sockaddr_len(to)) == -1 && errno != EINPROGRESS) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	j->io.fd = fd;
+	j->backend_idx = wb->be->idx;
+	j->connected = false;
+	j->sent = 0;
+	j->rlen = 0;
+	j->backend_id = (uint16_t)rand_next(&w->rnd);
+	wire_set_id(j->query + TCP_LEN_PREFIX, j->backend_id);
+	wb->pending++;
+	if (worker_watch(w, &j->io, EPOLLOUT, true) != DR_EOK) {
+		close(fd);
+		j->io.fd = -1;
+		wb->pending--;
+		return DR_ENOMEM;
+	}
+	timer_arm(&w->wheel, &j->timer,
+		  w->now_ms + atomic_load_explicit(&wb->be->timeout_ms, memory_order_relaxed));
+	return DR_EOK;
+}
+
+static void conn_send(struct worker *w, struct tcp_conn *c, const uint8_t *msg, size_t len);
+
+/* Answer <j>'s client with SERVFAIL and end the job. */
+static void job_servfail(struct worker *w, struct tcp_job *j)
+{
+	uint8_t *msg = j->query + TCP_LEN_PREFIX;
+	int n;
+
+	w->stats.servfail_timeout++;
+	n = query_servfail(msg, j->qlen, j->qcap - TCP_LEN_PREFIX, WIRE_EDE_NETWORK_ERROR);
+	if (n > 0) {
+		wire_set_id(msg, j->client_id);
+		conn_send(w, j->conn, msg, (size_t)n);
+	}
+	job_unlink(w, j);
+}
+
+/* The backend failed <j>: one retry on another backend of the route, then SERVFAIL. */
+static void job_fail(struct worker *w, struct tcp_job *j)
+{
+	struct wbackend *failed = w->bes[j->backend_idx];
+	struct wire_question q;
+	struct wbackend *next;
+
+	close(j->io.fd);
+	j->io.fd = -1;
+	failed->pending--;
+	timer_disarm(&w->wheel, &j->timer);
+	if (j->tries > 0 || w->draining ||
+	    wire_parse_question(j->query + TCP_LEN_PREFIX, j->qlen, &q) != DR_EOK) {
+		job_servfail(w, j);
+		return;
+	}
+	next = query_pick_retry(w, &q, failed->be);
+	j->tries++;
+	if (next == NULL || job_connect(w, j, next) != DR_EOK) {
+		job_servfail(w, j);
+		return;
+	}
+	w->stats.retries++;
+}
+
+static void job_start(struct worker *w, struct tcp_conn *c, struct wbackend *wb,
+		      const struct wire_question *q, const uint8_t *msg, size_t len)
+{
+	struct tcp_job *j = calloc(1, sizeof(*j));
+	size_t cap = TCP_LEN_PREFIX + len + 512;	/* a SERVFAIL with EDNS fits */
+
+	if (j == NULL || (j->query = malloc(cap)) == NULL) {
+		free(j);
+		w->stats.inflight_full++;
+		return;
+	}
+	j->io.kind = IO_TCP_BACKEND;
+	j->io.fd = -1;
+	j->timer.kind = TIMER_KIND_TCP_JOB;
+	j->conn = c;
+	j->client_id = q->id;
+	j->qhash = wire_question_hash(q);
+	j->qlen = len;
+	j->qcap = cap;
+	wire_write_u16(j->query, (uint16_t)len);
+	memcpy(j->query + TCP_LEN_PREFIX, msg, len);
+	j->next = c->jobs;
+	if (c->jobs != NULL) {
+		c->jobs->prev = j;
+	}
+	c->jobs = j;
+	c->njobs++;
+	if (job_connect(w, j, wb) != DR_EOK) {
+		job_servfail(w, j);
+	}
+}
+
+static bool job_answer_ok(const struct tcp_job *j, const uint8_t *msg, size_t len)
+{
+	struct wire_question q;
+
+	return wire_parse_question(msg, len, &q) == DR_EOK && wire_is_response(msg) &&
+	       q.id == j->backend_id && wire_question_hash(&q) == j->qhash;
+}
+
+static void job_read(struct worker *w, struct tcp_job *j)
+{
+	for (;;) {
+		size_t need = TCP_LEN_PREFIX;
+		ssize_t n;
+
+		if (j->rlen >= TCP_LEN_PREFIX) {
+			need += wire_read_u16(j->resp);
+		}
+		if (j->rlen == need && need > TCP_LEN_PREFIX) {
+			break;
+		}
+		if (reserve(&j->resp, &j->rcap, need, TCP_LEN_PREFIX + WIRE_TCP_MSG_MAX) != DR_EOK) {
+			job_fail(w, j);
+			return;
+		}
+		n = read(j->io.fd, j->resp + j->rlen, need - j->rlen);
+		if (n == -1 && errno == EINTR) {
+			continue;
+		}
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			return;
+		}
+		if (n <= 0) {
+			job_fail(w, j);
+			return;
+		}
+		j->rlen += (size_t)n;
+	}
+	if (!job_answer_ok(j, j->resp + TCP_LEN_PREFIX, j->rlen - TCP_LEN_PREFIX)) {
+		w->stats.drop_bad_response++;
+		job_fail(w, j);
+		return;
+	}
+	wire_set_id(j->resp + TCP_LEN_PREFIX, j->client_id);
+	w->stats.answers++;
+	conn_send(w, j->conn, j->resp + TCP_LEN_PREFIX, j->rlen - TCP_LEN_PREFIX);
+	job_unlink(w, j);
+}
+
+static void job_write(struct worker *w, struct tcp_job *j)
+{
+	size_t total = TCP_LEN_PREFIX + j->qlen;
+
+	if (!j->connected) {
+		int err = 0;
+		socklen_t len = sizeof(err);
+		if (getsockopt(j->io.fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1 || err != 0) {
+			job_fail(w, j);
+			return;
+		}
+		j->connected = true;
+	}
+	while (j->sent < total) {
+		ssize_t n = write(j->io.fd, j->query + j->sent, total - j->sent);
+		if (n == -1 && errno == EINTR) {
+			continue;
+		}
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			return;
+		}
+		if (n <= 0) {
+			job_fail(w, j);
+			return;
+		}
+		j->sent += (size_t)n;
+	}
+	if (worker_watch(w, &j->io, EPOLLIN, false) != DR_EOK) {
+		job_fail(w, j);
+	}
+}
+
+void tcp_backend_event(struct worker *w, struct io *io, uint32_t events)
+{
+	struct tcp_job *j = (struct tcp_job *)io;
+	struct tcp_conn *c = j->conn;
+
+	if (j->io.fd == -1) {
+		return;		/* ended earlier in this turn */
+	}
+	if (j->sent < TCP_LEN_PREFIX + j->qlen) {
+		if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) {
+			job_write(w, j);
+		}
+	} else {
+		job_read(w, j);
+	}
+	conn_settle(w, c);
+}
+
+/* Client connections */
+
+void tcp_accept(struct worker *w, uint32_t ls_idx)
+{
+	struct tcp_state *t = w->tcp;
+
+	for (int i = 0; i < 64; i++) {
+		int fd = accept4(w->listeners[ls_idx].tcp.fd, NULL, NULL,
+				 SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct tcp_conn *c;
+
+		if (fd == -1) {
+			return;		/* EAGAIN, or a connection reset before we took it */
+		}
+		c = t->free_list;
+		if (c == NULL || w->draining) {
+			w->stats.tcp_refused++;
+			close(fd);
+			continue;
+		}
+		t->free_list = c->next_free;
+		c->io.fd = fd;
+		c->open = true;
+		c->rd_closed = false;
+		c->rlen = c->woff = c->wlen = 0;
+		c->interest = 0;
+		t->open++;
+		if (worker_watch(w, &c->io, EPOLLIN, true) != DR_EOK) {
+			conn_close(w, c);
+			continue;
+		}
+		c->interest = EPOLLIN;
+		timer_arm(&w->wheel, &c->idle, w->now_ms + w->router->tcp_idle_ms);
+	}
+}
+
+static void conn_close(struct worker *w, struct tcp_conn *c)
+{
+	while (c->jobs != NULL) {
+		job_unlink(w, c->jobs);
+	}
+	timer_disarm(&w->wheel, &c->idle);
+	close(c->io.fd);
+	c->io.fd = -1;
+	c->open = false;
+	w->tcp->open--;
+	c->next_free = w->tcp->closed;
+	w->tcp->closed = c;
+}
+
+static bool conn_flush(struct tcp_conn *c)
+{
+	while (c->woff < c->wlen) {
+		ssize_t n = write(c->io.fd, c->wbuf + c->woff, c->wlen - c->woff);
+		if (n == -1 && errno == EINTR) {
+			continue;
+		}
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			return true;
+		}
+		if (n <= 0) {
+			return false;
+		}
+		c->woff += (size_t)n;
+	}
+	c->woff = c->wlen = 0;
+	return true;
+}
+
+static void conn_send(struct worker *w, struct tcp_conn *c, const uint8_t *msg, size_t len)
+{
+	if (!c->open) {
+		return;
+	}
+	if (c->woff > 0 && c->woff == c->wlen) {
+		c->woff = c->wlen = 0;
+	}
+	if (reserve(&c->wbuf, &c->wcap, c->wlen + TCP_LEN_PREFIX + len,
+		    TCP_WBUF_MAX + TCP_LEN_PREFIX + WIRE_TCP_MSG_MAX) != DR_EOK) {
+		conn_close(w, c);	/* a client that reads nothing: let it go */
+		return;
+	}
+	wire_write_u16(c->wbuf + c->wlen, (uint16_t)len);
+	memcpy(c->wbuf + c->wlen + TCP_LEN_PREFIX, msg, len);
+	c->wlen += TCP_LEN_PREFIX + len;
+	if (!conn_flush(c)) {
+		conn_close(w, c);
+	}
+}
+
+/* One length-prefixed query of <len> bytes at <msg>. */
+static void conn_query(struct worker *w, struct tcp_conn *c, const uint8_t *msg, size_t len)
+{
+	uint8_t *buf = w->scratch;
+	struct wire_question q;
+	struct query_verdict v;
+
+	w->stats.queries_tcp++;
+	memcpy(buf, msg, len);
+	query_decide(w, buf, len, WORKER_SCRATCH, &q, &v);
+	if (v.action == QUERY_REPLY) {
+		conn_send(w, c, buf, (size_t)v.reply_len);
+	} else if (v.action == QUERY_FORWARD) {
+		job_start(w, c, v.wb, &q, buf, len);
+	}
+}
+
+static bool conn_can_read(const struct tcp_conn *c, const struct worker *w)
+{
+	return !c->rd_closed && !w->draining && c->njobs < TCP_PIPELINE_MAX &&
+	       c->wlen - c->woff < TCP_WBUF_MAX;
+}
+
+/* Serve the complete queries in the read buffer. False when the stream is garbage. */
+static bool conn_parse(struct worker *w, struct tcp_conn *c)
+{
+	size_t pos = 0;
+
+	while (c->open && c->rlen - pos >= TCP_LEN_PREFIX) {
+		size_t len = wire_read_u16(c->rbuf + pos);
+		if (len < WIRE_HDR_LEN) {
+			w->stats.drop_short++;
+			return false;
+		}
+		if (c->rlen - pos < TCP_LEN_PREFIX + len) {
+			break;
+		}
+		conn_query(w, c, c->rbuf + pos + TCP_LEN_PREFIX, len);
+		pos += TCP_LEN_PREFIX + len;
+		if (!conn_can_read(c, w)) {
+			break;
+		}
+	}
+	if (pos > 0 && c->open) {
+		memmove(c->rbuf, c->rbuf + pos, c->rlen - pos);
+		c->rlen -= pos;
+	}
+	return true;
+}
+
+static void conn_read(struct worker *w, struct tcp_conn *c)
+{
+	while (c->open && conn_can_read(c, w)) {
+		ssize_t n;
+		if (reserve(&c->rbuf, &c->rcap, c->rlen + 4096,
+			    TCP_LEN_PREFIX + WIRE_TCP_MSG_MAX + 4096) != DR_EOK) {
+			conn_close(w, c);
+			return;
+		}
+		n = read(c->io.fd, c->rbuf + c->rlen, c->rcap - c->rlen);
+		if (n == -1 && errno == EINTR) {
+			continue;
+		}
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			break;
+		}
+		if (n == -1) {
+			conn_close(w, c);
+			return;
+		}
+		if (n == 0) {
+			c->rd_closed = true;
+			break;
+		}
+		c->rlen += (size_t)n;
+		timer_arm(&w->wheel, &c->idle, w->now_ms + w->router->tcp_idle_ms);
+		if (!conn_parse(w, c)) {
+			conn_close(w, c);
+			return;
+		}
+	}
+}
+
+/* Ask epoll for what <c> can use now, or close it when it is done. */
+static void conn_update(struct worker *w, struct tcp_conn *c)
+{
+	uint32_t want = 0;
+
+	if (!c->open) {
+		return;
+	}
+	if ((c->rd_closed || w->draining) && c->njobs == 0 && c->wlen == c->woff) {
+		conn_close(w, c);
+		return;
+	}
+	if (conn_can_read(c, w)) {
+		want |= EPOLLIN;
+	}
+	if (c->wlen > c->woff) {
+		want |= EPOLLOUT;
+	}
+	if (want != c->interest) {
+		if (worker_watch(w, &c->io, want, false) != DR_EOK) {
+			conn_close(w, c);
+			return;
+		}
+		c->interest = want;
+	}
+}
+
+/* After anything happened to <c>: serve queries still buffered (reading may have paused
+ * with whole queries in the buffer), then ask epoll for what it can use now. */
+static void conn_settle(struct worker *w, struct tcp_conn *c)
+{
+	if (c->open && conn_can_read(c, w) && !conn_parse(w, c)) {
+		conn_close(w, c);
+	}
+	conn_update(w, c);
+}
+
+void tcp_client_event(struct worker *w, struct io *io, uint32_t events)
+{
+	struct tcp_conn *c = (struct tcp_conn *)io;
+
+	if (!c->open) {
+		return;
+	}
+	if ((events & EPOLLOUT) && !conn_flush(c)) {
+		conn_close(w, c);
+		return;
+	}
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+		conn_read(w, c);
+	}
+	conn_settle(w, c);
+}
+
+void tcp_timer_expired(struct worker *w, struct timer *t)
+{
+	if (t->kind == TIMER_KIND_TCP_JOB) {
+		struct tcp_job *j = (struct tcp_job *)((char *)t - offsetof(struct tcp_job, timer));
+		struct tcp_conn *c = j->conn;
+		job_fail(w, j);
+		conn_settle(w, c);
+		return;
+	}
+	struct tcp_conn *c = (struct tcp_conn *)((char *)t - offsetof(struct tcp_conn, idle));
+	if (c->njobs == 0 && c->wlen == c->woff) {
+		conn_close(w, c);	/* RFC 7766 §6.2.3: the server may close idle ones */
+		return;
+	}
+	timer_arm(&w->wheel, &c->idle, w->now_ms + w->router->tcp_idle_ms);
+}
+
+void tcp_reap(struct worker *w)
+{
+	struct tcp_state *t = w->tcp;
+
+	while (t->dead_jobs != NULL) {
+		struct tcp_job *j = t->dead_jobs;
+		t->dead_jobs = j->next_dead;
+		free(j->query);
+		free(j->resp);
+		free(j);
+	}
+	while (t->closed != NULL) {
+		struct tcp_conn *c = t->closed;
+		t->closed = c->next_free;
+		c->next_free = t->free_list;
+		t->free_list = c;
+	}
+}
+
+void tcp_drain(struct worker *w)
+{
+	struct tcp_state *t = w->tcp;
+
+	for (uint32_t i = 0; i < t->nconns; i++) {
+		if (t->conns[i].open) {
+			conn_settle(w, &t->conns[i]);
+		}
+	}
+}
+
+bool tcp_busy(const struct worker *w)
+{
+	return w->tcp->open > 0;
+}

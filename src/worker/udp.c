@@ -1,0 +1,346 @@
+/* SPDX-License-Identifier: MIT */
+/* worker/udp.c -- UDP front end and UDP to the backends, in recvmmsg/sendmmsg batches */
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/err.h"
+#include "common/clock.h"
+#include "wire/wire.h"
+#include "worker/query.h"
+#include "worker/udp.h"
+
+#define TX_MAX (2 * WORKER_BATCH)
+#define TX_OWN WORKER_BATCH	/* messages that outlive the receive batch: retries, SERVFAIL */
+#define SOCK_BUF_BYTES (4 << 20)
+
+/* Outgoing datagrams of one loop turn. Most point into the receive buffers, edited in place;
+ * the ones made from timers live in <own>. */
+struct tx_queue {
+	struct mmsghdr msgs[TX_MAX];
+	struct iovec iov[TX_MAX];
+	union sockaddr_any addr[TX_MAX];
+	int fd[TX_MAX];
+	bool sent[TX_MAX];
+	unsigned n;
+	unsigned nown;
+	uint8_t own[TX_OWN][WORKER_QUERY_BUF];
+	/* receive side, reused for every batch */
+	struct mmsghdr rx[WORKER_BATCH];
+	struct iovec rx_iov[WORKER_BATCH];
+	union sockaddr_any rx_addr[WORKER_BATCH];
+};
+
+int udp_init(struct worker *w)
+{
+	w->tx = calloc(1, sizeof(*w->tx));
+	return w->tx ? DR_EOK : DR_ENOMEM;
+}
+
+void udp_deinit(struct worker *w)
+{
+	free(w->tx);
+	w->tx = NULL;
+}
+
+static void set_buffers(int fd)
+{
+	int size = SOCK_BUF_BYTES;
+
+	/* Best effort: the kernel caps it at net.core.[rw]mem_max. */
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+}
+
+int udp_listen(const union sockaddr_any *addr)
+{
+	int one = 1;
+	int fd = socket(addr->sa.sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd == -1) {
+		return -errno;
+	}
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1 ||
+	    (addr->sa.sa_family == AF_INET6 &&
+	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) == -1) ||
+	    bind(fd, &addr->sa, sockaddr_len(addr)) == -1) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	set_buffers(fd);
+	return fd;
+}
+
+int udp_connect(const union sockaddr_any *addr)
+{
+	int fd = socket(addr->sa.sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd == -1) {
+		return -errno;
+	}
+	if (connect(fd, &addr->sa, sockaddr_len(addr)) == -1) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	set_buffers(fd);
+	return fd;
+}
+
+/* Queue <len> bytes at <buf> for <fd>, to <to> (NULL on a connected socket). */
+static void tx_push(struct worker *w, int fd, const union sockaddr_any *to, uint8_t *buf,
+		    size_t len)
+{
+	struct tx_queue *tx = w->tx;
+	unsigned i;
+
+	if (tx->n == TX_MAX) {
+		udp_tx_flush(w);
+	}
+	i = tx->n++;
+	tx->fd[i] = fd;
+	tx->iov[i].iov_base = buf;
+	tx->iov[i].iov_len = len;
+	memset(&tx->msgs[i].msg_hdr, 0, sizeof(tx->msgs[i].msg_hdr));
+	tx->msgs[i].msg_hdr.msg_iov = &tx->iov[i];
+	tx->msgs[i].msg_hdr.msg_iovlen = 1;
+	if (to != NULL) {
+		tx->addr[i] = *to;
+		tx->msgs[i].msg_hdr.msg_name = &tx->addr[i];
+		tx->msgs[i].msg_hdr.msg_namelen = sockaddr_len(to);
+	}
+}
+
+/* A buffer that stays valid until the next flush, for messages built from timers. */
+static uint8_t *tx_own_buffer(struct worker *w)
+{
+	if (w->tx->nown == TX_OWN || w->tx->n == TX_MAX) {
+		udp_tx_flush(w);
+	}
+	return w->tx->own[w->tx->nown++];
+}
+
+static void send_group(struct worker *w, int fd, struct mmsghdr *msgs, unsigned n)
+{
+	unsigned done = 0;
+
+	while (done < n) {
+		int rc = sendmmsg(fd, msgs + done, n - done, MSG_DONTWAIT);
+		if (rc == -1) {
+			if (errno == EINTR) {
+				continue;
+			}
+			/* Full socket buffer or an ICMP error for an earlier datagram: UDP may
+			 * lose this one, the client retries. Skip it and go on. */
+			w->stats.drop_send++;
+			done++;
+			continue;
+		}
+		done += (unsigned)rc;
+	}
+}
+
+void udp_tx_flush(struct worker *w)
+{
+	struct tx_queue *tx = w->tx;
+	struct mmsghdr group[TX_MAX];
+
+	memset(tx->sent, 0, tx->n * sizeof(tx->sent[0]));
+	/* Group by socket, keeping order within a socket: one sendmmsg per socket. */
+	for (unsigned i = 0; i < tx->n; i++) {
+		unsigned n = 0;
+		if (tx->sent[i]) {
+			continue;
+		}
+		for (unsigned j = i; j < tx->n; j++) {
+			if (!tx->sent[j] && tx->fd[j] == tx->fd[i]) {
+				group[n++] = tx->msgs[j];
+				tx->sent[j] = true;
+			}
+		}
+		send_group(w, tx->fd[i], group, n);
+	}
+	tx->n = 0;
+	tx->nown = 0;
+}
+
+static int rx_batch(struct worker *w, int fd, size_t bufsize)
+{
+	struct tx_queue *tx = w->tx;
+	int n;
+
+	for (unsigned i = 0; i < WORKER_BATCH; i++) {
+		tx->rx_iov[i].iov_base = w->rxbuf + (size_t)i * WORKER_RESP_BUF;
+		tx->rx_iov[i].iov_len = bufsize;
+		memset(&tx->rx[i].msg_hdr, 0, sizeof(tx->rx[i].msg_hdr));
+		tx->rx[i].msg_hdr.msg_iov = &tx->rx_iov[i];
+		tx->rx[i].msg_hdr.msg_iovlen = 1;
+		tx->rx[i].msg_hdr.msg_name = &tx->rx_addr[i];
+		tx->rx[i].msg_hdr.msg_namelen = sizeof(tx->rx_addr[i]);
+	}
+	do {
+		n = recvmmsg(fd, tx->rx, WORKER_BATCH, MSG_DONTWAIT, NULL);
+	} while (n == -1 && errno == EINTR);
+	return n;
+}
+
+static void finish_slot(struct worker *w, struct inflight *s)
+{
+	timer_disarm(&w->wheel, &s->timer);
+	inflight_put(&w->inflight, s);
+	w->bes[s->backend_idx]->pending--;
+}
+
+/* Send <msg> to <wb> on behalf of the client in <client>/<ls_idx>. False when the table is
+ * full. */
+static bool forward(struct worker *w, struct wbackend *wb, const struct wire_question *q,
+		    uint8_t *msg, size_t len, const union sockaddr_any *client, uint32_t ls_idx,
+		    uint16_t client_id, uint8_t tries)
+{
+	struct inflight *s = inflight_take(&w->inflight, &w->rnd);
+	uint32_t timeout;
+
+	if (s == NULL) {
+		w->stats.inflight_full++;
+		return false;
+	}
+	s->timer.kind = TIMER_KIND_INFLIGHT;
+	s->client = *client;
+	s->listener = ls_idx;
+	s->client_id = client_id;
+	s->backend_idx = wb->be->idx;
+	s->qhash = wire_question_hash(q);
+	s->tries = tries;
+	s->snap_gen = w->snap_gen;
+	s->sent_us = clock_now_us();
+	inflight_keep_query(&w->inflight, s, msg, len);
+	timeout = atomic_load_explicit(&wb->be->timeout_ms, memory_order_relaxed);
+	timer_arm(&w->wheel, &s->timer, w->now_ms + timeout);
+	wb->pending++;
+	wire_set_id(msg, inflight_id(&w->inflight, s));
+	tx_push(w, wb->io.fd, NULL, msg, len);
+	return true;
+}
+
+static void handle_query(struct worker *w, uint32_t ls_idx, uint8_t *msg, size_t len,
+			 const union sockaddr_any *client)
+{
+	struct listener *ls = &w->listeners[ls_idx];
+	struct wire_question q;
+	struct query_verdict v;
+
+	w->stats.queries_udp++;
+	query_decide(w, msg, len, WORKER_QUERY_BUF, &q, &v);
+	if (v.action == QUERY_FORWARD &&
+	    !forward(w, v.wb, &q, msg, len, client, ls_idx, q.id, 0)) {
+		v.reply_len = query_servfail(msg, len, WORKER_QUERY_BUF,
+					     WIRE_EDE_NO_REACHABLE_AUTHORITY);
+		v.action = v.reply_len > 0 ? QUERY_REPLY : QUERY_DROP;
+	}
+	if (v.action == QUERY_REPLY) {
+		tx_push(w, ls->udp.fd, client, msg, (size_t)v.reply_len);
+	}
+}
+
+void udp_listener_read(struct worker *w, uint32_t ls_idx)
+{
+	struct tx_queue *tx = w->tx;
+	int fd = w->listeners[ls_idx].udp.fd;
+
+	/* A bounded number of batches per turn, so one busy socket cannot starve the others. */
+	for (int round = 0; round < 8; round++) {
+		int n = rx_batch(w, fd, WORKER_QUERY_BUF);
+		if (n <= 0) {
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			if (tx->rx[i].msg_hdr.msg_flags & MSG_TRUNC) {
+				w->stats.drop_trunc++;
+				continue;
+			}
+			handle_query(w, ls_idx, tx->rx_iov[i].iov_base, tx->rx[i].msg_len,
+				     &tx->rx_addr[i]);
+		}
+		udp_tx_flush(w);
+		if (n < WORKER_BATCH) {
+			break;
+		}
+	}
+}
+
+static void handle_answer(struct worker *w, struct wbackend *wb, uint8_t *msg, size_t len)
+{
+	struct wire_question q;
+	struct inflight *s;
+
+	if (wire_parse_question(msg, len, &q) != DR_EOK || !wire_is_response(msg)) {
+		w->stats.drop_bad_response++;
+		return;
+	}
+	s = inflight_get(&w->inflight, q.id);
+	if (s == NULL || s->backend_idx != wb->be->idx || s->qhash != wire_question_hash(&q)) {
+		w->stats.drop_bad_response++;
+		return;
+	}
+	wire_set_id(msg, s->client_id);
+	tx_push(w, w->listeners[s->listener].udp.fd, &s->client, msg, len);
+	w->stats.answers++;
+	finish_slot(w, s);
+}
+
+void udp_backend_read(struct worker *w, struct wbackend *wb)
+{
+	struct tx_queue *tx = w->tx;
+
+	for (int round = 0; round < 8; round++) {
+		int n = rx_batch(w, wb->io.fd, WORKER_RESP_BUF);
+		if (n <= 0) {
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			handle_answer(w, wb, tx->rx_iov[i].iov_base, tx->rx[i].msg_len);
+		}
+		udp_tx_flush(w);
+		if (n < WORKER_BATCH) {
+			break;
+		}
+	}
+}
+
+void udp_inflight_expired(struct worker *w, struct inflight *s)
+{
+	const uint8_t *kept = inflight_query(&w->inflight, s);
+	struct wbackend *failed = w->bes[s->backend_idx];
+	struct listener *ls = &w->listeners[s->listener];
+	struct wire_question q;
+	uint8_t *msg;
+	int n;
+
+	if (kept == NULL || wire_parse_question(kept, s->qlen, &q) != DR_EOK) {
+		w->stats.drop_ring++;
+		finish_slot(w, s);
+		return;
+	}
+	msg = tx_own_buffer(w);
+	memcpy(msg, kept, s->qlen);
+	if (s->tries == 0 && !w->draining) {
+		struct wbackend *next = query_pick_retry(w, &q, failed->be);
+		if (next != NULL &&
+		    forward(w, next, &q, msg, s->qlen, &s->client, s->listener, s->client_id, 1)) {
+			w->stats.retries++;
+			finish_slot(w, s);
+			return;
+		}
+	}
+	w->stats.servfail_timeout++;
+	n = query_servfail(msg, s->qlen, WORKER_QUERY_BUF, WIRE_EDE_NETWORK_ERROR);
+	if (n > 0) {
+		wire_set_id(msg, s->client_id);
+		tx_push(w, ls->udp.fd, &s->client, msg, (size_t)n);
+	}
+	finish_slot(w, s);
+}

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT */
+/* worker/udp.h -- UDP front end and UDP to the backends, in recvmmsg/sendmmsg batches */
+#ifndef DR_WORKER_UDP_H
+#define DR_WORKER_UDP_H
+
+#include "worker/worker.h"
+
+enum {
+	TIMER_KIND_INFLIGHT = 1,
+	TIMER_KIND_TCP_CONN = 2,
+	TIMER_KIND_TCP_JOB = 3,
+};
+
+/* Allocate the worker's send queue. Returns DR_EOK or DR_ENOMEM. */
+int udp_init(struct worker *w);
+void udp_deinit(struct worker *w);
+
+/* Open a listening UDP socket on <addr> (SO_REUSEPORT: one per worker). Returns the fd or a
+ * negative errno. */
+int udp_listen(const union sockaddr_any *addr);
+
+/* Open a UDP socket connected to <addr>: the kernel then delivers only that address's answers.
+ * Returns the fd or a negative errno. */
+int udp_connect(const union sockaddr_any *addr);
+
+/* Read and route every pending query on listener <ls_idx>. */
+void udp_listener_read(struct worker *w, uint32_t ls_idx);
+
+/* Read and relay every pending answer on the socket of <wb>. */
+void udp_backend_read(struct worker *w, struct wbackend *wb);
+
+/* A query's timer fired: retry it once elsewhere, or answer SERVFAIL. */
+void udp_inflight_expired(struct worker *w, struct inflight *s);
+
+/* Send everything queued, grouped by socket. Called once per batch and loop turn. */
+void udp_tx_flush(struct worker *w);
+
+#endif

@@ -1,0 +1,377 @@
+/* SPDX-License-Identifier: MIT */
+/* worker/worker.c -- one data-plane thread: its sockets, its tables, its event loop */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <urcu-qsbr.h>
+
+#include "common/clock.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "worker/tcp.h"
+#include "worker/udp.h"
+#include "worker/worker.h"
+
+#define EVENTS_PER_WAIT 128
+#define IDLE_WAIT_MS 1000
+#define BUSY_WAIT_MS 5		/* timers pending: wake often enough to keep them punctual */
+
+int worker_watch(struct worker *w, struct io *io, uint32_t events, bool add)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = io };
+
+	if (epoll_ctl(w->epfd, add ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, io->fd, &ev) == -1) {
+		return -errno;
+	}
+	return DR_EOK;
+}
+
+struct wbackend *worker_backend(struct worker *w, const struct backend *be)
+{
+	struct wbackend *wb = be->idx < w->nbes ? w->bes[be->idx] : NULL;
+
+	return wb != NULL && wb->io.fd != -1 ? wb : NULL;
+}
+
+static void backend_close(struct worker *w, struct wbackend *wb)
+{
+	w->bes[wb->be->idx] = NULL;
+	if (wb->io.fd != -1) {
+		close(wb->io.fd);
+	}
+	atomic_fetch_sub_explicit(&wb->be->workers_open, 1, memory_order_release);
+	free(wb);
+}
+
+static int backend_open(struct worker *w, struct backend *be)
+{
+	char addr[SOCKADDR_STRLEN];
+	struct wbackend *wb = calloc(1, sizeof(*wb));
+
+	if (wb == NULL) {
+		return DR_ENOMEM;
+	}
+	wb->be = be;
+	wb->in_snap = true;
+	wb->io.kind = IO_UDP_BACKEND;
+	wb->io.fd = udp_connect(&be->addr);
+	atomic_fetch_add_explicit(&be->workers_open, 1, memory_order_acq_rel);
+	w->bes[be->idx] = wb;
+	if (wb->io.fd < 0 || worker_watch(w, &wb->io, EPOLLIN, true) != DR_EOK) {
+		/* Kept as a marker without a socket: queries to it get SERVFAIL. */
+		log_err("worker", "worker %u: cannot open a socket to %s (%s)", w->id,
+			sockaddr_format(&be->addr, addr, sizeof(addr)),
+			dr_strerror(wb->io.fd < 0 ? wb->io.fd : -errno));
+		if (wb->io.fd >= 0) {
+			close(wb->io.fd);
+		}
+		wb->io.fd = -1;
+	}
+	return DR_EOK;
+}
+
+/* Close the sockets of backends that left the snapshot once nothing waits on them. */
+static void backends_reap(struct worker *w)
+{
+	for (uint32_t i = 0; i < w->nbes; i++) {
+		struct wbackend *wb = w->bes[i];
+		if (wb != NULL && !wb->in_snap && wb->pending == 0) {
+			backend_close(w, wb);
+		}
+	}
+}
+
+static int sync_backends(struct worker *w, const struct snapshot *s)
+{
+	if (s->max_backend_idx > w->nbes) {
+		struct wbackend **grown = realloc(w->bes, s->max_backend_idx * sizeof(*grown));
+		if (grown == NULL) {
+			return DR_ENOMEM;
+		}
+		memset(grown + w->nbes, 0, (s->max_backend_idx - w->nbes) * sizeof(*grown));
+		w->bes = grown;
+		w->nbes = s->max_backend_idx;
+	}
+	for (uint32_t i = 0; i < w->nbes; i++) {
+		if (w->bes[i] != NULL) {
+			w->bes[i]->in_snap = false;
+		}
+	}
+	for (uint32_t i = 0; i < s->nbackends; i++) {
+		struct backend *be = s->backends[i];
+		if (w->bes[be->idx] != NULL) {
+			w->bes[be->idx]->in_snap = true;
+		} else if (backend_open(w, be) != DR_EOK) {
+			return DR_ENOMEM;
+		}
+	}
+	backends_reap(w);
+	return DR_EOK;
+}
+
+/* Pick up the newest snapshot. Runs right after the worker comes back online. */
+static void sync_snapshot(struct worker *w)
+{
+	struct snapshot *s = rcu_dereference(w->router->snap);
+
+	w->snap = s;
+	if (s->gen == w->snap_gen) {
+		return;
+	}
+	if (s->nroutes + 1 > w->nrr) {
+		uint32_t *grown = realloc(w->rr, (s->nroutes + 1) * sizeof(*grown));
+		if (grown == NULL) {
+			log_err("worker", "worker %u: out of memory taking routing generation %llu",
+				w->id, (unsigned long long)s->gen);
+			return;		/* retried next turn; cursors stay in range meanwhile */
+		}
+		memset(grown + w->nrr, 0, (s->nroutes + 1 - w->nrr) * sizeof(*grown));
+		w->rr = grown;
+		w->nrr = s->nroutes + 1;
+	}
+	if (sync_backends(w, s) != DR_EOK) {
+		log_err("worker", "worker %u: out of memory opening backend sockets", w->id);
+		return;
+	}
+	w->snap_gen = s->gen;
+}
+
+static void run_timers(struct worker *w)
+{
+	struct timer *t;
+
+	while ((t = timer_expire_one(&w->wheel, w->now_ms)) != NULL) {
+		if (t->kind == TIMER_KIND_INFLIGHT) {
+			udp_inflight_expired(w, (struct inflight *)t);
+		} else {
+			tcp_timer_expired(w, t);
+		}
+	}
+	udp_tx_flush(w);
+}
+
+static void dispatch(struct worker *w, struct io *io, uint32_t events)
+{
+	switch (io->kind) {
+	case IO_UDP_LISTEN:
+		udp_listener_read(w, (uint32_t)((struct listener *)io - w->listeners));
+		break;
+	case IO_TCP_LISTEN:
+		tcp_accept(w, (uint32_t)((struct listener *)((char *)io -
+				offsetof(struct listener, tcp)) - w->listeners));
+		break;
+	case IO_UDP_BACKEND:
+		udp_backend_read(w, (struct wbackend *)io);
+		break;
+	case IO_TCP_CLIENT:
+		tcp_client_event(w, io, events);
+		break;
+	case IO_TCP_BACKEND:
+		tcp_backend_event(w, io, events);
+		break;
+	case IO_WAKE: {
+		uint64_t count;
+		/* Level-triggered: empty it, or every wait returns at once. */
+		if (read(io->fd, &count, sizeof(count)) == -1 && errno != EAGAIN) {
+			log_debug("worker", "worker %u: wake-up read failed (%s)", w->id,
+				  strerror(errno));
+		}
+		break;
+	}
+	}
+}
+
+/* Stop taking queries; keep the UDP sockets to send the answers still owed. */
+static void begin_drain(struct worker *w)
+{
+	w->draining = true;
+	for (uint32_t i = 0; i < w->nlisteners; i++) {
+		(void)epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->listeners[i].udp.fd, NULL);
+		close(w->listeners[i].tcp.fd);
+		w->listeners[i].tcp.fd = -1;
+	}
+	tcp_drain(w);
+}
+
+static bool drained(const struct worker *w)
+{
+	return inflight_count(&w->inflight) == 0 && !tcp_busy(w);
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct epoll_event events[EVENTS_PER_WAIT];
+	uint64_t drain_deadline = 0;
+
+	rcu_register_thread();
+	for (;;) {
+		int wait = w->wheel.armed ? BUSY_WAIT_MS : IDLE_WAIT_MS;
+		int n;
+
+		/* Offline while asleep: the control thread never waits for an idle worker. */
+		rcu_thread_offline();
+		n = epoll_wait(w->epfd, events, EVENTS_PER_WAIT, wait);
+		rcu_thread_online();
+		w->now_ms = clock_now_ms();
+		sync_snapshot(w);
+		for (int i = 0; i < n; i++) {
+			dispatch(w, events[i].data.ptr, events[i].events);
+		}
+		run_timers(w);
+		tcp_reap(w);
+		if (!w->draining && atomic_load(&w->router->stopping)) {
+			begin_drain(w);
+			drain_deadline = w->now_ms + w->router->drain_ms;
+		}
+		if (w->draining && (drained(w) || w->now_ms >= drain_deadline)) {
+			break;
+		}
+		backends_reap(w);
+	}
+	rcu_unregister_thread();
+	return NULL;
+}
+
+static int listeners_open(struct worker *w, const union sockaddr_any *addrs, size_t naddrs,
+			  char *err, size_t len)
+{
+	char text[SOCKADDR_STRLEN];
+
+	w->listeners = calloc(naddrs, sizeof(*w->listeners));
+	if (w->listeners == NULL) {
+		return DR_ENOMEM;
+	}
+	for (size_t i = 0; i < naddrs; i++) {
+		struct listener *ls = &w->listeners[w->nlisteners];
+		ls->addr = addrs[i];
+		ls->udp.kind = IO_UDP_LISTEN;
+		ls->tcp.kind = IO_TCP_LISTEN;
+		ls->udp.fd = udp_listen(&addrs[i]);
+		ls->tcp.fd = ls->udp.fd < 0 ? -1 : tcp_listen(&addrs[i]);
+		if (ls->udp.fd < 0 || ls->tcp.fd < 0) {
+			snprintf(err, len, "cannot listen on %s (%s)",
+				 sockaddr_format(&addrs[i], text, sizeof(text)),
+				 dr_strerror(ls->udp.fd < 0 ? ls->udp.fd : ls->tcp.fd));
+			if (ls->udp.fd >= 0) {
+				close(ls->udp.fd);
+			}
+			return DR_ECONF;
+		}
+		w->nlisteners++;
+		if (worker_watch(w, &ls->udp, EPOLLIN, true) != DR_EOK ||
+		    worker_watch(w, &ls->tcp, EPOLLIN, true) != DR_EOK) {
+			snprintf(err, len, "epoll: %s", strerror(errno));
+			return DR_ECONF;
+		}
+	}
+	return DR_EOK;
+}
+
+struct worker *worker_new(unsigned id, struct router *r, const union sockaddr_any *addrs,
+			  size_t naddrs, char *err, size_t len)
+{
+	struct worker *w = calloc(1, sizeof(*w));
+
+	if (w == NULL) {
+		snprintf(err, len, "out of memory");
+		return NULL;
+	}
+	w->id = id;
+	w->router = r;
+	w->wake.kind = IO_WAKE;
+	w->wake.fd = -1;
+	w->epfd = epoll_create1(EPOLL_CLOEXEC);
+	w->rs = regex_scratch_new();
+	w->rxbuf = mmap(NULL, (size_t)WORKER_BATCH * WORKER_RESP_BUF, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	w->scratch = malloc(WORKER_SCRATCH);
+	if (w->rxbuf == MAP_FAILED) {
+		w->rxbuf = NULL;
+	}
+	w->wake.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (w->epfd == -1 || w->rs == NULL || w->rxbuf == NULL || w->scratch == NULL ||
+	    w->wake.fd == -1 || rand_seed(&w->rnd) != DR_EOK ||
+	    inflight_init(&w->inflight) != DR_EOK || udp_init(w) != DR_EOK ||
+	    tcp_init(w, r->tcp_max_conns) != DR_EOK ||
+	    worker_watch(w, &w->wake, EPOLLIN, true) != DR_EOK) {
+		snprintf(err, len, "worker %u: cannot allocate its tables (%s)", id, strerror(errno));
+		goto fail;
+	}
+	timer_wheel_init(&w->wheel, clock_now_ms());
+	if (listeners_open(w, addrs, naddrs, err, len) != DR_EOK) {
+		goto fail;
+	}
+	return w;
+fail:
+	worker_free(w);
+	return NULL;
+}
+
+int worker_start(struct worker *w)
+{
+	int rc = pthread_create(&w->thread, NULL, worker_main, w);
+
+	if (rc != 0) {
+		return -rc;
+	}
+	w->thread_started = true;
+	return DR_EOK;
+}
+
+void worker_stop(struct worker *w)
+{
+	uint64_t one = 1;
+
+	if (write(w->wake.fd, &one, sizeof(one)) == -1) {
+		/* The eventfd counter cannot overflow from one write; a worker that misses
+		 * the wake-up still sees router.stopping within IDLE_WAIT_MS. */
+		log_debug("worker", "worker %u: wake-up write failed (%s)", w->id, strerror(errno));
+	}
+}
+
+void worker_free(struct worker *w)
+{
+	if (w == NULL) {
+		return;
+	}
+	if (w->thread_started) {
+		pthread_join(w->thread, NULL);
+	}
+	for (uint32_t i = 0; i < w->nbes; i++) {
+		if (w->bes[i] != NULL) {
+			backend_close(w, w->bes[i]);
+		}
+	}
+	free(w->bes);
+	if (w->tcp != NULL) {
+		tcp_deinit(w);
+	}
+	for (uint32_t i = 0; i < w->nlisteners; i++) {
+		close(w->listeners[i].udp.fd);
+		if (w->listeners[i].tcp.fd >= 0) {
+			close(w->listeners[i].tcp.fd);
+		}
+	}
+	free(w->listeners);
+	udp_deinit(w);
+	inflight_deinit(&w->inflight);
+	if (w->rxbuf != NULL) {
+		munmap(w->rxbuf, (size_t)WORKER_BATCH * WORKER_RESP_BUF);
+	}
+	free(w->scratch);
+	free(w->rr);
+	regex_scratch_free(w->rs);
+	if (w->wake.fd >= 0) {
+		close(w->wake.fd);
+	}
+	if (w->epfd >= 0) {
+		close(w->epfd);
+	}
+	free(w);
+}

@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: MIT */
+/* worker/worker.h -- one data-plane thread: its sockets, its tables, its event loop */
+#ifndef DR_WORKER_WORKER_H
+#define DR_WORKER_WORKER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "common/rand.h"
+#include "common/sockaddr.h"
+#include "route/route.h"
+#include "worker/inflight.h"
+#include "worker/timer.h"
+
+#define WORKER_BATCH 64		/* datagrams per recvmmsg/sendmmsg */
+#define WORKER_QUERY_BUF 4096	/* largest UDP query accepted; larger ones are dropped */
+#define WORKER_RESP_BUF 65536	/* backend answers can fill a whole datagram */
+#define WORKER_SCRATCH (WIRE_TCP_MSG_MAX + 1024)
+
+/* What the control thread shares with the workers. */
+struct router {
+	struct snapshot *snap;		/* RCU (QSBR): rcu_dereference it, publish by exchange */
+	_Atomic bool stopping;
+	uint32_t tcp_max_conns;		/* per worker */
+	uint32_t tcp_idle_ms;
+	uint32_t drain_ms;		/* how long a stopping worker waits for answers */
+};
+
+/* The kinds of file descriptor a worker's epoll loop serves. */
+enum io_kind {
+	IO_WAKE = 0,
+	IO_UDP_LISTEN = 1,
+	IO_TCP_LISTEN = 2,
+	IO_UDP_BACKEND = 3,
+	IO_TCP_CLIENT = 4,
+	IO_TCP_BACKEND = 5,
+};
+
+/* First member of every object registered with epoll: data.ptr points at it. */
+struct io {
+	int fd;
+	enum io_kind kind;
+};
+
+struct listener {
+	struct io udp;
+	struct io tcp;
+	union sockaddr_any addr;
+};
+
+/* The worker's side of a backend: its connected UDP socket and what waits on it. */
+struct wbackend {
+	struct io io;
+	struct backend *be;	/* NULL: not open */
+	uint32_t pending;	/* UDP slots and TCP jobs waiting on it */
+	bool in_snap;		/* named by the worker's current snapshot */
+};
+
+/* Counters, written by the owning worker only. */
+struct worker_stats {
+	uint64_t queries_udp, queries_tcp;
+	uint64_t answers, formerr, servfail_timeout, servfail_nobackend, noroute, local;
+	uint64_t drop_short, drop_qr, drop_trunc, drop_bad_response, drop_send, drop_ring;
+	uint64_t retries, inflight_full, tcp_refused;
+};
+
+struct tx_queue;
+struct tcp_state;
+
+struct worker {
+	unsigned id;
+	pthread_t thread;
+	bool thread_started;
+	struct router *router;
+	int epfd;
+	struct io wake;			/* eventfd: stop */
+	struct snapshot *snap;		/* valid between quiescent points only */
+	uint64_t snap_gen;
+	struct regex_scratch *rs;
+	struct rand_state rnd;
+	uint32_t *rr;			/* round-robin cursor per route index */
+	uint32_t nrr;
+	struct listener *listeners;
+	uint32_t nlisteners;
+	struct wbackend **bes;		/* by backend.idx; NULL where not open */
+	uint32_t nbes;
+	struct inflight_table inflight;
+	struct timer_wheel wheel;
+	struct tx_queue *tx;
+	struct tcp_state *tcp;
+	uint8_t *rxbuf;			/* WORKER_BATCH x WORKER_RESP_BUF */
+	uint8_t *scratch;		/* WORKER_SCRATCH: a TCP query and our reply to it */
+	uint64_t now_ms;
+	bool draining;
+	struct worker_stats stats;
+};
+
+/* Create worker <id>: bind its listeners on <addrs>, allocate its tables. Returns NULL with a
+ * reason in <err>. The thread is not started. */
+struct worker *worker_new(unsigned id, struct router *r, const union sockaddr_any *addrs,
+			  size_t naddrs, char *err, size_t len);
+
+/* Start the thread. Returns DR_EOK or a negative errno. */
+int worker_start(struct worker *w);
+
+/* Ask the thread to stop after answering what is in flight (bounded by router.drain_ms). */
+void worker_stop(struct worker *w);
+
+/* Join the thread and free everything. */
+void worker_free(struct worker *w);
+
+/* Internal to the worker's modules. */
+
+/* The worker's socket to <be>, or NULL when it has none. */
+struct wbackend *worker_backend(struct worker *w, const struct backend *be);
+
+/* Tell epoll the interest set of <io>. Returns DR_EOK or a negative errno. */
+int worker_watch(struct worker *w, struct io *io, uint32_t events, bool add);
+
+#endif
