@@ -11,7 +11,7 @@ static struct backend *pick_round_robin(const struct pool *p, uint32_t *cursor,
 			return be;
 		}
 	}
-	return p->backends[0];
+	return NULL;	/* only <exclude> is left */
 }
 
 struct backend *pool_pick(const struct pool *p, const struct wire_question *q, uint32_t *cursor,

@@ -15,9 +15,9 @@ struct pool {
 	enum conf_policy policy;
 };
 
-/* Pick a backend of <p> for question <q>, other than <exclude> when the pool has another.
- * <cursor> is the calling worker's own round-robin position for this pool. Never NULL for a
- * non-empty pool. */
+/* Pick a backend of <p> for question <q>, other than <exclude> (NULL: any). <cursor> is the
+ * calling worker's own round-robin position for this pool. NULL when the pool is empty or has
+ * no backend but <exclude>. */
 struct backend *pool_pick(const struct pool *p, const struct wire_question *q, uint32_t *cursor,
 			  const struct backend *exclude);
 
