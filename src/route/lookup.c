@@ -42,10 +42,10 @@ const struct route *route_lookup(const struct snapshot *s, const struct wire_que
 		char text[WIRE_NAME_TEXT_MAX];
 		int len = wire_name_to_text(q->name, text, sizeof(text));
 
-		for (uint32_t i = 0; len > 0 && i < s->nregex; i++) {
-			if (regex_match(s->regex[i]->re, text, (size_t)len, rs)) {
-				return s->regex[i];
-			}
+		const struct route *r = len > 0 ? regex_set_match(s->regex_set, text, (size_t)len, rs)
+					      : NULL;
+		if (r != NULL) {
+			return r;
 		}
 	}
 	return zone_longest(s, q);

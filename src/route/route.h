@@ -10,6 +10,7 @@
 #include "conf/conf.h"
 #include "pool/pool.h"
 #include "route/regex.h"
+#include "route/regex_set.h"
 #include "wire/wire.h"
 
 struct route {
@@ -35,6 +36,7 @@ struct snapshot {
 	uint32_t nroutes;
 	struct route **regex;	/* regex routes, in order */
 	uint32_t nregex;
+	struct regex_set *regex_set;	/* the same, indexed by literal suffix */
 	struct zone_slot *zones;	/* open addressing, power-of-two size */
 	uint32_t zone_mask;
 	struct backend **backends;	/* every backend the routes name, once */

@@ -157,6 +157,11 @@ struct snapshot *snapshot_build(const struct conf *c, struct backend_registry *r
 		}
 		goto fail;
 	}
+	s->regex_set = regex_set_new(s->regex, s->nregex);
+	if (s->regex_set == NULL) {
+		snprintf(err, len, "out of memory");
+		goto fail;
+	}
 	return s;
 fail:
 	snapshot_free(s);
@@ -173,6 +178,7 @@ void snapshot_free(struct snapshot *s)
 		free(s->routes[i].pool.backends);
 		regex_free(s->routes[i].re);
 	}
+	regex_set_free(s->regex_set);
 	free(s->routes);
 	free(s->regex);
 	free(s->zones);

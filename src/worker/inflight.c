@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* worker/inflight.c -- a worker's UDP queries waiting for a backend, indexed by backend-side ID */
+/* worker/inflight.c -- a worker's UDP queries waiting for a backend, found by backend-side ID */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -15,60 +15,105 @@ static void *map_zeroed(size_t len)
 	return p == MAP_FAILED ? NULL : p;
 }
 
+static void unmap(void *p, size_t len)
+{
+	if (p != NULL) {
+		munmap(p, len);
+	}
+}
+
+static int ids_open(struct inflight_ids *g)
+{
+	g->slot_of = map_zeroed(INFLIGHT_IDS * sizeof(*g->slot_of));
+	g->free_ids = map_zeroed(INFLIGHT_IDS * sizeof(*g->free_ids));
+	if (g->slot_of == NULL || g->free_ids == NULL) {
+		return DR_ENOMEM;
+	}
+	for (uint32_t i = 0; i < INFLIGHT_IDS; i++) {
+		g->free_ids[i] = (uint16_t)i;
+	}
+	g->nfree = INFLIGHT_IDS;
+	return DR_EOK;
+}
+
 int inflight_init(struct inflight_table *t)
 {
 	memset(t, 0, sizeof(*t));
-	t->slots = map_zeroed(INFLIGHT_MAX * sizeof(*t->slots));
-	t->free_ids = map_zeroed(INFLIGHT_MAX * sizeof(*t->free_ids));
+	t->slots = map_zeroed((size_t)INFLIGHT_MAX * sizeof(*t->slots));
+	t->free_slots = map_zeroed((size_t)INFLIGHT_MAX * sizeof(*t->free_slots));
 	t->ring = map_zeroed(INFLIGHT_RING_SIZE);
-	if (t->slots == NULL || t->free_ids == NULL || t->ring == NULL) {
+	if (t->slots == NULL || t->free_slots == NULL || t->ring == NULL ||
+	    ids_open(&t->groups[0]) != DR_EOK) {
+		t->ngroups = 1;
 		inflight_deinit(t);
 		return DR_ENOMEM;
 	}
-	for (uint32_t i = 0; i < INFLIGHT_MAX; i++) {
-		t->free_ids[i] = (uint16_t)i;
-	}
-	t->nfree = INFLIGHT_MAX;
+	t->ngroups = 1;
 	return DR_EOK;
 }
 
 void inflight_deinit(struct inflight_table *t)
 {
-	if (t->slots != NULL) {
-		munmap(t->slots, INFLIGHT_MAX * sizeof(*t->slots));
+	for (uint32_t g = 0; g < t->ngroups; g++) {
+		unmap(t->groups[g].slot_of, INFLIGHT_IDS * sizeof(*t->groups[g].slot_of));
+		unmap(t->groups[g].free_ids, INFLIGHT_IDS * sizeof(*t->groups[g].free_ids));
 	}
-	if (t->free_ids != NULL) {
-		munmap(t->free_ids, INFLIGHT_MAX * sizeof(*t->free_ids));
-	}
-	if (t->ring != NULL) {
-		munmap(t->ring, INFLIGHT_RING_SIZE);
-	}
+	unmap(t->slots, (size_t)INFLIGHT_MAX * sizeof(*t->slots));
+	unmap(t->free_slots, (size_t)INFLIGHT_MAX * sizeof(*t->free_slots));
+	unmap(t->ring, INFLIGHT_RING_SIZE);
 	memset(t, 0, sizeof(*t));
+}
+
+/* The first ID space with a free ID, opening a new one when all are full. */
+static int group_with_room(struct inflight_table *t)
+{
+	for (uint32_t g = 0; g < t->ngroups; g++) {
+		if (t->groups[g].nfree > 0) {
+			return (int)g;
+		}
+	}
+	if (t->ngroups == INFLIGHT_GROUPS || ids_open(&t->groups[t->ngroups]) != DR_EOK) {
+		return -1;
+	}
+	return (int)t->ngroups++;
 }
 
 struct inflight *inflight_take(struct inflight_table *t, struct rand_state *rnd)
 {
-	uint32_t j;
-	uint16_t id;
+	int g = group_with_room(t);
+	struct inflight_ids *ids;
 	struct inflight *s;
+	uint32_t idx, j;
+	uint16_t id;
 
-	if (t->nfree == 0) {
+	if (g < 0) {
 		return NULL;
 	}
+	ids = &t->groups[g];
+	idx = t->nfree_slots > 0 ? t->free_slots[--t->nfree_slots] : t->fresh++;
 	/* Swap-remove a random free ID: O(1), and any free ID is equally likely. */
-	j = rand_below(rnd, t->nfree);
-	id = t->free_ids[j];
-	t->free_ids[j] = t->free_ids[--t->nfree];
-	s = &t->slots[id];
+	j = rand_below(rnd, ids->nfree);
+	id = ids->free_ids[j];
+	ids->free_ids[j] = ids->free_ids[--ids->nfree];
+	ids->slot_of[id] = idx + 1;
+	s = &t->slots[idx];
 	memset(s, 0, sizeof(*s));
 	s->in_use = true;
+	s->group = (uint8_t)g;
+	s->id = id;
+	t->count++;
 	return s;
 }
 
 void inflight_put(struct inflight_table *t, struct inflight *s)
 {
+	struct inflight_ids *ids = &t->groups[s->group];
+
 	s->in_use = false;
-	t->free_ids[t->nfree++] = inflight_id(t, s);
+	ids->slot_of[s->id] = 0;
+	ids->free_ids[ids->nfree++] = s->id;
+	t->free_slots[t->nfree_slots++] = (uint32_t)(s - t->slots);
+	t->count--;
 }
 
 void inflight_keep_query(struct inflight_table *t, struct inflight *s, const uint8_t *msg,

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* worker/inflight.h -- a worker's UDP queries waiting for a backend, indexed by backend-side ID */
+/* worker/inflight.h -- a worker's UDP queries waiting for a backend, found by backend-side ID */
 #ifndef DR_WORKER_INFLIGHT_H
 #define DR_WORKER_INFLIGHT_H
 
@@ -11,31 +11,49 @@
 #include "common/sockaddr.h"
 #include "worker/timer.h"
 
-#define INFLIGHT_MAX 65536u	/* one slot per 16-bit ID */
+#define INFLIGHT_IDS 65536u		/* one 16-bit ID space */
+#define INFLIGHT_GROUPS 16u		/* ID spaces; each has its own socket to every backend */
+#define INFLIGHT_MAX (INFLIGHT_IDS * INFLIGHT_GROUPS)
 #define INFLIGHT_RING_SIZE (4u << 20)	/* bytes of query copies kept for retries */
 
-/* One query in flight. The slot's index is the ID the backend sees. */
+/* One query in flight. */
 struct inflight {
 	struct timer timer;		/* first: the worker finds the slot from the timer */
 	union sockaddr_any client;
 	uint64_t ring_pos;		/* where the query's bytes were copied */
 	uint64_t sent_us;
+	uint64_t snap_gen;		/* the routing generation it was forwarded under */
 	uint32_t backend_idx;
 	uint32_t listener;		/* the worker's listener the query came in on */
 	uint32_t qhash;			/* wire_question_hash of the question */
-	uint64_t snap_gen;		/* the routing generation it was forwarded under */
 	uint16_t qlen;
 	uint16_t client_id;
+	uint16_t id;			/* what the backend sees, within <group> */
+	uint8_t group;
 	uint8_t tries;
 	bool in_use;
 };
 
-/* The table and the ring of query copies. IDs are drawn at random from the free ones, so the
- * backend-side ID is neither sequential nor reused while in flight (RFC 5452 §9.2 spirit). */
-struct inflight_table {
-	struct inflight *slots;		/* INFLIGHT_MAX */
+/* One ID space: which slot holds each ID, and the free IDs to draw from at random. */
+struct inflight_ids {
+	uint32_t *slot_of;		/* slot index + 1; 0: free */
 	uint16_t *free_ids;
 	uint32_t nfree;
+};
+
+/* Slots are reused last-freed-first, so the memory a worker touches follows the number of
+ * queries in flight, not the table's size. IDs are drawn at random from the free ones of the
+ * first ID space that has any, so the backend-side ID is neither sequential nor reused while
+ * in flight (RFC 5452 §9.2), and a further ID space (with its own sockets) opens only when
+ * 65,536 queries are already in flight. */
+struct inflight_table {
+	struct inflight *slots;		/* INFLIGHT_MAX, mapped lazily */
+	uint32_t *free_slots;		/* a stack of freed slot indices */
+	uint32_t nfree_slots;
+	uint32_t fresh;			/* slots below this have been used */
+	uint32_t count;			/* in flight */
+	struct inflight_ids groups[INFLIGHT_GROUPS];
+	uint32_t ngroups;		/* ID spaces opened so far */
 	uint8_t *ring;			/* INFLIGHT_RING_SIZE */
 	uint64_t ring_head;		/* bytes ever written, skips at the wrap included */
 };
@@ -46,27 +64,27 @@ void inflight_deinit(struct inflight_table *t);
 
 static inline uint32_t inflight_count(const struct inflight_table *t)
 {
-	return INFLIGHT_MAX - t->nfree;
+	return t->count;
 }
 
-/* Take a free slot with a random ID, or NULL when all 65536 are in flight. The slot is zeroed
- * but for in_use; its ID is inflight_id(). */
+/* Take a slot and a random free ID for it (s->group, s->id), or NULL when all INFLIGHT_MAX are
+ * in flight or memory for a new ID space cannot be had. The slot is zeroed but for in_use,
+ * group and id. */
 struct inflight *inflight_take(struct inflight_table *t, struct rand_state *rnd);
 
-static inline uint16_t inflight_id(const struct inflight_table *t, const struct inflight *s)
+/* The slot in flight under <id> in ID space <group>, or NULL. */
+static inline struct inflight *inflight_get(struct inflight_table *t, unsigned group, uint16_t id)
 {
-	return (uint16_t)(s - t->slots);
+	uint32_t v;
+
+	if (group >= t->ngroups) {
+		return NULL;
+	}
+	v = t->groups[group].slot_of[id];
+	return v != 0 ? &t->slots[v - 1] : NULL;
 }
 
-/* The slot in use under <id>, or NULL. */
-static inline struct inflight *inflight_get(struct inflight_table *t, uint16_t id)
-{
-	struct inflight *s = &t->slots[id];
-
-	return s->in_use ? s : NULL;
-}
-
-/* Return <s> to the free IDs. The caller disarms its timer first. */
+/* Return <s> and its ID. The caller disarms its timer first. */
 void inflight_put(struct inflight_table *t, struct inflight *s);
 
 /* Keep a copy of the query <msg> of <len> bytes for <s> (for a retry or a late SERVFAIL). */

@@ -19,13 +19,11 @@
 #include "common/log.h"
 #include "worker/query.h"
 #include "worker/tcp.h"
+#include "worker/tcp_up.h"
 #include "worker/udp.h"
 
 #define TCP_PIPELINE_MAX 64		/* jobs per connection before we stop reading */
 #define TCP_WBUF_MAX (256u << 10)	/* unsent answer bytes before we stop reading */
-#define TCP_LEN_PREFIX 2
-
-struct tcp_job;
 
 struct tcp_conn {
 	struct io io;			/* first: epoll data.ptr */
@@ -42,26 +40,6 @@ struct tcp_conn {
 	size_t woff, wlen, wcap;
 };
 
-struct tcp_job {
-	struct io io;			/* first: epoll data.ptr */
-	struct timer timer;
-	struct tcp_conn *conn;
-	struct tcp_job *prev, *next;
-	struct tcp_job *next_dead;
-	uint32_t backend_idx;
-	uint32_t qhash;
-	uint16_t client_id;
-	uint16_t backend_id;
-	uint8_t tries;
-	bool connected;
-	uint8_t *query;			/* length prefix + query, room for a SERVFAIL */
-	size_t qlen;			/* the query without prefix */
-	size_t qcap;
-	size_t sent;			/* bytes of prefix + query written */
-	uint8_t *resp;
-	size_t rlen, rcap;
-};
-
 struct tcp_state {
 	struct tcp_conn *conns;
 	uint32_t nconns;
@@ -72,7 +50,6 @@ struct tcp_state {
 };
 
 static void conn_close(struct worker *w, struct tcp_conn *c);
-static void conn_settle(struct worker *w, struct tcp_conn *c);
 
 int tcp_init(struct worker *w, uint32_t max_conns)
 {
@@ -167,18 +144,18 @@ static int reserve(uint8_t **buf, size_t *cap, size_t need, size_t limit)
 	return DR_EOK;
 }
 
-/* Jobs */
+/* Jobs: a client's query while a backend works on it */
 
-static void job_unlink(struct worker *w, struct tcp_job *j)
+static void conn_send(struct worker *w, struct tcp_conn *c, const uint8_t *msg, size_t len,
+		      uint16_t id);
+static void conn_settle(struct worker *w, struct tcp_conn *c);
+
+static void job_end(struct worker *w, struct tcp_job *j)
 {
 	struct tcp_conn *c = j->conn;
 
+	tcp_up_cancel(w, j);
 	timer_disarm(&w->wheel, &j->timer);
-	if (j->io.fd != -1) {
-		close(j->io.fd);	/* also leaves epoll */
-		j->io.fd = -1;
-		w->bes[j->backend_idx]->pending--;
-	}
 	if (j->prev != NULL) {
 		j->prev->next = j->next;
 	} else {
@@ -192,211 +169,93 @@ static void job_unlink(struct worker *w, struct tcp_job *j)
 	w->tcp->dead_jobs = j;
 }
 
-/* Open a connection for <j> to <wb> and arm its timer. */
-static int job_connect(struct worker *w, struct tcp_job *j, struct wbackend *wb)
-{
-	const union sockaddr_any *to = &wb->be->addr;
-	int fd = socket(to->sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	int one = 1;
-
-	if (fd == -1) {
-		return -errno;
-	}
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (connect(fd, &to->sa, sockaddr_len(to)) == -1 && errno != EINPROGRESS) {
-		int e = errno;
-		close(fd);
-		return -e;
-	}
-	j->io.fd = fd;
-	j->backend_idx = wb->be->idx;
-	j->connected = false;
-	j->sent = 0;
-	j->rlen = 0;
-	j->backend_id = (uint16_t)rand_next(&w->rnd);
-	wire_set_id(j->query + TCP_LEN_PREFIX, j->backend_id);
-	wb->pending++;
-	if (worker_watch(w, &j->io, EPOLLOUT, true) != DR_EOK) {
-		close(fd);
-		j->io.fd = -1;
-		wb->pending--;
-		return DR_ENOMEM;
-	}
-	timer_arm(&w->wheel, &j->timer,
-		  w->now_ms + atomic_load_explicit(&wb->be->timeout_ms, memory_order_relaxed));
-	return DR_EOK;
-}
-
-static void conn_send(struct worker *w, struct tcp_conn *c, const uint8_t *msg, size_t len);
-
 /* Answer <j>'s client with SERVFAIL and end the job. */
-static void job_servfail(struct worker *w, struct tcp_job *j)
+static void job_servfail(struct worker *w, struct tcp_job *j, int ede)
 {
-	uint8_t *msg = j->query + TCP_LEN_PREFIX;
-	int n;
+	int n = query_servfail(j->query, j->qlen, j->qcap, ede);
 
 	w->stats.servfail_timeout++;
-	n = query_servfail(msg, j->qlen, j->qcap - TCP_LEN_PREFIX, WIRE_EDE_NETWORK_ERROR);
 	if (n > 0) {
-		wire_set_id(msg, j->client_id);
-		conn_send(w, j->conn, msg, (size_t)n);
+		conn_send(w, j->conn, j->query, (size_t)n, j->client_id);
 	}
-	job_unlink(w, j);
+	job_end(w, j);
 }
 
-/* The backend failed <j>: one retry on another backend of the route, then SERVFAIL. */
-static void job_fail(struct worker *w, struct tcp_job *j)
+/* <j>'s backend failed it: one retry on another backend of the route, then SERVFAIL. */
+static void job_retry(struct worker *w, struct tcp_job *j)
 {
-	struct wbackend *failed = w->bes[j->backend_idx];
+	struct wbackend *failed = j->backend_idx < w->nbes ? w->bes[j->backend_idx] : NULL;
 	struct wire_question q;
 	struct wbackend *next;
 
-	close(j->io.fd);
-	j->io.fd = -1;
-	failed->pending--;
+	tcp_up_cancel(w, j);
 	timer_disarm(&w->wheel, &j->timer);
-	if (j->tries > 0 || w->draining ||
-	    wire_parse_question(j->query + TCP_LEN_PREFIX, j->qlen, &q) != DR_EOK) {
-		job_servfail(w, j);
+	if (j->tries > 0 || w->draining || wire_parse_question(j->query, j->qlen, &q) != DR_EOK) {
+		job_servfail(w, j, WIRE_EDE_NETWORK_ERROR);
 		return;
 	}
-	next = query_pick_retry(w, &q, failed->be);
 	j->tries++;
-	if (next == NULL || job_connect(w, j, next) != DR_EOK) {
-		job_servfail(w, j);
+	next = query_pick_retry(w, &q, failed ? failed->be : NULL);
+	if (next == NULL || tcp_up_send(w, j, next) != DR_EOK) {
+		job_servfail(w, j, WIRE_EDE_NETWORK_ERROR);
 		return;
 	}
 	w->stats.retries++;
+}
+
+void tcp_job_answered(struct worker *w, struct tcp_job *j, const uint8_t *msg, size_t len)
+{
+	struct tcp_conn *c = j->conn;
+
+	w->stats.answers++;
+	conn_send(w, c, msg, len, j->client_id);
+	job_end(w, j);
+	conn_settle(w, c);
+}
+
+void tcp_job_failed(struct worker *w, struct tcp_job *j, bool same_again)
+{
+	struct tcp_conn *c = j->conn;
+	struct wbackend *wb = j->backend_idx < w->nbes ? w->bes[j->backend_idx] : NULL;
+
+	timer_disarm(&w->wheel, &j->timer);
+	if (same_again && !j->resent && wb != NULL && !w->draining) {
+		j->resent = true;
+		if (tcp_up_send(w, j, wb) == DR_EOK) {
+			return;
+		}
+	}
+	job_retry(w, j);
+	conn_settle(w, c);
 }
 
 static void job_start(struct worker *w, struct tcp_conn *c, struct wbackend *wb,
 		      const struct wire_question *q, const uint8_t *msg, size_t len)
 {
 	struct tcp_job *j = calloc(1, sizeof(*j));
-	size_t cap = TCP_LEN_PREFIX + len + 512;	/* a SERVFAIL with EDNS fits */
+	size_t cap = len + 512;		/* a SERVFAIL with EDNS fits */
 
 	if (j == NULL || (j->query = malloc(cap)) == NULL) {
 		free(j);
 		w->stats.inflight_full++;
 		return;
 	}
-	j->io.kind = IO_TCP_BACKEND;
-	j->io.fd = -1;
 	j->timer.kind = TIMER_KIND_TCP_JOB;
 	j->conn = c;
 	j->client_id = q->id;
 	j->qhash = wire_question_hash(q);
 	j->qlen = len;
 	j->qcap = cap;
-	wire_write_u16(j->query, (uint16_t)len);
-	memcpy(j->query + TCP_LEN_PREFIX, msg, len);
+	memcpy(j->query, msg, len);
 	j->next = c->jobs;
 	if (c->jobs != NULL) {
 		c->jobs->prev = j;
 	}
 	c->jobs = j;
 	c->njobs++;
-	if (job_connect(w, j, wb) != DR_EOK) {
-		job_servfail(w, j);
+	if (tcp_up_send(w, j, wb) != DR_EOK) {
+		job_servfail(w, j, WIRE_EDE_NO_REACHABLE_AUTHORITY);
 	}
-}
-
-static bool job_answer_ok(const struct tcp_job *j, const uint8_t *msg, size_t len)
-{
-	struct wire_question q;
-
-	return wire_parse_question(msg, len, &q) == DR_EOK && wire_is_response(msg) &&
-	       q.id == j->backend_id && wire_question_hash(&q) == j->qhash;
-}
-
-static void job_read(struct worker *w, struct tcp_job *j)
-{
-	for (;;) {
-		size_t need = TCP_LEN_PREFIX;
-		ssize_t n;
-
-		if (j->rlen >= TCP_LEN_PREFIX) {
-			need += wire_read_u16(j->resp);
-		}
-		if (j->rlen == need && need > TCP_LEN_PREFIX) {
-			break;
-		}
-		if (reserve(&j->resp, &j->rcap, need, TCP_LEN_PREFIX + WIRE_TCP_MSG_MAX) != DR_EOK) {
-			job_fail(w, j);
-			return;
-		}
-		n = read(j->io.fd, j->resp + j->rlen, need - j->rlen);
-		if (n == -1 && errno == EINTR) {
-			continue;
-		}
-		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			return;
-		}
-		if (n <= 0) {
-			job_fail(w, j);
-			return;
-		}
-		j->rlen += (size_t)n;
-	}
-	if (!job_answer_ok(j, j->resp + TCP_LEN_PREFIX, j->rlen - TCP_LEN_PREFIX)) {
-		w->stats.drop_bad_response++;
-		job_fail(w, j);
-		return;
-	}
-	wire_set_id(j->resp + TCP_LEN_PREFIX, j->client_id);
-	w->stats.answers++;
-	conn_send(w, j->conn, j->resp + TCP_LEN_PREFIX, j->rlen - TCP_LEN_PREFIX);
-	job_unlink(w, j);
-}
-
-static void job_write(struct worker *w, struct tcp_job *j)
-{
-	size_t total = TCP_LEN_PREFIX + j->qlen;
-
-	if (!j->connected) {
-		int err = 0;
-		socklen_t len = sizeof(err);
-		if (getsockopt(j->io.fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1 || err != 0) {
-			job_fail(w, j);
-			return;
-		}
-		j->connected = true;
-	}
-	while (j->sent < total) {
-		ssize_t n = write(j->io.fd, j->query + j->sent, total - j->sent);
-		if (n == -1 && errno == EINTR) {
-			continue;
-		}
-		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			return;
-		}
-		if (n <= 0) {
-			job_fail(w, j);
-			return;
-		}
-		j->sent += (size_t)n;
-	}
-	if (worker_watch(w, &j->io, EPOLLIN, false) != DR_EOK) {
-		job_fail(w, j);
-	}
-}
-
-void tcp_backend_event(struct worker *w, struct io *io, uint32_t events)
-{
-	struct tcp_job *j = (struct tcp_job *)io;
-	struct tcp_conn *c = j->conn;
-
-	if (j->io.fd == -1) {
-		return;		/* ended earlier in this turn */
-	}
-	if (j->sent < TCP_LEN_PREFIX + j->qlen) {
-		if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) {
-			job_write(w, j);
-		}
-	} else {
-		job_read(w, j);
-	}
-	conn_settle(w, c);
 }
 
 /* Client connections */
@@ -438,7 +297,7 @@ void tcp_accept(struct worker *w, uint32_t ls_idx)
 static void conn_close(struct worker *w, struct tcp_conn *c)
 {
 	while (c->jobs != NULL) {
-		job_unlink(w, c->jobs);
+		job_end(w, c->jobs);
 	}
 	timer_disarm(&w->wheel, &c->idle);
 	close(c->io.fd);
@@ -468,7 +327,8 @@ static bool conn_flush(struct tcp_conn *c)
 	return true;
 }
 
-static void conn_send(struct worker *w, struct tcp_conn *c, const uint8_t *msg, size_t len)
+static void conn_send(struct worker *w, struct tcp_conn *c, const uint8_t *msg, size_t len,
+		      uint16_t id)
 {
 	if (!c->open) {
 		return;
@@ -483,6 +343,7 @@ static void conn_send(struct worker *w, struct tcp_conn *c, const uint8_t *msg, 
 	}
 	wire_write_u16(c->wbuf + c->wlen, (uint16_t)len);
 	memcpy(c->wbuf + c->wlen + TCP_LEN_PREFIX, msg, len);
+	wire_set_id(c->wbuf + c->wlen + TCP_LEN_PREFIX, id);
 	c->wlen += TCP_LEN_PREFIX + len;
 	if (!conn_flush(c)) {
 		conn_close(w, c);
@@ -500,7 +361,7 @@ static void conn_query(struct worker *w, struct tcp_conn *c, const uint8_t *msg,
 	memcpy(buf, msg, len);
 	query_decide(w, buf, len, WORKER_SCRATCH, &q, &v);
 	if (v.action == QUERY_REPLY) {
-		conn_send(w, c, buf, (size_t)v.reply_len);
+		conn_send(w, c, buf, (size_t)v.reply_len, wire_id(buf));
 	} else if (v.action == QUERY_FORWARD) {
 		job_start(w, c, v.wb, &q, buf, len);
 	}
@@ -631,7 +492,7 @@ void tcp_timer_expired(struct worker *w, struct timer *t)
 	if (t->kind == TIMER_KIND_TCP_JOB) {
 		struct tcp_job *j = (struct tcp_job *)((char *)t - offsetof(struct tcp_job, timer));
 		struct tcp_conn *c = j->conn;
-		job_fail(w, j);
+		job_retry(w, j);
 		conn_settle(w, c);
 		return;
 	}
@@ -651,7 +512,6 @@ void tcp_reap(struct worker *w)
 		struct tcp_job *j = t->dead_jobs;
 		t->dead_jobs = j->next_dead;
 		free(j->query);
-		free(j->resp);
 		free(j);
 	}
 	while (t->closed != NULL) {

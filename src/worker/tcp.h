@@ -18,11 +18,10 @@ int tcp_listen(const union sockaddr_any *addr);
 /* Accept pending connections on listener <ls_idx>. */
 void tcp_accept(struct worker *w, uint32_t ls_idx);
 
-/* Serve epoll <events> on a client connection or a backend job whose io is <io>. */
+/* Serve epoll <events> on a client connection. */
 void tcp_client_event(struct worker *w, struct io *io, uint32_t events);
-void tcp_backend_event(struct worker *w, struct io *io, uint32_t events);
 
-/* A connection's idle timer or a job's timeout fired. */
+/* A client connection's idle timer or a query's timeout fired. */
 void tcp_timer_expired(struct worker *w, struct timer *t);
 
 /* Free what was closed during this loop turn (events for it may still have been pending). */

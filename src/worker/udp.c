@@ -203,9 +203,16 @@ static bool forward(struct worker *w, struct wbackend *wb, const struct wire_que
 {
 	struct inflight *s = inflight_take(&w->inflight, &w->rnd);
 	uint32_t timeout;
+	int fd;
 
 	if (s == NULL) {
 		w->stats.inflight_full++;
+		return false;
+	}
+	fd = worker_backend_socket(w, wb, s->group);
+	if (fd == -1) {
+		inflight_put(&w->inflight, s);
+		w->stats.servfail_nobackend++;
 		return false;
 	}
 	s->timer.kind = TIMER_KIND_INFLIGHT;
@@ -221,8 +228,8 @@ static bool forward(struct worker *w, struct wbackend *wb, const struct wire_que
 	timeout = atomic_load_explicit(&wb->be->timeout_ms, memory_order_relaxed);
 	timer_arm(&w->wheel, &s->timer, w->now_ms + timeout);
 	wb->pending++;
-	wire_set_id(msg, inflight_id(&w->inflight, s));
-	tx_push(w, wb->io.fd, NULL, msg, len);
+	wire_set_id(msg, s->id);
+	tx_push(w, fd, NULL, msg, len);
 	return true;
 }
 
@@ -272,8 +279,9 @@ void udp_listener_read(struct worker *w, uint32_t ls_idx)
 	}
 }
 
-static void handle_answer(struct worker *w, struct wbackend *wb, uint8_t *msg, size_t len)
+static void handle_answer(struct worker *w, struct wsock *ws, uint8_t *msg, size_t len)
 {
+	struct wbackend *wb = ws->wb;
 	struct wire_question q;
 	struct inflight *s;
 
@@ -281,7 +289,7 @@ static void handle_answer(struct worker *w, struct wbackend *wb, uint8_t *msg, s
 		w->stats.drop_bad_response++;
 		return;
 	}
-	s = inflight_get(&w->inflight, q.id);
+	s = inflight_get(&w->inflight, ws->group, q.id);
 	if (s == NULL || s->backend_idx != wb->be->idx || s->qhash != wire_question_hash(&q)) {
 		w->stats.drop_bad_response++;
 		return;
@@ -292,17 +300,17 @@ static void handle_answer(struct worker *w, struct wbackend *wb, uint8_t *msg, s
 	finish_slot(w, s);
 }
 
-void udp_backend_read(struct worker *w, struct wbackend *wb)
+void udp_backend_read(struct worker *w, struct wsock *ws)
 {
 	struct tx_queue *tx = w->tx;
 
 	for (int round = 0; round < 8; round++) {
-		int n = rx_batch(w, wb->io.fd, WORKER_RESP_BUF);
+		int n = rx_batch(w, ws->io.fd, WORKER_RESP_BUF);
 		if (n <= 0) {
 			break;
 		}
 		for (int i = 0; i < n; i++) {
-			handle_answer(w, wb, tx->rx_iov[i].iov_base, tx->rx[i].msg_len);
+			handle_answer(w, ws, tx->rx_iov[i].iov_base, tx->rx[i].msg_len);
 		}
 		udp_tx_flush(w);
 		if (n < WORKER_BATCH) {

@@ -9,6 +9,7 @@ enum {
 	TIMER_KIND_INFLIGHT = 1,
 	TIMER_KIND_TCP_CONN = 2,
 	TIMER_KIND_TCP_JOB = 3,
+	TIMER_KIND_TCP_UP = 4,
 };
 
 /* Allocate the worker's send queue. Returns DR_EOK or DR_ENOMEM. */
@@ -26,8 +27,8 @@ int udp_connect(const union sockaddr_any *addr);
 /* Read and route every pending query on listener <ls_idx>. */
 void udp_listener_read(struct worker *w, uint32_t ls_idx);
 
-/* Read and relay every pending answer on the socket of <wb>. */
-void udp_backend_read(struct worker *w, struct wbackend *wb);
+/* Read and relay every pending answer on backend socket <ws>. */
+void udp_backend_read(struct worker *w, struct wsock *ws);
 
 /* A query's timer fired: retry it once elsewhere, or answer SERVFAIL. */
 void udp_inflight_expired(struct worker *w, struct inflight *s);

@@ -14,6 +14,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "worker/tcp.h"
+#include "worker/tcp_up.h"
 #include "worker/udp.h"
 #include "worker/worker.h"
 
@@ -35,14 +36,45 @@ struct wbackend *worker_backend(struct worker *w, const struct backend *be)
 {
 	struct wbackend *wb = be->idx < w->nbes ? w->bes[be->idx] : NULL;
 
-	return wb != NULL && wb->io.fd != -1 ? wb : NULL;
+	return wb != NULL && wb->socks[0].io.fd != -1 ? wb : NULL;
+}
+
+static int socket_open(struct worker *w, struct wbackend *wb, unsigned group)
+{
+	char addr[SOCKADDR_STRLEN];
+	struct wsock *ws = &wb->socks[group];
+	int fd = udp_connect(&wb->be->addr);
+
+	if (fd < 0) {
+		log_err("worker", "worker %u: cannot open a socket to %s (%s)", w->id,
+			sockaddr_format(&wb->be->addr, addr, sizeof(addr)), dr_strerror(fd));
+		return -1;
+	}
+	ws->io.fd = fd;
+	if (worker_watch(w, &ws->io, EPOLLIN, true) != DR_EOK) {
+		log_err("worker", "worker %u: epoll: %s", w->id, strerror(errno));
+		close(fd);
+		ws->io.fd = -1;
+		return -1;
+	}
+	return fd;
+}
+
+int worker_backend_socket(struct worker *w, struct wbackend *wb, unsigned group)
+{
+	int fd = wb->socks[group].io.fd;
+
+	return fd != -1 ? fd : socket_open(w, wb, group);
 }
 
 static void backend_close(struct worker *w, struct wbackend *wb)
 {
+	tcp_up_close_all(w, wb);
 	w->bes[wb->be->idx] = NULL;
-	if (wb->io.fd != -1) {
-		close(wb->io.fd);
+	for (unsigned g = 0; g < INFLIGHT_GROUPS; g++) {
+		if (wb->socks[g].io.fd != -1) {
+			close(wb->socks[g].io.fd);
+		}
 	}
 	atomic_fetch_sub_explicit(&wb->be->workers_open, 1, memory_order_release);
 	free(wb);
@@ -50,7 +82,6 @@ static void backend_close(struct worker *w, struct wbackend *wb)
 
 static int backend_open(struct worker *w, struct backend *be)
 {
-	char addr[SOCKADDR_STRLEN];
 	struct wbackend *wb = calloc(1, sizeof(*wb));
 
 	if (wb == NULL) {
@@ -58,20 +89,17 @@ static int backend_open(struct worker *w, struct backend *be)
 	}
 	wb->be = be;
 	wb->in_snap = true;
-	wb->io.kind = IO_UDP_BACKEND;
-	wb->io.fd = udp_connect(&be->addr);
+	for (unsigned g = 0; g < INFLIGHT_GROUPS; g++) {
+		wb->socks[g].io.kind = IO_UDP_BACKEND;
+		wb->socks[g].io.fd = -1;
+		wb->socks[g].wb = wb;
+		wb->socks[g].group = (uint8_t)g;
+	}
 	atomic_fetch_add_explicit(&be->workers_open, 1, memory_order_acq_rel);
 	w->bes[be->idx] = wb;
-	if (wb->io.fd < 0 || worker_watch(w, &wb->io, EPOLLIN, true) != DR_EOK) {
-		/* Kept as a marker without a socket: queries to it get SERVFAIL. */
-		log_err("worker", "worker %u: cannot open a socket to %s (%s)", w->id,
-			sockaddr_format(&be->addr, addr, sizeof(addr)),
-			dr_strerror(wb->io.fd < 0 ? wb->io.fd : -errno));
-		if (wb->io.fd >= 0) {
-			close(wb->io.fd);
-		}
-		wb->io.fd = -1;
-	}
+	/* The first ID space's socket now; without it the backend gets SERVFAIL until the
+	 * next snapshot retries. */
+	(void)socket_open(w, wb, 0);
 	return DR_EOK;
 }
 
@@ -148,6 +176,8 @@ static void run_timers(struct worker *w)
 	while ((t = timer_expire_one(&w->wheel, w->now_ms)) != NULL) {
 		if (t->kind == TIMER_KIND_INFLIGHT) {
 			udp_inflight_expired(w, (struct inflight *)t);
+		} else if (t->kind == TIMER_KIND_TCP_UP) {
+			tcp_up_expired(w, t);
 		} else {
 			tcp_timer_expired(w, t);
 		}
@@ -166,13 +196,13 @@ static void dispatch(struct worker *w, struct io *io, uint32_t events)
 				offsetof(struct listener, tcp)) - w->listeners));
 		break;
 	case IO_UDP_BACKEND:
-		udp_backend_read(w, (struct wbackend *)io);
+		udp_backend_read(w, (struct wsock *)io);
 		break;
 	case IO_TCP_CLIENT:
 		tcp_client_event(w, io, events);
 		break;
 	case IO_TCP_BACKEND:
-		tcp_backend_event(w, io, events);
+		tcp_up_event(w, io, events);
 		break;
 	case IO_WAKE: {
 		uint64_t count;
@@ -203,6 +233,26 @@ static bool drained(const struct worker *w)
 	return inflight_count(&w->inflight) == 0 && !tcp_busy(w);
 }
 
+/* Until the admin endpoint exports them, the counters go to the log when a worker ends. */
+static void log_stats(const struct worker *w)
+{
+	const struct worker_stats *st = &w->stats;
+
+	log_info("worker", "worker %u: queries udp %llu tcp %llu, answers %llu, local %llu, "
+		 "formerr %llu, no route %llu, servfail timeout %llu no backend %llu, retries %llu, "
+		 "dropped short %llu qr %llu truncated %llu bad response %llu send %llu ring %llu, "
+		 "table full %llu, tcp refused %llu", w->id,
+		 (unsigned long long)st->queries_udp, (unsigned long long)st->queries_tcp,
+		 (unsigned long long)st->answers, (unsigned long long)st->local,
+		 (unsigned long long)st->formerr, (unsigned long long)st->noroute,
+		 (unsigned long long)st->servfail_timeout,
+		 (unsigned long long)st->servfail_nobackend, (unsigned long long)st->retries,
+		 (unsigned long long)st->drop_short, (unsigned long long)st->drop_qr,
+		 (unsigned long long)st->drop_trunc, (unsigned long long)st->drop_bad_response,
+		 (unsigned long long)st->drop_send, (unsigned long long)st->drop_ring,
+		 (unsigned long long)st->inflight_full, (unsigned long long)st->tcp_refused);
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -225,6 +275,7 @@ static void *worker_main(void *arg)
 		}
 		run_timers(w);
 		tcp_reap(w);
+		tcp_up_reap(w);
 		if (!w->draining && atomic_load(&w->router->stopping)) {
 			begin_drain(w);
 			drain_deadline = w->now_ms + w->router->drain_ms;
@@ -235,6 +286,7 @@ static void *worker_main(void *arg)
 		backends_reap(w);
 	}
 	rcu_unregister_thread();
+	log_stats(w);
 	return NULL;
 }
 
@@ -343,15 +395,17 @@ void worker_free(struct worker *w)
 	if (w->thread_started) {
 		pthread_join(w->thread, NULL);
 	}
+	/* Clients first: closing them takes their queries off the backend connections. */
+	if (w->tcp != NULL) {
+		tcp_deinit(w);
+	}
 	for (uint32_t i = 0; i < w->nbes; i++) {
 		if (w->bes[i] != NULL) {
 			backend_close(w, w->bes[i]);
 		}
 	}
 	free(w->bes);
-	if (w->tcp != NULL) {
-		tcp_deinit(w);
-	}
+	tcp_up_reap(w);
 	for (uint32_t i = 0; i < w->nlisteners; i++) {
 		close(w->listeners[i].udp.fd);
 		if (w->listeners[i].tcp.fd >= 0) {

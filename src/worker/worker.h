@@ -51,10 +51,21 @@ struct listener {
 	union sockaddr_any addr;
 };
 
-/* The worker's side of a backend: its connected UDP socket and what waits on it. */
+struct wbackend;
+struct tcp_up;
+
+/* One connected UDP socket to a backend, for one ID space of the in-flight table. */
+struct wsock {
+	struct io io;		/* first: epoll data.ptr */
+	struct wbackend *wb;
+	uint8_t group;
+};
+
+/* The worker's side of a backend: its connected UDP sockets and what waits on them. */
 struct wbackend {
-	struct io io;
-	struct backend *be;	/* NULL: not open */
+	struct wsock socks[INFLIGHT_GROUPS];	/* fd -1 until that ID space is first used */
+	struct backend *be;
+	struct tcp_up *tcp_ups;	/* TCP connections to it, shared by client queries */
 	uint32_t pending;	/* UDP slots and TCP jobs waiting on it */
 	bool in_snap;		/* named by the worker's current snapshot */
 };
@@ -91,6 +102,7 @@ struct worker {
 	struct timer_wheel wheel;
 	struct tx_queue *tx;
 	struct tcp_state *tcp;
+	struct tcp_up *tcp_up_dead;	/* closed this turn, freed at its end */
 	uint8_t *rxbuf;			/* WORKER_BATCH x WORKER_RESP_BUF */
 	uint8_t *scratch;		/* WORKER_SCRATCH: a TCP query and our reply to it */
 	uint64_t now_ms;
@@ -114,8 +126,11 @@ void worker_free(struct worker *w);
 
 /* Internal to the worker's modules. */
 
-/* The worker's socket to <be>, or NULL when it has none. */
+/* The worker's side of <be>, or NULL when it could not open a socket to it. */
 struct wbackend *worker_backend(struct worker *w, const struct backend *be);
+
+/* The socket of <wb> for ID space <group>, opened on first use. Returns the fd or -1. */
+int worker_backend_socket(struct worker *w, struct wbackend *wb, unsigned group);
 
 /* Tell epoll the interest set of <io>. Returns DR_EOK or a negative errno. */
 int worker_watch(struct worker *w, struct io *io, uint32_t events, bool add);

@@ -1,0 +1,378 @@
+/* SPDX-License-Identifier: MIT */
+/* worker/tcp_up.c -- a worker's TCP connections to the backends, shared by pipelined queries
+ *
+ * RFC 7766 §6.2.1: queries from many clients share a few connections to each backend and are
+ * told apart by their IDs, so a burst of TCP clients does not become a burst of connection
+ * attempts against the backend's listen queue. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "backend/backend.h"
+#include "common/err.h"
+#include "wire/wire.h"
+#include "worker/tcp_up.h"
+#include "worker/udp.h"
+
+#define UP_CONNS_MAX 4		/* per backend and worker */
+#define UP_PIPELINE 32		/* queries on one connection before another is opened */
+#define UP_IDLE_MS 3000		/* below the usual server idle timeout, so we close first */
+#define UP_BUF_MAX (TCP_LEN_PREFIX + WIRE_TCP_MSG_MAX)
+
+struct tcp_up {
+	struct io io;			/* first: epoll data.ptr */
+	struct timer idle;
+	struct wbackend *wb;
+	struct tcp_up *next;		/* in the backend's list, or the dead list */
+	struct tcp_job *jobs;
+	unsigned njobs;
+	bool connected;
+	bool reused;			/* has answered before: a close may be its idle timeout */
+	bool dead;
+	uint8_t *wbuf;
+	size_t woff, wlen, wcap;
+	uint8_t *rbuf;
+	size_t rlen, rcap;
+};
+
+static int reserve(uint8_t **buf, size_t *cap, size_t need)
+{
+	size_t n = *cap ? *cap : 1024;
+	uint8_t *grown;
+
+	if (need <= *cap) {
+		return DR_EOK;
+	}
+	if (need > UP_BUF_MAX * 4) {
+		return DR_ESPACE;
+	}
+	while (n < need) {
+		n *= 2;
+	}
+	grown = realloc(*buf, n);
+	if (grown == NULL) {
+		return DR_ENOMEM;
+	}
+	*buf = grown;
+	*cap = n;
+	return DR_EOK;
+}
+
+static void job_detach(struct tcp_up *up, struct tcp_job *j)
+{
+	if (j->up_prev != NULL) {
+		j->up_prev->up_next = j->up_next;
+	} else {
+		up->jobs = j->up_next;
+	}
+	if (j->up_next != NULL) {
+		j->up_next->up_prev = j->up_prev;
+	}
+	j->up_prev = j->up_next = NULL;
+	j->up = NULL;
+	up->njobs--;
+	up->wb->pending--;
+}
+
+static void up_unlink(struct tcp_up *up)
+{
+	struct tcp_up **p = &up->wb->tcp_ups;
+
+	while (*p != NULL && *p != up) {
+		p = &(*p)->next;
+	}
+	if (*p == up) {
+		*p = up->next;
+	}
+}
+
+/* Close <up>; its jobs fail, and go to the same backend again once when the connection was a
+ * reused one (the backend may just have closed it as idle when we wrote). */
+static void up_close(struct worker *w, struct tcp_up *up)
+{
+	bool reused = up->reused;
+
+	if (up->dead) {
+		return;
+	}
+	up->dead = true;
+	up_unlink(up);
+	timer_disarm(&w->wheel, &up->idle);
+	close(up->io.fd);	/* also leaves epoll */
+	up->io.fd = -1;
+	while (up->jobs != NULL) {
+		struct tcp_job *j = up->jobs;
+		job_detach(up, j);
+		tcp_job_failed(w, j, reused);
+	}
+	/* Freed at the end of the loop turn: an event for it may still be pending. */
+	up->next = w->tcp_up_dead;
+	w->tcp_up_dead = up;
+}
+
+static bool up_flush(struct tcp_up *up)
+{
+	while (up->woff < up->wlen) {
+		ssize_t n = write(up->io.fd, up->wbuf + up->woff, up->wlen - up->woff);
+		if (n == -1 && errno == EINTR) {
+			continue;
+		}
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			return true;
+		}
+		if (n <= 0) {
+			return false;
+		}
+		up->woff += (size_t)n;
+	}
+	up->woff = up->wlen = 0;
+	return true;
+}
+
+static void up_interest(struct worker *w, struct tcp_up *up)
+{
+	uint32_t ev = EPOLLIN;
+
+	if (!up->connected || up->wlen > up->woff) {
+		ev |= EPOLLOUT;
+	}
+	if (worker_watch(w, &up->io, ev, false) != DR_EOK) {
+		up_close(w, up);
+	}
+}
+
+static struct tcp_up *up_open(struct worker *w, struct wbackend *wb)
+{
+	const union sockaddr_any *to = &wb->be->addr;
+	struct tcp_up *up = calloc(1, sizeof(*up));
+	int one = 1;
+
+	if (up == NULL) {
+		return NULL;
+	}
+	up->io.kind = IO_TCP_BACKEND;
+	up->idle.kind = TIMER_KIND_TCP_UP;
+	up->wb = wb;
+	up->io.fd = socket(to->sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (up->io.fd == -1) {
+		free(up);
+		return NULL;
+	}
+	(void)setsockopt(up->io.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if ((connect(up->io.fd, &to->sa, sockaddr_len(to)) == -1 && errno != EINPROGRESS) ||
+	    worker_watch(w, &up->io, EPOLLIN | EPOLLOUT, true) != DR_EOK) {
+		close(up->io.fd);
+		free(up);
+		return NULL;
+	}
+	up->next = wb->tcp_ups;
+	wb->tcp_ups = up;
+	return up;
+}
+
+/* The least busy connection to <wb>, or a new one when they are all busy. */
+static struct tcp_up *up_pick(struct worker *w, struct wbackend *wb)
+{
+	struct tcp_up *best = NULL;
+	unsigned n = 0;
+
+	for (struct tcp_up *up = wb->tcp_ups; up != NULL; up = up->next, n++) {
+		if (best == NULL || up->njobs < best->njobs) {
+			best = up;
+		}
+	}
+	if (best == NULL || (best->njobs >= UP_PIPELINE && n < UP_CONNS_MAX)) {
+		struct tcp_up *fresh = up_open(w, wb);
+		if (fresh != NULL) {
+			return fresh;
+		}
+	}
+	return best;
+}
+
+static bool id_taken(const struct tcp_up *up, uint16_t id)
+{
+	for (const struct tcp_job *j = up->jobs; j != NULL; j = j->up_next) {
+		if (j->backend_id == id) {
+			return true;
+		}
+	}
+	return false;
+}
+
+int tcp_up_send(struct worker *w, struct tcp_job *j, struct wbackend *wb)
+{
+	struct tcp_up *up = up_pick(w, wb);
+	size_t frame = TCP_LEN_PREFIX + j->qlen;
+	uint8_t *p;
+
+	if (up == NULL) {
+		return DR_ENOBACKEND;
+	}
+	if (up->woff > 0 && up->woff == up->wlen) {
+		up->woff = up->wlen = 0;
+	}
+	if (reserve(&up->wbuf, &up->wcap, up->wlen + frame) != DR_EOK) {
+		return DR_ESPACE;
+	}
+	do {
+		j->backend_id = (uint16_t)rand_next(&w->rnd);
+	} while (id_taken(up, j->backend_id));
+	p = up->wbuf + up->wlen;
+	wire_write_u16(p, (uint16_t)j->qlen);
+	memcpy(p + TCP_LEN_PREFIX, j->query, j->qlen);
+	wire_set_id(p + TCP_LEN_PREFIX, j->backend_id);
+	up->wlen += frame;
+	j->up = up;
+	j->up_prev = NULL;
+	j->up_next = up->jobs;
+	if (up->jobs != NULL) {
+		up->jobs->up_prev = j;
+	}
+	up->jobs = j;
+	up->njobs++;
+	wb->pending++;
+	j->backend_idx = wb->be->idx;
+	timer_disarm(&w->wheel, &up->idle);
+	timer_arm(&w->wheel, &j->timer,
+		  w->now_ms + atomic_load_explicit(&wb->be->timeout_ms, memory_order_relaxed));
+	if (up->connected) {
+		if (!up_flush(up)) {
+			job_detach(up, j);
+			timer_disarm(&w->wheel, &j->timer);
+			up_close(w, up);
+			return DR_ENOBACKEND;
+		}
+		up_interest(w, up);
+	}
+	return DR_EOK;
+}
+
+void tcp_up_cancel(struct worker *w, struct tcp_job *j)
+{
+	struct tcp_up *up = j->up;
+
+	if (up == NULL) {
+		return;
+	}
+	job_detach(up, j);
+	if (up->njobs == 0 && !up->dead) {
+		timer_arm(&w->wheel, &up->idle, w->now_ms + UP_IDLE_MS);
+	}
+}
+
+/* One framed answer of <len> bytes at <msg>. */
+static void up_answer(struct worker *w, struct tcp_up *up, const uint8_t *msg, size_t len)
+{
+	struct wire_question q;
+
+	if (wire_parse_question(msg, len, &q) != DR_EOK || !wire_is_response(msg)) {
+		w->stats.drop_bad_response++;
+		return;
+	}
+	for (struct tcp_job *j = up->jobs; j != NULL; j = j->up_next) {
+		if (j->backend_id == q.id && j->qhash == wire_question_hash(&q)) {
+			up->reused = true;
+			job_detach(up, j);
+			tcp_job_answered(w, j, msg, len);
+			return;
+		}
+	}
+	/* Not ours any more (timed out, client gone) or not matching: dropped and counted. */
+	w->stats.drop_bad_response++;
+}
+
+static bool up_read(struct worker *w, struct tcp_up *up)
+{
+	for (;;) {
+		size_t pos = 0;
+		ssize_t n;
+
+		if (reserve(&up->rbuf, &up->rcap, up->rlen + 4096) != DR_EOK) {
+			return false;
+		}
+		n = read(up->io.fd, up->rbuf + up->rlen, up->rcap - up->rlen);
+		if (n == -1 && errno == EINTR) {
+			continue;
+		}
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			return true;
+		}
+		if (n <= 0) {
+			return false;
+		}
+		up->rlen += (size_t)n;
+		while (up->rlen - pos >= TCP_LEN_PREFIX) {
+			size_t len = wire_read_u16(up->rbuf + pos);
+			if (up->rlen - pos < TCP_LEN_PREFIX + len) {
+				break;
+			}
+			up_answer(w, up, up->rbuf + pos + TCP_LEN_PREFIX, len);
+			pos += TCP_LEN_PREFIX + len;
+		}
+		memmove(up->rbuf, up->rbuf + pos, up->rlen - pos);
+		up->rlen -= pos;
+	}
+}
+
+void tcp_up_event(struct worker *w, struct io *io, uint32_t events)
+{
+	struct tcp_up *up = (struct tcp_up *)io;
+
+	if (up->dead) {
+		return;
+	}
+	if (!up->connected && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+		int err = 0;
+		socklen_t len = sizeof(err);
+		if (getsockopt(up->io.fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1 || err != 0) {
+			up_close(w, up);
+			return;
+		}
+		up->connected = true;
+	}
+	if ((events & EPOLLOUT) && !up_flush(up)) {
+		up_close(w, up);
+		return;
+	}
+	if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !up_read(w, up)) {
+		up_close(w, up);
+		return;
+	}
+	if (up->njobs == 0 && !timer_armed(&up->idle)) {
+		timer_arm(&w->wheel, &up->idle, w->now_ms + UP_IDLE_MS);
+	}
+	up_interest(w, up);
+}
+
+void tcp_up_expired(struct worker *w, struct timer *t)
+{
+	struct tcp_up *up = (struct tcp_up *)((char *)t - offsetof(struct tcp_up, idle));
+
+	if (up->njobs == 0) {
+		up_close(w, up);
+	}
+}
+
+void tcp_up_close_all(struct worker *w, struct wbackend *wb)
+{
+	while (wb->tcp_ups != NULL) {
+		up_close(w, wb->tcp_ups);
+	}
+}
+
+void tcp_up_reap(struct worker *w)
+{
+	while (w->tcp_up_dead != NULL) {
+		struct tcp_up *up = w->tcp_up_dead;
+		w->tcp_up_dead = up->next;
+		free(up->wbuf);
+		free(up->rbuf);
+		free(up);
+	}
+}

@@ -1,0 +1,273 @@
+# SPDX-License-Identifier: MIT
+# TCP: large answers arrive whole over TCP (and truncated over plain UDP), pipelined queries on
+# one connection are all answered with the right IDs, framing split across writes works, idle
+# connections are closed.
+
+import collections
+import random
+import socket
+import time
+
+import dns.flags
+import dns.message
+import dns.rcode
+import dns.rdatatype
+import pytest
+
+import dnsr
+from dnsr import route_zone
+
+BIG = "big.example."
+
+
+@pytest.fixture(scope="module")
+def tcp_router(module_router, ns1):
+    return module_router({
+        "workers": 2,
+        "backends": [{"name": "ns1", "address": ns1.addr4}],
+        "routes": [route_zone("example.", ["ns1"])],
+    })
+
+
+@pytest.mark.parametrize("family", [4, 6], ids=["ipv4", "ipv6"])
+def test_big_txt_whole_over_tcp(tcp_router, ns1, family):
+    q = dnsr.query(BIG, "TXT", qid=0x2222)
+    wire = q.to_wire()
+    got = dnsr.tcp_exchange(tcp_router.port, wire, family)
+    want = dnsr.tcp_exchange(ns1.port, wire, family)
+    assert len(want) > 20000, "test zone's big RRset is not big"
+    assert len(got) == len(want), "TCP answer has %d bytes, backend's has %d" % (
+        len(got), len(want))
+    assert got[:2] == wire[:2]
+    assert got[2:] == want[2:]
+    msg = dns.message.from_wire(got)
+    assert not msg.flags & dns.flags.TC
+    assert sum(len(rrset) for rrset in msg.answer) == dnsr.KnotBackend.BIG_RRS
+
+
+@pytest.mark.parametrize("family", [4, 6], ids=["ipv4", "ipv6"])
+def test_big_txt_truncated_over_udp_without_edns(tcp_router, ns1, family):
+    q = dnsr.query(BIG, "TXT", qid=0x3333)
+    wire = q.to_wire()
+    got = dnsr.udp_exchange(tcp_router.port, wire, family)
+    assert got is not None, "no UDP answer"
+    want = dnsr.udp_exchange(ns1.port, wire, family)
+    assert len(got) <= 512
+    msg = dns.message.from_wire(got)
+    assert msg.flags & dns.flags.TC, "UDP answer without EDNS is not truncated"
+    assert got[:2] == wire[:2]
+    assert got[2:] == want[2:], "truncated answer differs from the backend's"
+
+
+def test_big_txt_with_edns_over_udp_is_backends_answer(tcp_router, ns1):
+    q = dnsr.query(BIG, "TXT", edns=True, payload=4096, qid=0x4444)
+    wire = q.to_wire()
+    got = dnsr.udp_exchange(tcp_router.port, wire)
+    want = dnsr.udp_exchange(ns1.port, wire)
+    assert got is not None and want is not None
+    assert got[2:] == want[2:]
+
+
+def _pipeline(port, queries, family=4, timeout=5.0):
+    """Write all <queries> (dnspython messages) in one send, read as many answers."""
+    payload = b"".join(dnsr.tcp_frame(q.to_wire()) for q in queries)
+    answers = []
+    with socket.create_connection((dnsr.host_of(family), port), timeout=timeout) as s:
+        s.sendall(payload)
+        for _ in queries:
+            answers.append(dnsr.tcp_read_msg(s))
+    return answers
+
+
+def test_pipelined_queries_all_answered(tcp_router):
+    n = 50
+    ids = random.sample(range(0x10000), n)
+    queries = [dnsr.query("p%d.example." % i, "TXT", qid=ids[i], edns=(i % 3 == 0))
+               for i in range(n)]
+    answers = _pipeline(tcp_router.port, queries)
+    by_id = {}
+    for data in answers:
+        msg = dns.message.from_wire(data)
+        assert msg.id not in by_id, "two answers with ID %d" % msg.id
+        by_id[msg.id] = msg
+    assert set(by_id) == set(ids)
+    for q in queries:
+        msg = by_id[q.id]
+        assert msg.question == q.question, "answer to ID %d carries another question" % q.id
+    _assert_all_from_ns1(list(by_id.values()))
+
+
+def _assert_all_from_ns1(answers):
+    bad = collections.Counter("%s EDE %r" % (dnsr.rcode_text(a), dnsr.ede_codes(a))
+                              for a in answers if dnsr.who(a) != "ns1")
+    assert not bad, "%d of %d pipelined queries not answered by the backend: %s" % (
+        sum(bad.values()), len(answers), dict(bad))
+
+
+def test_pipelined_mixed_local_forwarded_and_no_route(tcp_router):
+    queries = []
+    for i in range(30):
+        kind = i % 3
+        if kind == 0:
+            queries.append(dnsr.query("m%d.example." % i, "TXT", qid=1000 + i))
+        elif kind == 1:
+            queries.append(dnsr.query("id.server.", "TXT", "CH", qid=1000 + i))
+        else:
+            queries.append(dnsr.query("m%d.nowhere." % i, "A", qid=1000 + i))
+    answers = {dns.message.from_wire(a).id: dns.message.from_wire(a)
+               for a in _pipeline(tcp_router.port, queries, family=6)}
+    assert len(answers) == len(queries)
+    for i, q in enumerate(queries):
+        msg = answers[q.id]
+        assert msg.question == q.question
+        want = [dns.rcode.NOERROR, dns.rcode.NOERROR, dns.rcode.SERVFAIL][i % 3]
+        assert msg.rcode() == want, (q.question[0], dnsr.rcode_text(msg))
+
+
+def test_pipelined_big_answers(tcp_router):
+    queries = [dnsr.query(BIG if i % 2 == 0 else "s%d.example." % i, "TXT", qid=i + 1)
+               for i in range(10)]
+    answers = {dns.message.from_wire(a).id: dns.message.from_wire(a)
+               for a in _pipeline(tcp_router.port, queries)}
+    assert set(answers) == {q.id for q in queries}
+    for q in queries:
+        msg = answers[q.id]
+        assert msg.question == q.question
+        if q.question[0].name.to_text() == BIG:
+            assert sum(len(r) for r in msg.answer) == dnsr.KnotBackend.BIG_RRS
+
+
+def test_sequential_queries_on_one_connection(tcp_router):
+    with socket.create_connection(("127.0.0.1", tcp_router.port), timeout=3) as s:
+        for i in range(20):
+            q = dnsr.query("seq%d.example." % i, qid=i + 7)
+            s.sendall(dnsr.tcp_frame(q.to_wire()))
+            msg = dns.message.from_wire(dnsr.tcp_read_msg(s))
+            assert msg.id == q.id and msg.question == q.question
+            assert dnsr.who(msg) == "ns1"
+
+
+def test_query_split_across_writes(tcp_router):
+    """Length prefix and message arrive in separate segments, even byte by byte."""
+    q = dnsr.query("split.example.", qid=0x5151)
+    framed = dnsr.tcp_frame(q.to_wire())
+    with socket.create_connection(("127.0.0.1", tcp_router.port), timeout=3) as s:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for b in framed:
+            s.send(bytes([b]))
+            time.sleep(0.002)   # pacing the bytes into separate segments, not synchronisation
+        msg = dns.message.from_wire(dnsr.tcp_read_msg(s))
+    assert msg.id == q.id and dnsr.who(msg) == "ns1"
+
+
+def test_idle_connection_closed(router, ns1):
+    r = router({
+        "backends": [{"name": "ns1", "address": ns1.addr4}],
+        "routes": [route_zone(".", ["ns1"])],
+        "tcp": {"max-connections": 64, "idle-timeout": "1s"},
+    })
+    with socket.create_connection(("127.0.0.1", r.port), timeout=5) as s:
+        # one query first, so the connection is known to be served
+        q = dnsr.query("idle.example.", qid=9)
+        s.sendall(dnsr.tcp_frame(q.to_wire()))
+        assert dns.message.from_wire(dnsr.tcp_read_msg(s)).id == 9
+        start = time.monotonic()
+        try:
+            data = s.recv(100)
+        except socket.timeout:
+            pytest.fail("idle TCP connection still open after 5 s (idle-timeout: 1s)")
+        except ConnectionResetError:
+            data = b""
+        elapsed = time.monotonic() - start
+    assert data == b""
+    assert 0.5 <= elapsed <= 3.0, "idle connection closed after %.2fs (idle-timeout 1s)" % elapsed
+    # and the router still serves new connections
+    assert dnsr.who(r.exchange(dnsr.query("after.example."), transport="tcp")) == "ns1"
+
+
+def test_client_closing_early_does_not_disturb(tcp_router):
+    """Clients that send a query and hang up before the answer leave the router serving."""
+    for i in range(20):
+        s = socket.create_connection(("127.0.0.1", tcp_router.port), timeout=3)
+        s.sendall(dnsr.tcp_frame(dnsr.query(BIG, qid=i).to_wire()))
+        s.close()
+    q = dnsr.query("still.example.", qid=77)
+    msg = tcp_router.exchange(q, transport="tcp")
+    assert msg.id == 77 and dnsr.who(msg) == "ns1"
+
+
+def test_max_connections(router, ns1):
+    """Beyond tcp.max-connections a new connection is closed at once; a freed slot is reused."""
+    r = router({
+        "workers": 1,
+        "backends": [{"name": "ns1", "address": ns1.addr4}],
+        "routes": [route_zone(".", ["ns1"])],
+        "tcp": {"max-connections": 3, "idle-timeout": "10s"},
+    })
+
+    def served(s, qid):
+        s.sendall(dnsr.tcp_frame(dnsr.query("mc%d.example." % qid, qid=qid).to_wire()))
+        return dns.message.from_wire(dnsr.tcp_read_msg(s)).id == qid
+
+    held = []
+    try:
+        for i in range(3):
+            s = socket.create_connection(("127.0.0.1", r.port), timeout=3)
+            held.append(s)
+            assert served(s, i), "connection %d of 3 not served" % (i + 1)
+        extra = socket.create_connection(("127.0.0.1", r.port), timeout=3)
+        held.append(extra)
+        try:
+            extra.sendall(dnsr.tcp_frame(dnsr.query("over.example.", qid=99).to_wire()))
+            data = extra.recv(100)
+        except (ConnectionResetError, BrokenPipeError):
+            data = b""
+        except socket.timeout:
+            pytest.fail("connection over tcp.max-connections neither closed nor answered in 3 s")
+        assert data == b"", "connection over tcp.max-connections was served"
+        # UDP is unaffected
+        assert dnsr.who(r.exchange(dnsr.query("udp.example."))) == "ns1"
+        held.pop(0).close()
+        extra.close()
+        held.remove(extra)
+
+        def new_conn_served():
+            try:
+                with socket.create_connection(("127.0.0.1", r.port), timeout=1) as s:
+                    return served(s, 42)
+            except (ConnectionError, socket.timeout):
+                return False
+        dnsr.wait_for(new_conn_served, 3, interval=0.05, what="a freed connection slot reused")
+    finally:
+        for s in held:
+            s.close()
+
+
+def test_many_pipelined_queries_beyond_inflight_limit(tcp_router):
+    """200 queries in one write, more than a connection keeps in flight at once."""
+    n = 200
+    queries = [dnsr.query("deep%d.example." % i, qid=i) for i in range(n)]
+    answers = [dns.message.from_wire(a) for a in _pipeline(tcp_router.port, queries, timeout=10)]
+    assert sorted(a.id for a in answers) == list(range(n))
+    for a in answers:
+        assert a.question == queries[a.id].question
+    _assert_all_from_ns1(answers)
+
+
+def test_slow_reader_does_not_block_others(tcp_router):
+    """A client that pipelines many big answers and never reads must not stall other clients."""
+    hog = socket.create_connection(("127.0.0.1", tcp_router.port), timeout=3)
+    try:
+        hog.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        payload = b"".join(dnsr.tcp_frame(dnsr.query(BIG, qid=i).to_wire()) for i in range(60))
+        hog.sendall(payload)
+        for i in range(20):
+            for transport in ("udp", "tcp"):
+                start = time.monotonic()
+                ans = tcp_router.exchange(dnsr.query("other%d.example." % i), transport,
+                                          timeout=2)
+                assert dnsr.who(ans) == "ns1"
+                assert time.monotonic() - start < 1.0
+    finally:
+        hog.close()
+    assert tcp_router.alive()
