@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* conf/conf.c -- configuration defaults, command-line additions and validation */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,9 +49,13 @@ int conf_parse_duration(const char *s, uint32_t *ms)
 	if (*s < '0' || *s > '9') {
 		return DR_EINVAL;
 	}
+	errno = 0;
 	v = strtoull(s, &end, 10);
+	if (errno != 0 || v > 3600u * 1000u) {
+		return DR_EINVAL;
+	}
 	if (strcmp(end, "s") == 0) {
-		v *= 1000;
+		v *= 1000;	/* below 2^32 * 1000: no overflow */
 	} else if (strcmp(end, "ms") != 0 && *end != '\0') {
 		return DR_EINVAL;
 	}

@@ -160,6 +160,9 @@ int wire_name_from_text(const char *text, uint8_t *out)
 		out[0] = 0;
 		return 1;
 	}
+	if (*text == '\0') {
+		return DR_EMALF;	/* the root is written "." */
+	}
 	while (*text != '\0') {
 		size_t lpos = len++;
 		uint8_t l = 0;

@@ -44,25 +44,22 @@ void timer_arm(struct timer_wheel *tw, struct timer *t, uint64_t expire_ms)
 
 struct timer *timer_expire_one(struct timer_wheel *tw, uint64_t now_ms)
 {
-	/* After a long sleep one turn visits every slot: no need to walk each lost tick. */
-	uint64_t last = now_ms;
-
-	if (tw->armed == 0) {
-		tw->now_ms = now_ms + 1;
-		return NULL;
-	}
-	if (last - tw->now_ms >= TIMER_WHEEL_SLOTS) {
-		tw->now_ms = last - TIMER_WHEEL_SLOTS + 1;
-	}
-	while (tw->now_ms <= last) {
+	/* Walk the wheel one millisecond at a time up to <now_ms>. A slot holds the timers of
+	 * every turn, so only those due at the slot's own time fire: that keeps the order exact
+	 * even after a sleep longer than a turn, at the cost of one visit per millisecond slept
+	 * (a worker sleeps at most a second while anything is armed). */
+	while (tw->armed > 0 && tw->now_ms <= now_ms) {
 		struct timer *head = &tw->slots[tw->now_ms & (TIMER_WHEEL_SLOTS - 1)];
 		for (struct timer *t = head->next; t != head; t = t->next) {
-			if (t->expire_ms <= now_ms) {
+			if (t->expire_ms <= tw->now_ms) {
 				timer_disarm(tw, t);
 				return t;
 			}
 		}
 		tw->now_ms++;
+	}
+	if (tw->armed == 0 && tw->now_ms <= now_ms) {
+		tw->now_ms = now_ms + 1;	/* nothing waits: skip the empty slots */
 	}
 	return NULL;
 }

@@ -36,8 +36,9 @@ static inline bool timer_armed(const struct timer *t)
 }
 
 /* Take one timer due at <now_ms> or earlier off the wheel, disarmed, or NULL when none is due.
- * Timers come out slot by slot, so in order of expiry to the millisecond. A timer more than one
- * turn away waits in its slot and is passed over until its turn comes. */
+ * Timers come out in order of expiry to the millisecond, also after a jump of more than one
+ * turn. A timer more than one turn away waits in its slot, passed over until its turn comes.
+ * Calling it again within the same millisecond is cheap and returns what is due. */
 struct timer *timer_expire_one(struct timer_wheel *tw, uint64_t now_ms);
 
 #endif

@@ -1,0 +1,599 @@
+/* SPDX-License-Identifier: MIT */
+/* tests/unit/test_conf.c -- YAML loading with FILE:LINE errors, durations, -b entries */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/err.h"
+#include "common/sockaddr.h"
+#include "conf/conf.h"
+
+struct fixture {
+	char dir[64];
+	char path[128];
+	struct conf conf;
+	char err[CONF_ERR_LEN];
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	if (f == NULL) {
+		return -1;
+	}
+	snprintf(f->dir, sizeof(f->dir), "/tmp/dnsrouter-test-conf-XXXXXX");
+	if (mkdtemp(f->dir) == NULL) {
+		free(f);
+		return -1;
+	}
+	snprintf(f->path, sizeof(f->path), "%s/dnsrouter.yaml", f->dir);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	unlink(f->path);
+	rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+/* Write <text> to the fixture's file and load it into a fresh f->conf; with <validate>, also
+ * run conf_validate when loading succeeded. The caller calls conf_deinit. */
+static int load(struct fixture *f, const char *text, bool validate)
+{
+	FILE *fp = fopen(f->path, "w");
+	int rc;
+
+	assert_non_null(fp);
+	assert_int_equal(fwrite(text, 1, strlen(text), fp), strlen(text));
+	assert_int_equal(fclose(fp), 0);
+	assert_int_equal(conf_init(&f->conf), DR_EOK);
+	f->err[0] = '\0';
+	rc = conf_load_yaml(&f->conf, f->path, f->err, sizeof(f->err));
+	if (rc == DR_EOK && validate) {
+		rc = conf_validate(&f->conf, f->err, sizeof(f->err));
+	}
+	return rc;
+}
+
+/* Loading <text> fails with "FILE:<line>: ...<what>...". */
+static void expect_error(struct fixture *f, const char *text, bool validate, int line,
+			 const char *what)
+{
+	char prefix[192];
+	int rc = load(f, text, validate);
+
+	snprintf(prefix, sizeof(prefix), "%s:%d: ", f->path, line);
+	if (rc != DR_ECONF) {
+		fail_msg("rc %d, want DR_ECONF, for:\n%s", rc, text);
+	}
+	if (strncmp(f->err, prefix, strlen(prefix)) != 0 || strstr(f->err, what) == NULL) {
+		fail_msg("error '%s', want '%s...%s...', for:\n%s", f->err, prefix, what, text);
+	}
+	conf_deinit(&f->conf);
+}
+
+static void expect_addr(const union sockaddr_any *sa, const char *want)
+{
+	char buf[SOCKADDR_STRLEN];
+
+	assert_string_equal(sockaddr_format(sa, buf, sizeof(buf)), want);
+}
+
+static const char good_yaml[] =
+	"# a complete, valid configuration\n"				/* 1 */
+	"listen: [ \"127.0.0.1:15353\", \"[::1]:15353\" ]\n"		/* 2 */
+	"workers: 4\n"							/* 3 */
+	"identity: router-1\n"						/* 4 */
+	"version: \"1.2.3\"\n"						/* 5 */
+	"no-route: refused\n"						/* 6 */
+	"timeout: 500ms\n"						/* 7 */
+	"tcp: { max-connections: 100, idle-timeout: 20s }\n"		/* 8 */
+	"backends:\n"							/* 9 */
+	"  - { name: ns1, address: \"127.0.0.1:5300\", timeout: 300ms }\n"	/* 10 */
+	"  - { name: ns2, address: \"[::1]:5301\" }\n"			/* 11 */
+	"  - name: ns3\n"						/* 12 */
+	"    address: 192.0.2.1\n"					/* 13 */
+	"routes:\n"							/* 14 */
+	"  - { regex: '^[ab][^.]*\\.example\\.$', backends: [ns1] }\n"	/* 15 */
+	"  - { zone: Example., backends: [ns1, ns2], policy: round-robin }\n"	/* 16 */
+	"  - zone: .\n"							/* 17 */
+	"    backends:\n"						/* 18 */
+	"      - ns3\n";						/* 19 */
+
+static void test_load_good(void **state)
+{
+	struct fixture *f = *state;
+	struct conf *c = &f->conf;
+
+	if (load(f, good_yaml, true) != DR_EOK) {
+		fail_msg("%s", f->err);
+	}
+	assert_string_equal(c->file, f->path);
+	assert_int_equal(c->nlisten, 2);
+	expect_addr(&c->listen[0], "127.0.0.1:15353");
+	expect_addr(&c->listen[1], "[::1]:15353");
+	assert_int_equal(c->workers, 4);
+	assert_string_equal(c->identity, "router-1");
+	assert_string_equal(c->version, "1.2.3");
+	assert_int_equal(c->no_route_rcode, WIRE_RCODE_REFUSED);
+	assert_int_equal(c->timeout_ms, 500);
+	assert_int_equal(c->tcp_max_conns, 100);
+	assert_int_equal(c->tcp_idle_ms, 20000);
+
+	assert_int_equal(c->nbackends, 3);
+	assert_string_equal(c->backends[0].name, "ns1");
+	expect_addr(&c->backends[0].addr, "127.0.0.1:5300");
+	assert_int_equal(c->backends[0].timeout_ms, 300);
+	assert_int_equal(c->backends[0].line, 10);
+	assert_string_equal(c->backends[1].name, "ns2");
+	expect_addr(&c->backends[1].addr, "[::1]:5301");
+	assert_int_equal(c->backends[1].timeout_ms, 0);
+	assert_int_equal(c->backends[1].line, 11);
+	assert_string_equal(c->backends[2].name, "ns3");
+	expect_addr(&c->backends[2].addr, "192.0.2.1:53");	/* the port defaults to 53 */
+	assert_int_equal(c->backends[2].line, 12);
+
+	assert_int_equal(c->nroutes, 3);
+	assert_int_equal(c->routes[0].kind, CONF_ROUTE_REGEX);
+	assert_string_equal(c->routes[0].pattern, "^[ab][^.]*\\.example\\.$");
+	assert_int_equal(c->routes[0].nbackends, 1);
+	assert_string_equal(c->routes[0].backends[0], "ns1");
+	assert_int_equal(c->routes[0].line, 15);
+	assert_int_equal(c->routes[1].kind, CONF_ROUTE_ZONE);
+	assert_string_equal(c->routes[1].pattern, "Example.");
+	assert_int_equal(c->routes[1].zone_len, sizeof("\7example"));
+	assert_memory_equal(c->routes[1].zone, "\7example", sizeof("\7example"));
+	assert_int_equal(c->routes[1].nbackends, 2);
+	assert_string_equal(c->routes[1].backends[1], "ns2");
+	assert_int_equal(c->routes[1].policy, CONF_POLICY_ROUND_ROBIN);
+	assert_int_equal(c->routes[1].line, 16);
+	assert_int_equal(c->routes[2].kind, CONF_ROUTE_ZONE);
+	assert_int_equal(c->routes[2].zone_len, 1);
+	assert_int_equal(c->routes[2].zone[0], 0);
+	assert_string_equal(c->routes[2].backends[0], "ns3");
+	assert_int_equal(c->routes[2].line, 17);
+	conf_deinit(c);
+}
+
+static void test_load_defaults(void **state)
+{
+	struct fixture *f = *state;
+	struct conf *c = &f->conf;
+
+	/* An empty file, and one with comments only, is every default */
+	assert_int_equal(load(f, "", true), DR_EOK);
+	assert_int_equal(c->workers, 0);
+	assert_int_equal(c->no_route_rcode, WIRE_RCODE_SERVFAIL);
+	assert_int_equal(c->timeout_ms, 1000);
+	assert_int_equal(c->tcp_max_conns, 1024);
+	assert_int_equal(c->tcp_idle_ms, 10000);
+	assert_string_equal(c->version, "");
+	assert_true(strlen(c->identity) > 0);
+	assert_int_equal(c->nroutes, 0);
+	assert_int_equal(c->nlisten, 1);	/* conf_validate adds the default */
+	expect_addr(&c->listen[0], "127.0.0.1:5353");
+	conf_deinit(c);
+
+	assert_int_equal(load(f, "# nothing here\n", true), DR_EOK);
+	assert_int_equal(c->nlisten, 1);
+	conf_deinit(c);
+
+	assert_int_equal(load(f, "workers: auto\nlisten: \"[::1]:53\"\nno-route: servfail\n", true),
+			 DR_EOK);
+	assert_int_equal(c->workers, 0);
+	assert_int_equal(c->nlisten, 1);
+	expect_addr(&c->listen[0], "[::1]:53");
+	conf_deinit(c);
+
+	assert_int_equal(load(f, "workers: 256\n", true), DR_EOK);
+	assert_int_equal(c->workers, 256);
+	conf_deinit(c);
+	assert_int_equal(load(f, "workers: 1\n", true), DR_EOK);
+	assert_int_equal(c->workers, 1);
+	conf_deinit(c);
+}
+
+static void test_unknown_key(void **state)
+{
+	struct fixture *f = *state;
+
+	expect_error(f, "listen: \"127.0.0.1:5353\"\ncolour: blue\n", false, 2,
+		     "unknown key 'colour'");
+	expect_error(f,
+		     "backends:\n"
+		     "  - { name: ns1, address: \"127.0.0.1:5300\" }\n"
+		     "  - name: ns2\n"
+		     "    addr: \"127.0.0.1:5301\"\n",
+		     false, 4, "unknown key 'addr'");
+	expect_error(f,
+		     "backends: [ { name: ns1, address: \"127.0.0.1:5300\" } ]\n"
+		     "routes:\n"
+		     "  - { zone: ., backends: [ns1], weight: 3 }\n",
+		     false, 3, "unknown key 'weight'");
+	expect_error(f, "tcp:\n  max-connections: 10\n  idle: 5s\n", false, 3,
+		     "unknown key 'idle'");
+}
+
+static void test_wrong_type(void **state)
+{
+	struct fixture *f = *state;
+
+	expect_error(f, "workers: 2\nlisten: {a: b}\n", false, 2, "must be a single value");
+	expect_error(f, "\ntcp: [ 1, 2 ]\n", false, 2, "must be a mapping");
+	expect_error(f, "backends: ns1\n", false, 1, "backends must be a list");
+	expect_error(f, "routes:\n  zone: .\n", false, 2, "routes must be a list");
+	expect_error(f, "identity: [ a, b ]\n", false, 1, "identity must be a single value");
+	expect_error(f, "- listen\n- workers\n", false, 1, "must be a mapping");
+	expect_error(f,
+		     "backends: [ { name: ns1, address: \"127.0.0.1:5300\" } ]\n"
+		     "routes:\n"
+		     "  - { zone: ., backends: ns1 }\n",
+		     false, 3, "must be a list of backend names");
+}
+
+static void test_bad_address(void **state)
+{
+	struct fixture *f = *state;
+
+	expect_error(f, "listen:\n  - \"127.0.0.1:5353\"\n  - \"127.0.0.1:99999\"\n", false, 3,
+		     "bad listen address");
+	expect_error(f, "listen: localhost:53\n", false, 1, "bad listen address");
+	expect_error(f, "listen: \"127.0.0.1\"\n", false, 1, "bad listen address");
+	expect_error(f,
+		     "backends:\n"
+		     "  - name: ns1\n"
+		     "    address: \"[::1:53\"\n",
+		     false, 3, "bad backend address");
+	expect_error(f, "backends:\n  - { name: ns1, address: \"300.0.0.1:53\" }\n", false, 2,
+		     "bad backend address");
+	expect_error(f, "backends:\n  - { name: ns1 }\n", false, 2, "needs a name and an address");
+}
+
+static void test_bad_duration(void **state)
+{
+	struct fixture *f = *state;
+
+	expect_error(f, "timeout: 5 minutes\n", false, 1, "timeout must be a duration");
+	expect_error(f, "workers: 2\ntimeout: 0s\n", false, 2, "timeout must be a duration");
+	expect_error(f, "tcp:\n  idle-timeout: -1s\n", false, 2, "idle-timeout must be a duration");
+	expect_error(f,
+		     "backends:\n"
+		     "  - name: ns1\n"
+		     "    address: \"127.0.0.1:5300\"\n"
+		     "    timeout: fast\n",
+		     false, 4, "backend timeout must be a duration");
+	expect_error(f, "timeout: 2h\n", false, 1, "timeout must be a duration");
+}
+
+static void test_bad_regex(void **state)
+{
+	struct fixture *f = *state;
+
+	expect_error(f,
+		     "backends: [ { name: ns1, address: \"127.0.0.1:5300\" } ]\n"
+		     "routes:\n"
+		     "  - { zone: ., backends: [ns1] }\n"
+		     "  - regex: '^(www\\.'\n"
+		     "    backends: [ ns1 ]\n",
+		     true, 4, "bad regex '^(www\\.'");
+}
+
+static void test_unknown_backend(void **state)
+{
+	struct fixture *f = *state;
+
+	expect_error(f,
+		     "backends: [ { name: ns1, address: \"127.0.0.1:5300\" } ]\n"
+		     "routes:\n"
+		     "  - { zone: example., backends: [ns1] }\n"
+		     "  - { zone: ., backends: [ns1, ns9] }\n",
+		     true, 4, "unknown backend 'ns9'");
+	expect_error(f,
+		     "backends: [ { name: ns1, address: \"127.0.0.1:5300\" } ]\n"
+		     "routes:\n"
+		     "  - { zone: ., backends: [] }\n",
+		     true, 3, "has no backends");
+	expect_error(f,
+		     "backends:\n"
+		     "  - { name: ns1, address: \"127.0.0.1:5300\" }\n"
+		     "  - { name: ns1, address: \"127.0.0.1:5301\" }\n",
+		     true, 3, "duplicate backend name 'ns1'");
+}
+
+static void test_duplicate_key(void **state)
+{
+	struct fixture *f = *state;
+
+	expect_error(f, "timeout: 1s\nworkers: 2\ntimeout: 2s\n", false, 3,
+		     "duplicate key 'timeout'");
+	expect_error(f,
+		     "backends:\n"
+		     "  - name: ns1\n"
+		     "    address: \"127.0.0.1:5300\"\n"
+		     "    name: ns2\n",
+		     false, 4, "duplicate key 'name'");
+}
+
+static void test_bad_values(void **state)
+{
+	struct fixture *f = *state;
+
+	expect_error(f, "no-route: nxdomain\n", false, 1, "no-route must be");
+	expect_error(f, "\n\nno-route: REFUSED\n", false, 3, "no-route must be");
+	expect_error(f, "workers: 0\n", false, 1, "workers");
+	expect_error(f, "workers: 257\n", false, 1, "workers");
+	expect_error(f, "workers: -1\n", false, 1, "workers");
+	expect_error(f, "workers: 2x\n", false, 1, "workers");
+	expect_error(f, "workers: 99999999999999999999999\n", false, 1, "workers");
+	expect_error(f, "tcp: { max-connections: 0 }\n", false, 1, "max-connections");
+	expect_error(f, "identity: \"\"\n", false, 1, "identity must be 1 to 255");
+	expect_error(f,
+		     "backends: [ { name: ns1, address: \"127.0.0.1:5300\" } ]\n"
+		     "routes:\n"
+		     "  - { zone: a..b., backends: [ns1] }\n",
+		     false, 3, "bad zone name");
+	expect_error(f,
+		     "backends: [ { name: ns1, address: \"127.0.0.1:5300\" } ]\n"
+		     "routes:\n"
+		     "  - { zone: ., regex: x, backends: [ns1] }\n",
+		     false, 3, "not both");
+	expect_error(f,
+		     "backends: [ { name: ns1, address: \"127.0.0.1:5300\" } ]\n"
+		     "routes:\n"
+		     "  - backends: [ns1]\n",
+		     false, 3, "needs a zone or a regex");
+	expect_error(f,
+		     "backends: [ { name: ns1, address: \"127.0.0.1:5300\" } ]\n"
+		     "routes:\n"
+		     "  - { zone: ., backends: [ns1], policy: random }\n",
+		     false, 3, "unknown policy 'random'");
+}
+
+static void test_long_identity(void **state)
+{
+	struct fixture *f = *state;
+	char text[400];
+
+	memcpy(text, "identity: ", 10);
+	memset(text + 10, 'x', 255);
+	strcpy(text + 265, "\n");
+	assert_int_equal(load(f, text, true), DR_EOK);
+	assert_int_equal(strlen(f->conf.identity), 255);
+	conf_deinit(&f->conf);
+	strcpy(text + 265, "x\n");
+	expect_error(f, text, false, 1, "identity must be 1 to 255");
+}
+
+static void test_not_yaml(void **state)
+{
+	struct fixture *f = *state;
+	char prefix[192];
+
+	assert_int_equal(load(f, "listen: [ \"127.0.0.1:5353\"\nworkers: 2\n", false), DR_ECONF);
+	snprintf(prefix, sizeof(prefix), "%s:", f->path);
+	assert_true(strncmp(f->err, prefix, strlen(prefix)) == 0);
+	conf_deinit(&f->conf);
+
+	expect_error(f, "workers: 2\ntimeout: 1s\n  bad: indent\n", false, 3, "");
+
+	/* A file that is not there */
+	assert_int_equal(conf_init(&f->conf), DR_EOK);
+	assert_int_equal(conf_load_yaml(&f->conf, "/nonexistent/dnsrouter.yaml", f->err,
+					sizeof(f->err)), DR_ECONF);
+	assert_true(strncmp(f->err, "/nonexistent/dnsrouter.yaml:", 28) == 0);
+	conf_deinit(&f->conf);
+}
+
+/* conf_parse_duration */
+
+static void test_parse_duration(void **state)
+{
+	static const struct {
+		const char *s;
+		int rc;
+		uint32_t ms;
+	} cases[] = {
+		{ "250ms", DR_EOK, 250 },
+		{ "2s", DR_EOK, 2000 },
+		{ "1500", DR_EOK, 1500 },
+		{ "1", DR_EOK, 1 },
+		{ "1ms", DR_EOK, 1 },
+		{ "007s", DR_EOK, 7000 },
+		{ "3600s", DR_EOK, 3600000 },
+		{ "3600000ms", DR_EOK, 3600000 },
+		{ "3600000", DR_EOK, 3600000 },
+		{ "3600001", DR_EINVAL, 0 },
+		{ "3601s", DR_EINVAL, 0 },
+		{ "0", DR_EINVAL, 0 },
+		{ "0ms", DR_EINVAL, 0 },
+		{ "0s", DR_EINVAL, 0 },
+		{ "", DR_EINVAL, 0 },
+		{ "ms", DR_EINVAL, 0 },
+		{ "s", DR_EINVAL, 0 },
+		{ "-1", DR_EINVAL, 0 },
+		{ "+1s", DR_EINVAL, 0 },
+		{ " 1s", DR_EINVAL, 0 },
+		{ "1 s", DR_EINVAL, 0 },
+		{ "1s ", DR_EINVAL, 0 },
+		{ "1.5s", DR_EINVAL, 0 },
+		{ "1S", DR_EINVAL, 0 },
+		{ "1sx", DR_EINVAL, 0 },
+		{ "1mss", DR_EINVAL, 0 },
+		{ "2h", DR_EINVAL, 0 },
+		{ "4294967296", DR_EINVAL, 0 },
+		{ "4294967296000ms", DR_EINVAL, 0 },
+		{ "18446744073709551616", DR_EINVAL, 0 },
+		{ "99999999999999999999999s", DR_EINVAL, 0 },
+		{ "18446744073709551s", DR_EINVAL, 0 },	/* just below 2^64 ms */
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint32_t ms = 0xdeadbeef;
+		int rc = conf_parse_duration(cases[i].s, &ms);
+
+		if (rc != cases[i].rc) {
+			fail_msg("conf_parse_duration(\"%s\") = %d (%u ms), want %d", cases[i].s, rc,
+				 ms, cases[i].rc);
+		}
+		if (rc == DR_EOK && ms != cases[i].ms) {
+			fail_msg("conf_parse_duration(\"%s\"): %u ms, want %u", cases[i].s, ms,
+				 cases[i].ms);
+		}
+	}
+}
+
+/* Seconds that overflow 64 bits once turned into milliseconds are out of range, not whatever
+ * the product wraps to: 18446744073709552 s is 2^64 + 384 ms. */
+static void test_parse_duration_overflow(void **state)
+{
+	static const char *huge[] = {
+		"18446744073709552s",	/* wraps to 384 ms */
+		"18446744073709553s",	/* wraps to 1384 ms */
+		"36893488147419104s",	/* wraps to 768 ms */
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(huge) / sizeof(huge[0]); i++) {
+		uint32_t ms = 0;
+		int rc = conf_parse_duration(huge[i], &ms);
+
+		if (rc != DR_EINVAL) {
+			fail_msg("conf_parse_duration(\"%s\") = %d (%u ms), want DR_EINVAL", huge[i],
+				 rc, ms);
+		}
+	}
+}
+
+/* conf_add_entry and conf_add_listen */
+
+static void test_add_entry(void **state)
+{
+	struct conf c;
+	char err[CONF_ERR_LEN];
+
+	(void)state;
+	assert_int_equal(conf_init(&c), DR_EOK);
+	assert_int_equal(conf_add_entry(&c, "127.0.0.1:5300,^www\\.example\\.$", err, sizeof(err)),
+			 DR_EOK);
+	assert_int_equal(conf_add_entry(&c, "[2001:db8::1]:5301,^mail\\.", err, sizeof(err)),
+			 DR_EOK);
+	/* the same regexp again: one route with two backends */
+	assert_int_equal(conf_add_entry(&c, "127.0.0.2:5302,^www\\.example\\.$", err, sizeof(err)),
+			 DR_EOK);
+	/* the same entry again adds nothing */
+	assert_int_equal(conf_add_entry(&c, "127.0.0.1:5300,^www\\.example\\.$", err, sizeof(err)),
+			 DR_EOK);
+	/* a backend shared by two regexps is one backend; a comma may be in the regexp */
+	assert_int_equal(conf_add_entry(&c, "127.0.0.1:5300,^a{1,3}\\.$", err, sizeof(err)),
+			 DR_EOK);
+
+	assert_int_equal(c.nbackends, 3);
+	assert_string_equal(c.backends[0].name, "127.0.0.1:5300");
+	expect_addr(&c.backends[0].addr, "127.0.0.1:5300");
+	assert_string_equal(c.backends[1].name, "[2001:db8::1]:5301");
+	assert_int_equal(c.backends[1].addr.sa.sa_family, AF_INET6);
+	assert_string_equal(c.backends[2].name, "127.0.0.2:5302");
+
+	assert_int_equal(c.nroutes, 3);
+	assert_int_equal(c.routes[0].kind, CONF_ROUTE_REGEX);
+	assert_string_equal(c.routes[0].pattern, "^www\\.example\\.$");
+	assert_int_equal(c.routes[0].nbackends, 2);
+	assert_string_equal(c.routes[0].backends[0], "127.0.0.1:5300");
+	assert_string_equal(c.routes[0].backends[1], "127.0.0.2:5302");
+	assert_string_equal(c.routes[1].pattern, "^mail\\.");
+	assert_int_equal(c.routes[1].nbackends, 1);
+	assert_string_equal(c.routes[2].pattern, "^a{1,3}\\.$");
+	assert_string_equal(c.routes[2].backends[0], "127.0.0.1:5300");
+
+	assert_int_equal(conf_validate(&c, err, sizeof(err)), DR_EOK);
+	conf_deinit(&c);
+}
+
+static void test_add_entry_bad(void **state)
+{
+	static const char *bad[] = {
+		"", "no-comma", "127.0.0.1:5300", "127.0.0.1:5300,", ",^a$", "127.0.0.1,^a$",
+		"127.0.0.1:0,^a$", "127.0.0.1:65536,^a$", "localhost:53,^a$", "[::1,^a$",
+		"::1:53,^a$", "[::1]53,^a$", "1.2.3:53,^a$", " 127.0.0.1:53,^a$",
+	};
+	struct conf c;
+	char err[CONF_ERR_LEN];
+
+	(void)state;
+	assert_int_equal(conf_init(&c), DR_EOK);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int rc;
+
+		err[0] = '\0';
+		rc = conf_add_entry(&c, bad[i], err, sizeof(err));
+		if (rc != DR_ECONF || strstr(err, "bad") == NULL) {
+			fail_msg("entry '%s': rc %d, error '%s'", bad[i], rc, err);
+		}
+	}
+	assert_int_equal(c.nbackends, 0);
+	assert_int_equal(c.nroutes, 0);
+
+	/* The regexp is checked by conf_validate, with no FILE:LINE for the command line */
+	assert_int_equal(conf_add_entry(&c, "127.0.0.1:5300,^(a", err, sizeof(err)), DR_EOK);
+	assert_int_equal(conf_validate(&c, err, sizeof(err)), DR_ECONF);
+	assert_true(strncmp(err, "bad regex '^(a'", 15) == 0);
+	conf_deinit(&c);
+}
+
+static void test_add_listen(void **state)
+{
+	struct conf c;
+	char err[CONF_ERR_LEN];
+
+	(void)state;
+	assert_int_equal(conf_init(&c), DR_EOK);
+	assert_int_equal(conf_add_listen(&c, "127.0.0.1:53", err, sizeof(err)), DR_EOK);
+	assert_int_equal(conf_add_listen(&c, "[::]:5353", err, sizeof(err)), DR_EOK);
+	assert_int_equal(conf_add_listen(&c, "127.0.0.1", err, sizeof(err)), DR_ECONF);
+	assert_non_null(strstr(err, "bad listen address '127.0.0.1'"));
+	assert_int_equal(c.nlisten, 2);
+	expect_addr(&c.listen[1], "[::]:5353");
+	/* conf_validate keeps what was given */
+	assert_int_equal(conf_validate(&c, err, sizeof(err)), DR_EOK);
+	assert_int_equal(c.nlisten, 2);
+	conf_deinit(&c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_load_good),
+		cmocka_unit_test(test_load_defaults),
+		cmocka_unit_test(test_unknown_key),
+		cmocka_unit_test(test_wrong_type),
+		cmocka_unit_test(test_bad_address),
+		cmocka_unit_test(test_bad_duration),
+		cmocka_unit_test(test_bad_regex),
+		cmocka_unit_test(test_unknown_backend),
+		cmocka_unit_test(test_duplicate_key),
+		cmocka_unit_test(test_bad_values),
+		cmocka_unit_test(test_long_identity),
+		cmocka_unit_test(test_not_yaml),
+		cmocka_unit_test(test_parse_duration),
+		cmocka_unit_test(test_parse_duration_overflow),
+		cmocka_unit_test(test_add_entry),
+		cmocka_unit_test(test_add_entry_bad),
+		cmocka_unit_test(test_add_listen),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
