@@ -11,7 +11,10 @@
 #include <unistd.h>
 #include <urcu-qsbr.h>
 
+#include "admin/http.h"
+#include "admin/metrics.h"
 #include "backend/backend.h"
+#include "backend/health.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "conf/conf.h"
@@ -37,6 +40,9 @@ struct control {
 	struct conf conf;
 	struct router router;
 	struct backend_registry reg;
+	struct health *health;
+	struct http *admin;
+	struct metrics_source metrics;
 	struct worker **workers;
 	unsigned nworkers;
 	uint64_t gen;
@@ -149,6 +155,36 @@ static int load_conf(const struct cli *cli, struct conf *c, char *err, size_t le
 	return rc;
 }
 
+/* Build snapshot <gen> from <c> under the registry's lock; new backends get their first health
+ * check before the snapshot is returned (bounded by their check timeout), so traffic never
+ * goes first to a backend nobody looked at. */
+static struct snapshot *build(struct control *ctl, const struct conf *c, uint64_t gen,
+			      char *err, size_t len)
+{
+	struct snapshot *snap;
+	uint32_t wait_ms = 0;
+
+	pthread_mutex_lock(&ctl->reg.lock);
+	snap = snapshot_build(c, &ctl->reg, gen, err, len);
+	for (uint32_t i = 0; snap != NULL && i < snap->nbackends; i++) {
+		const struct conf_health *hc = &snap->backends[i]->health;
+		if (hc->enabled && hc->timeout_ms > wait_ms) {
+			wait_ms = hc->timeout_ms;
+		}
+	}
+	pthread_mutex_unlock(&ctl->reg.lock);
+	if (snap != NULL && ctl->health != NULL) {
+		uint32_t left;
+		health_kick(ctl->health);
+		left = health_wait_checked(snap->backends, snap->nbackends, wait_ms + 200);
+		if (left > 0) {
+			log_warn("control", "%u backends not checked yet; they take no queries until "
+				 "they are", left);
+		}
+	}
+	return snap;
+}
+
 static void publish(struct control *ctl, struct snapshot *next)
 {
 	struct snapshot *old = rcu_xchg_pointer(&ctl->router.snap, next);
@@ -156,6 +192,9 @@ static void publish(struct control *ctl, struct snapshot *next)
 	/* Workers go offline whenever they sleep, so this waits at most one busy loop turn. */
 	synchronize_rcu();
 	snapshot_free(old);
+	if (ctl->admin != NULL) {
+		http_set_routes(ctl->admin, metrics_routes_json(next));
+	}
 	backend_registry_collect(&ctl->reg, next->gen - 1);
 }
 
@@ -170,15 +209,18 @@ static void reload(struct control *ctl)
 		conf_deinit(&next);
 		return;
 	}
-	snap = snapshot_build(&next, &ctl->reg, ctl->gen + 1, err, sizeof(err));
+	snap = build(ctl, &next, ctl->gen + 1, err, sizeof(err));
 	if (snap == NULL) {
 		log_err("control", "reload failed, keeping the running configuration (%s)", err);
 		conf_deinit(&next);
 		return;
 	}
 	if (next.nlisten != ctl->conf.nlisten || next.workers != ctl->conf.workers ||
-	    memcmp(next.listen, ctl->conf.listen, next.nlisten * sizeof(*next.listen)) != 0) {
-		log_warn("control", "listen and workers changes take effect at the next start");
+	    memcmp(next.listen, ctl->conf.listen, next.nlisten * sizeof(*next.listen)) != 0 ||
+	    !sockaddr_equal(&next.admin, &ctl->conf.admin) ||
+	    next.tcp_max_conns != ctl->conf.tcp_max_conns) {
+		log_warn("control", "listen, workers, admin and tcp max-connections changes take "
+			 "effect at the next start");
 	}
 	ctl->gen++;
 	publish(ctl, snap);
@@ -299,36 +341,76 @@ static int block_signals(sigset_t *set)
 	return pthread_sigmask(SIG_BLOCK, set, NULL) == 0 ? DR_EOK : DR_EINVAL;
 }
 
+static int start_admin(struct control *ctl, const struct snapshot *snap)
+{
+	char err[CONF_ERR_LEN];
+	char addr[SOCKADDR_STRLEN];
+
+	if (ctl->conf.admin.sa.sa_family == 0) {
+		return DR_EOK;
+	}
+	ctl->metrics = (struct metrics_source){ &ctl->reg, ctl->workers, ctl->nworkers };
+	ctl->admin = http_new(&ctl->conf.admin, &ctl->metrics, err, sizeof(err));
+	if (ctl->admin == NULL) {
+		log_err("control", "%s", err);
+		return DR_ECONF;
+	}
+	http_set_routes(ctl->admin, metrics_routes_json(snap));
+	log_info("control", "admin endpoint on http://%s/",
+		 sockaddr_format(&ctl->conf.admin, addr, sizeof(addr)));
+	return DR_EOK;
+}
+
 static int run(struct control *ctl)
 {
 	char err[CONF_ERR_LEN];
+	char addr[SOCKADDR_STRLEN];
 	struct snapshot *snap;
 	sigset_t set;
-	int sigfd, rc;
+	int sigfd = -1, rc = DR_ECONF;
 
-	snap = snapshot_build(&ctl->conf, &ctl->reg, ++ctl->gen, err, sizeof(err));
-	if (snap == NULL) {
-		log_err("control", "%s", err);
-		return 1;
-	}
-	rcu_assign_pointer(ctl->router.snap, snap);
+	/* Before any thread starts, so that every thread inherits the mask and only the
+	 * signalfd sees SIGHUP and SIGTERM. */
 	if (block_signals(&set) != DR_EOK || (sigfd = signalfd(-1, &set, SFD_CLOEXEC)) == -1) {
 		log_err("control", "cannot set up signals (%s)", strerror(errno));
-		return 1;
+		goto out;
 	}
+	ctl->health = health_new(&ctl->reg, err, sizeof(err));
+	if (ctl->health == NULL) {
+		log_err("control", "%s", err);
+		goto out;
+	}
+	snap = build(ctl, &ctl->conf, ++ctl->gen, err, sizeof(err));
+	if (snap == NULL) {
+		log_err("control", "%s", err);
+		goto out;
+	}
+	rcu_assign_pointer(ctl->router.snap, snap);
 	rc = start_workers(ctl);
 	if (rc == DR_EOK) {
-		char addr[SOCKADDR_STRLEN];
-		for (size_t i = 0; i < ctl->conf.nlisten; i++) {
-			log_info("control", "listening on %s (udp, tcp)",
-				 sockaddr_format(&ctl->conf.listen[i], addr, sizeof(addr)));
-		}
-		log_info("control", "ready: %u workers, %u routes, %u backends", ctl->nworkers,
-			 snap->nroutes, snap->nbackends);
-		control_loop(ctl, sigfd);
+		rc = start_admin(ctl, snap);
 	}
-	stop_workers(ctl);
-	close(sigfd);
+	if (rc != DR_EOK) {
+		goto out;
+	}
+	for (size_t i = 0; i < ctl->conf.nlisten; i++) {
+		log_info("control", "listening on %s (udp, tcp)",
+			 sockaddr_format(&ctl->conf.listen[i], addr, sizeof(addr)));
+	}
+	log_info("control", "ready: %u workers, %u routes, %u backends", ctl->nworkers,
+		 snap->nroutes, snap->nbackends);
+	control_loop(ctl, sigfd);
+out:
+	http_free(ctl->admin);
+	ctl->admin = NULL;
+	if (ctl->workers != NULL) {
+		stop_workers(ctl);
+	}
+	health_free(ctl->health);
+	ctl->health = NULL;
+	if (sigfd != -1) {
+		close(sigfd);
+	}
 	return rc == DR_EOK ? 0 : 1;
 }
 
@@ -339,13 +421,18 @@ int main(int argc, char **argv)
 	int code;
 
 	memset(&ctl, 0, sizeof(ctl));
-	backend_registry_init(&ctl.reg);
 	code = parse_cli(&ctl.cli, argc, argv);
 	if (code >= 0) {
 		goto out;
 	}
 	if (load_conf(&ctl.cli, &ctl.conf, err, sizeof(err)) != DR_EOK) {
 		fprintf(stderr, "%s\n", err);
+		code = 1;
+		goto out;
+	}
+	if (backend_registry_init(&ctl.reg, ctl.cli.check_only ? 1 : worker_count(&ctl.conf)) !=
+	    DR_EOK) {
+		fprintf(stderr, "dnsrouter: out of memory\n");
 		code = 1;
 		goto out;
 	}
@@ -364,7 +451,9 @@ int main(int argc, char **argv)
 	snapshot_free(ctl.router.snap);
 out:
 	conf_deinit(&ctl.conf);
-	backend_registry_deinit(&ctl.reg);
+	if (ctl.reg.nworkers != 0) {
+		backend_registry_deinit(&ctl.reg);
+	}
 	free(ctl.cli.listen);
 	free(ctl.cli.entries);
 	return code;

@@ -4,19 +4,55 @@
 #include <string.h>
 
 #include "backend/backend.h"
+#include "common/err.h"
 #include "common/log.h"
 
-void backend_registry_init(struct backend_registry *reg)
+const uint32_t backend_lat_bounds_us[BACKEND_LAT_BUCKETS] = {
+	100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 1000000,
+};
+
+void backend_count_answer(struct backend_counters *c, uint64_t us)
+{
+	unsigned b = 0;
+
+	while (b < BACKEND_LAT_BUCKETS && us > backend_lat_bounds_us[b]) {
+		b++;
+	}
+	/* One writer per block: plain relaxed stores, no locked instruction. */
+	atomic_store_explicit(&c->answers, atomic_load_explicit(&c->answers, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+	atomic_store_explicit(&c->lat[b], atomic_load_explicit(&c->lat[b], memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+	atomic_store_explicit(&c->lat_sum_us,
+			      atomic_load_explicit(&c->lat_sum_us, memory_order_relaxed) + us,
+			      memory_order_relaxed);
+}
+
+int backend_registry_init(struct backend_registry *reg, unsigned nworkers)
 {
 	memset(reg, 0, sizeof(*reg));
+	reg->nworkers = nworkers ? nworkers : 1;
+	return pthread_mutex_init(&reg->lock, NULL) == 0 ? DR_EOK : DR_ENOMEM;
+}
+
+static void backend_free(struct backend_registry *reg, struct backend *be)
+{
+	if (reg->on_free != NULL) {
+		reg->on_free(reg->on_free_ctx, be);
+	}
+	free(be->counters);
+	free(be);
 }
 
 void backend_registry_deinit(struct backend_registry *reg)
 {
 	for (uint32_t i = 0; i < reg->cap; i++) {
-		free(reg->slots[i]);
+		if (reg->slots[i] != NULL) {
+			backend_free(reg, reg->slots[i]);
+		}
 	}
 	free(reg->slots);
+	pthread_mutex_destroy(&reg->lock);
 	memset(reg, 0, sizeof(*reg));
 }
 
@@ -55,16 +91,34 @@ struct backend *backend_registry_get(struct backend_registry *reg, const union s
 	if (be == NULL) {
 		return NULL;
 	}
+	be->counters = aligned_alloc(64, reg->nworkers * sizeof(*be->counters));
+	if (be->counters == NULL) {
+		free(be);
+		return NULL;
+	}
+	memset(be->counters, 0, reg->nworkers * sizeof(*be->counters));
 	be->idx = free_slot;
 	be->addr = *addr;
+	be->weight = 1;
 	reg->slots[free_slot] = be;
 	return be;
+}
+
+struct backend *backend_registry_find(struct backend_registry *reg, const char *name)
+{
+	for (uint32_t i = 0; i < reg->cap; i++) {
+		if (reg->slots[i] != NULL && strcmp(reg->slots[i]->name, name) == 0) {
+			return reg->slots[i];
+		}
+	}
+	return NULL;
 }
 
 void backend_registry_collect(struct backend_registry *reg, uint64_t gen)
 {
 	char addr[SOCKADDR_STRLEN];
 
+	pthread_mutex_lock(&reg->lock);
 	for (uint32_t i = 0; i < reg->cap; i++) {
 		struct backend *be = reg->slots[i];
 		if (be == NULL || be->last_gen > gen ||
@@ -73,7 +127,20 @@ void backend_registry_collect(struct backend_registry *reg, uint64_t gen)
 		}
 		log_info("backend", "%s (%s) removed", be->name,
 			 sockaddr_format(&be->addr, addr, sizeof(addr)));
-		free(be);
 		reg->slots[i] = NULL;
+		backend_free(reg, be);
 	}
+	pthread_mutex_unlock(&reg->lock);
+}
+
+uint64_t backend_sum(const struct backend *be, unsigned nworkers, size_t offset)
+{
+	uint64_t sum = 0;
+
+	for (unsigned i = 0; i < nworkers; i++) {
+		const char *block = (const char *)&be->counters[i];
+		sum += atomic_load_explicit((const _Atomic uint64_t *)(block + offset),
+					    memory_order_relaxed);
+	}
+	return sum;
 }

@@ -3,6 +3,7 @@
 #ifndef DR_BACKEND_BACKEND_H
 #define DR_BACKEND_BACKEND_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -11,34 +12,88 @@
 #include "common/sockaddr.h"
 #include "conf/conf.h"
 
-/* A backend outlives the snapshots that name it, so a reload keeps its in-flight queries and
- * (later) its health and counters. The control thread creates and frees backends; workers only
- * read them, and keep their own sockets for each in an array indexed by <idx>. */
+/* The one word workers read to know whether a backend takes queries. */
+enum {
+	BE_UP = 1u << 0,	/* health: in rotation */
+	BE_DRAINED = 1u << 1,	/* operator: finishes what it has, takes nothing new */
+	BE_CHECKED = 1u << 2,	/* its first health check is done */
+};
+
+#define BACKEND_LAT_BUCKETS 12	/* finite histogram bounds; one more for +Inf */
+
+/* Upper bounds of the latency buckets, in microseconds. */
+extern const uint32_t backend_lat_bounds_us[BACKEND_LAT_BUCKETS];
+
+/* One worker's counters for one backend, on a cache line of their own: one writer each. */
+struct backend_counters {
+	_Atomic uint64_t queries;	/* sent, UDP and TCP, retries included */
+	_Atomic uint64_t answers;	/* accepted answers */
+	_Atomic uint64_t timeouts;	/* no answer within the timeout */
+	_Atomic uint64_t lat[BACKEND_LAT_BUCKETS + 1];	/* answers by latency bucket */
+	_Atomic uint64_t lat_sum_us;
+} __attribute__((aligned(64)));
+
+struct health_probe;
+
+/* A backend outlives the snapshots that name it, so a reload keeps its in-flight queries, its
+ * health and its counters. The control thread creates and frees backends under the registry's
+ * lock; workers read only <state>, <timeout_ms> and <addr>, write only their own counters, and
+ * keep their own sockets for it in an array indexed by <idx>. */
 struct backend {
 	uint32_t idx;			/* registry slot; stable while the backend lives */
 	union sockaddr_any addr;	/* identity: never changes */
-	char name[CONF_NAME_MAX];	/* control thread only */
+	_Atomic uint32_t state;		/* BE_* bits */
 	_Atomic uint32_t timeout_ms;	/* per-try timeout, set at each snapshot build */
 	_Atomic int workers_open;	/* workers holding sockets to it; freed at zero */
-	uint64_t last_gen;		/* control thread: newest snapshot that names it */
+	struct backend_counters *counters;	/* one per worker */
+	/* Under the registry lock: */
+	char name[CONF_NAME_MAX];
+	uint32_t weight;
+	struct conf_health health;
+	uint64_t last_gen;		/* newest snapshot that names it */
+	struct health_probe *probe;	/* the health thread's state for it */
 };
 
-/* All live backends, by slot. Owned by the control thread. */
+/* All live backends, by slot. */
 struct backend_registry {
+	pthread_mutex_t lock;		/* control, health and admin threads; never a worker */
 	struct backend **slots;
 	uint32_t cap;
+	unsigned nworkers;		/* counters per backend */
+	void (*on_free)(void *ctx, struct backend *be);	/* health: drop its probe */
+	void *on_free_ctx;
 };
 
-void backend_registry_init(struct backend_registry *reg);
+static inline bool backend_usable(const struct backend *be)
+{
+	return (atomic_load_explicit(&be->state, memory_order_relaxed) &
+		(BE_UP | BE_DRAINED)) == BE_UP;
+}
+
+/* Count one answer after <us> microseconds in <c>. */
+void backend_count_answer(struct backend_counters *c, uint64_t us);
+
+/* <nworkers>: how many counter blocks each backend gets. */
+int backend_registry_init(struct backend_registry *reg, unsigned nworkers);
 
 /* Free every backend; only when no worker runs any more. */
 void backend_registry_deinit(struct backend_registry *reg);
 
-/* The backend at <addr>, created when there is none. Returns NULL when out of memory. */
+/* The backend at <addr>, created (down, unchecked) when there is none. Caller holds the lock.
+ * Returns NULL when out of memory. */
 struct backend *backend_registry_get(struct backend_registry *reg, const union sockaddr_any *addr);
 
+/* The backend called <name>, or NULL. Caller holds the lock. */
+struct backend *backend_registry_find(struct backend_registry *reg, const char *name);
+
 /* Free the backends no snapshot newer than <gen> names and no worker holds open. Call after
- * every worker has passed a quiescent point since snapshot <gen>+1 was published. */
+ * every worker has passed a quiescent point since snapshot <gen>+1 was published. Takes the
+ * lock. */
 void backend_registry_collect(struct backend_registry *reg, uint64_t gen);
+
+/* Sum of one counter of <be> over every worker. */
+uint64_t backend_sum(const struct backend *be, unsigned nworkers, size_t offset);
+
+#define BACKEND_SUM(be, n, field) backend_sum((be), (n), offsetof(struct backend_counters, field))
 
 #endif

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "common/err.h"
@@ -14,6 +15,147 @@
 #define DEFAULT_TCP_MAX_CONNS	1024
 #define DEFAULT_TCP_IDLE_MS	10000
 #define DEFAULT_LISTEN		"127.0.0.1:5353"
+#define DEFAULT_HEALTH_QUERY	"id.server. CH TXT"
+
+static const char *const policy_names[] = {
+	[CONF_POLICY_ROUND_ROBIN] = "round-robin",
+	[CONF_POLICY_WEIGHTED] = "weighted",
+	[CONF_POLICY_LEAST_OUTSTANDING] = "least-outstanding",
+	[CONF_POLICY_HASH] = "hash",
+	[CONF_POLICY_FIRST_AVAILABLE] = "first-available",
+};
+
+int conf_policy_from_name(const char *name)
+{
+	for (size_t i = 0; i < sizeof(policy_names) / sizeof(policy_names[0]); i++) {
+		if (strcmp(policy_names[i], name) == 0) {
+			return (int)i;
+		}
+	}
+	return -1;
+}
+
+const char *conf_policy_name(enum conf_policy policy)
+{
+	return policy_names[policy];
+}
+
+static const struct {
+	const char *name;
+	uint16_t value;
+} qtypes[] = {
+	{ "A", 1 }, { "NS", 2 }, { "CNAME", 5 }, { "SOA", 6 }, { "PTR", 12 }, { "MX", 15 },
+	{ "TXT", 16 }, { "AAAA", 28 }, { "SRV", 33 }, { "DNSKEY", 48 }, { "ANY", 255 },
+};
+
+static int parse_type(const char *s, uint16_t *out)
+{
+	for (size_t i = 0; i < sizeof(qtypes) / sizeof(qtypes[0]); i++) {
+		if (strcasecmp(s, qtypes[i].name) == 0) {
+			*out = qtypes[i].value;
+			return DR_EOK;
+		}
+	}
+	if (strncasecmp(s, "TYPE", 4) == 0 && s[4] >= '0' && s[4] <= '9') {
+		char *end;
+		unsigned long v = strtoul(s + 4, &end, 10);
+		if (*end == '\0' && v <= 65535) {
+			*out = (uint16_t)v;
+			return DR_EOK;
+		}
+	}
+	return DR_EINVAL;
+}
+
+static int parse_class(const char *s, uint16_t *out)
+{
+	if (strcasecmp(s, "IN") == 0) {
+		*out = WIRE_CLASS_IN;
+	} else if (strcasecmp(s, "CH") == 0) {
+		*out = WIRE_CLASS_CH;
+	} else {
+		return DR_EINVAL;
+	}
+	return DR_EOK;
+}
+
+int conf_parse_health_query(const char *text, struct conf_health *h)
+{
+	char buf[WIRE_NAME_TEXT_MAX + 32];
+	char *words[4], *save = NULL;
+	int n = 0;
+	uint16_t qclass = WIRE_CLASS_IN, qtype;
+	uint8_t name[WIRE_NAME_MAX];
+
+	if (strlen(text) >= sizeof(buf)) {
+		return DR_EINVAL;
+	}
+	strcpy(buf, text);
+	for (char *w = strtok_r(buf, " \t", &save); w != NULL; w = strtok_r(NULL, " \t", &save)) {
+		if (n == 4) {
+			return DR_EINVAL;
+		}
+		words[n++] = w;
+	}
+	if (n < 2 || n > 3 || wire_name_from_text(words[0], name) < 0 ||
+	    (n == 3 && parse_class(words[1], &qclass) != DR_EOK) ||
+	    parse_type(words[n - 1], &qtype) != DR_EOK) {
+		return DR_EINVAL;
+	}
+	memcpy(h->qname, name, sizeof(name));
+	h->qtype = qtype;
+	h->qclass = qclass;
+	return DR_EOK;
+}
+
+static void health_defaults(struct conf_health *h)
+{
+	memset(h, 0, sizeof(*h));
+	h->enabled = true;
+	h->tcp = true;	/* as operators of the original DNS router expect */
+	(void)conf_parse_health_query(DEFAULT_HEALTH_QUERY, h);
+	h->interval_ms = 1000;
+	h->timeout_ms = 500;
+	h->fall = 3;
+	h->rise = 2;
+	h->rcodes = (1u << WIRE_RCODE_NOERROR) | (1u << WIRE_RCODE_REFUSED) |
+		    (1u << WIRE_RCODE_NOTIMP);
+}
+
+/* <be>'s health: the global block, then every key the backend's own block set. */
+static void health_merge(struct conf_health *be, const struct conf_health *global)
+{
+	struct conf_health merged = *global;
+
+	if (be->set & CONF_HEALTH_ENABLED) {
+		merged.enabled = be->enabled;
+	}
+	if (be->set & CONF_HEALTH_TRANSPORT) {
+		merged.tcp = be->tcp;
+	}
+	if (be->set & CONF_HEALTH_QUERY) {
+		memcpy(merged.qname, be->qname, sizeof(merged.qname));
+		merged.qtype = be->qtype;
+		merged.qclass = be->qclass;
+	}
+	if (be->set & CONF_HEALTH_INTERVAL) {
+		merged.interval_ms = be->interval_ms;
+	}
+	if (be->set & CONF_HEALTH_TIMEOUT) {
+		merged.timeout_ms = be->timeout_ms;
+	}
+	if (be->set & CONF_HEALTH_FALL) {
+		merged.fall = be->fall;
+	}
+	if (be->set & CONF_HEALTH_RISE) {
+		merged.rise = be->rise;
+	}
+	if (be->set & CONF_HEALTH_RCODES) {
+		merged.rcodes = be->rcodes;
+	}
+	merged.set = be->set;
+	*be = merged;
+}
 
 int conf_init(struct conf *c)
 {
@@ -22,6 +164,7 @@ int conf_init(struct conf *c)
 	c->timeout_ms = DEFAULT_TIMEOUT_MS;
 	c->tcp_max_conns = DEFAULT_TCP_MAX_CONNS;
 	c->tcp_idle_ms = DEFAULT_TCP_IDLE_MS;
+	health_defaults(&c->health);
 	if (gethostname(c->identity, sizeof(c->identity) - 1) == -1) {
 		snprintf(c->identity, sizeof(c->identity), "dnsrouter");
 	}
@@ -93,6 +236,7 @@ struct conf_backend *conf_backend_add(struct conf *c)
 	}
 	c->backends = grown;
 	memset(&grown[c->nbackends], 0, sizeof(*grown));
+	grown[c->nbackends].weight = 1;
 	return &grown[c->nbackends++];
 }
 
@@ -242,6 +386,9 @@ int conf_validate(struct conf *c, char *err, size_t len)
 		if (rc != DR_EOK) {
 			return rc;
 		}
+	}
+	for (size_t i = 0; i < c->nbackends; i++) {
+		health_merge(&c->backends[i].health, &c->health);
 	}
 	if (c->nlisten == 0) {
 		rc = conf_add_listen(c, DEFAULT_LISTEN, tmp, sizeof(tmp));

@@ -21,12 +21,49 @@ enum conf_route_kind {
 
 enum conf_policy {
 	CONF_POLICY_ROUND_ROBIN = 0,
+	CONF_POLICY_WEIGHTED = 1,
+	CONF_POLICY_LEAST_OUTSTANDING = 2,
+	CONF_POLICY_HASH = 3,
+	CONF_POLICY_FIRST_AVAILABLE = 4,
+};
+
+enum conf_fallback {
+	CONF_FALLBACK_SERVFAIL = 0,	/* all backends down: SERVFAIL at once */
+	CONF_FALLBACK_ALL = 1,		/* all backends down: keep trying them all */
+};
+
+#define CONF_WEIGHT_MAX 100
+
+/* Active health checks. Every field may be set globally and overridden per backend; <set>
+ * records which ones a backend's own block gave. */
+struct conf_health {
+	bool enabled;
+	bool tcp;			/* transport: tcp (default) or udp */
+	uint8_t qname[WIRE_NAME_MAX];	/* lower-cased wire form */
+	uint16_t qtype, qclass;
+	uint32_t interval_ms, timeout_ms;
+	uint32_t fall, rise;
+	uint32_t rcodes;		/* bit n: rcode n is an answer that counts as alive */
+	uint32_t set;			/* CONF_HEALTH_* bits */
+};
+
+enum {
+	CONF_HEALTH_ENABLED = 1u << 0,
+	CONF_HEALTH_TRANSPORT = 1u << 1,
+	CONF_HEALTH_QUERY = 1u << 2,
+	CONF_HEALTH_INTERVAL = 1u << 3,
+	CONF_HEALTH_TIMEOUT = 1u << 4,
+	CONF_HEALTH_FALL = 1u << 5,
+	CONF_HEALTH_RISE = 1u << 6,
+	CONF_HEALTH_RCODES = 1u << 7,
 };
 
 struct conf_backend {
 	char name[CONF_NAME_MAX];
 	union sockaddr_any addr;
 	uint32_t timeout_ms;	/* 0: the global timeout */
+	uint32_t weight;	/* 1..CONF_WEIGHT_MAX */
+	struct conf_health health;	/* the global block with this backend's overrides */
 	int line;
 };
 
@@ -38,6 +75,7 @@ struct conf_route {
 	char (*backends)[CONF_NAME_MAX];	/* names, resolved against conf.backends */
 	size_t nbackends;
 	enum conf_policy policy;
+	enum conf_fallback fallback;
 	int line;
 };
 
@@ -52,6 +90,8 @@ struct conf {
 	uint32_t timeout_ms;
 	uint32_t tcp_max_conns;
 	uint32_t tcp_idle_ms;
+	union sockaddr_any admin;	/* family 0: no admin endpoint */
+	struct conf_health health;	/* global defaults */
 	struct conf_backend *backends;
 	size_t nbackends;
 	struct conf_route *routes;
@@ -84,6 +124,14 @@ int conf_validate(struct conf *c, char *err, size_t len);
 struct conf_backend *conf_backend_add(struct conf *c);
 struct conf_route *conf_route_add(struct conf *c);
 int conf_route_add_backend(struct conf_route *r, const char *name);
+
+/* Parse a health query "NAME [CLASS] TYPE" (class IN or CH, type A, AAAA, NS, SOA, TXT, ...)
+ * into <h>. Returns DR_EOK or DR_EINVAL. */
+int conf_parse_health_query(const char *text, struct conf_health *h);
+
+/* The policy called <name>, or -1. And the name of <policy>. */
+int conf_policy_from_name(const char *name);
+const char *conf_policy_name(enum conf_policy policy);
 
 /* Parse a duration "250ms", "2s" or a bare number of milliseconds. Returns DR_EOK/DR_EINVAL. */
 int conf_parse_duration(const char *s, uint32_t *ms);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <yaml.h>
 
 #include "common/err.h"
@@ -49,6 +50,10 @@ static const char *scalar(const yaml_node_t *n)
 {
 	return (const char *)n->data.scalar.value;
 }
+
+static int parse_uint(struct yctx *y, yaml_node_t *v, const char *what, unsigned min,
+		      unsigned max, unsigned *out);
+static int parse_duration(struct yctx *y, yaml_node_t *v, const char *what, uint32_t *out);
 
 static int want_scalar(struct yctx *y, yaml_node_t *n, const char *what)
 {
@@ -225,6 +230,169 @@ static int tcp_idle(struct yctx *y, yaml_node_t *v, void *obj)
 	return parse_duration(y, v, "tcp idle-timeout", &y->conf->tcp_idle_ms);
 }
 
+/* health: global defaults and per-backend overrides share one table. */
+
+static int health_enabled(struct yctx *y, yaml_node_t *v, void *obj)
+{
+	struct conf_health *h = obj;
+
+	if (want_scalar(y, v, "health enabled") != DR_EOK) {
+		return DR_ECONF;
+	}
+	if (strcmp(scalar(v), "true") == 0) {
+		h->enabled = true;
+	} else if (strcmp(scalar(v), "false") == 0) {
+		h->enabled = false;
+	} else {
+		return fail(y, v, "health enabled must be true or false, not '%s'", scalar(v));
+	}
+	h->set |= CONF_HEALTH_ENABLED;
+	return DR_EOK;
+}
+
+static int health_transport(struct yctx *y, yaml_node_t *v, void *obj)
+{
+	struct conf_health *h = obj;
+
+	if (want_scalar(y, v, "health transport") != DR_EOK) {
+		return DR_ECONF;
+	}
+	if (strcmp(scalar(v), "tcp") == 0) {
+		h->tcp = true;
+	} else if (strcmp(scalar(v), "udp") == 0) {
+		h->tcp = false;
+	} else {
+		return fail(y, v, "health transport must be tcp or udp, not '%s'", scalar(v));
+	}
+	h->set |= CONF_HEALTH_TRANSPORT;
+	return DR_EOK;
+}
+
+static int health_query(struct yctx *y, yaml_node_t *v, void *obj)
+{
+	struct conf_health *h = obj;
+
+	if (want_scalar(y, v, "health query") != DR_EOK) {
+		return DR_ECONF;
+	}
+	if (conf_parse_health_query(scalar(v), h) != DR_EOK) {
+		return fail(y, v, "health query must be 'NAME [CLASS] TYPE' (e.g. 'id.server. CH TXT'), "
+			    "not '%s'", scalar(v));
+	}
+	h->set |= CONF_HEALTH_QUERY;
+	return DR_EOK;
+}
+
+static int health_interval(struct yctx *y, yaml_node_t *v, void *obj)
+{
+	struct conf_health *h = obj;
+
+	h->set |= CONF_HEALTH_INTERVAL;
+	return parse_duration(y, v, "health interval", &h->interval_ms);
+}
+
+static int health_timeout(struct yctx *y, yaml_node_t *v, void *obj)
+{
+	struct conf_health *h = obj;
+
+	h->set |= CONF_HEALTH_TIMEOUT;
+	return parse_duration(y, v, "health timeout", &h->timeout_ms);
+}
+
+static int health_fall(struct yctx *y, yaml_node_t *v, void *obj)
+{
+	struct conf_health *h = obj;
+
+	h->set |= CONF_HEALTH_FALL;
+	return parse_uint(y, v, "health fall", 1, 1000, &h->fall);
+}
+
+static int health_rise(struct yctx *y, yaml_node_t *v, void *obj)
+{
+	struct conf_health *h = obj;
+
+	h->set |= CONF_HEALTH_RISE;
+	return parse_uint(y, v, "health rise", 1, 1000, &h->rise);
+}
+
+static const char *const rcode_names[] = {
+	"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED",
+	"YXDOMAIN", "YXRRSET", "NXRRSET", "NOTAUTH", "NOTZONE",
+};
+
+static int health_rcodes(struct yctx *y, yaml_node_t *v, void *obj)
+{
+	struct conf_health *h = obj;
+	uint32_t mask = 0;
+
+	if (v->type != YAML_SEQUENCE_NODE) {
+		return fail(y, v, "health rcodes must be a list such as [NOERROR, REFUSED]");
+	}
+	for (yaml_node_item_t *i = v->data.sequence.items.start; i < v->data.sequence.items.top;
+	     i++) {
+		yaml_node_t *item = node(y, *i);
+		size_t k;
+		if (want_scalar(y, item, "an rcode") != DR_EOK) {
+			return DR_ECONF;
+		}
+		for (k = 0; k < sizeof(rcode_names) / sizeof(rcode_names[0]); k++) {
+			if (strcasecmp(rcode_names[k], scalar(item)) == 0) {
+				break;
+			}
+		}
+		if (k == sizeof(rcode_names) / sizeof(rcode_names[0])) {
+			return fail(y, item, "unknown rcode '%s'", scalar(item));
+		}
+		mask |= 1u << k;
+	}
+	if (mask == 0) {
+		return fail(y, v, "health rcodes must name at least one rcode");
+	}
+	h->rcodes = mask;
+	h->set |= CONF_HEALTH_RCODES;
+	return DR_EOK;
+}
+
+static const struct keyword health_keys[] = {
+	{ "enabled", health_enabled },
+	{ "query", health_query },
+	{ "transport", health_transport },
+	{ "interval", health_interval },
+	{ "timeout", health_timeout },
+	{ "fall", health_fall },
+	{ "rise", health_rise },
+	{ "rcodes", health_rcodes },
+	{ NULL, NULL },
+};
+
+static int key_health(struct yctx *y, yaml_node_t *v, void *obj)
+{
+	(void)obj;
+	return parse_map(y, v, health_keys, &y->conf->health, "health");
+}
+
+static int key_admin(struct yctx *y, yaml_node_t *v, void *obj)
+{
+	const char *text;
+	char addr[64];
+
+	(void)obj;
+	if (want_scalar(y, v, "admin") != DR_EOK) {
+		return DR_ECONF;
+	}
+	text = scalar(v);
+	/* A bare port is the loopback address: the endpoint is never public by accident. */
+	if (strspn(text, "0123456789") == strlen(text) && strlen(text) <= 5) {
+		snprintf(addr, sizeof(addr), "127.0.0.1:%s", text);
+		text = addr;
+	}
+	if (sockaddr_parse(text, strlen(text), 0, &y->conf->admin) != DR_EOK) {
+		return fail(y, v, "bad admin address '%s' (want ip:port, [ipv6]:port or a port)",
+			    scalar(v));
+	}
+	return DR_EOK;
+}
+
 static const struct keyword tcp_keys[] = {
 	{ "max-connections", tcp_max_conns },
 	{ "idle-timeout", tcp_idle },
@@ -266,10 +434,26 @@ static int be_timeout(struct yctx *y, yaml_node_t *v, void *obj)
 	return parse_duration(y, v, "backend timeout", &be->timeout_ms);
 }
 
+static int be_weight(struct yctx *y, yaml_node_t *v, void *obj)
+{
+	struct conf_backend *be = obj;
+
+	return parse_uint(y, v, "backend weight", 1, CONF_WEIGHT_MAX, &be->weight);
+}
+
+static int be_health(struct yctx *y, yaml_node_t *v, void *obj)
+{
+	struct conf_backend *be = obj;
+
+	return parse_map(y, v, health_keys, &be->health, "backend health");
+}
+
 static const struct keyword backend_keys[] = {
 	{ "name", be_name },
 	{ "address", be_address },
 	{ "timeout", be_timeout },
+	{ "weight", be_weight },
+	{ "health", be_health },
 	{ NULL, NULL },
 };
 
@@ -363,10 +547,30 @@ static int route_policy(struct yctx *y, yaml_node_t *v, void *obj)
 	if (want_scalar(y, v, "policy") != DR_EOK) {
 		return DR_ECONF;
 	}
-	if (strcmp(scalar(v), "round-robin") != 0) {
-		return fail(y, v, "unknown policy '%s' (available: round-robin)", scalar(v));
+	int policy = conf_policy_from_name(scalar(v));
+
+	if (policy < 0) {
+		return fail(y, v, "unknown policy '%s' (round-robin, weighted, least-outstanding, "
+			    "hash, first-available)", scalar(v));
 	}
-	r->policy = CONF_POLICY_ROUND_ROBIN;
+	r->policy = (enum conf_policy)policy;
+	return DR_EOK;
+}
+
+static int route_fallback(struct yctx *y, yaml_node_t *v, void *obj)
+{
+	struct conf_route *r = obj;
+
+	if (want_scalar(y, v, "fallback") != DR_EOK) {
+		return DR_ECONF;
+	}
+	if (strcmp(scalar(v), "servfail") == 0) {
+		r->fallback = CONF_FALLBACK_SERVFAIL;
+	} else if (strcmp(scalar(v), "all") == 0) {
+		r->fallback = CONF_FALLBACK_ALL;
+	} else {
+		return fail(y, v, "fallback must be 'servfail' or 'all', not '%s'", scalar(v));
+	}
 	return DR_EOK;
 }
 
@@ -375,6 +579,7 @@ static const struct keyword route_keys[] = {
 	{ "regex", route_regex },
 	{ "backends", route_backends },
 	{ "policy", route_policy },
+	{ "fallback", route_fallback },
 	{ NULL, NULL },
 };
 
@@ -413,6 +618,8 @@ static const struct keyword top_keys[] = {
 	{ "no-route", key_no_route },
 	{ "timeout", key_timeout },
 	{ "tcp", key_tcp },
+	{ "admin", key_admin },
+	{ "health", key_health },
 	{ "backends", key_backends },
 	{ "routes", key_routes },
 	{ NULL, NULL },

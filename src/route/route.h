@@ -47,8 +47,9 @@ struct snapshot {
 	char version[CONF_TEXT_MAX + 1];
 };
 
-/* Build snapshot <gen> from <c>, taking backends from <reg> (creating the new ones). Returns
- * NULL with a reason in <err> of <len> bytes. */
+/* Build snapshot <gen> from <c>, taking backends from <reg> (creating the new ones, and
+ * setting every backend's name, weight, timeout and health from <c>). The caller holds the
+ * registry's lock. Returns NULL with a reason in <err> of <len> bytes. */
 struct snapshot *snapshot_build(const struct conf *c, struct backend_registry *reg, uint64_t gen,
 				char *err, size_t len);
 

@@ -38,6 +38,7 @@ static int build_pool(struct snapshot *s, const struct conf *c, const struct con
 		      struct backend_registry *reg, struct pool *p)
 {
 	p->policy = cr->policy;
+	p->fallback = cr->fallback;
 	p->backends = calloc(cr->nbackends, sizeof(*p->backends));
 	if (p->backends == NULL) {
 		return DR_ENOMEM;
@@ -54,11 +55,13 @@ static int build_pool(struct snapshot *s, const struct conf *c, const struct con
 			return DR_ENOMEM;
 		}
 		snprintf(be->name, sizeof(be->name), "%s", cb->name);
+		be->weight = cb->weight;
+		be->health = cb->health;
 		atomic_store(&be->timeout_ms, cb->timeout_ms ? cb->timeout_ms : c->timeout_ms);
 		p->backends[p->n++] = be;
 		note_backend(s, be);
 	}
-	return DR_EOK;
+	return pool_build(p);
 }
 
 static int zone_insert(struct snapshot *s, struct route *r)
@@ -175,7 +178,7 @@ void snapshot_free(struct snapshot *s)
 	}
 	for (uint32_t i = 0; i < s->nroutes; i++) {
 		free(s->routes[i].pattern);
-		free(s->routes[i].pool.backends);
+		pool_deinit(&s->routes[i].pool);
 		regex_free(s->routes[i].re);
 	}
 	regex_set_free(s->regex_set);

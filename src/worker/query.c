@@ -58,9 +58,24 @@ static bool answer_locally(struct worker *w, uint8_t *msg, size_t len, size_t ca
 	return false;
 }
 
-static uint32_t *route_cursor(struct worker *w, const struct route *r)
+static uint32_t pending_at(void *arg, const struct backend *be)
 {
-	return r->idx < w->nrr ? &w->rr[r->idx] : &w->rr[0];
+	struct worker *w = arg;
+	struct wbackend *wb = be->idx < w->nbes ? w->bes[be->idx] : NULL;
+
+	return wb != NULL ? wb->pending : 0;
+}
+
+static struct backend *pick(struct worker *w, const struct route *r,
+			    const struct wire_question *q, const struct backend *exclude)
+{
+	struct pool_ctx pc = {
+		.cursor = r->idx < w->nrr ? &w->rr[r->idx] : &w->rr[0],
+		.pending = pending_at,
+		.arg = w,
+	};
+
+	return pool_pick(&r->pool, q, &pc, exclude);
 }
 
 void query_decide(struct worker *w, uint8_t *msg, size_t len, size_t cap,
@@ -70,34 +85,34 @@ void query_decide(struct worker *w, uint8_t *msg, size_t len, size_t cap,
 
 	memset(v, 0, sizeof(*v));
 	if (len < WIRE_HDR_LEN) {
-		w->stats.drop_short++;
+		STAT_INC(w, ST_DROP_SHORT);
 		return;
 	}
 	if (rc == DR_ERESPONSE) {
-		w->stats.drop_qr++;
+		STAT_INC(w, ST_DROP_QR);
 		return;
 	}
 	if (rc != DR_EOK) {
-		w->stats.formerr++;
+		STAT_INC(w, ST_FORMERR);
 		v->action = QUERY_REPLY;
 		v->reply_len = synth_formerr(msg, len);
 		return;
 	}
 	if (answer_locally(w, msg, len, cap, q, v)) {
-		w->stats.local++;
+		STAT_INC(w, ST_LOCAL);
 		return;
 	}
 	v->route = route_lookup(w->snap, q, w->rs);
 	if (v->route == NULL) {
-		w->stats.noroute++;
+		STAT_INC(w, ST_NOROUTE);
 		reply(w, v, msg, len, cap, q, w->snap->no_route_rcode,
 		      WIRE_EDE_NOT_AUTHORITATIVE, NULL);
 		return;
 	}
-	v->be = pool_pick(&v->route->pool, q, route_cursor(w, v->route), NULL);
+	v->be = pick(w, v->route, q, NULL);
 	v->wb = v->be ? worker_backend(w, v->be) : NULL;
 	if (v->wb == NULL) {
-		w->stats.servfail_nobackend++;
+		STAT_INC(w, ST_SERVFAIL_NOBACKEND);
 		reply(w, v, msg, len, cap, q, WIRE_RCODE_SERVFAIL,
 		      WIRE_EDE_NO_REACHABLE_AUTHORITY, NULL);
 		return;
@@ -114,7 +129,7 @@ struct wbackend *query_pick_retry(struct worker *w, const struct wire_question *
 	if (r == NULL) {
 		return NULL;
 	}
-	be = pool_pick(&r->pool, q, route_cursor(w, r), failed);
+	be = pick(w, r, q, failed);
 	return be ? worker_backend(w, be) : NULL;
 }
 

@@ -174,7 +174,7 @@ static void job_servfail(struct worker *w, struct tcp_job *j, int ede)
 {
 	int n = query_servfail(j->query, j->qlen, j->qcap, ede);
 
-	w->stats.servfail_timeout++;
+	STAT_INC(w, ST_SERVFAIL_TIMEOUT);
 	if (n > 0) {
 		conn_send(w, j->conn, j->query, (size_t)n, j->client_id);
 	}
@@ -200,14 +200,14 @@ static void job_retry(struct worker *w, struct tcp_job *j)
 		job_servfail(w, j, WIRE_EDE_NETWORK_ERROR);
 		return;
 	}
-	w->stats.retries++;
+	STAT_INC(w, ST_RETRIES);
 }
 
 void tcp_job_answered(struct worker *w, struct tcp_job *j, const uint8_t *msg, size_t len)
 {
 	struct tcp_conn *c = j->conn;
 
-	w->stats.answers++;
+	STAT_INC(w, ST_ANSWERS);
 	conn_send(w, c, msg, len, j->client_id);
 	job_end(w, j);
 	conn_settle(w, c);
@@ -237,7 +237,7 @@ static void job_start(struct worker *w, struct tcp_conn *c, struct wbackend *wb,
 
 	if (j == NULL || (j->query = malloc(cap)) == NULL) {
 		free(j);
-		w->stats.inflight_full++;
+		STAT_INC(w, ST_INFLIGHT_FULL);
 		return;
 	}
 	j->timer.kind = TIMER_KIND_TCP_JOB;
@@ -274,7 +274,7 @@ void tcp_accept(struct worker *w, uint32_t ls_idx)
 		}
 		c = t->free_list;
 		if (c == NULL || w->draining) {
-			w->stats.tcp_refused++;
+			STAT_INC(w, ST_TCP_REFUSED);
 			close(fd);
 			continue;
 		}
@@ -341,6 +341,7 @@ static void conn_send(struct worker *w, struct tcp_conn *c, const uint8_t *msg, 
 		conn_close(w, c);	/* a client that reads nothing: let it go */
 		return;
 	}
+	STAT_RESPONSE(w, msg);
 	wire_write_u16(c->wbuf + c->wlen, (uint16_t)len);
 	memcpy(c->wbuf + c->wlen + TCP_LEN_PREFIX, msg, len);
 	wire_set_id(c->wbuf + c->wlen + TCP_LEN_PREFIX, id);
@@ -357,7 +358,7 @@ static void conn_query(struct worker *w, struct tcp_conn *c, const uint8_t *msg,
 	struct wire_question q;
 	struct query_verdict v;
 
-	w->stats.queries_tcp++;
+	STAT_INC(w, ST_QUERIES_TCP);
 	memcpy(buf, msg, len);
 	query_decide(w, buf, len, WORKER_SCRATCH, &q, &v);
 	if (v.action == QUERY_REPLY) {
@@ -381,7 +382,7 @@ static bool conn_parse(struct worker *w, struct tcp_conn *c)
 	while (c->open && c->rlen - pos >= TCP_LEN_PREFIX) {
 		size_t len = wire_read_u16(c->rbuf + pos);
 		if (len < WIRE_HDR_LEN) {
-			w->stats.drop_short++;
+			STAT_INC(w, ST_DROP_SHORT);
 			return false;
 		}
 		if (c->rlen - pos < TCP_LEN_PREFIX + len) {
@@ -492,6 +493,9 @@ void tcp_timer_expired(struct worker *w, struct timer *t)
 	if (t->kind == TIMER_KIND_TCP_JOB) {
 		struct tcp_job *j = (struct tcp_job *)((char *)t - offsetof(struct tcp_job, timer));
 		struct tcp_conn *c = j->conn;
+		if (j->backend_idx < w->nbes && w->bes[j->backend_idx] != NULL) {
+			stat_add(&worker_counters(w, w->bes[j->backend_idx]->be)->timeouts, 1);
+		}
 		job_retry(w, j);
 		conn_settle(w, c);
 		return;

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "backend/backend.h"
+#include "common/clock.h"
 #include "common/err.h"
 #include "wire/wire.h"
 #include "worker/tcp_up.h"
@@ -237,6 +238,8 @@ int tcp_up_send(struct worker *w, struct tcp_job *j, struct wbackend *wb)
 	up->jobs = j;
 	up->njobs++;
 	wb->pending++;
+	j->sent_us = clock_now_us();
+	stat_add(&worker_counters(w, wb->be)->queries, 1);
 	j->backend_idx = wb->be->idx;
 	timer_disarm(&w->wheel, &up->idle);
 	timer_arm(&w->wheel, &j->timer,
@@ -272,19 +275,21 @@ static void up_answer(struct worker *w, struct tcp_up *up, const uint8_t *msg, s
 	struct wire_question q;
 
 	if (wire_parse_question(msg, len, &q) != DR_EOK || !wire_is_response(msg)) {
-		w->stats.drop_bad_response++;
+		STAT_INC(w, ST_DROP_BAD_RESPONSE);
 		return;
 	}
 	for (struct tcp_job *j = up->jobs; j != NULL; j = j->up_next) {
 		if (j->backend_id == q.id && j->qhash == wire_question_hash(&q)) {
 			up->reused = true;
+			backend_count_answer(worker_counters(w, up->wb->be),
+					     clock_now_us() - j->sent_us);
 			job_detach(up, j);
 			tcp_job_answered(w, j, msg, len);
 			return;
 		}
 	}
 	/* Not ours any more (timed out, client gone) or not matching: dropped and counted. */
-	w->stats.drop_bad_response++;
+	STAT_INC(w, ST_DROP_BAD_RESPONSE);
 }
 
 static bool up_read(struct worker *w, struct tcp_up *up)

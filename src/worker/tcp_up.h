@@ -28,6 +28,7 @@ struct tcp_job {
 	uint32_t qhash;
 	uint16_t client_id;
 	uint16_t backend_id;
+	uint64_t sent_us;
 	uint8_t tries;
 	bool resent;			/* already re-sent after a reused connection closed */
 	uint8_t *query;			/* the query, room for a SERVFAIL after it */

@@ -109,6 +109,7 @@ static void tx_push(struct worker *w, int fd, const union sockaddr_any *to, uint
 	tx->msgs[i].msg_hdr.msg_iov = &tx->iov[i];
 	tx->msgs[i].msg_hdr.msg_iovlen = 1;
 	if (to != NULL) {
+		STAT_RESPONSE(w, buf);	/* every datagram with an address goes to a client */
 		tx->addr[i] = *to;
 		tx->msgs[i].msg_hdr.msg_name = &tx->addr[i];
 		tx->msgs[i].msg_hdr.msg_namelen = sockaddr_len(to);
@@ -136,7 +137,7 @@ static void send_group(struct worker *w, int fd, struct mmsghdr *msgs, unsigned 
 			}
 			/* Full socket buffer or an ICMP error for an earlier datagram: UDP may
 			 * lose this one, the client retries. Skip it and go on. */
-			w->stats.drop_send++;
+			STAT_INC(w, ST_DROP_SEND);
 			done++;
 			continue;
 		}
@@ -206,13 +207,13 @@ static bool forward(struct worker *w, struct wbackend *wb, const struct wire_que
 	int fd;
 
 	if (s == NULL) {
-		w->stats.inflight_full++;
+		STAT_INC(w, ST_INFLIGHT_FULL);
 		return false;
 	}
 	fd = worker_backend_socket(w, wb, s->group);
 	if (fd == -1) {
 		inflight_put(&w->inflight, s);
-		w->stats.servfail_nobackend++;
+		STAT_INC(w, ST_SERVFAIL_NOBACKEND);
 		return false;
 	}
 	s->timer.kind = TIMER_KIND_INFLIGHT;
@@ -228,6 +229,7 @@ static bool forward(struct worker *w, struct wbackend *wb, const struct wire_que
 	timeout = atomic_load_explicit(&wb->be->timeout_ms, memory_order_relaxed);
 	timer_arm(&w->wheel, &s->timer, w->now_ms + timeout);
 	wb->pending++;
+	stat_add(&worker_counters(w, wb->be)->queries, 1);
 	wire_set_id(msg, s->id);
 	tx_push(w, fd, NULL, msg, len);
 	return true;
@@ -240,7 +242,7 @@ static void handle_query(struct worker *w, uint32_t ls_idx, uint8_t *msg, size_t
 	struct wire_question q;
 	struct query_verdict v;
 
-	w->stats.queries_udp++;
+	STAT_INC(w, ST_QUERIES_UDP);
 	query_decide(w, msg, len, WORKER_QUERY_BUF, &q, &v);
 	if (v.action == QUERY_FORWARD &&
 	    !forward(w, v.wb, &q, msg, len, client, ls_idx, q.id, 0)) {
@@ -266,7 +268,7 @@ void udp_listener_read(struct worker *w, uint32_t ls_idx)
 		}
 		for (int i = 0; i < n; i++) {
 			if (tx->rx[i].msg_hdr.msg_flags & MSG_TRUNC) {
-				w->stats.drop_trunc++;
+				STAT_INC(w, ST_DROP_TRUNC);
 				continue;
 			}
 			handle_query(w, ls_idx, tx->rx_iov[i].iov_base, tx->rx[i].msg_len,
@@ -286,17 +288,18 @@ static void handle_answer(struct worker *w, struct wsock *ws, uint8_t *msg, size
 	struct inflight *s;
 
 	if (wire_parse_question(msg, len, &q) != DR_EOK || !wire_is_response(msg)) {
-		w->stats.drop_bad_response++;
+		STAT_INC(w, ST_DROP_BAD_RESPONSE);
 		return;
 	}
 	s = inflight_get(&w->inflight, ws->group, q.id);
 	if (s == NULL || s->backend_idx != wb->be->idx || s->qhash != wire_question_hash(&q)) {
-		w->stats.drop_bad_response++;
+		STAT_INC(w, ST_DROP_BAD_RESPONSE);
 		return;
 	}
 	wire_set_id(msg, s->client_id);
 	tx_push(w, w->listeners[s->listener].udp.fd, &s->client, msg, len);
-	w->stats.answers++;
+	STAT_INC(w, ST_ANSWERS);
+	backend_count_answer(worker_counters(w, wb->be), clock_now_us() - s->sent_us);
 	finish_slot(w, s);
 }
 
@@ -329,22 +332,23 @@ void udp_inflight_expired(struct worker *w, struct inflight *s)
 	int n;
 
 	if (kept == NULL || wire_parse_question(kept, s->qlen, &q) != DR_EOK) {
-		w->stats.drop_ring++;
+		STAT_INC(w, ST_DROP_RING);
 		finish_slot(w, s);
 		return;
 	}
+	stat_add(&worker_counters(w, failed->be)->timeouts, 1);
 	msg = tx_own_buffer(w);
 	memcpy(msg, kept, s->qlen);
 	if (s->tries == 0 && !w->draining) {
 		struct wbackend *next = query_pick_retry(w, &q, failed->be);
 		if (next != NULL &&
 		    forward(w, next, &q, msg, s->qlen, &s->client, s->listener, s->client_id, 1)) {
-			w->stats.retries++;
+			STAT_INC(w, ST_RETRIES);
 			finish_slot(w, s);
 			return;
 		}
 	}
-	w->stats.servfail_timeout++;
+	STAT_INC(w, ST_SERVFAIL_TIMEOUT);
 	n = query_servfail(msg, s->qlen, WORKER_QUERY_BUF, WIRE_EDE_NETWORK_ERROR);
 	if (n > 0) {
 		wire_set_id(msg, s->client_id);

@@ -233,26 +233,6 @@ static bool drained(const struct worker *w)
 	return inflight_count(&w->inflight) == 0 && !tcp_busy(w);
 }
 
-/* Until the admin endpoint exports them, the counters go to the log when a worker ends. */
-static void log_stats(const struct worker *w)
-{
-	const struct worker_stats *st = &w->stats;
-
-	log_info("worker", "worker %u: queries udp %llu tcp %llu, answers %llu, local %llu, "
-		 "formerr %llu, no route %llu, servfail timeout %llu no backend %llu, retries %llu, "
-		 "dropped short %llu qr %llu truncated %llu bad response %llu send %llu ring %llu, "
-		 "table full %llu, tcp refused %llu", w->id,
-		 (unsigned long long)st->queries_udp, (unsigned long long)st->queries_tcp,
-		 (unsigned long long)st->answers, (unsigned long long)st->local,
-		 (unsigned long long)st->formerr, (unsigned long long)st->noroute,
-		 (unsigned long long)st->servfail_timeout,
-		 (unsigned long long)st->servfail_nobackend, (unsigned long long)st->retries,
-		 (unsigned long long)st->drop_short, (unsigned long long)st->drop_qr,
-		 (unsigned long long)st->drop_trunc, (unsigned long long)st->drop_bad_response,
-		 (unsigned long long)st->drop_send, (unsigned long long)st->drop_ring,
-		 (unsigned long long)st->inflight_full, (unsigned long long)st->tcp_refused);
-}
-
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -286,7 +266,6 @@ static void *worker_main(void *arg)
 		backends_reap(w);
 	}
 	rcu_unregister_thread();
-	log_stats(w);
 	return NULL;
 }
 

@@ -13,6 +13,7 @@
 #include "common/sockaddr.h"
 #include "route/route.h"
 #include "worker/inflight.h"
+#include "worker/stats.h"
 #include "worker/timer.h"
 
 #define WORKER_BATCH 64		/* datagrams per recvmmsg/sendmmsg */
@@ -70,14 +71,6 @@ struct wbackend {
 	bool in_snap;		/* named by the worker's current snapshot */
 };
 
-/* Counters, written by the owning worker only. */
-struct worker_stats {
-	uint64_t queries_udp, queries_tcp;
-	uint64_t answers, formerr, servfail_timeout, servfail_nobackend, noroute, local;
-	uint64_t drop_short, drop_qr, drop_trunc, drop_bad_response, drop_send, drop_ring;
-	uint64_t retries, inflight_full, tcp_refused;
-};
-
 struct tx_queue;
 struct tcp_state;
 
@@ -131,6 +124,12 @@ struct wbackend *worker_backend(struct worker *w, const struct backend *be);
 
 /* The socket of <wb> for ID space <group>, opened on first use. Returns the fd or -1. */
 int worker_backend_socket(struct worker *w, struct wbackend *wb, unsigned group);
+
+/* This worker's counters for <be>. */
+static inline struct backend_counters *worker_counters(struct worker *w, struct backend *be)
+{
+	return &be->counters[w->id];
+}
 
 /* Tell epoll the interest set of <io>. Returns DR_EOK or a negative errno. */
 int worker_watch(struct worker *w, struct io *io, uint32_t events, bool add);

@@ -32,7 +32,9 @@ static int setup(void **state)
 		free(f);
 		return -1;
 	}
-	backend_registry_init(&f->reg);
+	if (backend_registry_init(&f->reg, 1) != DR_EOK) {
+		return -1;
+	}
 	f->rs = regex_scratch_new();
 	if (f->rs == NULL) {
 		return -1;
@@ -577,6 +579,7 @@ static void test_pool_round_robin(void **state)
 	const struct route *r;
 	struct backend *seen[6];
 	uint32_t cursor = 0;
+	struct pool_ctx pc = { .cursor = &cursor };
 
 	add_backend(f, "ns1", "127.0.0.1:5301");
 	add_backend(f, "ns2", "127.0.0.1:5302");
@@ -587,8 +590,11 @@ static void test_pool_round_robin(void **state)
 	build(f);
 	r = lookup_wire(f, (const uint8_t *)"", 1);
 	assert_non_null(r);
+	for (unsigned i = 0; i < r->pool.n; i++) {
+		atomic_store(&r->pool.backends[i]->state, BE_UP | BE_CHECKED);
+	}
 	for (unsigned i = 0; i < 6; i++) {
-		seen[i] = pool_pick(&r->pool, NULL, &cursor, NULL);
+		seen[i] = pool_pick(&r->pool, NULL, &pc, NULL);
 		assert_non_null(seen[i]);
 	}
 	assert_true(seen[0] != seen[1] && seen[1] != seen[2] && seen[0] != seen[2]);
@@ -596,7 +602,7 @@ static void test_pool_round_robin(void **state)
 	assert_ptr_equal(seen[1], seen[4]);
 	/* a retry never goes back to the backend that failed */
 	for (unsigned i = 0; i < 6; i++) {
-		assert_true(pool_pick(&r->pool, NULL, &cursor, seen[0]) != seen[0]);
+		assert_true(pool_pick(&r->pool, NULL, &pc, seen[0]) != seen[0]);
 	}
 }
 

@@ -1,0 +1,261 @@
+/* SPDX-License-Identifier: MIT */
+/* admin/metrics.c -- what the admin endpoint shows: counters summed over workers, as
+ * Prometheus text and JSON */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "admin/metrics.h"
+#include "common/strbuf.h"
+
+static const char *const rcode_names[16] = {
+	"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "YXDOMAIN", "YXRRSET",
+	"NXRRSET", "NOTAUTH", "NOTZONE", "DSOTYPENI", "RCODE12", "RCODE13", "RCODE14", "RCODE15",
+};
+
+static const struct {
+	const char *reason;
+	enum stat_counter counter;
+} drops[] = {
+	{ "short", ST_DROP_SHORT },		/* shorter than a header */
+	{ "response", ST_DROP_QR },		/* QR=1 at a listener */
+	{ "truncated", ST_DROP_TRUNC },		/* UDP query larger than we read */
+	{ "bad_response", ST_DROP_BAD_RESPONSE },	/* backend answer that matched nothing */
+	{ "send_failed", ST_DROP_SEND },
+	{ "retry_lost", ST_DROP_RING },		/* query copy overwritten before its timeout */
+	{ "table_full", ST_INFLIGHT_FULL },
+	{ "tcp_refused", ST_TCP_REFUSED },	/* over tcp.max-connections */
+};
+
+static uint64_t sum_stat(const struct metrics_source *src, enum stat_counter k)
+{
+	uint64_t sum = 0;
+
+	for (unsigned i = 0; i < src->nworkers; i++) {
+		sum += stat_read(&src->workers[i]->stats.c[k]);
+	}
+	return sum;
+}
+
+static uint64_t sum_rcode(const struct metrics_source *src, unsigned rcode)
+{
+	uint64_t sum = 0;
+
+	for (unsigned i = 0; i < src->nworkers; i++) {
+		sum += stat_read(&src->workers[i]->stats.rcode[rcode]);
+	}
+	return sum;
+}
+
+static void header(struct strbuf *sb, const char *name, const char *type, const char *help)
+{
+	strbuf_printf(sb, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void router_metrics(struct strbuf *sb, const struct metrics_source *src)
+{
+	header(sb, "dnsrouter_queries_total", "counter", "Queries received from clients.");
+	strbuf_printf(sb, "dnsrouter_queries_total{transport=\"udp\"} %llu\n",
+		      (unsigned long long)sum_stat(src, ST_QUERIES_UDP));
+	strbuf_printf(sb, "dnsrouter_queries_total{transport=\"tcp\"} %llu\n",
+		      (unsigned long long)sum_stat(src, ST_QUERIES_TCP));
+	header(sb, "dnsrouter_responses_total", "counter", "Responses sent to clients, by rcode.");
+	for (unsigned r = 0; r < 16; r++) {
+		uint64_t n = sum_rcode(src, r);
+		if (n > 0 || r <= 5) {
+			strbuf_printf(sb, "dnsrouter_responses_total{rcode=\"%s\"} %llu\n",
+				      rcode_names[r], (unsigned long long)n);
+		}
+	}
+	header(sb, "dnsrouter_local_answers_total", "counter",
+	       "Answers the router wrote itself (identity, version, refused transfers).");
+	strbuf_printf(sb, "dnsrouter_local_answers_total %llu\n",
+		      (unsigned long long)sum_stat(src, ST_LOCAL));
+	header(sb, "dnsrouter_servfail_total", "counter", "SERVFAIL answers the router wrote, by cause.");
+	strbuf_printf(sb, "dnsrouter_servfail_total{reason=\"timeout\"} %llu\n",
+		      (unsigned long long)sum_stat(src, ST_SERVFAIL_TIMEOUT));
+	strbuf_printf(sb, "dnsrouter_servfail_total{reason=\"no_backend\"} %llu\n",
+		      (unsigned long long)sum_stat(src, ST_SERVFAIL_NOBACKEND));
+	header(sb, "dnsrouter_no_route_total", "counter", "Queries that matched no route.");
+	strbuf_printf(sb, "dnsrouter_no_route_total %llu\n",
+		      (unsigned long long)sum_stat(src, ST_NOROUTE));
+	header(sb, "dnsrouter_formerr_total", "counter", "Malformed queries answered FORMERR.");
+	strbuf_printf(sb, "dnsrouter_formerr_total %llu\n",
+		      (unsigned long long)sum_stat(src, ST_FORMERR));
+	header(sb, "dnsrouter_retries_total", "counter",
+	       "Queries sent again to another backend after a timeout.");
+	strbuf_printf(sb, "dnsrouter_retries_total %llu\n",
+		      (unsigned long long)sum_stat(src, ST_RETRIES));
+	header(sb, "dnsrouter_dropped_total", "counter", "Packets dropped, by reason.");
+	for (size_t i = 0; i < sizeof(drops) / sizeof(drops[0]); i++) {
+		strbuf_printf(sb, "dnsrouter_dropped_total{reason=\"%s\"} %llu\n", drops[i].reason,
+			      (unsigned long long)sum_stat(src, drops[i].counter));
+	}
+}
+
+static void label(struct strbuf *sb, const struct backend *be)
+{
+	strbuf_printf(sb, "{backend=\"");
+	strbuf_label(sb, be->name);
+	strbuf_printf(sb, "\"");
+}
+
+/* One family over every backend: <value> picks the number. */
+static void backend_family(struct strbuf *sb, const struct metrics_source *src, const char *name,
+			   const char *type, const char *help,
+			   uint64_t (*value)(const struct backend *be, unsigned nworkers))
+{
+	header(sb, name, type, help);
+	for (uint32_t i = 0; i < src->reg->cap; i++) {
+		const struct backend *be = src->reg->slots[i];
+		if (be != NULL) {
+			strbuf_printf(sb, "%s", name);
+			label(sb, be);
+			strbuf_printf(sb, "} %llu\n", (unsigned long long)value(be, src->reg->nworkers));
+		}
+	}
+}
+
+static uint64_t v_up(const struct backend *be, unsigned n)
+{
+	(void)n;
+	return (atomic_load(&be->state) & BE_UP) != 0;
+}
+
+static uint64_t v_drained(const struct backend *be, unsigned n)
+{
+	(void)n;
+	return (atomic_load(&be->state) & BE_DRAINED) != 0;
+}
+
+static uint64_t v_queries(const struct backend *be, unsigned n)
+{
+	return BACKEND_SUM(be, n, queries);
+}
+
+static uint64_t v_answers(const struct backend *be, unsigned n)
+{
+	return BACKEND_SUM(be, n, answers);
+}
+
+static uint64_t v_timeouts(const struct backend *be, unsigned n)
+{
+	return BACKEND_SUM(be, n, timeouts);
+}
+
+static void latency_histogram(struct strbuf *sb, const struct metrics_source *src)
+{
+	const char *name = "dnsrouter_backend_latency_seconds";
+
+	header(sb, name, "histogram", "Time from sending a query to a backend to its answer.");
+	for (uint32_t i = 0; i < src->reg->cap; i++) {
+		const struct backend *be = src->reg->slots[i];
+		uint64_t cumulative = 0;
+		if (be == NULL) {
+			continue;
+		}
+		for (unsigned b = 0; b <= BACKEND_LAT_BUCKETS; b++) {
+			cumulative += backend_sum(be, src->reg->nworkers,
+						  offsetof(struct backend_counters, lat) +
+						  b * sizeof(be->counters[0].lat[0]));
+			strbuf_printf(sb, "%s_bucket", name);
+			label(sb, be);
+			if (b < BACKEND_LAT_BUCKETS) {
+				strbuf_printf(sb, ",le=\"%g\"} %llu\n",
+					      backend_lat_bounds_us[b] / 1e6,
+					      (unsigned long long)cumulative);
+			} else {
+				strbuf_printf(sb, ",le=\"+Inf\"} %llu\n", (unsigned long long)cumulative);
+			}
+		}
+		strbuf_printf(sb, "%s_sum", name);
+		label(sb, be);
+		strbuf_printf(sb, "} %.6f\n", BACKEND_SUM(be, src->reg->nworkers, lat_sum_us) / 1e6);
+		strbuf_printf(sb, "%s_count", name);
+		label(sb, be);
+		strbuf_printf(sb, "} %llu\n", (unsigned long long)cumulative);
+	}
+}
+
+char *metrics_prometheus(const struct metrics_source *src)
+{
+	struct strbuf sb = { 0 };
+
+	router_metrics(&sb, src);
+	pthread_mutex_lock(&src->reg->lock);
+	backend_family(&sb, src, "dnsrouter_backend_up", "gauge",
+		       "1 when the backend is in rotation by health.", v_up);
+	backend_family(&sb, src, "dnsrouter_backend_drained", "gauge",
+		       "1 when an operator drained the backend.", v_drained);
+	backend_family(&sb, src, "dnsrouter_backend_queries_total", "counter",
+		       "Queries sent to the backend, retries included.", v_queries);
+	backend_family(&sb, src, "dnsrouter_backend_answers_total", "counter",
+		       "Answers accepted from the backend.", v_answers);
+	backend_family(&sb, src, "dnsrouter_backend_timeouts_total", "counter",
+		       "Queries the backend did not answer in time.", v_timeouts);
+	latency_histogram(&sb, src);
+	pthread_mutex_unlock(&src->reg->lock);
+	return strbuf_take(&sb);
+}
+
+char *metrics_backends_json(const struct metrics_source *src)
+{
+	struct strbuf sb = { 0 };
+	bool first = true;
+	char addr[SOCKADDR_STRLEN];
+
+	strbuf_printf(&sb, "[");
+	pthread_mutex_lock(&src->reg->lock);
+	for (uint32_t i = 0; i < src->reg->cap; i++) {
+		const struct backend *be = src->reg->slots[i];
+		uint32_t st;
+		unsigned n = src->reg->nworkers;
+		if (be == NULL) {
+			continue;
+		}
+		st = atomic_load(&be->state);
+		strbuf_printf(&sb, "%s{\"name\":\"", first ? "" : ",");
+		strbuf_json(&sb, be->name);
+		strbuf_printf(&sb, "\",\"address\":\"%s\",\"up\":%s,\"checked\":%s,\"drained\":%s,"
+			      "\"weight\":%u,\"timeout_ms\":%u,\"queries\":%llu,\"answers\":%llu,"
+			      "\"timeouts\":%llu,\"health\":{\"enabled\":%s,\"transport\":\"%s\","
+			      "\"interval_ms\":%u,\"timeout_ms\":%u,\"fall\":%u,\"rise\":%u}}",
+			      sockaddr_format(&be->addr, addr, sizeof(addr)),
+			      (st & BE_UP) ? "true" : "false", (st & BE_CHECKED) ? "true" : "false",
+			      (st & BE_DRAINED) ? "true" : "false", be->weight,
+			      atomic_load(&be->timeout_ms),
+			      (unsigned long long)BACKEND_SUM(be, n, queries),
+			      (unsigned long long)BACKEND_SUM(be, n, answers),
+			      (unsigned long long)BACKEND_SUM(be, n, timeouts),
+			      be->health.enabled ? "true" : "false", be->health.tcp ? "tcp" : "udp",
+			      be->health.interval_ms, be->health.timeout_ms, be->health.fall,
+			      be->health.rise);
+		first = false;
+	}
+	pthread_mutex_unlock(&src->reg->lock);
+	strbuf_printf(&sb, "]\n");
+	return strbuf_take(&sb);
+}
+
+char *metrics_routes_json(const struct snapshot *snap)
+{
+	struct strbuf sb = { 0 };
+
+	strbuf_printf(&sb, "[");
+	for (uint32_t i = 0; i < snap->nroutes; i++) {
+		const struct route *r = &snap->routes[i];
+		strbuf_printf(&sb, "%s{\"kind\":\"%s\",\"pattern\":\"", i ? "," : "",
+			      r->kind == CONF_ROUTE_ZONE ? "zone" : "regex");
+		strbuf_json(&sb, r->pattern);
+		strbuf_printf(&sb, "\",\"policy\":\"%s\",\"fallback\":\"%s\",\"backends\":[",
+			      conf_policy_name(r->pool.policy),
+			      r->pool.fallback == CONF_FALLBACK_ALL ? "all" : "servfail");
+		for (uint32_t b = 0; b < r->pool.n; b++) {
+			strbuf_printf(&sb, "%s\"", b ? "," : "");
+			strbuf_json(&sb, r->pool.backends[b]->name);
+			strbuf_printf(&sb, "\"");
+		}
+		strbuf_printf(&sb, "]}");
+	}
+	strbuf_printf(&sb, "]\n");
+	return strbuf_take(&sb);
+}

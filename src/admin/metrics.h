@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: MIT */
+/* admin/metrics.h -- what the admin endpoint shows: counters summed over workers, as
+ * Prometheus text and JSON */
+#ifndef DR_ADMIN_METRICS_H
+#define DR_ADMIN_METRICS_H
+
+#include "backend/backend.h"
+#include "route/route.h"
+#include "worker/worker.h"
+
+/* What the admin thread may read: the registry (under its lock) and the workers' counters
+ * (atomics with one writer each). */
+struct metrics_source {
+	struct backend_registry *reg;
+	struct worker *const *workers;
+	unsigned nworkers;
+};
+
+/* The Prometheus text exposition. Returns a string to free(), or NULL when out of memory. */
+char *metrics_prometheus(const struct metrics_source *src);
+
+/* GET /api/v1/backends: a JSON array. Returns a string to free(), or NULL. */
+char *metrics_backends_json(const struct metrics_source *src);
+
+/* GET /api/v1/routes for <snap>: a JSON array. Control thread (it owns <snap>). */
+char *metrics_routes_json(const struct snapshot *snap);
+
+#endif

@@ -1,0 +1,487 @@
+/* SPDX-License-Identifier: MIT */
+/* backend/health.c -- active and passive health checks, on a thread of their own
+ *
+ * One thread, one epoll, one non-blocking socket per check in progress. Everything runs with
+ * the registry's lock held, so backends cannot be freed under a check; epoll events carry the
+ * backend's slot and the check's sequence number, so an event that outlived its check (or its
+ * backend) is recognised and ignored. Workers never wait on any of it: they read one state
+ * word per backend. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backend/health.h"
+#include "common/clock.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "common/rand.h"
+#include "wire/wire.h"
+
+#define TICK_MAX_MS 100		/* passive checks look at the counters this often */
+#define ANSWER_BUF 4096		/* the header and question are all a check reads */
+#define QUERY_BUF (2 + WIRE_HDR_LEN + WIRE_NAME_MAX + 4)
+#define WAKE_TAG UINT64_MAX
+
+struct health_probe {
+	uint32_t seq;			/* of the check in progress; events carry it */
+	int fd;				/* -1: no check in progress */
+	bool tcp;
+	bool connected;
+	uint64_t next_ms;		/* the next check is due */
+	uint64_t deadline_ms;		/* the check in progress fails */
+	uint64_t down_until_ms;		/* checks disabled: a passive failure lasts this long */
+	uint16_t id;
+	uint32_t fails, succs;
+	uint64_t seen_timeouts, seen_answers;
+	uint8_t query[QUERY_BUF];	/* with the TCP length prefix */
+	size_t qlen, qoff;
+	uint8_t answer[2 + ANSWER_BUF];
+	size_t alen;
+};
+
+struct health {
+	struct backend_registry *reg;
+	pthread_t thread;
+	bool started;
+	int epfd;
+	int wake_fd;
+	_Atomic bool stopping;
+	uint32_t seq;
+	uint64_t now_ms;
+	struct rand_state rnd;
+};
+
+static void probe_close(struct health_probe *p)
+{
+	if (p->fd != -1) {
+		close(p->fd);	/* also leaves epoll */
+		p->fd = -1;
+	}
+}
+
+/* Registry callback, lock held: the backend goes, its check with it. */
+static void probe_drop(void *ctx, struct backend *be)
+{
+	(void)ctx;
+	if (be->probe != NULL) {
+		probe_close(be->probe);
+		free(be->probe);
+		be->probe = NULL;
+	}
+}
+
+static const char *describe(const struct backend *be, char *buf, size_t len)
+{
+	char addr[SOCKADDR_STRLEN];
+
+	snprintf(buf, len, "%s (%s)", be->name, sockaddr_format(&be->addr, addr, sizeof(addr)));
+	return buf;
+}
+
+static void set_up(struct backend *be, const char *why)
+{
+	char who[CONF_NAME_MAX + SOCKADDR_STRLEN + 4];
+	uint32_t old = atomic_fetch_or(&be->state, BE_UP | BE_CHECKED);
+
+	if (!(old & BE_UP)) {
+		log_info("health", "backend %s is up (%s)", describe(be, who, sizeof(who)), why);
+	}
+}
+
+static void set_down(struct backend *be, const char *why)
+{
+	char who[CONF_NAME_MAX + SOCKADDR_STRLEN + 4];
+	uint32_t old = atomic_fetch_and(&be->state, ~(uint32_t)BE_UP);
+
+	atomic_fetch_or(&be->state, BE_CHECKED);
+	if ((old & BE_UP) || !(old & BE_CHECKED)) {
+		log_info("health", "backend %s is down (%s)", describe(be, who, sizeof(who)), why);
+	}
+}
+
+static void check_done(struct health *h, struct backend *be, bool ok, const char *why)
+{
+	struct health_probe *p = be->probe;
+	uint32_t st = atomic_load(&be->state);
+	bool first = !(st & BE_CHECKED);
+
+	probe_close(p);
+	p->next_ms = h->now_ms + be->health.interval_ms;
+	if (ok) {
+		p->succs++;
+		p->fails = 0;
+		if (!(st & BE_UP) && (first || p->succs >= be->health.rise)) {
+			set_up(be, why);
+		}
+		atomic_fetch_or(&be->state, BE_CHECKED);
+		return;
+	}
+	p->fails++;
+	p->succs = 0;
+	if (first || ((st & BE_UP) && p->fails >= be->health.fall)) {
+		set_down(be, why);
+	}
+}
+
+static void build_query(struct health *h, const struct backend *be, struct health_probe *p)
+{
+	const struct conf_health *c = &be->health;
+	uint8_t *m = p->query + 2;
+	size_t name_len = 0;
+
+	while (c->qname[name_len] != 0) {
+		name_len += 1u + c->qname[name_len];
+	}
+	name_len++;
+	p->id = (uint16_t)rand_next(&h->rnd);
+	memset(m, 0, WIRE_HDR_LEN);
+	wire_set_id(m, p->id);
+	wire_write_u16(m + WIRE_OFF_QDCOUNT, 1);
+	memcpy(m + WIRE_HDR_LEN, c->qname, name_len);
+	wire_write_u16(m + WIRE_HDR_LEN + name_len, c->qtype);
+	wire_write_u16(m + WIRE_HDR_LEN + name_len + 2, c->qclass);
+	p->qlen = WIRE_HDR_LEN + name_len + 4;
+	wire_write_u16(p->query, (uint16_t)p->qlen);
+	p->qoff = 0;
+	p->alen = 0;
+}
+
+static void check_start(struct health *h, struct backend *be)
+{
+	struct health_probe *p = be->probe;
+	const union sockaddr_any *to = &be->addr;
+	int type = be->health.tcp ? SOCK_STREAM : SOCK_DGRAM;
+	struct epoll_event ev;
+	int one = 1;
+
+	build_query(h, be, p);
+	p->tcp = be->health.tcp;
+	p->connected = false;
+	p->seq = ++h->seq;
+	p->deadline_ms = h->now_ms + be->health.timeout_ms;
+	p->fd = socket(to->sa.sa_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (p->fd == -1) {
+		check_done(h, be, false, strerror(errno));
+		return;
+	}
+	if (p->tcp) {
+		(void)setsockopt(p->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	}
+	if (connect(p->fd, &to->sa, sockaddr_len(to)) == -1 && errno != EINPROGRESS) {
+		check_done(h, be, false, strerror(errno));
+		return;
+	}
+	if (!p->tcp) {
+		p->connected = true;
+		if (send(p->fd, p->query + 2, p->qlen, 0) == -1) {
+			check_done(h, be, false, strerror(errno));
+			return;
+		}
+	}
+	ev.events = EPOLLIN | (p->tcp ? EPOLLOUT : 0);
+	ev.data.u64 = ((uint64_t)be->idx << 32) | p->seq;
+	if (epoll_ctl(h->epfd, EPOLL_CTL_ADD, p->fd, &ev) == -1) {
+		check_done(h, be, false, strerror(errno));
+	}
+}
+
+/* Judge an answer; false when it is not the answer to our check (wait for another). */
+static bool judge(struct health *h, struct backend *be, const uint8_t *msg, size_t len)
+{
+	struct health_probe *p = be->probe;
+	const struct conf_health *c = &be->health;
+	struct wire_question q;
+	char why[48];
+	int rcode;
+
+	if (wire_parse_question(msg, len, &q) != DR_EOK || !wire_is_response(msg) ||
+	    q.id != p->id || q.qtype != c->qtype || q.qclass != c->qclass ||
+	    q.name_len != memchr(c->qname, 0, WIRE_NAME_MAX) - (const void *)c->qname + 1 ||
+	    memcmp(q.name, c->qname, q.name_len) != 0) {
+		return false;
+	}
+	rcode = wire_rcode(msg);
+	snprintf(why, sizeof(why), "check answered rcode %d", rcode);
+	check_done(h, be, (c->rcodes >> rcode) & 1u, why);
+	return true;
+}
+
+static void on_udp(struct health *h, struct backend *be)
+{
+	struct health_probe *p = be->probe;
+
+	while (p->fd != -1) {
+		ssize_t n = recv(p->fd, p->answer, sizeof(p->answer), 0);
+		if (n == -1) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK) {
+				check_done(h, be, false, strerror(errno));
+			}
+			return;
+		}
+		if (judge(h, be, p->answer, (size_t)n)) {
+			return;
+		}
+	}
+}
+
+static void on_tcp(struct health *h, struct backend *be, uint32_t events)
+{
+	struct health_probe *p = be->probe;
+
+	if (!p->connected) {
+		int err = 0;
+		socklen_t len = sizeof(err);
+		if (getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1 || err != 0) {
+			check_done(h, be, false, strerror(err ? err : errno));
+			return;
+		}
+		if (!(events & EPOLLOUT)) {
+			return;
+		}
+		p->connected = true;
+	}
+	while (p->qoff < p->qlen + 2) {
+		ssize_t n = send(p->fd, p->query + p->qoff, p->qlen + 2 - p->qoff, MSG_NOSIGNAL);
+		if (n == -1) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK) {
+				check_done(h, be, false, strerror(errno));
+			}
+			return;
+		}
+		p->qoff += (size_t)n;
+	}
+	for (;;) {
+		size_t want = 2;
+		ssize_t n;
+		if (p->alen >= 2) {
+			size_t len = wire_read_u16(p->answer);
+			want = 2 + (len < ANSWER_BUF ? len : ANSWER_BUF);
+		}
+		if (p->alen == want && want > 2) {
+			break;
+		}
+		n = recv(p->fd, p->answer + p->alen, want - p->alen, 0);
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			return;
+		}
+		if (n <= 0) {
+			check_done(h, be, false, n == 0 ? "connection closed" : strerror(errno));
+			return;
+		}
+		p->alen += (size_t)n;
+	}
+	if (!judge(h, be, p->answer + 2, p->alen - 2)) {
+		check_done(h, be, false, "answer does not match the check");
+	}
+}
+
+static void on_event(struct health *h, uint64_t tag, uint32_t events)
+{
+	uint32_t idx = (uint32_t)(tag >> 32);
+	struct backend *be = idx < h->reg->cap ? h->reg->slots[idx] : NULL;
+
+	if (be == NULL || be->probe == NULL || be->probe->fd == -1 ||
+	    be->probe->seq != (uint32_t)tag) {
+		return;		/* the check or the backend ended since */
+	}
+	if (be->probe->tcp) {
+		on_tcp(h, be, events);
+	} else {
+		on_udp(h, be);
+	}
+}
+
+/* Timeouts on live traffic with no answer beside them count as failed checks. */
+static void passive(struct health *h, struct backend *be)
+{
+	struct health_probe *p = be->probe;
+	uint64_t timeouts = BACKEND_SUM(be, h->reg->nworkers, timeouts);
+	uint64_t answers = BACKEND_SUM(be, h->reg->nworkers, answers);
+	uint64_t dt = timeouts - p->seen_timeouts, da = answers - p->seen_answers;
+	char why[64];
+
+	p->seen_timeouts = timeouts;
+	p->seen_answers = answers;
+	if (dt == 0 || da != 0 || !(atomic_load(&be->state) & BE_UP)) {
+		return;
+	}
+	p->fails += (uint32_t)dt;
+	p->succs = 0;
+	if (p->fails >= be->health.fall) {
+		snprintf(why, sizeof(why), "%llu timeouts on live traffic", (unsigned long long)dt);
+		set_down(be, why);
+		/* Without active checks nothing would bring it back: try again after an interval. */
+		p->down_until_ms = h->now_ms + be->health.interval_ms;
+	}
+}
+
+static void tick(struct health *h, struct backend *be)
+{
+	struct health_probe *p = be->probe;
+
+	if (p == NULL) {
+		p = be->probe = calloc(1, sizeof(*p));
+		if (p == NULL) {
+			return;
+		}
+		p->fd = -1;
+		p->seen_timeouts = BACKEND_SUM(be, h->reg->nworkers, timeouts);
+		p->seen_answers = BACKEND_SUM(be, h->reg->nworkers, answers);
+	}
+	passive(h, be);
+	if (!be->health.enabled) {
+		probe_close(p);
+		if (!(atomic_load(&be->state) & BE_UP) && h->now_ms >= p->down_until_ms) {
+			p->fails = 0;
+			set_up(be, "health checks disabled");
+		}
+		return;
+	}
+	if (p->fd != -1 && h->now_ms >= p->deadline_ms) {
+		check_done(h, be, false, "check timed out");
+	}
+	if (p->fd == -1 && h->now_ms >= p->next_ms) {
+		check_start(h, be);
+	}
+}
+
+/* Milliseconds until the next check starts or times out, at most TICK_MAX_MS. */
+static int next_wait(struct health *h)
+{
+	uint64_t next = h->now_ms + TICK_MAX_MS;
+
+	for (uint32_t i = 0; i < h->reg->cap; i++) {
+		struct backend *be = h->reg->slots[i];
+		uint64_t due;
+		if (be == NULL || be->probe == NULL || !be->health.enabled) {
+			continue;
+		}
+		due = be->probe->fd != -1 ? be->probe->deadline_ms : be->probe->next_ms;
+		if (due < next) {
+			next = due;
+		}
+	}
+	return next > h->now_ms ? (int)(next - h->now_ms) : 0;
+}
+
+static void *health_main(void *arg)
+{
+	struct health *h = arg;
+	struct epoll_event evs[64];
+	int wait = 0;
+
+	while (!atomic_load(&h->stopping)) {
+		int n = epoll_wait(h->epfd, evs, 64, wait);
+		pthread_mutex_lock(&h->reg->lock);
+		h->now_ms = clock_now_ms();
+		for (int i = 0; i < n; i++) {
+			if (evs[i].data.u64 == WAKE_TAG) {
+				uint64_t count;
+				(void)read(h->wake_fd, &count, sizeof(count));
+				continue;
+			}
+			on_event(h, evs[i].data.u64, evs[i].events);
+		}
+		for (uint32_t i = 0; i < h->reg->cap; i++) {
+			if (h->reg->slots[i] != NULL) {
+				tick(h, h->reg->slots[i]);
+			}
+		}
+		wait = next_wait(h);
+		pthread_mutex_unlock(&h->reg->lock);
+	}
+	return NULL;
+}
+
+struct health *health_new(struct backend_registry *reg, char *err, size_t len)
+{
+	struct health *h = calloc(1, sizeof(*h));
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = WAKE_TAG };
+
+	if (h == NULL) {
+		snprintf(err, len, "out of memory");
+		return NULL;
+	}
+	h->reg = reg;
+	h->epfd = epoll_create1(EPOLL_CLOEXEC);
+	h->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (h->epfd == -1 || h->wake_fd == -1 || rand_seed(&h->rnd) != DR_EOK ||
+	    epoll_ctl(h->epfd, EPOLL_CTL_ADD, h->wake_fd, &ev) == -1) {
+		snprintf(err, len, "health checks: %s", strerror(errno));
+		goto fail;
+	}
+	pthread_mutex_lock(&reg->lock);
+	reg->on_free = probe_drop;
+	reg->on_free_ctx = h;
+	pthread_mutex_unlock(&reg->lock);
+	if (pthread_create(&h->thread, NULL, health_main, h) != 0) {
+		snprintf(err, len, "health checks: cannot start a thread");
+		goto fail;
+	}
+	h->started = true;
+	return h;
+fail:
+	health_free(h);
+	return NULL;
+}
+
+void health_kick(struct health *h)
+{
+	uint64_t one = 1;
+
+	if (write(h->wake_fd, &one, sizeof(one)) == -1) {
+		log_debug("health", "wake-up failed (%s)", strerror(errno));
+	}
+}
+
+void health_free(struct health *h)
+{
+	if (h == NULL) {
+		return;
+	}
+	if (h->started) {
+		atomic_store(&h->stopping, true);
+		health_kick(h);
+		pthread_join(h->thread, NULL);
+	}
+	pthread_mutex_lock(&h->reg->lock);
+	for (uint32_t i = 0; i < h->reg->cap; i++) {
+		if (h->reg->slots[i] != NULL) {
+			probe_drop(h, h->reg->slots[i]);
+		}
+	}
+	h->reg->on_free = NULL;
+	pthread_mutex_unlock(&h->reg->lock);
+	if (h->wake_fd != -1) {
+		close(h->wake_fd);
+	}
+	if (h->epfd != -1) {
+		close(h->epfd);
+	}
+	free(h);
+}
+
+uint32_t health_wait_checked(struct backend *const *bes, uint32_t n, uint32_t timeout_ms)
+{
+	uint64_t deadline = clock_now_ms() + timeout_ms;
+
+	for (;;) {
+		uint32_t unchecked = 0;
+		for (uint32_t i = 0; i < n; i++) {
+			if (!(atomic_load(&bes[i]->state) & BE_CHECKED)) {
+				unchecked++;
+			}
+		}
+		if (unchecked == 0 || clock_now_ms() >= deadline) {
+			return unchecked;
+		}
+		nanosleep(&(struct timespec){ .tv_nsec = 2 * 1000 * 1000 }, NULL);
+	}
+}

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MIT */
+/* worker/stats.h -- a worker's counters: written by the worker alone, read by the admin thread */
+#ifndef DR_WORKER_STATS_H
+#define DR_WORKER_STATS_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+enum stat_counter {
+	ST_QUERIES_UDP = 0,
+	ST_QUERIES_TCP,
+	ST_ANSWERS,		/* backend answers relayed */
+	ST_LOCAL,		/* answered by the router itself */
+	ST_FORMERR,
+	ST_NOROUTE,
+	ST_SERVFAIL_TIMEOUT,
+	ST_SERVFAIL_NOBACKEND,
+	ST_RETRIES,
+	ST_DROP_SHORT,
+	ST_DROP_QR,
+	ST_DROP_TRUNC,
+	ST_DROP_BAD_RESPONSE,
+	ST_DROP_SEND,
+	ST_DROP_RING,
+	ST_INFLIGHT_FULL,
+	ST_TCP_REFUSED,
+	ST_COUNT
+};
+
+struct worker_stats {
+	_Atomic uint64_t c[ST_COUNT];
+	_Atomic uint64_t rcode[16];	/* responses sent to clients, by RCODE */
+};
+
+/* One writer per counter: a relaxed load and store, no locked instruction on the data path. */
+static inline void stat_add(_Atomic uint64_t *c, uint64_t n)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+			      memory_order_relaxed);
+}
+
+static inline uint64_t stat_read(const _Atomic uint64_t *c)
+{
+	return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+#define STAT_INC(w, k) stat_add(&(w)->stats.c[(k)], 1)
+
+/* Count a response of <msg> (at least a header) sent to a client. */
+#define STAT_RESPONSE(w, msg) stat_add(&(w)->stats.rcode[(msg)[3] & 0x0f], 1)
+
+#endif
