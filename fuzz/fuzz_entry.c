@@ -56,7 +56,10 @@ static void route_through(const struct conf *c, const char *pattern)
 	size_t n = 0;
 	int len;
 
-	backend_registry_init(&reg);
+	if (backend_registry_init(&reg, 1) != DR_EOK) {
+		regex_scratch_free(rs);
+		return;
+	}
 	s = snapshot_build(c, &reg, 1, err, sizeof(err));
 	if (s != NULL && rs != NULL) {
 		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {

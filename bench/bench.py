@@ -1,0 +1,377 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""bench/bench.py -- dnsperf against Knot directly, dnsrouter and dnsdist, in one run.
+
+Starts one Knot backend with a generated zone of 100,000 names, then measures each system in
+front of it with dnsperf: maximum throughput (closed loop), latency at a fixed offered rate,
+CPU time per forwarded query (the router process's user+system time over the queries it
+answered) and peak RSS. Prints one table and writes it to bench/results/latest.md.
+Every load is bounded in time; every process started is stopped at the end.
+"""
+import datetime
+import os
+import platform
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+WORK = os.path.join(HERE, "work")
+ROUTER = os.environ.get("DNSROUTER_BIN", os.path.join(ROOT, "build", "dnsrouter"))
+NAMES = 100_000
+QUERIES = 200_000
+MISSING = 0.05
+RUN_S = int(os.environ.get("BENCH_SECONDS", "8"))
+RATE = int(os.environ.get("BENCH_RATE", "20000"))
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+ZONE = "bench."
+
+procs = []
+
+
+def free_port():
+    while True:
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.bind(("127.0.0.1", 0))
+        port = u.getsockname()[1]
+        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            t.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            u.close()
+            t.close()
+
+
+def cpus():
+    n = os.cpu_count() or 1
+    if n >= 2:
+        # The router gets CPU 0 (both CPUs for the 2-worker runs); Knot and dnsperf share the
+        # last CPU, so the load generator and the backend never share the router's core.
+        return {"router1": "0", "router2": "0-%d" % (n - 1), "load": str(n - 1)}
+    return {"router1": "0", "router2": "0", "load": "0"}
+
+
+def generate():
+    os.makedirs(WORK, exist_ok=True)
+    zone = os.path.join(WORK, "bench.zone")
+    queries = os.path.join(WORK, "queries.txt")
+    if os.path.exists(zone) and os.path.exists(queries):
+        return zone, queries
+    with open(zone, "w") as f:
+        f.write("$ORIGIN %s\n$TTL 300\n" % ZONE)
+        f.write("@ SOA ns.bench. host.bench. 1 3600 600 86400 300\n@ NS ns\nns A 127.0.0.1\n")
+        for i in range(NAMES):
+            f.write("n%d A 10.%d.%d.%d\n" % (i, (i >> 16) & 255, (i >> 8) & 255, i & 255))
+    rnd = random.Random(42)
+    with open(queries, "w") as f:
+        for _ in range(QUERIES):
+            if rnd.random() < MISSING:
+                f.write("missing%d.%s A\n" % (rnd.randrange(NAMES), ZONE))
+            else:
+                f.write("n%d.%s A\n" % (rnd.randrange(NAMES), ZONE))
+    return zone, queries
+
+
+def start(argv, cpu, log):
+    out = open(os.path.join(WORK, log), "w")
+    p = subprocess.Popen(["taskset", "-c", cpu] + argv, stdout=out, stderr=subprocess.STDOUT,
+                         start_new_session=True)
+    procs.append(p)
+    return p
+
+
+def stop(p):
+    if p.poll() is None:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def wait_ready(port, name="n1.bench.", deadline_s=20):
+    q = bytes.fromhex("abcd01000001000000000000")
+    for label in name.rstrip(".").split("."):
+        q += bytes([len(label)]) + label.encode()
+    q += b"\x00\x00\x01\x00\x01"
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(0.2)
+    end = time.time() + deadline_s
+    try:
+        while time.time() < end:
+            s.sendto(q, ("127.0.0.1", port))
+            try:
+                data = s.recv(4096)
+                if data[:2] == q[:2] and data[3] & 0x0f == 0:
+                    return
+            except socket.timeout:
+                pass
+        raise RuntimeError("nothing answered on port %d" % port)
+    finally:
+        s.close()
+
+
+def start_knot(zone, port, cpu):
+    d = os.path.join(WORK, "knot")
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    conf = os.path.join(d, "knot.conf")
+    with open(conf, "w") as f:
+        f.write("server:\n  rundir: %s\n  listen: 127.0.0.1@%d\n  udp-workers: 1\n"
+                "  tcp-workers: 1\n  background-workers: 1\n"
+                "database:\n  storage: %s\n"
+                "template:\n  - id: default\n    storage: %s\n    zonefile-sync: -1\n"
+                "    journal-content: none\n"
+                "zone:\n  - domain: %s\n    file: %s\n" % (d, port, d, d, ZONE, zone))
+    p = start(["knotd", "-c", conf], cpu, "knot.log")
+    wait_ready(port)
+    return p
+
+
+def write_routes_conf(path, port, knot_port, zone_routes, regex_routes):
+    with open(path, "w") as f:
+        f.write("listen: [ \"127.0.0.1:%d\" ]\nidentity: bench\n" % port)
+        f.write("backends:\n  - { name: knot, address: \"127.0.0.1:%d\" }\nroutes:\n" % knot_port)
+        # Regex routes that do not match the benchmark's names: each query passes all of them.
+        for i in range(regex_routes):
+            f.write("  - { regex: '^www%d\\.r%d\\.other\\.$', backends: [knot] }\n" % (i, i))
+        for i in range(zone_routes):
+            f.write("  - { zone: z%d.other., backends: [knot] }\n" % i)
+        f.write("  - { zone: %s, backends: [knot] }\n" % ZONE)
+
+
+def start_dnsrouter(port, knot_port, workers, cpu, zone_routes=0, regex_routes=0):
+    conf = os.path.join(WORK, "dnsrouter-%d.yaml" % port)
+    write_routes_conf(conf, port, knot_port, zone_routes, regex_routes)
+    p = start([ROUTER, "-c", conf, "-w", str(workers)], cpu, "dnsrouter-%d.log" % port)
+    wait_ready(port)
+    return p
+
+
+def start_dnsdist(port, knot_port, threads, cpu):
+    conf = os.path.join(WORK, "dnsdist-%d.conf" % port)
+    with open(conf, "w") as f:
+        # setLocal replaces the default :53 listener; each further addLocal adds a thread.
+        f.write('setLocal("127.0.0.1:%d", {reusePort=true})\n' % port)
+        for _ in range(threads - 1):
+            f.write('addLocal("127.0.0.1:%d", {reusePort=true})\n' % port)
+        f.write('newServer({address="127.0.0.1:%d", sockets=%d, checkInterval=60})\n'
+                % (knot_port, threads))
+        f.write("setMaxUDPOutstanding(65535)\nsetUDPMultipleMessagesVectorSize(64)\n"
+                'setSecurityPollSuffix("")\nsetRingBuffersSize(0)\n')
+    p = start(["dnsdist", "--supervised", "--disable-syslog", "-C", conf], cpu,
+              "dnsdist-%d.log" % port)
+    wait_ready(port)
+    return p
+
+
+def cpu_seconds(pid):
+    """(user, system) CPU seconds of the whole process, all threads."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
+
+
+def peak_rss_mib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    return 0.0
+
+
+def dnsperf(port, queries, cpu, extra, verbose=False):
+    argv = ["taskset", "-c", cpu, "dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", queries,
+            "-l", str(RUN_S), "-t", "2"] + extra + (["-v"] if verbose else [])
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=RUN_S + 30).stdout
+    res = {"qps": 0.0, "sent": 0, "completed": 0, "lost": 0, "lat": []}
+    for line in out.splitlines():
+        if line.startswith("> "):
+            try:
+                res["lat"].append(float(line.split()[-1]))
+            except ValueError:
+                pass    # a lost query: "> T name type"
+
+        elif "Queries per second:" in line:
+            res["qps"] = float(line.split()[-1])
+        elif "Queries sent:" in line:
+            res["sent"] = int(line.split()[-1])
+        elif "Queries completed:" in line:
+            res["completed"] = int(line.split()[2])
+        elif "Queries lost:" in line:
+            res["lost"] = int(line.split()[2])
+    return res
+
+
+def percentile(values, p):
+    if not values:
+        return 0.0
+    values = sorted(values)
+    return values[min(len(values) - 1, int(len(values) * p))]
+
+
+def measure(name, port, proc, queries, load_cpu):
+    # Warm up caches and sockets for a second, outside the measurement.
+    subprocess.run(["taskset", "-c", load_cpu, "dnsperf", "-s", "127.0.0.1", "-p", str(port),
+                    "-d", queries, "-l", "1"], capture_output=True, timeout=30)
+    c0 = cpu_seconds(proc.pid) if proc else (0, 0)
+    sat = dnsperf(port, queries, load_cpu, ["-c", "8", "-q", "300"])
+    c1 = cpu_seconds(proc.pid) if proc else (0, 0)
+    # A small outstanding limit: dnsperf starts a rate-limited run with a burst of up to -q
+    # queries, which overflows Knot's default socket buffer behind any fast forwarder.
+    fixed = dnsperf(port, queries, load_cpu, ["-Q", str(RATE), "-c", "8", "-q", "200"],
+                    verbose=True)
+    c2 = cpu_seconds(proc.pid) if proc else (0, 0)
+    lat = fixed["lat"]
+    row = {
+        "name": name,
+        "max_qps": sat["qps"],
+        "max_loss": 100.0 * sat["lost"] / sat["sent"] if sat["sent"] else 0.0,
+        "avg_ms": 1000 * sum(lat) / len(lat) if lat else 0.0,
+        "p50_ms": 1000 * percentile(lat, 0.50),
+        "p99_ms": 1000 * percentile(lat, 0.99),
+        "fixed_loss": 100.0 * fixed["lost"] / fixed["sent"] if fixed["sent"] else 0.0,
+        "cpu_sat_us": 1e6 * (sum(c1) - sum(c0)) / sat["completed"]
+        if proc and sat["completed"] else None,
+        "user_sat_us": 1e6 * (c1[0] - c0[0]) / sat["completed"]
+        if proc and sat["completed"] else None,
+        "cpu_fixed_us": 1e6 * (sum(c2) - sum(c1)) / fixed["completed"]
+        if proc and fixed["completed"] else None,
+        "rss_mib": peak_rss_mib(proc.pid) if proc else None,
+    }
+    print("  %-38s max %8.0f qps, p50 %.3f ms, p99 %.3f ms" % (name, row["max_qps"], row["p50_ms"],
+                                                            row["p99_ms"]), flush=True)
+    return row
+
+
+def fmt(v, spec):
+    return "—" if v is None else spec % v
+
+
+def table(rows):
+    direct = rows[0]
+    lines = ["| system | max qps (loss %%) | avg / p50 / p99 latency ms at %d qps | added p50 / p99 ms | CPU µs/query saturated (of which user) | CPU µs/query at %d qps | peak RSS MiB |" % (RATE, RATE),
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        added = "—" if r is direct else "%.3f / %.3f" % (r["p50_ms"] - direct["p50_ms"],
+                                                         r["p99_ms"] - direct["p99_ms"])
+        lines.append("| %s | %.0f (%.2f) | %.3f / %.3f / %.3f | %s | %s | %s | %s |" % (
+            r["name"], r["max_qps"], r["max_loss"], r["avg_ms"], r["p50_ms"], r["p99_ms"], added,
+            fmt(r["cpu_sat_us"], "%.2f") + fmt(r["user_sat_us"], " (%.2f)").replace("—", ""),
+            fmt(r["cpu_fixed_us"], "%.2f"), fmt(r["rss_mib"], "%.1f")))
+    return "\n".join(lines)
+
+
+def ratios(rows):
+    by = {r["name"]: r for r in rows}
+    direct = rows[0]
+    out = []
+
+    def pair(ours, theirs):
+        a, b = by[ours], by[theirs]
+        out.append("- %s vs %s: CPU per query %.2fx (saturated; user-space part %.2fx) and %.2fx "
+                   "(at %d qps) of dnsdist's; "
+                   "throughput %.0f%% of Knot direct; queries per CPU-second %.1fx dnsdist's; "
+                   "added latency p50 %.3f ms vs %.3f ms, p99 %.3f ms vs %.3f ms" % (
+                       ours, theirs, a["cpu_sat_us"] / b["cpu_sat_us"],
+                       a["user_sat_us"] / b["user_sat_us"] if b["user_sat_us"] else 0.0,
+                       a["cpu_fixed_us"] / b["cpu_fixed_us"], RATE,
+                       100.0 * a["max_qps"] / direct["max_qps"],
+                       b["cpu_sat_us"] / a["cpu_sat_us"],
+                       a["p50_ms"] - direct["p50_ms"], b["p50_ms"] - direct["p50_ms"],
+                       a["p99_ms"] - direct["p99_ms"], b["p99_ms"] - direct["p99_ms"]))
+    pair("dnsrouter, 1 worker", "dnsdist, 1 thread")
+    pair("dnsrouter, 2 workers", "dnsdist, 2 threads")
+    one, many = by["dnsrouter, 1 worker"], by["dnsrouter, 1 worker, 11,000 routes"]
+    out.append("- 10,000 zone + 1,000 regex routes: %.1f%% of the one-route throughput, "
+               "peak RSS %.1f MiB" % (100.0 * many["max_qps"] / one["max_qps"], many["rss_mib"]))
+    return "\n".join(out)
+
+
+def versions():
+    def first_line(argv):
+        try:
+            r = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+            return (r.stdout or r.stderr).strip().splitlines()[0]
+        except (OSError, IndexError, subprocess.TimeoutExpired):
+            return "?"
+    return "; ".join([first_line([ROUTER, "-V"]), first_line(["knotd", "--version"]),
+                      first_line(["dnsdist", "--version"]),
+                      dnsperf_version()])
+
+
+def dnsperf_version():
+    r = subprocess.run(["dnsperf", "-h"], capture_output=True, text=True)
+    for line in (r.stdout + r.stderr).splitlines():
+        if line.startswith("Version"):
+            return line.replace("Version", "dnsperf")
+    return "dnsperf ?"
+
+
+def machine():
+    model = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return "%s, %d CPUs, %.0f GiB, Linux %s" % (model, os.cpu_count(), mem, platform.release())
+
+
+def main():
+    zone, queries = generate()
+    cpu = cpus()
+    print("bench: zone of %d names, %d queries (%.0f%% missing), %d s per load, fixed rate %d qps"
+          % (NAMES, QUERIES, MISSING * 100, RUN_S, RATE), flush=True)
+    print("bench: router on CPU %s (2-worker runs: %s); Knot and dnsperf on CPU %s"
+          % (cpu["router1"], cpu["router2"], cpu["load"]), flush=True)
+    knot_port = free_port()
+    start_knot(zone, knot_port, cpu["load"])
+    rows = [measure("Knot direct", knot_port, None, queries, cpu["load"])]
+    runs = [
+        ("dnsrouter, 1 worker", lambda p: start_dnsrouter(p, knot_port, 1, cpu["router1"])),
+        ("dnsdist, 1 thread", lambda p: start_dnsdist(p, knot_port, 1, cpu["router1"])),
+        ("dnsrouter, 2 workers", lambda p: start_dnsrouter(p, knot_port, 2, cpu["router2"])),
+        ("dnsdist, 2 threads", lambda p: start_dnsdist(p, knot_port, 2, cpu["router2"])),
+        ("dnsrouter, 1 worker, 11,000 routes",
+         lambda p: start_dnsrouter(p, knot_port, 1, cpu["router1"], 10000, 1000)),
+    ]
+    for name, launch in runs:
+        port = free_port()
+        p = launch(port)
+        rows.append(measure(name, port, p, queries, cpu["load"]))
+        stop(p)
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    report = "\n".join([
+        "# dnsrouter benchmark, %s" % now, "",
+        "Machine: %s. Versions: %s." % (machine(), versions()),
+        "Pinning: router on CPU %s (2-worker/thread runs on CPUs %s); Knot (1 UDP worker) and "
+        "dnsperf on CPU %s. Zone of %d names; queries %.0f%% existing, %.0f%% missing; "
+        "%d s per load; max = closed loop (8 clients, 300 outstanding); fixed rate %d qps."
+        % (cpu["router1"], cpu["router2"], cpu["load"], NAMES, 100 - MISSING * 100,
+           MISSING * 100, RUN_S, RATE), "",
+        table(rows), "", ratios(rows), ""])
+    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
+    with open(os.path.join(HERE, "results", "latest.md"), "w") as f:
+        f.write(report)
+    print()
+    print(report)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    finally:
+        for proc in procs:
+            stop(proc)
