@@ -60,7 +60,7 @@ static void route_through(const struct conf *c, const char *pattern)
 		regex_scratch_free(rs);
 		return;
 	}
-	s = snapshot_build(c, &reg, 1, err, sizeof(err));
+	s = snapshot_build(c, &reg, NULL, 1, err, sizeof(err));
 	if (s != NULL && rs != NULL) {
 		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 			len = wire_name_from_text(names[i], name);

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <curl/curl.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 #include <urcu-qsbr.h>
@@ -18,6 +20,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "conf/conf.h"
+#include "discovery/etcd.h"
 #include "route/route.h"
 #include "worker/worker.h"
 
@@ -46,6 +49,9 @@ struct control {
 	struct worker **workers;
 	unsigned nworkers;
 	uint64_t gen;
+	struct etcd *etcd;
+	int etcd_fd;			/* eventfd: the etcd thread published a new set */
+	struct etcd_set *etcd_set;	/* the entries in force, applied after the file's routes */
 };
 
 static void usage(FILE *out)
@@ -158,14 +164,30 @@ static int load_conf(const struct cli *cli, struct conf *c, char *err, size_t le
 /* Build snapshot <gen> from <c> under the registry's lock; new backends get their first health
  * check before the snapshot is returned (bounded by their check timeout), so traffic never
  * goes first to a backend nobody looked at. */
-static struct snapshot *build(struct control *ctl, const struct conf *c, uint64_t gen,
-			      char *err, size_t len)
+static struct snapshot *build(struct control *ctl, const struct conf *base, char *err,
+			      size_t len)
 {
+	/* Every attempt takes a new generation, failed ones too: a failed build has marked
+	 * backends with its number, and the next build must not mistake them for its own. */
+	uint64_t gen = ++ctl->gen;
 	struct snapshot *snap;
+	struct conf c;
 	uint32_t wait_ms = 0;
 
+	/* The file's routes, then etcd's entries in key order (checked by the etcd thread). */
+	if (conf_clone(&c, base) != DR_EOK) {
+		snprintf(err, len, "out of memory");
+		return NULL;
+	}
+	if (ctl->etcd_set != NULL &&
+	    conf_add_entries(&c, (const char *const *)ctl->etcd_set->values, ctl->etcd_set->n,
+			     CONF_SRC_ETCD, err, len) != DR_EOK) {
+		conf_deinit(&c);
+		return NULL;
+	}
 	pthread_mutex_lock(&ctl->reg.lock);
-	snap = snapshot_build(c, &ctl->reg, gen, err, len);
+	snap = snapshot_build(&c, &ctl->reg, ctl->router.snap, gen, err, len);
+	conf_deinit(&c);
 	for (uint32_t i = 0; snap != NULL && i < snap->nbackends; i++) {
 		const struct conf_health *hc = &snap->backends[i]->health;
 		if (hc->enabled && hc->timeout_ms > wait_ms) {
@@ -198,6 +220,20 @@ static void publish(struct control *ctl, struct snapshot *next)
 	backend_registry_collect(&ctl->reg, next->gen - 1);
 }
 
+static bool etcd_conf_equal(const struct conf_etcd *a, const struct conf_etcd *b)
+{
+	if (a->nendpoints != b->nendpoints || strcmp(a->prefix, b->prefix) != 0 ||
+	    a->timeout_ms != b->timeout_ms) {
+		return false;
+	}
+	for (size_t i = 0; i < a->nendpoints; i++) {
+		if (strcmp(a->endpoints[i], b->endpoints[i]) != 0) {
+			return false;
+		}
+	}
+	return true;
+}
+
 static void reload(struct control *ctl)
 {
 	char err[CONF_ERR_LEN];
@@ -209,7 +245,7 @@ static void reload(struct control *ctl)
 		conf_deinit(&next);
 		return;
 	}
-	snap = build(ctl, &next, ctl->gen + 1, err, sizeof(err));
+	snap = build(ctl, &next, err, sizeof(err));
 	if (snap == NULL) {
 		log_err("control", "reload failed, keeping the running configuration (%s)", err);
 		conf_deinit(&next);
@@ -222,12 +258,40 @@ static void reload(struct control *ctl)
 		log_warn("control", "listen, workers, admin and tcp max-connections changes take "
 			 "effect at the next start");
 	}
-	ctl->gen++;
+	if (!etcd_conf_equal(&next.etcd, &ctl->conf.etcd)) {
+		log_warn("control", "etcd changes take effect at the next start");
+	}
 	publish(ctl, snap);
 	conf_deinit(&ctl->conf);
 	ctl->conf = next;
 	log_info("control", "configuration reloaded: %u routes, %u backends (generation %llu)",
 		 snap->nroutes, snap->nbackends, (unsigned long long)snap->gen);
+}
+
+/* The etcd thread published a new set of entries: route by it. */
+static void apply_etcd(struct control *ctl)
+{
+	char err[CONF_ERR_LEN];
+	struct etcd_set *set = etcd_take(ctl->etcd);
+	struct snapshot *snap;
+	uint64_t count;
+
+	if (read(ctl->etcd_fd, &count, sizeof(count)) == -1 && errno != EAGAIN) {
+		log_debug("control", "etcd wake-up read failed (%s)", strerror(errno));
+	}
+	if (set == NULL) {
+		return;
+	}
+	etcd_set_free(ctl->etcd_set);
+	ctl->etcd_set = set;
+	snap = build(ctl, &ctl->conf, err, sizeof(err));
+	if (snap == NULL) {
+		log_err("control", "etcd change not applied (%s)", err);
+		return;
+	}
+	publish(ctl, snap);
+	log_info("control", "etcd: %zu entries applied: %u routes, %u backends (generation %llu)",
+		 set->n, snap->nroutes, snap->nbackends, (unsigned long long)snap->gen);
 }
 
 static unsigned worker_count(const struct conf *c)
@@ -301,9 +365,12 @@ static void stop_workers(struct control *ctl)
 static void control_loop(struct control *ctl, int sigfd)
 {
 	for (;;) {
-		struct pollfd pfd = { .fd = sigfd, .events = POLLIN };
+		struct pollfd pfd[2] = {
+			{ .fd = sigfd, .events = POLLIN },
+			{ .fd = ctl->etcd_fd, .events = POLLIN },	/* -1: ignored */
+		};
 		struct signalfd_siginfo si;
-		int n = poll(&pfd, 1, COLLECT_INTERVAL_MS);
+		int n = poll(pfd, 2, COLLECT_INTERVAL_MS);
 
 		if (n == -1 && errno != EINTR) {
 			log_err("control", "poll failed (%s)", strerror(errno));
@@ -311,10 +378,13 @@ static void control_loop(struct control *ctl, int sigfd)
 		}
 		if (n <= 0) {
 			/* Backends that left are freed once every worker closed its socket. */
-			backend_registry_collect(&ctl->reg, ctl->gen - 1);
+			backend_registry_collect(&ctl->reg, ctl->router.snap->gen - 1);
 			continue;
 		}
-		if (read(sigfd, &si, sizeof(si)) != sizeof(si)) {
+		if (pfd[1].revents & POLLIN) {
+			apply_etcd(ctl);
+		}
+		if (!(pfd[0].revents & POLLIN) || read(sigfd, &si, sizeof(si)) != sizeof(si)) {
 			continue;
 		}
 		if (si.ssi_signo == SIGHUP) {
@@ -341,6 +411,33 @@ static int block_signals(sigset_t *set)
 	return pthread_sigmask(SIG_BLOCK, set, NULL) == 0 ? DR_EOK : DR_EINVAL;
 }
 
+/* With etcd configured, follow it; wait a little for the first read, so that the router
+ * starts with etcd's routes when etcd is there, and without them when it is not. */
+static int start_etcd(struct control *ctl)
+{
+	char err[CONF_ERR_LEN];
+
+	if (ctl->conf.etcd.nendpoints == 0) {
+		return DR_EOK;
+	}
+	ctl->etcd_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (ctl->etcd_fd == -1) {
+		log_err("control", "eventfd: %s", strerror(errno));
+		return -errno;
+	}
+	ctl->etcd = etcd_new(&ctl->conf.etcd, ctl->etcd_fd, err, sizeof(err));
+	if (ctl->etcd == NULL) {
+		log_err("control", "%s", err);
+		return DR_ECONF;
+	}
+	if (etcd_wait_first(ctl->etcd, ctl->conf.etcd.timeout_ms)) {
+		ctl->etcd_set = etcd_take(ctl->etcd);
+	} else {
+		log_warn("control", "starting without etcd's routes; they follow once it answers");
+	}
+	return DR_EOK;
+}
+
 static int start_admin(struct control *ctl, const struct snapshot *snap)
 {
 	char err[CONF_ERR_LEN];
@@ -349,7 +446,7 @@ static int start_admin(struct control *ctl, const struct snapshot *snap)
 	if (ctl->conf.admin.sa.sa_family == 0) {
 		return DR_EOK;
 	}
-	ctl->metrics = (struct metrics_source){ &ctl->reg, ctl->workers, ctl->nworkers };
+	ctl->metrics = (struct metrics_source){ &ctl->reg, ctl->workers, ctl->nworkers, ctl->etcd };
 	ctl->admin = http_new(&ctl->conf.admin, &ctl->metrics, err, sizeof(err));
 	if (ctl->admin == NULL) {
 		log_err("control", "%s", err);
@@ -380,7 +477,10 @@ static int run(struct control *ctl)
 		log_err("control", "%s", err);
 		goto out;
 	}
-	snap = build(ctl, &ctl->conf, ++ctl->gen, err, sizeof(err));
+	if (start_etcd(ctl) != DR_EOK) {
+		goto out;
+	}
+	snap = build(ctl, &ctl->conf, err, sizeof(err));
 	if (snap == NULL) {
 		log_err("control", "%s", err);
 		goto out;
@@ -408,6 +508,13 @@ out:
 	}
 	health_free(ctl->health);
 	ctl->health = NULL;
+	etcd_free(ctl->etcd);
+	ctl->etcd = NULL;
+	etcd_set_free(ctl->etcd_set);
+	ctl->etcd_set = NULL;
+	if (ctl->etcd_fd != -1) {
+		close(ctl->etcd_fd);
+	}
 	if (sigfd != -1) {
 		close(sigfd);
 	}
@@ -421,6 +528,11 @@ int main(int argc, char **argv)
 	int code;
 
 	memset(&ctl, 0, sizeof(ctl));
+	ctl.etcd_fd = -1;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		fprintf(stderr, "dnsrouter: cannot initialise libcurl\n");
+		return 1;
+	}
 	code = parse_cli(&ctl.cli, argc, argv);
 	if (code >= 0) {
 		goto out;
@@ -437,7 +549,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (ctl.cli.check_only) {
-		struct snapshot *s = snapshot_build(&ctl.conf, &ctl.reg, 1, err, sizeof(err));
+		struct snapshot *s = snapshot_build(&ctl.conf, &ctl.reg, NULL, 1, err, sizeof(err));
 		code = s != NULL ? 0 : 1;
 		if (s == NULL) {
 			fprintf(stderr, "%s\n", err);
@@ -456,5 +568,6 @@ out:
 	}
 	free(ctl.cli.listen);
 	free(ctl.cli.entries);
+	curl_global_cleanup();
 	return code;
 }

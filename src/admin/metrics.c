@@ -176,11 +176,32 @@ static void latency_histogram(struct strbuf *sb, const struct metrics_source *sr
 	}
 }
 
+static void etcd_metrics(struct strbuf *sb, struct etcd *etcd)
+{
+	struct etcd_status st;
+
+	etcd_status(etcd, &st);
+	header(sb, "dnsrouter_etcd_up", "gauge", "1 when the last request to etcd succeeded.");
+	strbuf_printf(sb, "dnsrouter_etcd_up %d\n", st.up ? 1 : 0);
+	header(sb, "dnsrouter_etcd_data_age_seconds", "gauge",
+	       "Seconds since the routes from etcd were last known current.");
+	strbuf_printf(sb, "dnsrouter_etcd_data_age_seconds %.3f\n", st.age_ms / 1e3);
+	header(sb, "dnsrouter_etcd_keys", "gauge", "Valid entries under the etcd prefix.");
+	strbuf_printf(sb, "dnsrouter_etcd_keys %llu\n", (unsigned long long)st.keys);
+	header(sb, "dnsrouter_etcd_invalid_keys", "gauge", "Keys whose value was skipped.");
+	strbuf_printf(sb, "dnsrouter_etcd_invalid_keys %llu\n", (unsigned long long)st.invalid);
+	header(sb, "dnsrouter_etcd_revision", "gauge", "The etcd revision the routes are from.");
+	strbuf_printf(sb, "dnsrouter_etcd_revision %llu\n", (unsigned long long)st.revision);
+}
+
 char *metrics_prometheus(const struct metrics_source *src)
 {
 	struct strbuf sb = { 0 };
 
 	router_metrics(&sb, src);
+	if (src->etcd != NULL) {
+		etcd_metrics(&sb, src->etcd);
+	}
 	pthread_mutex_lock(&src->reg->lock);
 	backend_family(&sb, src, "dnsrouter_backend_up", "gauge",
 		       "1 when the backend is in rotation by health.", v_up);
@@ -243,8 +264,9 @@ char *metrics_routes_json(const struct snapshot *snap)
 	strbuf_printf(&sb, "[");
 	for (uint32_t i = 0; i < snap->nroutes; i++) {
 		const struct route *r = &snap->routes[i];
-		strbuf_printf(&sb, "%s{\"kind\":\"%s\",\"pattern\":\"", i ? "," : "",
-			      r->kind == CONF_ROUTE_ZONE ? "zone" : "regex");
+		strbuf_printf(&sb, "%s{\"kind\":\"%s\",\"source\":\"%s\",\"pattern\":\"",
+			      i ? "," : "", r->kind == CONF_ROUTE_ZONE ? "zone" : "regex",
+			      r->source == CONF_SRC_ETCD ? "etcd" : "config");
 		strbuf_json(&sb, r->pattern);
 		strbuf_printf(&sb, "\",\"policy\":\"%s\",\"fallback\":\"%s\",\"backends\":[",
 			      conf_policy_name(r->pool.policy),

@@ -5,6 +5,7 @@
 #define DR_ADMIN_METRICS_H
 
 #include "backend/backend.h"
+#include "discovery/etcd.h"
 #include "route/route.h"
 #include "worker/worker.h"
 
@@ -14,6 +15,7 @@ struct metrics_source {
 	struct backend_registry *reg;
 	struct worker *const *workers;
 	unsigned nworkers;
+	struct etcd *etcd;	/* NULL: no etcd configured */
 };
 
 /* The Prometheus text exposition. Returns a string to free(), or NULL when out of memory. */

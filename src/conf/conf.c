@@ -165,6 +165,8 @@ int conf_init(struct conf *c)
 	c->tcp_max_conns = DEFAULT_TCP_MAX_CONNS;
 	c->tcp_idle_ms = DEFAULT_TCP_IDLE_MS;
 	health_defaults(&c->health);
+	snprintf(c->etcd.prefix, sizeof(c->etcd.prefix), "/dnsrouter/");
+	c->etcd.timeout_ms = 2000;
 	if (gethostname(c->identity, sizeof(c->identity) - 1) == -1) {
 		snprintf(c->identity, sizeof(c->identity), "dnsrouter");
 	}
@@ -181,6 +183,9 @@ void conf_deinit(struct conf *c)
 	free(c->backends);
 	free(c->listen);
 	free(c->file);
+	for (size_t i = 0; i < c->etcd.nendpoints; i++) {
+		free(c->etcd.endpoints[i]);
+	}
 	memset(c, 0, sizeof(*c));
 }
 
@@ -274,56 +279,47 @@ static struct conf_backend *backend_by_name(struct conf *c, const char *name)
 	return NULL;
 }
 
-static struct conf_route *regex_route_by_pattern(struct conf *c, const char *pattern)
+int conf_clone(struct conf *dst, const struct conf *src)
 {
-	for (size_t i = 0; i < c->nroutes; i++) {
-		if (c->routes[i].kind == CONF_ROUTE_REGEX && strcmp(c->routes[i].pattern, pattern) == 0) {
-			return &c->routes[i];
+	*dst = *src;
+	dst->etcd.nendpoints = 0;
+	dst->file = NULL;
+	dst->listen = NULL;
+	dst->backends = NULL;
+	dst->routes = NULL;
+	dst->nroutes = 0;
+	if ((src->file != NULL && (dst->file = strdup(src->file)) == NULL) ||
+	    (dst->listen = malloc((src->nlisten + 1) * sizeof(*dst->listen))) == NULL ||
+	    (dst->backends = malloc((src->nbackends + 1) * sizeof(*dst->backends))) == NULL ||
+	    (dst->routes = calloc(src->nroutes + 1, sizeof(*dst->routes))) == NULL) {
+		goto fail;
+	}
+	memcpy(dst->listen, src->listen, src->nlisten * sizeof(*dst->listen));
+	for (size_t i = 0; i < src->etcd.nendpoints; i++) {
+		dst->etcd.endpoints[i] = strdup(src->etcd.endpoints[i]);
+		if (dst->etcd.endpoints[i] == NULL) {
+			goto fail;
 		}
+		dst->etcd.nendpoints++;
 	}
-	return NULL;
-}
-
-int conf_add_entry(struct conf *c, const char *entry, char *err, size_t len)
-{
-	const char *comma = strchr(entry, ',');
-	union sockaddr_any sa;
-	char name[CONF_NAME_MAX];
-	struct conf_backend *be;
-	struct conf_route *r;
-
-	if (comma == NULL || comma[1] == '\0') {
-		snprintf(err, len, "bad entry '%s' (want ip:port,regexp)", entry);
-		return DR_ECONF;
-	}
-	if (sockaddr_parse(entry, (size_t)(comma - entry), 0, &sa) != DR_EOK) {
-		snprintf(err, len, "bad address in entry '%s' (want ip:port or [ipv6]:port)", entry);
-		return DR_ECONF;
-	}
-	sockaddr_format(&sa, name, sizeof(name));
-	be = backend_by_name(c, name);
-	if (be == NULL) {
-		be = conf_backend_add(c);
-		if (be == NULL) {
-			return DR_ENOMEM;
+	memcpy(dst->backends, src->backends, src->nbackends * sizeof(*dst->backends));
+	for (size_t i = 0; i < src->nroutes; i++) {
+		struct conf_route *r = &dst->routes[i];
+		*r = src->routes[i];
+		r->pattern = NULL;
+		r->backends = NULL;
+		dst->nroutes++;
+		r->pattern = strdup(src->routes[i].pattern);
+		r->backends = malloc((r->nbackends + 1) * sizeof(*r->backends));
+		if (r->pattern == NULL || r->backends == NULL) {
+			goto fail;
 		}
-		snprintf(be->name, sizeof(be->name), "%s", name);
-		be->addr = sa;
+		memcpy(r->backends, src->routes[i].backends, r->nbackends * sizeof(*r->backends));
 	}
-	r = regex_route_by_pattern(c, comma + 1);
-	if (r == NULL) {
-		r = conf_route_add(c);
-		if (r == NULL || (r->pattern = strdup(comma + 1)) == NULL) {
-			return DR_ENOMEM;
-		}
-		r->kind = CONF_ROUTE_REGEX;
-	}
-	for (size_t i = 0; i < r->nbackends; i++) {
-		if (strcmp(r->backends[i], name) == 0) {
-			return DR_EOK;	/* the same entry twice adds nothing */
-		}
-	}
-	return conf_route_add_backend(r, name);
+	return DR_EOK;
+fail:
+	conf_deinit(dst);
+	return DR_ENOMEM;
 }
 
 /* "FILE:LINE: " for a key of the file, or "" for one that came from the command line. */

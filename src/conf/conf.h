@@ -27,6 +27,23 @@ enum conf_policy {
 	CONF_POLICY_FIRST_AVAILABLE = 4,
 };
 
+/* Where a route came from: the file and -b, or etcd. */
+enum conf_source {
+	CONF_SRC_CONFIG = 0,
+	CONF_SRC_ETCD = 1,
+};
+
+#define CONF_ENTRY_MAX 4096	/* longest "ip:port,regexp" accepted */
+#define CONF_ETCD_ENDPOINTS_MAX 16
+
+/* etcd discovery (v3 JSON gateway). */
+struct conf_etcd {
+	char *endpoints[CONF_ETCD_ENDPOINTS_MAX];	/* base URLs; none: no etcd */
+	size_t nendpoints;
+	char prefix[256];
+	uint32_t timeout_ms;
+};
+
 enum conf_fallback {
 	CONF_FALLBACK_SERVFAIL = 0,	/* all backends down: SERVFAIL at once */
 	CONF_FALLBACK_ALL = 1,		/* all backends down: keep trying them all */
@@ -76,6 +93,7 @@ struct conf_route {
 	size_t nbackends;
 	enum conf_policy policy;
 	enum conf_fallback fallback;
+	enum conf_source source;
 	int line;
 };
 
@@ -92,6 +110,7 @@ struct conf {
 	uint32_t tcp_idle_ms;
 	union sockaddr_any admin;	/* family 0: no admin endpoint */
 	struct conf_health health;	/* global defaults */
+	struct conf_etcd etcd;
 	struct conf_backend *backends;
 	size_t nbackends;
 	struct conf_route *routes;
@@ -111,6 +130,16 @@ int conf_load_yaml(struct conf *c, const char *path, char *err, size_t len);
 /* Add a backend and a regex route from an etcd-format entry "ip:port,regexp" (the -b option).
  * Entries with the same regexp share one route. Returns DR_EOK or DR_ECONF with <err>. */
 int conf_add_entry(struct conf *c, const char *entry, char *err, size_t len);
+
+/* The same for <n> entries at once, in O(n); their routes are marked <source>. */
+int conf_add_entries(struct conf *c, const char *const *entries, size_t n,
+		     enum conf_source source, char *err, size_t len);
+
+/* Check an entry without adding it: address, regexp, size. DR_EOK or DR_ECONF with <err>. */
+int conf_entry_check(const char *entry, char *err, size_t len);
+
+/* A deep copy of <src> into <dst>. Returns DR_EOK or DR_ENOMEM (<dst> then empty). */
+int conf_clone(struct conf *dst, const struct conf *src);
 
 /* Add a listen address "ip:port" or "[v6]:port". Returns DR_EOK or DR_ECONF with <err>. */
 int conf_add_listen(struct conf *c, const char *addr, char *err, size_t len);

@@ -393,6 +393,76 @@ static int key_admin(struct yctx *y, yaml_node_t *v, void *obj)
 	return DR_EOK;
 }
 
+/* etcd: { endpoints, prefix, timeout } */
+
+static int etcd_endpoint(struct yctx *y, yaml_node_t *v)
+{
+	struct conf_etcd *e = &y->conf->etcd;
+
+	if (want_scalar(y, v, "an etcd endpoint") != DR_EOK) {
+		return DR_ECONF;
+	}
+	if (strncmp(scalar(v), "http://", 7) != 0 || strlen(scalar(v)) < 8 ||
+	    strlen(scalar(v)) > 255) {
+		return fail(y, v, "etcd endpoint must be an http:// URL such as "
+			    "http://127.0.0.1:2379, not '%s'", scalar(v));
+	}
+	if (e->nendpoints == CONF_ETCD_ENDPOINTS_MAX) {
+		return fail(y, v, "at most %d etcd endpoints", CONF_ETCD_ENDPOINTS_MAX);
+	}
+	e->endpoints[e->nendpoints] = strdup(scalar(v));
+	if (e->endpoints[e->nendpoints] == NULL) {
+		return DR_ENOMEM;
+	}
+	e->nendpoints++;
+	return DR_EOK;
+}
+
+static int etcd_endpoints(struct yctx *y, yaml_node_t *v, void *obj)
+{
+	(void)obj;
+	if (v->type != YAML_SEQUENCE_NODE) {
+		return etcd_endpoint(y, v);
+	}
+	for (yaml_node_item_t *i = v->data.sequence.items.start; i < v->data.sequence.items.top;
+	     i++) {
+		int rc = etcd_endpoint(y, node(y, *i));
+		if (rc != DR_EOK) {
+			return rc;
+		}
+	}
+	return DR_EOK;
+}
+
+static int etcd_prefix(struct yctx *y, yaml_node_t *v, void *obj)
+{
+	(void)obj;
+	return parse_text(y, v, "etcd prefix", y->conf->etcd.prefix, sizeof(y->conf->etcd.prefix));
+}
+
+static int etcd_timeout(struct yctx *y, yaml_node_t *v, void *obj)
+{
+	(void)obj;
+	return parse_duration(y, v, "etcd timeout", &y->conf->etcd.timeout_ms);
+}
+
+static const struct keyword etcd_keys[] = {
+	{ "endpoints", etcd_endpoints },
+	{ "prefix", etcd_prefix },
+	{ "timeout", etcd_timeout },
+	{ NULL, NULL },
+};
+
+static int key_etcd(struct yctx *y, yaml_node_t *v, void *obj)
+{
+	int rc = parse_map(y, v, etcd_keys, obj, "etcd");
+
+	if (rc == DR_EOK && y->conf->etcd.nendpoints == 0) {
+		return fail(y, v, "etcd needs at least one endpoint");
+	}
+	return rc;
+}
+
 static const struct keyword tcp_keys[] = {
 	{ "max-connections", tcp_max_conns },
 	{ "idle-timeout", tcp_idle },
@@ -620,6 +690,7 @@ static const struct keyword top_keys[] = {
 	{ "tcp", key_tcp },
 	{ "admin", key_admin },
 	{ "health", key_health },
+	{ "etcd", key_etcd },
 	{ "backends", key_backends },
 	{ "routes", key_routes },
 	{ NULL, NULL },

@@ -9,6 +9,7 @@
 
 struct regex {
 	pcre2_code *code;
+	unsigned refs;
 };
 
 struct regex_scratch {
@@ -37,12 +38,19 @@ struct regex *regex_new(const char *pattern, char *err, size_t len)
 	/* JIT is an optimisation: where it is unavailable the interpreter gives the same
 	 * answers, so a failure here is not an error. */
 	(void)pcre2_jit_compile(re->code, PCRE2_JIT_COMPLETE);
+	re->refs = 1;
+	return re;
+}
+
+struct regex *regex_ref(struct regex *re)
+{
+	re->refs++;
 	return re;
 }
 
 void regex_free(struct regex *re)
 {
-	if (re != NULL) {
+	if (re != NULL && --re->refs == 0) {
 		pcre2_code_free(re->code);
 		free(re);
 	}

@@ -12,6 +12,11 @@ struct regex_scratch;
 /* Compile <pattern> (JIT where the platform allows). Returns NULL with the reason and offset in
  * <err> of <len> bytes. The result is immutable and may be matched from many threads. */
 struct regex *regex_new(const char *pattern, char *err, size_t len);
+
+/* Share <re> (compiled patterns are immutable): one more reference. Control thread only. */
+struct regex *regex_ref(struct regex *re);
+
+/* Drop a reference; the last one frees. NULL is ignored. */
 void regex_free(struct regex *re);
 
 /* Per-thread match state; NULL when out of memory. */

@@ -16,6 +16,7 @@
 struct route {
 	uint32_t idx;		/* position in snapshot.routes: indexes per-worker state */
 	enum conf_route_kind kind;
+	enum conf_source source;
 	char *pattern;		/* as configured, for logs */
 	struct regex *re;	/* regex routes */
 	uint8_t zone[WIRE_NAME_MAX];	/* zone routes: lower-cased wire form */
@@ -48,10 +49,11 @@ struct snapshot {
 };
 
 /* Build snapshot <gen> from <c>, taking backends from <reg> (creating the new ones, and
- * setting every backend's name, weight, timeout and health from <c>). The caller holds the
- * registry's lock. Returns NULL with a reason in <err> of <len> bytes. */
-struct snapshot *snapshot_build(const struct conf *c, struct backend_registry *reg, uint64_t gen,
-				char *err, size_t len);
+ * setting every backend's name, weight, timeout and health from <c>). Compiled regexps of
+ * <prev> (may be NULL) are shared rather than compiled again, so thousands of routes rebuild
+ * fast. The caller holds the registry's lock. Returns NULL with a reason in <err>. */
+struct snapshot *snapshot_build(const struct conf *c, struct backend_registry *reg,
+				const struct snapshot *prev, uint64_t gen, char *err, size_t len);
 
 void snapshot_free(struct snapshot *s);
 

@@ -6,36 +6,58 @@
 
 #include "common/err.h"
 #include "common/hash.h"
+#include "common/strmap.h"
 #include "route/route.h"
 
-static const struct conf_backend *conf_backend_named(const struct conf *c, const char *name)
+/* What a build looks things up in: the configuration's backends by name, and the previous
+ * snapshot's compiled regexps by pattern. */
+struct build_index {
+	struct strmap backends;		/* name -> conf_backend position + 1 */
+	struct strmap regexes;		/* pattern -> struct regex * */
+};
+
+static int index_init(struct build_index *ix, const struct conf *c, const struct snapshot *prev)
 {
-	for (size_t i = 0; i < c->nbackends; i++) {
-		if (strcmp(c->backends[i].name, name) == 0) {
-			return &c->backends[i];
+	if (strmap_init(&ix->backends, c->nbackends) != DR_EOK ||
+	    strmap_init(&ix->regexes, prev ? prev->nregex : 0) != DR_EOK) {
+		return DR_ENOMEM;
+	}
+	/* The first backend of a name wins, as conf_validate reports duplicates. */
+	for (size_t i = c->nbackends; i-- > 0;) {
+		if (strmap_put(&ix->backends, c->backends[i].name, (void *)(uintptr_t)(i + 1)) !=
+		    DR_EOK) {
+			return DR_ENOMEM;
 		}
 	}
-	return NULL;
+	for (uint32_t i = 0; prev != NULL && i < prev->nregex; i++) {
+		if (strmap_put(&ix->regexes, prev->regex[i]->pattern, prev->regex[i]->re) != DR_EOK) {
+			return DR_ENOMEM;
+		}
+	}
+	return DR_EOK;
+}
+
+static void index_deinit(struct build_index *ix)
+{
+	strmap_deinit(&ix->backends);
+	strmap_deinit(&ix->regexes);
 }
 
 /* Record <be> in the snapshot's list of backends unless it is there already. */
-static int note_backend(struct snapshot *s, struct backend *be)
+static void note_backend(struct snapshot *s, struct backend *be)
 {
-	for (uint32_t i = 0; i < s->nbackends; i++) {
-		if (s->backends[i] == be) {
-			return DR_EOK;
-		}
+	if (be->last_gen == s->gen) {
+		return;		/* named by an earlier route of this snapshot */
 	}
+	be->last_gen = s->gen;
 	s->backends[s->nbackends++] = be;
 	if (be->idx + 1 > s->max_backend_idx) {
 		s->max_backend_idx = be->idx + 1;
 	}
-	be->last_gen = s->gen;
-	return DR_EOK;
 }
 
 static int build_pool(struct snapshot *s, const struct conf *c, const struct conf_route *cr,
-		      struct backend_registry *reg, struct pool *p)
+		      struct backend_registry *reg, struct build_index *ix, struct pool *p)
 {
 	p->policy = cr->policy;
 	p->fallback = cr->fallback;
@@ -44,12 +66,14 @@ static int build_pool(struct snapshot *s, const struct conf *c, const struct con
 		return DR_ENOMEM;
 	}
 	for (size_t i = 0; i < cr->nbackends; i++) {
-		const struct conf_backend *cb = conf_backend_named(c, cr->backends[i]);
+		void *pos = strmap_get(&ix->backends, cr->backends[i]);
+		const struct conf_backend *cb;
 		struct backend *be;
 
-		if (cb == NULL) {
+		if (pos == NULL) {
 			return DR_ECONF;	/* conf_validate rules this out */
 		}
+		cb = &c->backends[(uintptr_t)pos - 1];
 		be = backend_registry_get(reg, &cb->addr);
 		if (be == NULL) {
 			return DR_ENOMEM;
@@ -94,7 +118,7 @@ static size_t total_backend_refs(const struct conf *c)
 }
 
 static int build_routes(struct snapshot *s, const struct conf *c, struct backend_registry *reg,
-			char *err, size_t len)
+			struct build_index *ix, char *err, size_t len)
 {
 	for (size_t i = 0; i < c->nroutes; i++) {
 		const struct conf_route *cr = &c->routes[i];
@@ -103,16 +127,18 @@ static int build_routes(struct snapshot *s, const struct conf *c, struct backend
 
 		r->idx = (uint32_t)i;
 		r->kind = cr->kind;
+		r->source = cr->source;
 		r->pattern = strdup(cr->pattern);
 		if (r->pattern == NULL) {
 			return DR_ENOMEM;
 		}
-		rc = build_pool(s, c, cr, reg, &r->pool);
+		rc = build_pool(s, c, cr, reg, ix, &r->pool);
 		if (rc != DR_EOK) {
 			return rc;
 		}
 		if (cr->kind == CONF_ROUTE_REGEX) {
-			r->re = regex_new(cr->pattern, err, len);
+			struct regex *shared = strmap_get(&ix->regexes, cr->pattern);
+			r->re = shared ? regex_ref(shared) : regex_new(cr->pattern, err, len);
 			if (r->re == NULL) {
 				return DR_ECONF;
 			}
@@ -126,10 +152,11 @@ static int build_routes(struct snapshot *s, const struct conf *c, struct backend
 	return DR_EOK;
 }
 
-struct snapshot *snapshot_build(const struct conf *c, struct backend_registry *reg, uint64_t gen,
-				char *err, size_t len)
+struct snapshot *snapshot_build(const struct conf *c, struct backend_registry *reg,
+				const struct snapshot *prev, uint64_t gen, char *err, size_t len)
 {
 	struct snapshot *s = calloc(1, sizeof(*s));
+	struct build_index ix = { 0 };
 	uint32_t zone_slots = 16;
 	int rc;
 
@@ -149,11 +176,12 @@ struct snapshot *snapshot_build(const struct conf *c, struct backend_registry *r
 	s->regex = calloc(c->nroutes + 1, sizeof(*s->regex));
 	s->zones = calloc(zone_slots, sizeof(*s->zones));
 	s->backends = calloc(total_backend_refs(c) + 1, sizeof(*s->backends));
-	if (s->routes == NULL || s->regex == NULL || s->zones == NULL || s->backends == NULL) {
+	if (s->routes == NULL || s->regex == NULL || s->zones == NULL || s->backends == NULL ||
+	    index_init(&ix, c, prev) != DR_EOK) {
 		snprintf(err, len, "out of memory");
 		goto fail;
 	}
-	rc = build_routes(s, c, reg, err, len);
+	rc = build_routes(s, c, reg, &ix, err, len);
 	if (rc != DR_EOK) {
 		if (rc != DR_ECONF) {
 			snprintf(err, len, "%s", dr_strerror(rc));
@@ -165,8 +193,10 @@ struct snapshot *snapshot_build(const struct conf *c, struct backend_registry *r
 		snprintf(err, len, "out of memory");
 		goto fail;
 	}
+	index_deinit(&ix);
 	return s;
 fail:
+	index_deinit(&ix);
 	snapshot_free(s);
 	return NULL;
 }

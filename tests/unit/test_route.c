@@ -22,6 +22,7 @@ struct fixture {
 	struct backend_registry reg;
 	struct snapshot *snap;
 	struct regex_scratch *rs;
+	uint64_t gen;
 };
 
 static int setup(void **state)
@@ -103,7 +104,7 @@ static void build(struct fixture *f)
 		fail_msg("conf_validate: %s", err);
 	}
 	snapshot_free(f->snap);
-	f->snap = snapshot_build(&f->conf, &f->reg, 1, err, sizeof(err));
+	f->snap = snapshot_build(&f->conf, &f->reg, NULL, ++f->gen, err, sizeof(err));
 	if (f->snap == NULL) {
 		fail_msg("snapshot_build: %s", err);
 	}
@@ -613,7 +614,7 @@ static void test_build_bad_regex(void **state)
 
 	add_backend(f, "ns1", "127.0.0.1:5301");
 	add_regex(f, "(unclosed", "ns1");
-	f->snap = snapshot_build(&f->conf, &f->reg, 1, err, sizeof(err));
+	f->snap = snapshot_build(&f->conf, &f->reg, NULL, ++f->gen, err, sizeof(err));
 	assert_null(f->snap);
 	assert_true(strlen(err) > 0);
 }

@@ -1,0 +1,161 @@
+/* SPDX-License-Identifier: MIT */
+/* conf/entry.c -- backends and routes from entries "ip:port,regexp" (-b, and etcd values) */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/err.h"
+#include "common/strmap.h"
+#include "conf/conf.h"
+#include "route/regex.h"
+
+/* Backends by name and regex routes by pattern, as positions + 1 (the arrays move as they
+ * grow), so that adding n entries costs O(n), not O(n^2). */
+struct entry_index {
+	struct strmap backends;
+	struct strmap routes;
+};
+
+static void *pos_value(size_t pos)
+{
+	return (void *)(uintptr_t)(pos + 1);
+}
+
+static size_t value_pos(void *v)
+{
+	return (size_t)(uintptr_t)v - 1;
+}
+
+static int index_init(struct entry_index *ix, const struct conf *c, size_t extra)
+{
+	if (strmap_init(&ix->backends, c->nbackends + extra) != DR_EOK ||
+	    strmap_init(&ix->routes, c->nroutes + extra) != DR_EOK) {
+		return DR_ENOMEM;
+	}
+	for (size_t i = 0; i < c->nbackends; i++) {
+		if (strmap_get(&ix->backends, c->backends[i].name) == NULL &&
+		    strmap_put(&ix->backends, c->backends[i].name, pos_value(i)) != DR_EOK) {
+			return DR_ENOMEM;
+		}
+	}
+	for (size_t i = 0; i < c->nroutes; i++) {
+		if (c->routes[i].kind == CONF_ROUTE_REGEX &&
+		    strmap_get(&ix->routes, c->routes[i].pattern) == NULL &&
+		    strmap_put(&ix->routes, c->routes[i].pattern, pos_value(i)) != DR_EOK) {
+			return DR_ENOMEM;
+		}
+	}
+	return DR_EOK;
+}
+
+static void index_deinit(struct entry_index *ix)
+{
+	strmap_deinit(&ix->backends);
+	strmap_deinit(&ix->routes);
+}
+
+static int parse_entry(const char *entry, union sockaddr_any *sa, const char **pattern, char *err,
+		       size_t len)
+{
+	const char *comma = strchr(entry, ',');
+
+	if (comma == NULL || comma[1] == '\0') {
+		snprintf(err, len, "bad entry '%.200s' (want ip:port,regexp)", entry);
+		return DR_ECONF;
+	}
+	if (sockaddr_parse(entry, (size_t)(comma - entry), 0, sa) != DR_EOK) {
+		snprintf(err, len, "bad address in entry '%.200s' (want ip:port or [ipv6]:port)",
+			 entry);
+		return DR_ECONF;
+	}
+	*pattern = comma + 1;
+	return DR_EOK;
+}
+
+static int add_indexed(struct conf *c, struct entry_index *ix, const char *entry,
+		       enum conf_source source, char *err, size_t len)
+{
+	union sockaddr_any sa;
+	const char *pattern;
+	char name[CONF_NAME_MAX];
+	struct conf_route *r;
+	void *v;
+	int rc = parse_entry(entry, &sa, &pattern, err, len);
+
+	if (rc != DR_EOK) {
+		return rc;
+	}
+	sockaddr_format(&sa, name, sizeof(name));
+	if (strmap_get(&ix->backends, name) == NULL) {
+		struct conf_backend *be = conf_backend_add(c);
+		if (be == NULL || strmap_put(&ix->backends, name, pos_value(c->nbackends - 1)) != DR_EOK) {
+			return DR_ENOMEM;
+		}
+		snprintf(be->name, sizeof(be->name), "%s", name);
+		be->addr = sa;
+		be->health = c->health;		/* entries take the global health settings */
+	}
+	v = strmap_get(&ix->routes, pattern);
+	if (v != NULL) {
+		r = &c->routes[value_pos(v)];
+	} else {
+		r = conf_route_add(c);
+		if (r == NULL || (r->pattern = strdup(pattern)) == NULL ||
+		    strmap_put(&ix->routes, pattern, pos_value(c->nroutes - 1)) != DR_EOK) {
+			return DR_ENOMEM;
+		}
+		r->kind = CONF_ROUTE_REGEX;
+		r->source = source;
+	}
+	for (size_t i = 0; i < r->nbackends; i++) {
+		if (strcmp(r->backends[i], name) == 0) {
+			return DR_EOK;	/* the same entry twice adds nothing */
+		}
+	}
+	return conf_route_add_backend(r, name);
+}
+
+int conf_add_entry(struct conf *c, const char *entry, char *err, size_t len)
+{
+	const char *const one[] = { entry };
+
+	return conf_add_entries(c, one, 1, CONF_SRC_CONFIG, err, len);
+}
+
+int conf_add_entries(struct conf *c, const char *const *entries, size_t n,
+		     enum conf_source source, char *err, size_t len)
+{
+	struct entry_index ix = { 0 };
+	int rc = index_init(&ix, c, n);
+
+	for (size_t i = 0; rc == DR_EOK && i < n; i++) {
+		rc = add_indexed(c, &ix, entries[i], source, err, len);
+	}
+	index_deinit(&ix);
+	return rc;
+}
+
+int conf_entry_check(const char *entry, char *err, size_t len)
+{
+	union sockaddr_any sa;
+	const char *pattern;
+	char rerr[256];
+	struct regex *re;
+	int rc;
+
+	if (strlen(entry) > CONF_ENTRY_MAX) {
+		snprintf(err, len, "value of %zu bytes is over %d", strlen(entry), CONF_ENTRY_MAX);
+		return DR_ECONF;
+	}
+	rc = parse_entry(entry, &sa, &pattern, err, len);
+	if (rc != DR_EOK) {
+		return rc;
+	}
+	re = regex_new(pattern, rerr, sizeof(rerr));
+	if (re == NULL) {
+		snprintf(err, len, "bad regex '%.200s': %s", pattern, rerr);
+		return DR_ECONF;
+	}
+	regex_free(re);
+	return DR_EOK;
+}

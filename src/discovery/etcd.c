@@ -1,0 +1,636 @@
+/* SPDX-License-Identifier: MIT */
+/* discovery/etcd.c -- follow a key prefix in etcd (v3 JSON gateway) on a thread of its own
+ *
+ * The gateway speaks JSON over HTTP: POST /v3/kv/range reads the prefix, POST /v3/watch streams
+ * one JSON object per line. A watch request is given a bounded life (WATCH_ROTATE_MS) and then
+ * resumed from the next revision, so a member that hangs without closing the connection is
+ * noticed, and etcd replays whatever happened in between. A compacted revision, or any failure,
+ * sends us back to a full read, which also applies deletions made while we were away. */
+#include <curl/curl.h>
+#include <errno.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/base64.h"
+#include "common/clock.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "discovery/etcd.h"
+
+#define WATCH_ROTATE_MS 3000
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+#define STREAM_LINE_MAX (64u << 20)	/* one watch message; 10,000 events fit */
+
+/* A sorted array of keys with their values (valid entries) or NULL values (skipped ones). */
+struct kv {
+	char *key;
+	char *value;	/* NULL: the value was invalid */
+};
+
+struct etcd {
+	char *endpoints[CONF_ETCD_ENDPOINTS_MAX];
+	size_t nendpoints;
+	size_t ep;			/* the endpoint in use */
+	char *range_body;		/* {"key": ..., "range_end": ...} */
+	char prefix[256];
+	char *key_b64, *end_b64;
+	uint32_t timeout_ms;
+	int notify_fd;
+	pthread_t thread;
+	bool started;
+	_Atomic bool stopping;
+	/* Thread state. */
+	CURL *curl;
+	struct kv *kvs;
+	size_t nkvs, cap;
+	uint64_t revision;
+	bool was_up, ever_tried;
+	char *line;			/* the watch stream, up to a newline */
+	size_t line_len, line_cap;
+	bool watch_created, watch_broken;
+	/* Published. */
+	pthread_mutex_t lock;
+	pthread_cond_t published_cond;
+	struct etcd_set *pending;
+	bool published;
+	_Atomic bool up;
+	_Atomic uint64_t pub_revision, pub_keys, pub_invalid, current_ms;
+};
+
+/* Key table */
+
+static size_t kv_find(const struct etcd *e, const char *key, bool *found)
+{
+	size_t lo = 0, hi = e->nkvs;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(e->kvs[mid].key, key);
+		if (c == 0) {
+			*found = true;
+			return mid;
+		}
+		if (c < 0) {
+			lo = mid + 1;
+		} else {
+			hi = mid;
+		}
+	}
+	*found = false;
+	return lo;
+}
+
+static void kv_clear(struct etcd *e)
+{
+	for (size_t i = 0; i < e->nkvs; i++) {
+		free(e->kvs[i].key);
+		free(e->kvs[i].value);
+	}
+	e->nkvs = 0;
+}
+
+static void kv_delete(struct etcd *e, const char *key)
+{
+	bool found;
+	size_t i = kv_find(e, key, &found);
+
+	if (!found) {
+		return;
+	}
+	free(e->kvs[i].key);
+	free(e->kvs[i].value);
+	memmove(&e->kvs[i], &e->kvs[i + 1], (e->nkvs - i - 1) * sizeof(*e->kvs));
+	e->nkvs--;
+}
+
+/* Set <key> to <value> (both taken), or to "skipped" when the value is not a valid entry. */
+static int kv_put(struct etcd *e, char *key, char *value)
+{
+	char why[CONF_ERR_LEN];
+	bool found;
+	size_t i;
+
+	if (conf_entry_check(value, why, sizeof(why)) != DR_EOK) {
+		log_warn("etcd", "key %s skipped: %s", key, why);
+		free(value);
+		value = NULL;
+	}
+	i = kv_find(e, key, &found);
+	if (found) {
+		free(e->kvs[i].value);
+		e->kvs[i].value = value;
+		free(key);
+		return DR_EOK;
+	}
+	if (e->nkvs == e->cap) {
+		size_t cap = e->cap ? e->cap * 2 : 64;
+		struct kv *grown = realloc(e->kvs, cap * sizeof(*grown));
+		if (grown == NULL) {
+			free(key);
+			free(value);
+			return DR_ENOMEM;
+		}
+		e->kvs = grown;
+		e->cap = cap;
+	}
+	memmove(&e->kvs[i + 1], &e->kvs[i], (e->nkvs - i) * sizeof(*e->kvs));
+	e->kvs[i].key = key;
+	e->kvs[i].value = value;
+	e->nkvs++;
+	return DR_EOK;
+}
+
+void etcd_set_free(struct etcd_set *s)
+{
+	if (s == NULL) {
+		return;
+	}
+	for (size_t i = 0; i < s->n; i++) {
+		free(s->keys[i]);
+		free(s->values[i]);
+	}
+	free(s->keys);
+	free(s->values);
+	free(s);
+}
+
+/* Hand a copy of the valid entries to the control thread and wake it. */
+static void publish(struct etcd *e)
+{
+	struct etcd_set *s = calloc(1, sizeof(*s));
+	uint64_t one = 1, invalid = 0;
+
+	if (s == NULL || (s->keys = calloc(e->nkvs + 1, sizeof(char *))) == NULL ||
+	    (s->values = calloc(e->nkvs + 1, sizeof(char *))) == NULL) {
+		log_err("etcd", "out of memory publishing %zu keys", e->nkvs);
+		etcd_set_free(s);
+		return;
+	}
+	for (size_t i = 0; i < e->nkvs; i++) {
+		if (e->kvs[i].value == NULL) {
+			invalid++;
+			continue;
+		}
+		s->keys[s->n] = strdup(e->kvs[i].key);
+		s->values[s->n] = strdup(e->kvs[i].value);
+		if (s->keys[s->n] == NULL || s->values[s->n] == NULL) {
+			free(s->keys[s->n]);
+			free(s->values[s->n]);
+			log_err("etcd", "out of memory publishing %zu keys", e->nkvs);
+			etcd_set_free(s);
+			return;
+		}
+		s->n++;
+	}
+	atomic_store(&e->pub_revision, e->revision);
+	atomic_store(&e->pub_keys, s->n);
+	atomic_store(&e->pub_invalid, invalid);
+	pthread_mutex_lock(&e->lock);
+	etcd_set_free(e->pending);
+	e->pending = s;
+	e->published = true;
+	pthread_cond_broadcast(&e->published_cond);
+	pthread_mutex_unlock(&e->lock);
+	if (write(e->notify_fd, &one, sizeof(one)) == -1) {
+		log_debug("etcd", "wake-up failed (%s)", strerror(errno));
+	}
+}
+
+/* HTTP */
+
+struct body {
+	char *data;
+	size_t len;
+	bool too_big;
+};
+
+static size_t collect(char *ptr, size_t size, size_t n, void *arg)
+{
+	struct body *b = arg;
+	size_t add = size * n;
+	char *grown;
+
+	if (b->len + add > STREAM_LINE_MAX) {
+		b->too_big = true;
+		return 0;
+	}
+	grown = realloc(b->data, b->len + add + 1);
+	if (grown == NULL) {
+		return 0;
+	}
+	memcpy(grown + b->len, ptr, add);
+	b->data = grown;
+	b->len += add;
+	b->data[b->len] = '\0';
+	return add;
+}
+
+static int progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+	struct etcd *e = arg;
+
+	(void)dt;
+	(void)dn;
+	(void)ut;
+	(void)un;
+	return atomic_load(&e->stopping) ? 1 : 0;	/* non-zero aborts the transfer */
+}
+
+static void request_setup(struct etcd *e, const char *path, const char *body, long timeout_ms)
+{
+	char url[512];
+
+	snprintf(url, sizeof(url), "%s%s", e->endpoints[e->ep], path);
+	curl_easy_reset(e->curl);
+	curl_easy_setopt(e->curl, CURLOPT_URL, url);
+	curl_easy_setopt(e->curl, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(e->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)e->timeout_ms);
+	curl_easy_setopt(e->curl, CURLOPT_TIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(e->curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e->curl, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(e->curl, CURLOPT_XFERINFOFUNCTION, progress);
+	curl_easy_setopt(e->curl, CURLOPT_XFERINFODATA, e);
+	curl_easy_setopt(e->curl, CURLOPT_PROTOCOLS_STR, "http");
+}
+
+static const char *json_str(json_t *obj, const char *key)
+{
+	return json_string_value(json_object_get(obj, key));
+}
+
+/* etcd's int64 fields come as JSON strings. */
+static uint64_t json_u64(json_t *obj, const char *key)
+{
+	const char *s = json_str(obj, key);
+
+	return s ? strtoull(s, NULL, 10) : 0;
+}
+
+static char *decoded(json_t *obj, const char *key)
+{
+	const char *b64 = json_str(obj, key);
+	size_t len;
+	char *out = b64 ? base64_decode(b64, &len) : strdup("");
+
+	if (out != NULL && strlen(out) != len) {
+		free(out);	/* a NUL inside is no entry of ours */
+		return strdup("\x01invalid");
+	}
+	return out;
+}
+
+/* The full read: the whole prefix at one revision. */
+static int range(struct etcd *e, char *why, size_t len)
+{
+	struct body b = { 0 };
+	json_error_t jerr;
+	json_t *root = NULL, *kvs;
+	CURLcode cc;
+	long status = 0;
+	int rc = DR_EINVAL;
+
+	request_setup(e, "/v3/kv/range", e->range_body, (long)e->timeout_ms * 5);
+	curl_easy_setopt(e->curl, CURLOPT_WRITEFUNCTION, collect);
+	curl_easy_setopt(e->curl, CURLOPT_WRITEDATA, &b);
+	cc = curl_easy_perform(e->curl);
+	curl_easy_getinfo(e->curl, CURLINFO_RESPONSE_CODE, &status);
+	if (cc != CURLE_OK || status != 200) {
+		snprintf(why, len, "%s", cc != CURLE_OK ? curl_easy_strerror(cc) : "HTTP error");
+		goto out;
+	}
+	root = json_loadb(b.data ? b.data : "", b.len, 0, &jerr);
+	if (root == NULL || json_object_get(root, "header") == NULL) {
+		snprintf(why, len, "bad range answer");
+		goto out;
+	}
+	kv_clear(e);
+	e->revision = json_u64(json_object_get(root, "header"), "revision");
+	kvs = json_object_get(root, "kvs");
+	for (size_t i = 0; i < json_array_size(kvs); i++) {
+		json_t *kv = json_array_get(kvs, i);
+		char *key = decoded(kv, "key"), *value = decoded(kv, "value");
+		if (key == NULL || value == NULL) {
+			free(key);
+			free(value);
+			snprintf(why, len, "out of memory");
+			goto out;
+		}
+		if (kv_put(e, key, value) != DR_EOK) {	/* it took both */
+			snprintf(why, len, "out of memory");
+			goto out;
+		}
+	}
+	rc = DR_EOK;
+out:
+	json_decref(root);
+	free(b.data);
+	return rc;
+}
+
+/* One line of the watch stream. */
+static void watch_message(struct etcd *e, const char *text, size_t len)
+{
+	json_error_t jerr;
+	json_t *root = json_loadb(text, len, 0, &jerr);
+	json_t *result = root ? json_object_get(root, "result") : NULL;
+	json_t *events;
+	bool changed = false;
+
+	if (result == NULL) {
+		log_warn("etcd", "watch: unexpected message from %s", e->endpoints[e->ep]);
+		e->watch_broken = true;
+		goto out;
+	}
+	if (json_u64(result, "compact_revision") != 0 || json_is_true(json_object_get(result,
+										   "canceled"))) {
+		log_info("etcd", "watch canceled (compacted at revision %llu), reading again",
+			 (unsigned long long)json_u64(result, "compact_revision"));
+		e->watch_broken = true;
+		goto out;
+	}
+	if (json_is_true(json_object_get(result, "created"))) {
+		e->watch_created = true;
+	}
+	atomic_store(&e->current_ms, clock_now_ms());
+	events = json_object_get(result, "events");
+	for (size_t i = 0; i < json_array_size(events); i++) {
+		json_t *ev = json_array_get(events, i);
+		json_t *kv = json_object_get(ev, "kv");
+		const char *type = json_str(ev, "type");
+		char *key = decoded(kv, "key");
+		uint64_t rev = json_u64(kv, "mod_revision");
+		if (key == NULL) {
+			continue;
+		}
+		if (type != NULL && strcmp(type, "DELETE") == 0) {
+			kv_delete(e, key);
+			free(key);
+		} else {
+			char *value = decoded(kv, "value");
+			if (value == NULL || kv_put(e, key, value) != DR_EOK) {
+				free(value);
+				e->watch_broken = true;	/* out of memory: read it all again */
+				break;
+			}
+		}
+		if (rev > e->revision) {
+			e->revision = rev;
+		}
+		changed = true;
+	}
+	if (changed) {
+		publish(e);
+	}
+out:
+	json_decref(root);
+}
+
+static size_t stream(char *ptr, size_t size, size_t n, void *arg)
+{
+	struct etcd *e = arg;
+	size_t add = size * n;
+
+	for (size_t i = 0; i < add; i++) {
+		if (ptr[i] == '\n') {
+			watch_message(e, e->line, e->line_len);
+			e->line_len = 0;
+			if (e->watch_broken) {
+				return 0;	/* aborts the transfer */
+			}
+			continue;
+		}
+		if (e->line_len + 1 >= e->line_cap) {
+			size_t cap = e->line_cap ? e->line_cap * 2 : 65536;
+			char *grown = cap <= STREAM_LINE_MAX ? realloc(e->line, cap) : NULL;
+			if (grown == NULL) {
+				e->watch_broken = true;
+				return 0;
+			}
+			e->line = grown;
+			e->line_cap = cap;
+		}
+		e->line[e->line_len++] = ptr[i];
+	}
+	return add;
+}
+
+/* Watch from the revision after ours until the request's life ends. True when the watch
+ * worked (it was created and nothing broke), so it may simply be resumed. */
+static bool watch(struct etcd *e)
+{
+	char body[1024];
+	CURLcode cc;
+
+	snprintf(body, sizeof(body),
+		 "{\"create_request\":{\"key\":\"%s\",\"range_end\":\"%s\",\"start_revision\":\"%llu\"}}",
+		 e->key_b64, e->end_b64, (unsigned long long)(e->revision + 1));
+	e->watch_created = false;
+	e->watch_broken = false;
+	e->line_len = 0;
+	request_setup(e, "/v3/watch", body, WATCH_ROTATE_MS);
+	curl_easy_setopt(e->curl, CURLOPT_WRITEFUNCTION, stream);
+	curl_easy_setopt(e->curl, CURLOPT_WRITEDATA, e);
+	cc = curl_easy_perform(e->curl);
+	return e->watch_created && !e->watch_broken &&
+	       (cc == CURLE_OK || cc == CURLE_OPERATION_TIMEDOUT);
+}
+
+static void set_up(struct etcd *e, bool up, const char *why)
+{
+	atomic_store(&e->up, up);
+	if (up && (!e->was_up || !e->ever_tried)) {
+		log_info("etcd", "following %s at %s (revision %llu, %zu keys)", e->prefix,
+			 e->endpoints[e->ep], (unsigned long long)e->revision, e->nkvs);
+	} else if (!up && (e->was_up || !e->ever_tried)) {
+		log_warn("etcd", "%s unreachable (%s); serving the last %zu keys, retrying",
+			 e->endpoints[e->ep], why, e->nkvs);
+	}
+	e->was_up = up;
+	e->ever_tried = true;
+}
+
+static void pause_ms(struct etcd *e, uint32_t ms)
+{
+	for (uint32_t waited = 0; waited < ms && !atomic_load(&e->stopping); waited += 50) {
+		nanosleep(&(struct timespec){ .tv_nsec = 50 * 1000 * 1000 }, NULL);
+	}
+}
+
+static void *etcd_main(void *arg)
+{
+	struct etcd *e = arg;
+	uint32_t backoff = BACKOFF_MIN_MS;
+	char why[256];
+
+	while (!atomic_load(&e->stopping)) {
+		if (range(e, why, sizeof(why)) != DR_EOK) {
+			set_up(e, false, why);
+			e->ep = (e->ep + 1) % e->nendpoints;
+			pause_ms(e, backoff);
+			backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+			continue;
+		}
+		backoff = BACKOFF_MIN_MS;
+		atomic_store(&e->current_ms, clock_now_ms());
+		set_up(e, true, NULL);
+		publish(e);
+		while (!atomic_load(&e->stopping) && watch(e)) {
+			atomic_store(&e->current_ms, clock_now_ms());
+		}
+	}
+	return NULL;
+}
+
+/* The end of a prefix range: the prefix with its last byte plus one (etcd's convention). */
+static char *range_end(const char *prefix)
+{
+	size_t len = strlen(prefix);
+	char *end = strdup(prefix);
+	char *b64;
+
+	if (end == NULL) {
+		return NULL;
+	}
+	while (len > 0 && (unsigned char)end[len - 1] == 0xff) {
+		len--;
+	}
+	if (len == 0) {
+		free(end);
+		return strdup("AA==");	/* "\0": every key */
+	}
+	end[len - 1]++;
+	b64 = base64_encode(end, len);
+	free(end);
+	return b64;
+}
+
+struct etcd *etcd_new(const struct conf_etcd *c, int notify_fd, char *err, size_t len)
+{
+	struct etcd *e = calloc(1, sizeof(*e));
+	size_t body_len;
+
+	if (e == NULL) {
+		snprintf(err, len, "out of memory");
+		return NULL;
+	}
+	pthread_mutex_init(&e->lock, NULL);
+	pthread_cond_init(&e->published_cond, NULL);
+	e->notify_fd = notify_fd;
+	e->timeout_ms = c->timeout_ms;
+	snprintf(e->prefix, sizeof(e->prefix), "%s", c->prefix);
+	for (size_t i = 0; i < c->nendpoints; i++) {
+		size_t l = strlen(c->endpoints[i]);
+		e->endpoints[i] = strdup(c->endpoints[i]);
+		if (e->endpoints[i] == NULL) {
+			goto nomem;
+		}
+		if (l > 0 && e->endpoints[i][l - 1] == '/') {
+			e->endpoints[i][l - 1] = '\0';
+		}
+		e->nendpoints++;
+	}
+	e->key_b64 = base64_encode(c->prefix, strlen(c->prefix));
+	e->end_b64 = range_end(c->prefix);
+	if (e->key_b64 == NULL || e->end_b64 == NULL) {
+		goto nomem;
+	}
+	body_len = strlen(e->key_b64) + strlen(e->end_b64) + 64;
+	e->range_body = malloc(body_len);
+	e->curl = curl_easy_init();
+	if (e->range_body == NULL || e->curl == NULL) {
+		goto nomem;
+	}
+	snprintf(e->range_body, body_len, "{\"key\":\"%s\",\"range_end\":\"%s\"}", e->key_b64,
+		 e->end_b64);
+	if (pthread_create(&e->thread, NULL, etcd_main, e) != 0) {
+		snprintf(err, len, "etcd: cannot start a thread");
+		etcd_free(e);
+		return NULL;
+	}
+	e->started = true;
+	return e;
+nomem:
+	snprintf(err, len, "out of memory");
+	etcd_free(e);
+	return NULL;
+}
+
+void etcd_free(struct etcd *e)
+{
+	if (e == NULL) {
+		return;
+	}
+	if (e->started) {
+		atomic_store(&e->stopping, true);
+		pthread_join(e->thread, NULL);
+	}
+	if (e->curl != NULL) {
+		curl_easy_cleanup(e->curl);
+	}
+	kv_clear(e);
+	free(e->kvs);
+	free(e->line);
+	free(e->range_body);
+	free(e->key_b64);
+	free(e->end_b64);
+	for (size_t i = 0; i < e->nendpoints; i++) {
+		free(e->endpoints[i]);
+	}
+	etcd_set_free(e->pending);
+	pthread_cond_destroy(&e->published_cond);
+	pthread_mutex_destroy(&e->lock);
+	free(e);
+}
+
+struct etcd_set *etcd_take(struct etcd *e)
+{
+	struct etcd_set *s;
+
+	pthread_mutex_lock(&e->lock);
+	s = e->pending;
+	e->pending = NULL;
+	pthread_mutex_unlock(&e->lock);
+	return s;
+}
+
+bool etcd_wait_first(struct etcd *e, uint32_t timeout_ms)
+{
+	struct timespec until;
+	bool published;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += timeout_ms / 1000;
+	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&e->lock);
+	while (!e->published) {
+		if (pthread_cond_timedwait(&e->published_cond, &e->lock, &until) != 0) {
+			break;
+		}
+	}
+	published = e->published;
+	pthread_mutex_unlock(&e->lock);
+	return published;
+}
+
+void etcd_status(struct etcd *e, struct etcd_status *st)
+{
+	uint64_t current = atomic_load(&e->current_ms);
+	uint64_t now = clock_now_ms();
+
+	st->up = atomic_load(&e->up);
+	st->revision = atomic_load(&e->pub_revision);
+	st->keys = atomic_load(&e->pub_keys);
+	st->invalid = atomic_load(&e->pub_invalid);
+	st->age_ms = current != 0 && now > current ? now - current : (current ? 0 : now);
+}
