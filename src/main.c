@@ -26,6 +26,8 @@
 
 #define DNSROUTER_VERSION "0.1.0"
 #define COLLECT_INTERVAL_MS 1000
+#define ETCD_SETTLE_MS 3
+#define ETCD_SETTLE_ROUNDS 20
 
 /* What the command line says beside the file: kept to be applied again on every reload. */
 struct cli {
@@ -214,9 +216,6 @@ static void publish(struct control *ctl, struct snapshot *next)
 	/* Workers go offline whenever they sleep, so this waits at most one busy loop turn. */
 	synchronize_rcu();
 	snapshot_free(old);
-	if (ctl->admin != NULL) {
-		http_set_routes(ctl->admin, metrics_routes_json(next));
-	}
 	backend_registry_collect(&ctl->reg, next->gen - 1);
 }
 
@@ -272,13 +271,22 @@ static void reload(struct control *ctl)
 static void apply_etcd(struct control *ctl)
 {
 	char err[CONF_ERR_LEN];
-	struct etcd_set *set = etcd_take(ctl->etcd);
+	struct pollfd pfd = { .fd = ctl->etcd_fd, .events = POLLIN };
+	struct etcd_set *set;
 	struct snapshot *snap;
 	uint64_t count;
 
-	if (read(ctl->etcd_fd, &count, sizeof(count)) == -1 && errno != EAGAIN) {
-		log_debug("control", "etcd wake-up read failed (%s)", strerror(errno));
+	/* Let a burst of changes settle (a few ms, bounded), so that a thousand puts in a row
+	 * cost a few rebuilds, not a thousand. */
+	for (int i = 0; i < ETCD_SETTLE_ROUNDS; i++) {
+		if (read(ctl->etcd_fd, &count, sizeof(count)) == -1 && errno != EAGAIN) {
+			log_debug("control", "etcd wake-up read failed (%s)", strerror(errno));
+		}
+		if (poll(&pfd, 1, ETCD_SETTLE_MS) <= 0) {
+			break;
+		}
 	}
+	set = etcd_take(ctl->etcd);
 	if (set == NULL) {
 		return;
 	}
@@ -438,7 +446,7 @@ static int start_etcd(struct control *ctl)
 	return DR_EOK;
 }
 
-static int start_admin(struct control *ctl, const struct snapshot *snap)
+static int start_admin(struct control *ctl)
 {
 	char err[CONF_ERR_LEN];
 	char addr[SOCKADDR_STRLEN];
@@ -446,13 +454,13 @@ static int start_admin(struct control *ctl, const struct snapshot *snap)
 	if (ctl->conf.admin.sa.sa_family == 0) {
 		return DR_EOK;
 	}
-	ctl->metrics = (struct metrics_source){ &ctl->reg, ctl->workers, ctl->nworkers, ctl->etcd };
+	ctl->metrics = (struct metrics_source){ &ctl->reg, ctl->workers, ctl->nworkers, ctl->etcd,
+						 &ctl->router };
 	ctl->admin = http_new(&ctl->conf.admin, &ctl->metrics, err, sizeof(err));
 	if (ctl->admin == NULL) {
 		log_err("control", "%s", err);
 		return DR_ECONF;
 	}
-	http_set_routes(ctl->admin, metrics_routes_json(snap));
 	log_info("control", "admin endpoint on http://%s/",
 		 sockaddr_format(&ctl->conf.admin, addr, sizeof(addr)));
 	return DR_EOK;
@@ -488,7 +496,7 @@ static int run(struct control *ctl)
 	rcu_assign_pointer(ctl->router.snap, snap);
 	rc = start_workers(ctl);
 	if (rc == DR_EOK) {
-		rc = start_admin(ctl, snap);
+		rc = start_admin(ctl);
 	}
 	if (rc != DR_EOK) {
 		goto out;

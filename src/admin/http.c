@@ -15,8 +15,6 @@
 struct http {
 	struct MHD_Daemon *daemon;
 	struct metrics_source src;
-	pthread_mutex_t lock;	/* routes_json: written by the control thread */
-	char *routes_json;
 };
 
 static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, const char *type,
@@ -119,11 +117,8 @@ static enum MHD_Result route_get(struct http *h, struct MHD_Connection *conn, co
 			       metrics_backends_json(&h->src));
 	}
 	if (strcmp(url, "/api/v1/routes") == 0) {
-		char *copy;
-		pthread_mutex_lock(&h->lock);
-		copy = strdup(h->routes_json ? h->routes_json : "[]\n");
-		pthread_mutex_unlock(&h->lock);
-		return respond(conn, MHD_HTTP_OK, "application/json", copy);
+		return respond(conn, MHD_HTTP_OK, "application/json",
+			       metrics_routes_json(&h->src));
 	}
 	return respond(conn, MHD_HTTP_NOT_FOUND, "application/json",
 		       json_error("no such resource: %s", url));
@@ -169,7 +164,6 @@ struct http *http_new(const union sockaddr_any *addr, const struct metrics_sourc
 		return NULL;
 	}
 	h->src = *src;
-	pthread_mutex_init(&h->lock, NULL);
 	if (addr->sa.sa_family == AF_INET6) {
 		flags |= MHD_USE_IPv6;
 	}
@@ -181,22 +175,10 @@ struct http *http_new(const union sockaddr_any *addr, const struct metrics_sourc
 	if (h->daemon == NULL) {
 		snprintf(err, len, "cannot serve the admin endpoint on %s",
 			 sockaddr_format(addr, text, sizeof(text)));
-		pthread_mutex_destroy(&h->lock);
 		free(h);
 		return NULL;
 	}
 	return h;
-}
-
-void http_set_routes(struct http *h, char *json)
-{
-	char *old;
-
-	pthread_mutex_lock(&h->lock);
-	old = h->routes_json;
-	h->routes_json = json;
-	pthread_mutex_unlock(&h->lock);
-	free(old);
 }
 
 void http_free(struct http *h)
@@ -205,7 +187,5 @@ void http_free(struct http *h)
 		return;
 	}
 	MHD_stop_daemon(h->daemon);
-	pthread_mutex_destroy(&h->lock);
-	free(h->routes_json);
 	free(h);
 }

@@ -19,7 +19,4 @@ struct http *http_new(const union sockaddr_any *addr, const struct metrics_sourc
 /* Stop serving and free. */
 void http_free(struct http *h);
 
-/* Take <json> (from metrics_routes_json; may be NULL) as the answer to GET /api/v1/routes. */
-void http_set_routes(struct http *h, char *json);
-
 #endif

@@ -3,6 +3,7 @@
  * Prometheus text and JSON */
 #include <stdio.h>
 #include <stdlib.h>
+#include <urcu-qsbr.h>
 
 #include "admin/metrics.h"
 #include "common/strbuf.h"
@@ -257,9 +258,24 @@ char *metrics_backends_json(const struct metrics_source *src)
 	return strbuf_take(&sb);
 }
 
-char *metrics_routes_json(const struct snapshot *snap)
+static void routes_json(struct strbuf *sb, const struct snapshot *snap);
+
+char *metrics_routes_json(const struct metrics_source *src)
 {
 	struct strbuf sb = { 0 };
+
+	/* Registered only for this read: libmicrohttpd's threads come and go on their own. */
+	rcu_register_thread();
+	pthread_mutex_lock(&src->reg->lock);	/* backend names change under it */
+	routes_json(&sb, rcu_dereference(src->router->snap));
+	pthread_mutex_unlock(&src->reg->lock);
+	rcu_unregister_thread();
+	return strbuf_take(&sb);
+}
+
+static void routes_json(struct strbuf *out, const struct snapshot *snap)
+{
+	struct strbuf sb = *out;
 
 	strbuf_printf(&sb, "[");
 	for (uint32_t i = 0; i < snap->nroutes; i++) {
@@ -279,5 +295,5 @@ char *metrics_routes_json(const struct snapshot *snap)
 		strbuf_printf(&sb, "]}");
 	}
 	strbuf_printf(&sb, "]\n");
-	return strbuf_take(&sb);
+	*out = sb;
 }

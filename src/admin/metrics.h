@@ -16,6 +16,7 @@ struct metrics_source {
 	struct worker *const *workers;
 	unsigned nworkers;
 	struct etcd *etcd;	/* NULL: no etcd configured */
+	struct router *router;	/* the published snapshot, read under RCU */
 };
 
 /* The Prometheus text exposition. Returns a string to free(), or NULL when out of memory. */
@@ -24,7 +25,8 @@ char *metrics_prometheus(const struct metrics_source *src);
 /* GET /api/v1/backends: a JSON array. Returns a string to free(), or NULL. */
 char *metrics_backends_json(const struct metrics_source *src);
 
-/* GET /api/v1/routes for <snap>: a JSON array. Control thread (it owns <snap>). */
-char *metrics_routes_json(const struct snapshot *snap);
+/* GET /api/v1/routes: the published snapshot's routes as a JSON array. The calling thread
+ * registers with RCU for the moment it reads. Returns a string to free(), or NULL. */
+char *metrics_routes_json(const struct metrics_source *src);
 
 #endif

@@ -81,7 +81,12 @@ static const char *describe(const struct backend *be, char *buf, size_t len)
 {
 	char addr[SOCKADDR_STRLEN];
 
-	snprintf(buf, len, "%s (%s)", be->name, sockaddr_format(&be->addr, addr, sizeof(addr)));
+	sockaddr_format(&be->addr, addr, sizeof(addr));
+	if (strcmp(be->name, addr) == 0) {
+		snprintf(buf, len, "%s", addr);		/* etcd and -b backends are named so */
+	} else {
+		snprintf(buf, len, "%s (%s)", be->name, addr);
+	}
 	return buf;
 }
 

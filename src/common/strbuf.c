@@ -49,31 +49,51 @@ void strbuf_printf(struct strbuf *sb, const char *fmt, ...)
 	sb->len += (size_t)n;
 }
 
+static void append(struct strbuf *sb, const char *s, size_t n)
+{
+	if (n == 0 || !reserve(sb, n)) {
+		return;
+	}
+	memcpy(sb->data + sb->len, s, n);
+	sb->len += n;
+	sb->data[sb->len] = '\0';
+}
+
+/* Copy runs of characters that need no escape in one go; escape the others. */
+static void escaped(struct strbuf *sb, const char *s, bool json)
+{
+	while (*s != '\0') {
+		size_t run = 0;
+		while (s[run] != '\0' && s[run] != '"' && s[run] != '\\' &&
+		       (unsigned char)s[run] >= 0x20) {
+			run++;
+		}
+		append(sb, s, run);
+		s += run;
+		if (*s == '\0') {
+			break;
+		}
+		if (*s == '"' || *s == '\\') {
+			strbuf_printf(sb, "\\%c", *s);
+		} else if (!json && *s == '\n') {
+			strbuf_printf(sb, "\\n");
+		} else if (json) {
+			strbuf_printf(sb, "\\u%04x", (unsigned char)*s);
+		} else {
+			append(sb, s, 1);
+		}
+		s++;
+	}
+}
+
 void strbuf_json(struct strbuf *sb, const char *s)
 {
-	for (; *s != '\0'; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\') {
-			strbuf_printf(sb, "\\%c", c);
-		} else if (c < 0x20) {
-			strbuf_printf(sb, "\\u%04x", c);
-		} else {
-			strbuf_printf(sb, "%c", c);
-		}
-	}
+	escaped(sb, s, true);
 }
 
 void strbuf_label(struct strbuf *sb, const char *s)
 {
-	for (; *s != '\0'; s++) {
-		if (*s == '"' || *s == '\\') {
-			strbuf_printf(sb, "\\%c", *s);
-		} else if (*s == '\n') {
-			strbuf_printf(sb, "\\n");
-		} else {
-			strbuf_printf(sb, "%c", *s);
-		}
-	}
+	escaped(sb, s, false);
 }
 
 char *strbuf_take(struct strbuf *sb)

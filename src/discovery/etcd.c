@@ -61,6 +61,7 @@ struct etcd {
 	struct etcd_set *pending;
 	bool published;
 	_Atomic bool up;
+	_Atomic bool watching;		/* a watch stream is open: the data is current */
 	_Atomic uint64_t pub_revision, pub_keys, pub_invalid, current_ms;
 };
 
@@ -357,6 +358,7 @@ static void watch_message(struct etcd *e, const char *text, size_t len)
 	}
 	if (json_is_true(json_object_get(result, "created"))) {
 		e->watch_created = true;
+		atomic_store(&e->watching, true);
 	}
 	atomic_store(&e->current_ms, clock_now_ms());
 	events = json_object_get(result, "events");
@@ -438,6 +440,8 @@ static bool watch(struct etcd *e)
 	curl_easy_setopt(e->curl, CURLOPT_WRITEFUNCTION, stream);
 	curl_easy_setopt(e->curl, CURLOPT_WRITEDATA, e);
 	cc = curl_easy_perform(e->curl);
+	atomic_store(&e->watching, false);
+	atomic_store(&e->current_ms, clock_now_ms());
 	return e->watch_created && !e->watch_broken &&
 	       (cc == CURLE_OK || cc == CURLE_OPERATION_TIMEDOUT);
 }
@@ -632,5 +636,9 @@ void etcd_status(struct etcd *e, struct etcd_status *st)
 	st->revision = atomic_load(&e->pub_revision);
 	st->keys = atomic_load(&e->pub_keys);
 	st->invalid = atomic_load(&e->pub_invalid);
-	st->age_ms = current != 0 && now > current ? now - current : (current ? 0 : now);
+	if (atomic_load(&e->watching) || (current != 0 && now <= current)) {
+		st->age_ms = 0;
+	} else {
+		st->age_ms = current != 0 ? now - current : now;	/* never: since boot */
+	}
 }
