@@ -232,29 +232,48 @@ int conf_add_listen(struct conf *c, const char *addr, char *err, size_t len)
 	return DR_EOK;
 }
 
+/* Make room for one more element of <size> in <*arr> (<n> used of <*cap>), doubling: adding n
+ * elements one by one then costs O(n) copies, not O(n^2). */
+static int grow(void **arr, size_t n, size_t *cap, size_t size)
+{
+	size_t want = *cap ? *cap * 2 : 8;
+	void *grown;
+
+	if (n < *cap) {
+		return DR_EOK;
+	}
+	grown = realloc(*arr, want * size);
+	if (grown == NULL) {
+		return DR_ENOMEM;
+	}
+	*arr = grown;
+	*cap = want;
+	return DR_EOK;
+}
+
 struct conf_backend *conf_backend_add(struct conf *c)
 {
-	struct conf_backend *grown = realloc(c->backends, (c->nbackends + 1) * sizeof(*grown));
+	struct conf_backend *be;
 
-	if (grown == NULL) {
+	if (grow((void **)&c->backends, c->nbackends, &c->backends_cap, sizeof(*be)) != DR_EOK) {
 		return NULL;
 	}
-	c->backends = grown;
-	memset(&grown[c->nbackends], 0, sizeof(*grown));
-	grown[c->nbackends].weight = 1;
-	return &grown[c->nbackends++];
+	be = &c->backends[c->nbackends++];
+	memset(be, 0, sizeof(*be));
+	be->weight = 1;
+	return be;
 }
 
 struct conf_route *conf_route_add(struct conf *c)
 {
-	struct conf_route *grown = realloc(c->routes, (c->nroutes + 1) * sizeof(*grown));
+	struct conf_route *r;
 
-	if (grown == NULL) {
+	if (grow((void **)&c->routes, c->nroutes, &c->routes_cap, sizeof(*r)) != DR_EOK) {
 		return NULL;
 	}
-	c->routes = grown;
-	memset(&grown[c->nroutes], 0, sizeof(*grown));
-	return &grown[c->nroutes++];
+	r = &c->routes[c->nroutes++];
+	memset(r, 0, sizeof(*r));
+	return r;
 }
 
 int conf_route_add_backend(struct conf_route *r, const char *name)
@@ -288,13 +307,17 @@ int conf_clone(struct conf *dst, const struct conf *src)
 	dst->backends = NULL;
 	dst->routes = NULL;
 	dst->nroutes = 0;
+	dst->backends_cap = src->nbackends + 1;
+	dst->routes_cap = src->nroutes + 1;
 	if ((src->file != NULL && (dst->file = strdup(src->file)) == NULL) ||
 	    (dst->listen = malloc((src->nlisten + 1) * sizeof(*dst->listen))) == NULL ||
-	    (dst->backends = malloc((src->nbackends + 1) * sizeof(*dst->backends))) == NULL ||
-	    (dst->routes = calloc(src->nroutes + 1, sizeof(*dst->routes))) == NULL) {
+	    (dst->backends = malloc(dst->backends_cap * sizeof(*dst->backends))) == NULL ||
+	    (dst->routes = calloc(dst->routes_cap, sizeof(*dst->routes))) == NULL) {
 		goto fail;
 	}
-	memcpy(dst->listen, src->listen, src->nlisten * sizeof(*dst->listen));
+	if (src->nlisten > 0) {
+		memcpy(dst->listen, src->listen, src->nlisten * sizeof(*dst->listen));
+	}
 	for (size_t i = 0; i < src->etcd.nendpoints; i++) {
 		dst->etcd.endpoints[i] = strdup(src->etcd.endpoints[i]);
 		if (dst->etcd.endpoints[i] == NULL) {
@@ -302,7 +325,9 @@ int conf_clone(struct conf *dst, const struct conf *src)
 		}
 		dst->etcd.nendpoints++;
 	}
-	memcpy(dst->backends, src->backends, src->nbackends * sizeof(*dst->backends));
+	if (src->nbackends > 0) {
+		memcpy(dst->backends, src->backends, src->nbackends * sizeof(*dst->backends));
+	}
 	for (size_t i = 0; i < src->nroutes; i++) {
 		struct conf_route *r = &dst->routes[i];
 		*r = src->routes[i];
@@ -314,7 +339,10 @@ int conf_clone(struct conf *dst, const struct conf *src)
 		if (r->pattern == NULL || r->backends == NULL) {
 			goto fail;
 		}
-		memcpy(r->backends, src->routes[i].backends, r->nbackends * sizeof(*r->backends));
+		if (r->nbackends > 0) {
+			memcpy(r->backends, src->routes[i].backends,
+			       r->nbackends * sizeof(*r->backends));
+		}
 	}
 	return DR_EOK;
 fail:
@@ -351,13 +379,11 @@ static int validate_route(struct conf *c, struct conf_route *r, char *err, size_
 	}
 	if (r->kind == CONF_ROUTE_REGEX) {
 		char rerr[256];
-		struct regex *re = regex_new(r->pattern, rerr, sizeof(rerr));
-		if (re == NULL) {
+		if (regex_check(r->pattern, rerr, sizeof(rerr)) != DR_EOK) {
 			n = where(c, r->line, err, len);
 			snprintf(err + n, len - (size_t)n, "bad regex '%s': %s", r->pattern, rerr);
 			return DR_ECONF;
 		}
-		regex_free(re);
 	}
 	return DR_EOK;
 }

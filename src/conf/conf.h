@@ -112,9 +112,9 @@ struct conf {
 	struct conf_health health;	/* global defaults */
 	struct conf_etcd etcd;
 	struct conf_backend *backends;
-	size_t nbackends;
+	size_t nbackends, backends_cap;
 	struct conf_route *routes;
-	size_t nroutes;
+	size_t nroutes, routes_cap;
 };
 
 /* Fill <c> with the defaults (identity: the host name). Returns DR_EOK or DR_ENOMEM. */

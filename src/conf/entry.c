@@ -140,7 +140,6 @@ int conf_entry_check(const char *entry, char *err, size_t len)
 	union sockaddr_any sa;
 	const char *pattern;
 	char rerr[256];
-	struct regex *re;
 	int rc;
 
 	if (strlen(entry) > CONF_ENTRY_MAX) {
@@ -151,11 +150,9 @@ int conf_entry_check(const char *entry, char *err, size_t len)
 	if (rc != DR_EOK) {
 		return rc;
 	}
-	re = regex_new(pattern, rerr, sizeof(rerr));
-	if (re == NULL) {
+	if (regex_check(pattern, rerr, sizeof(rerr)) != DR_EOK) {
 		snprintf(err, len, "bad regex '%.200s': %s", pattern, rerr);
 		return DR_ECONF;
 	}
-	regex_free(re);
 	return DR_EOK;
 }

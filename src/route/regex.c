@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "common/err.h"
 #include "route/regex.h"
 
 struct regex {
@@ -40,6 +41,23 @@ struct regex *regex_new(const char *pattern, char *err, size_t len)
 	(void)pcre2_jit_compile(re->code, PCRE2_JIT_COMPLETE);
 	re->refs = 1;
 	return re;
+}
+
+int regex_check(const char *pattern, char *err, size_t len)
+{
+	int errcode;
+	PCRE2_SIZE erroff;
+	pcre2_code *code = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, 0, &errcode,
+					 &erroff, NULL);
+
+	if (code == NULL) {
+		PCRE2_UCHAR msg[200];
+		pcre2_get_error_message(errcode, msg, sizeof(msg));
+		snprintf(err, len, "%s at offset %zu", (const char *)msg, (size_t)erroff);
+		return DR_EINVAL;
+	}
+	pcre2_code_free(code);
+	return DR_EOK;
 }
 
 struct regex *regex_ref(struct regex *re)

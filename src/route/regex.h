@@ -13,6 +13,10 @@ struct regex_scratch;
  * <err> of <len> bytes. The result is immutable and may be matched from many threads. */
 struct regex *regex_new(const char *pattern, char *err, size_t len);
 
+/* Check that <pattern> compiles, without keeping it (no JIT: cheaper). DR_EOK, or DR_EINVAL
+ * with the reason in <err>. */
+int regex_check(const char *pattern, char *err, size_t len);
+
 /* Share <re> (compiled patterns are immutable): one more reference. Control thread only. */
 struct regex *regex_ref(struct regex *re);
 
