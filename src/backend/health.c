@@ -320,7 +320,7 @@ static void passive(struct health *h, struct backend *be)
 	p->fails += (uint32_t)dt;
 	p->succs = 0;
 	if (p->fails >= be->health.fall) {
-		snprintf(why, sizeof(why), "%llu timeouts on live traffic", (unsigned long long)dt);
+		snprintf(why, sizeof(why), "%u timeouts in a row on live traffic", p->fails);
 		set_down(be, why);
 		/* Without active checks nothing would bring it back: try again after an interval. */
 		p->down_until_ms = h->now_ms + be->health.interval_ms;

@@ -23,7 +23,7 @@
 #include "common/log.h"
 #include "discovery/etcd.h"
 
-#define WATCH_ROTATE_MS 3000
+#define WATCH_ROTATE_MS 2000
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 #define STREAM_LINE_MAX (64u << 20)	/* one watch message; 10,000 events fit */
@@ -55,6 +55,10 @@ struct etcd {
 	char *line;			/* the watch stream, up to a newline */
 	size_t line_len, line_cap;
 	bool watch_created, watch_broken;
+	uint64_t created_by_ms;		/* a watch not created by then is given up (0: none) */
+	bool silence_limit;		/* give a read up after <timeout> without a byte */
+	curl_off_t last_dn;
+	uint64_t last_rx_ms;
 	/* Published. */
 	pthread_mutex_t lock;
 	pthread_cond_t published_cond;
@@ -237,11 +241,25 @@ static int progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl
 {
 	struct etcd *e = arg;
 
+	uint64_t now = clock_now_ms();
+
 	(void)dt;
-	(void)dn;
 	(void)ut;
 	(void)un;
-	return atomic_load(&e->stopping) ? 1 : 0;	/* non-zero aborts the transfer */
+	if (dn != e->last_dn || e->last_rx_ms == 0) {
+		e->last_dn = dn;
+		e->last_rx_ms = now;
+	}
+	/* Non-zero aborts the transfer: when stopping, when a member accepted the watch but does
+	 * not confirm it, and when a read goes silent (a hung member still completes TCP
+	 * handshakes, so only silence shows it). */
+	if (e->created_by_ms != 0 && !e->watch_created && now > e->created_by_ms) {
+		return 1;
+	}
+	if (e->silence_limit && now - e->last_rx_ms > e->timeout_ms) {
+		return 1;
+	}
+	return atomic_load(&e->stopping) ? 1 : 0;
 }
 
 static void request_setup(struct etcd *e, const char *path, const char *body, long timeout_ms)
@@ -259,6 +277,8 @@ static void request_setup(struct etcd *e, const char *path, const char *body, lo
 	curl_easy_setopt(e->curl, CURLOPT_XFERINFOFUNCTION, progress);
 	curl_easy_setopt(e->curl, CURLOPT_XFERINFODATA, e);
 	curl_easy_setopt(e->curl, CURLOPT_PROTOCOLS_STR, "http");
+	e->last_rx_ms = 0;
+	e->last_dn = 0;
 }
 
 static const char *json_str(json_t *obj, const char *key)
@@ -297,13 +317,27 @@ static int range(struct etcd *e, char *why, size_t len)
 	long status = 0;
 	int rc = DR_EINVAL;
 
-	request_setup(e, "/v3/kv/range", e->range_body, (long)e->timeout_ms * 5);
+	/* No limit on the whole read (a large prefix may take a while), but one on silence: a
+	 * member that sends nothing for <timeout> is given up. */
+	request_setup(e, "/v3/kv/range", e->range_body, 0);
+	e->silence_limit = true;
 	curl_easy_setopt(e->curl, CURLOPT_WRITEFUNCTION, collect);
 	curl_easy_setopt(e->curl, CURLOPT_WRITEDATA, &b);
 	cc = curl_easy_perform(e->curl);
 	curl_easy_getinfo(e->curl, CURLINFO_RESPONSE_CODE, &status);
+	e->silence_limit = false;
+	log_debug("etcd", "range on %s: %s, HTTP %ld", e->endpoints[e->ep], curl_easy_strerror(cc),
+		  status);
+	if (cc == CURLE_ABORTED_BY_CALLBACK && !atomic_load(&e->stopping)) {
+		snprintf(why, len, "no answer for %u ms", e->timeout_ms);
+		goto out;
+	}
 	if (cc != CURLE_OK || status != 200) {
-		snprintf(why, len, "%s", cc != CURLE_OK ? curl_easy_strerror(cc) : "HTTP error");
+		if (cc != CURLE_OK) {
+			snprintf(why, len, "%s", curl_easy_strerror(cc));
+		} else {
+			snprintf(why, len, "HTTP status %ld", status);
+		}
 		goto out;
 	}
 	root = json_loadb(b.data ? b.data : "", b.len, 0, &jerr);
@@ -439,7 +473,11 @@ static bool watch(struct etcd *e)
 	request_setup(e, "/v3/watch", body, WATCH_ROTATE_MS);
 	curl_easy_setopt(e->curl, CURLOPT_WRITEFUNCTION, stream);
 	curl_easy_setopt(e->curl, CURLOPT_WRITEDATA, e);
+	e->created_by_ms = clock_now_ms() + e->timeout_ms;
 	cc = curl_easy_perform(e->curl);
+	e->created_by_ms = 0;
+	log_debug("etcd", "watch on %s ended: %s, created %d, broken %d", e->endpoints[e->ep],
+		  curl_easy_strerror(cc), e->watch_created, e->watch_broken);
 	atomic_store(&e->watching, false);
 	atomic_store(&e->current_ms, clock_now_ms());
 	return e->watch_created && !e->watch_broken &&
@@ -488,6 +526,9 @@ static void *etcd_main(void *arg)
 		while (!atomic_load(&e->stopping) && watch(e)) {
 			atomic_store(&e->current_ms, clock_now_ms());
 		}
+		/* The watch failed: read everything again, from the next member (any member
+		 * serves the same data, and this one may be the one in trouble). */
+		e->ep = (e->ep + 1) % e->nendpoints;
 	}
 	return NULL;
 }
