@@ -222,7 +222,9 @@ static void publish(struct control *ctl, struct snapshot *next)
 static bool etcd_conf_equal(const struct conf_etcd *a, const struct conf_etcd *b)
 {
 	if (a->nendpoints != b->nendpoints || strcmp(a->prefix, b->prefix) != 0 ||
-	    a->timeout_ms != b->timeout_ms) {
+	    a->timeout_ms != b->timeout_ms || strcmp(a->ca, b->ca) != 0 ||
+	    strcmp(a->cert, b->cert) != 0 || strcmp(a->key, b->key) != 0 ||
+	    strcmp(a->username, b->username) != 0 || strcmp(a->password, b->password) != 0) {
 		return false;
 	}
 	for (size_t i = 0; i < a->nendpoints; i++) {

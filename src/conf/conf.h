@@ -42,6 +42,11 @@ struct conf_etcd {
 	size_t nendpoints;
 	char prefix[256];
 	uint32_t timeout_ms;
+	char ca[1024];		/* PEM file of CAs that sign the members' certificates; "": system */
+	char cert[1024];	/* client certificate (PEM) and its key, for client auth */
+	char key[1024];
+	char username[128];	/* etcd authentication; "": none */
+	char password[128];
 };
 
 enum conf_fallback {

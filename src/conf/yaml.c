@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* conf/yaml.c -- read the YAML configuration file; every error names file and line */
 #include <errno.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -402,9 +403,9 @@ static int etcd_endpoint(struct yctx *y, yaml_node_t *v)
 	if (want_scalar(y, v, "an etcd endpoint") != DR_EOK) {
 		return DR_ECONF;
 	}
-	if (strncmp(scalar(v), "http://", 7) != 0 || strlen(scalar(v)) < 8 ||
-	    strlen(scalar(v)) > 255) {
-		return fail(y, v, "etcd endpoint must be an http:// URL such as "
+	if ((strncmp(scalar(v), "http://", 7) != 0 && strncmp(scalar(v), "https://", 8) != 0) ||
+	    strlen(scalar(v)) < 9 || strlen(scalar(v)) > 255) {
+		return fail(y, v, "etcd endpoint must be an http:// or https:// URL such as "
 			    "http://127.0.0.1:2379, not '%s'", scalar(v));
 	}
 	if (e->nendpoints == CONF_ETCD_ENDPOINTS_MAX) {
@@ -446,10 +447,58 @@ static int etcd_timeout(struct yctx *y, yaml_node_t *v, void *obj)
 	return parse_duration(y, v, "etcd timeout", &y->conf->etcd.timeout_ms);
 }
 
+/* A PEM file the etcd client will read: checked now, so a typo is a config error. */
+static int etcd_file(struct yctx *y, yaml_node_t *v, const char *what, char *out, size_t cap)
+{
+	int rc = parse_text(y, v, what, out, cap);
+
+	if (rc == DR_EOK && access(out, R_OK) != 0) {
+		return fail(y, v, "cannot read etcd %s '%s' (%s)", what, out, strerror(errno));
+	}
+	return rc;
+}
+
+static int etcd_ca(struct yctx *y, yaml_node_t *v, void *obj)
+{
+	(void)obj;
+	return etcd_file(y, v, "ca", y->conf->etcd.ca, sizeof(y->conf->etcd.ca));
+}
+
+static int etcd_cert(struct yctx *y, yaml_node_t *v, void *obj)
+{
+	(void)obj;
+	return etcd_file(y, v, "cert", y->conf->etcd.cert, sizeof(y->conf->etcd.cert));
+}
+
+static int etcd_key(struct yctx *y, yaml_node_t *v, void *obj)
+{
+	(void)obj;
+	return etcd_file(y, v, "key", y->conf->etcd.key, sizeof(y->conf->etcd.key));
+}
+
+static int etcd_username(struct yctx *y, yaml_node_t *v, void *obj)
+{
+	(void)obj;
+	return parse_text(y, v, "etcd username", y->conf->etcd.username,
+			  sizeof(y->conf->etcd.username));
+}
+
+static int etcd_password(struct yctx *y, yaml_node_t *v, void *obj)
+{
+	(void)obj;
+	return parse_text(y, v, "etcd password", y->conf->etcd.password,
+			  sizeof(y->conf->etcd.password));
+}
+
 static const struct keyword etcd_keys[] = {
 	{ "endpoints", etcd_endpoints },
 	{ "prefix", etcd_prefix },
 	{ "timeout", etcd_timeout },
+	{ "ca", etcd_ca },
+	{ "cert", etcd_cert },
+	{ "key", etcd_key },
+	{ "username", etcd_username },
+	{ "password", etcd_password },
 	{ NULL, NULL },
 };
 
@@ -457,10 +506,21 @@ static int key_etcd(struct yctx *y, yaml_node_t *v, void *obj)
 {
 	int rc = parse_map(y, v, etcd_keys, obj, "etcd");
 
-	if (rc == DR_EOK && y->conf->etcd.nendpoints == 0) {
+	const struct conf_etcd *e = &y->conf->etcd;
+
+	if (rc != DR_EOK) {
+		return rc;
+	}
+	if (e->nendpoints == 0) {
 		return fail(y, v, "etcd needs at least one endpoint");
 	}
-	return rc;
+	if ((e->cert[0] == '\0') != (e->key[0] == '\0')) {
+		return fail(y, v, "etcd cert and key go together");
+	}
+	if ((e->username[0] == '\0') != (e->password[0] == '\0')) {
+		return fail(y, v, "etcd username and password go together");
+	}
+	return DR_EOK;
 }
 
 static const struct keyword tcp_keys[] = {

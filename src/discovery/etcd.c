@@ -42,6 +42,8 @@ struct etcd {
 	char prefix[256];
 	char *key_b64, *end_b64;
 	uint32_t timeout_ms;
+	struct conf_etcd tls_auth;	/* ca, cert, key, username, password */
+	struct curl_slist *headers;	/* "Authorization: <token>" once authenticated */
 	int notify_fd;
 	pthread_t thread;
 	bool started;
@@ -276,7 +278,17 @@ static void request_setup(struct etcd *e, const char *path, const char *body, lo
 	curl_easy_setopt(e->curl, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(e->curl, CURLOPT_XFERINFOFUNCTION, progress);
 	curl_easy_setopt(e->curl, CURLOPT_XFERINFODATA, e);
-	curl_easy_setopt(e->curl, CURLOPT_PROTOCOLS_STR, "http");
+	curl_easy_setopt(e->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	if (e->tls_auth.ca[0] != '\0') {
+		curl_easy_setopt(e->curl, CURLOPT_CAINFO, e->tls_auth.ca);
+	}
+	if (e->tls_auth.cert[0] != '\0') {
+		curl_easy_setopt(e->curl, CURLOPT_SSLCERT, e->tls_auth.cert);
+		curl_easy_setopt(e->curl, CURLOPT_SSLKEY, e->tls_auth.key);
+	}
+	if (e->headers != NULL) {
+		curl_easy_setopt(e->curl, CURLOPT_HTTPHEADER, e->headers);
+	}
 	e->last_rx_ms = 0;
 	e->last_dn = 0;
 }
@@ -305,6 +317,62 @@ static char *decoded(json_t *obj, const char *key)
 		return strdup("\x01invalid");
 	}
 	return out;
+}
+
+/* etcd authentication: trade the username and password for a token, sent with every request
+ * after (POST /v3/auth/authenticate). Done before each full read, so an expired token is
+ * replaced the first time a request fails. */
+static int authenticate(struct etcd *e, char *why, size_t len)
+{
+	struct body b = { 0 };
+	json_t *req, *root = NULL;
+	json_error_t jerr;
+	char *body = NULL, *header = NULL;
+	const char *token;
+	long status = 0;
+	CURLcode cc;
+	int rc = DR_EINVAL;
+
+	curl_slist_free_all(e->headers);
+	e->headers = NULL;
+	if (e->tls_auth.username[0] == '\0') {
+		return DR_EOK;
+	}
+	req = json_pack("{ssss}", "name", e->tls_auth.username, "password",
+			e->tls_auth.password);
+	body = req ? json_dumps(req, JSON_COMPACT) : NULL;
+	json_decref(req);
+	if (body == NULL) {
+		snprintf(why, len, "out of memory");
+		return DR_ENOMEM;
+	}
+	request_setup(e, "/v3/auth/authenticate", body, (long)e->timeout_ms);
+	curl_easy_setopt(e->curl, CURLOPT_WRITEFUNCTION, collect);
+	curl_easy_setopt(e->curl, CURLOPT_WRITEDATA, &b);
+	cc = curl_easy_perform(e->curl);
+	curl_easy_getinfo(e->curl, CURLINFO_RESPONSE_CODE, &status);
+	root = cc == CURLE_OK ? json_loadb(b.data ? b.data : "", b.len, 0, &jerr) : NULL;
+	token = root ? json_str(root, "token") : NULL;
+	if (token == NULL || status != 200) {
+		const char *msg = root ? json_str(root, "message") : NULL;
+		snprintf(why, len, "authentication as %s failed (%s)", e->tls_auth.username,
+			 cc != CURLE_OK ? curl_easy_strerror(cc) : msg ? msg : "no token");
+		goto out;
+	}
+	if (asprintf(&header, "Authorization: %s", token) < 0) {
+		header = NULL;
+		snprintf(why, len, "out of memory");
+		goto out;
+	}
+	e->headers = curl_slist_append(NULL, header);
+	rc = e->headers ? DR_EOK : DR_ENOMEM;
+out:
+	free(header);
+	explicit_bzero(body, strlen(body));
+	free(body);
+	json_decref(root);
+	free(b.data);
+	return rc;
 }
 
 /* The full read: the whole prefix at one revision. */
@@ -512,7 +580,7 @@ static void *etcd_main(void *arg)
 	char why[256];
 
 	while (!atomic_load(&e->stopping)) {
-		if (range(e, why, sizeof(why)) != DR_EOK) {
+		if (authenticate(e, why, sizeof(why)) != DR_EOK || range(e, why, sizeof(why)) != DR_EOK) {
 			set_up(e, false, why);
 			e->ep = (e->ep + 1) % e->nendpoints;
 			pause_ms(e, backoff);
@@ -569,6 +637,11 @@ struct etcd *etcd_new(const struct conf_etcd *c, int notify_fd, char *err, size_
 	pthread_cond_init(&e->published_cond, NULL);
 	e->notify_fd = notify_fd;
 	e->timeout_ms = c->timeout_ms;
+	memcpy(e->tls_auth.ca, c->ca, sizeof(c->ca));
+	memcpy(e->tls_auth.cert, c->cert, sizeof(c->cert));
+	memcpy(e->tls_auth.key, c->key, sizeof(c->key));
+	memcpy(e->tls_auth.username, c->username, sizeof(c->username));
+	memcpy(e->tls_auth.password, c->password, sizeof(c->password));
 	snprintf(e->prefix, sizeof(e->prefix), "%s", c->prefix);
 	for (size_t i = 0; i < c->nendpoints; i++) {
 		size_t l = strlen(c->endpoints[i]);
@@ -619,6 +692,8 @@ void etcd_free(struct etcd *e)
 	if (e->curl != NULL) {
 		curl_easy_cleanup(e->curl);
 	}
+	curl_slist_free_all(e->headers);
+	explicit_bzero(e->tls_auth.password, sizeof(e->tls_auth.password));
 	kv_clear(e);
 	free(e->kvs);
 	free(e->line);

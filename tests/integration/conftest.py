@@ -15,6 +15,15 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import dnsr  # noqa: E402
 
 
+def pytest_terminal_summary(terminalreporter):
+    """Figures measured by the etcd tests (etcdtools.figure), e.g. propagation latency, RSS."""
+    etcdtools = sys.modules.get("etcdtools")
+    if etcdtools is not None and etcdtools.FIGURES:
+        terminalreporter.section("etcd figures")
+        for line in etcdtools.FIGURES:
+            terminalreporter.write_line(line)
+
+
 def pytest_report_header(config):
     return "dnsrouter binary: %s%s" % (
         dnsr.ROUTER_BIN, "" if os.access(dnsr.ROUTER_BIN, os.X_OK) else " (MISSING)")
@@ -65,6 +74,22 @@ def ns3(knot_factory):
     return knot_factory("ns3")
 
 
+@pytest.fixture
+def own_knot(tmp_path):
+    """Factory: own_knot(name, zones=None) -> a started dnsr.KnotBackend of this test alone, for
+    tests that kill, stop (SIGSTOP) or restart it; resumed and stopped at the end."""
+    started = []
+
+    def make(name, zones=("example.", "test.")):
+        b = dnsr.KnotBackend(name, tmp_path / ("knot-" + name), zones)
+        started.append(b)
+        return b.start()
+
+    yield make
+    for b in started:
+        b.stop()
+
+
 # ---------------------------------------------------------------------------- fake backends
 
 @pytest.fixture
@@ -80,6 +105,27 @@ def fake_backend():
     yield make
     for f in started:
         f.stop()
+
+
+# ---------------------------------------------------------------------------- etcd
+
+@pytest.fixture
+def etcd(tmp_path):
+    """Factory: etcd(size=1) -> a started etcdtools.EtcdCluster of <size> members on loopback
+    (free client and peer ports, data dirs under tmp_path); members are stopped (SIGCONT first
+    when paused) and their data dirs removed at the end, also when the test fails.
+    etcd(size, start=False) returns it unstarted (ports chosen) for a router that starts first."""
+    import etcdtools
+    clusters = []
+
+    def make(size=1, start=True):
+        c = etcdtools.EtcdCluster(tmp_path / ("etcd%d" % len(clusters)), size)
+        clusters.append(c)
+        return c.start() if start else c
+
+    yield make
+    for c in clusters:
+        c.stop()
 
 
 # ---------------------------------------------------------------------------- routers

@@ -404,10 +404,33 @@ zone:
 
     def stop(self):
         if self.proc is not None:
+            self.resume()           # a stopped process cannot act on SIGTERM
             stop_process(self.proc)
         if getattr(self, "_log", None):
             self._log.close()
             self._log = None
+
+    def kill(self):
+        """SIGKILL (a crash): the port is free at once; start() brings it back on the same port."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+        self.paused = False
+        if getattr(self, "_log", None):
+            self._log.close()
+            self._log = None
+
+    paused = False
+
+    def pause(self):
+        """SIGSTOP: the sockets stay open (queries queue up, TCP connects) but nothing answers."""
+        self.proc.send_signal(signal.SIGSTOP)
+        self.paused = True
+
+    def resume(self):
+        if self.paused and self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+        self.paused = False
 
 
 class Router:
@@ -514,8 +537,10 @@ class FakeBackend:
     Modes: normal (answer TXT "fake-<name>"), silent (never answer), slow (answer after
     <delay>), wrong-id (answer with another ID), wrong-qname / wrong-qtype (answer a different
     question), wrong-source (UDP: answer from another port), wrong-id-then-right (a wrong-ID
-    answer first, then the right one). id.server. CH TXT (a health probe) is answered normally
-    in every mode when answer_health is set, and is not recorded.
+    answer first, then the right one). id.server. CH TXT (a health probe) is answered normally,
+    over UDP and TCP, in every mode when answer_health is set (answer_health=False: a backend
+    that is alive but fails its checks); it is not recorded in .queries, only counted in
+    .health_probes with its transport in .probe_kinds.
     Every other packet is recorded in .queries as (transport, raw wire, parsed message or None);
     packets that do not parse or do not hold one question are recorded and never answered."""
 
@@ -529,6 +554,7 @@ class FakeBackend:
         self.port = None
         self.queries = []
         self.health_probes = 0
+        self.probe_kinds = []      # "udp"/"tcp" of each health probe
         self.sent = 0              # answers sent (all modes, health probes included)
         self._lock = threading.Lock()
         self._stop_r, self._stop_w = os.pipe()
@@ -624,6 +650,7 @@ class FakeBackend:
                 and qq.name == dns.name.from_text("id.server.")):
             with self._lock:
                 self.health_probes += 1
+                self.probe_kinds.append(kind)
             if self.answer_health:
                 r = dns.message.make_response(q)
                 r.answer.append(dns.rrset.from_text(qq.name, 0, "CH", "TXT",

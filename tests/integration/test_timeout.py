@@ -15,11 +15,16 @@ from dnsr import route_zone
 TIMEOUT = 0.3
 MARGIN = 0.6            # scheduling + timer-wheel granularity
 LIMIT = 2 * TIMEOUT + MARGIN
+# These tests are about timeouts on live traffic: no active health checks, and a `fall` so
+# high that passive checks (which still apply) never take a silent backend out between the
+# queries, so it is still tried.
+NO_HEALTH = {"enabled": False, "fall": 1000}
 
 
 def _single(fake, global_timeout=None, backend_timeout="300ms"):
     conf = {
         "workers": 2,
+        "health": NO_HEALTH,
         "backends": [dict({"name": "f", "address": fake.address},
                           **({"timeout": backend_timeout} if backend_timeout else {}))],
         "routes": [route_zone(".", ["f"])],
@@ -72,6 +77,7 @@ def test_silent_and_real_backend_retry(router, fake_backend, ns1):
     r = router({
         "workers": 2,
         "timeout": "300ms",
+        "health": NO_HEALTH,
         "backends": [{"name": "silent", "address": silent.address},
                      {"name": "ns1", "address": ns1.addr4}],
         "routes": [route_zone("example.", ["silent", "ns1"])],
@@ -204,6 +210,7 @@ def test_late_answer_after_retry_not_relayed(router, fake_backend, ns1):
     r = router({
         "workers": 1,
         "timeout": "300ms",
+        "health": NO_HEALTH,
         "backends": [{"name": "slow", "address": slow.address},
                      {"name": "ns1", "address": ns1.addr4}],
         "routes": [route_zone("example.", ["slow", "ns1"])],
@@ -244,6 +251,7 @@ def test_retry_once_on_another_backend(router, fake_backend):
     r = router({
         "workers": 1,
         "timeout": "300ms",
+        "health": NO_HEALTH,
         "backends": [{"name": f.name, "address": f.address} for f in fakes],
         "routes": [route_zone(".", [f.name for f in fakes])],
     })
