@@ -19,6 +19,7 @@
 #include "common/log.h"
 #include "worker/query.h"
 #include "worker/tcp.h"
+#include "worker/stream.h"
 #include "worker/tcp_up.h"
 #include "worker/udp.h"
 
@@ -115,33 +116,6 @@ int tcp_listen(const union sockaddr_any *addr)
 		return -e;
 	}
 	return fd;
-}
-
-/* Grow <*buf> to hold at least <need> bytes, up to <limit>. */
-static int reserve(uint8_t **buf, size_t *cap, size_t need, size_t limit)
-{
-	size_t n = *cap ? *cap : 512;
-	uint8_t *grown;
-
-	if (need <= *cap) {
-		return DR_EOK;
-	}
-	if (need > limit) {
-		return DR_ESPACE;
-	}
-	while (n < need) {
-		n *= 2;
-	}
-	if (n > limit) {
-		n = limit;
-	}
-	grown = realloc(*buf, n);
-	if (grown == NULL) {
-		return DR_ENOMEM;
-	}
-	*buf = grown;
-	*cap = n;
-	return DR_EOK;
 }
 
 /* Jobs: a client's query while a backend works on it */
@@ -310,21 +284,7 @@ static void conn_close(struct worker *w, struct tcp_conn *c)
 
 static bool conn_flush(struct tcp_conn *c)
 {
-	while (c->woff < c->wlen) {
-		ssize_t n = write(c->io.fd, c->wbuf + c->woff, c->wlen - c->woff);
-		if (n == -1 && errno == EINTR) {
-			continue;
-		}
-		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			return true;
-		}
-		if (n <= 0) {
-			return false;
-		}
-		c->woff += (size_t)n;
-	}
-	c->woff = c->wlen = 0;
-	return true;
+	return stream_flush(c->io.fd, c->wbuf, &c->woff, &c->wlen);
 }
 
 static void conn_send(struct worker *w, struct tcp_conn *c, const uint8_t *msg, size_t len,
@@ -336,7 +296,7 @@ static void conn_send(struct worker *w, struct tcp_conn *c, const uint8_t *msg, 
 	if (c->woff > 0 && c->woff == c->wlen) {
 		c->woff = c->wlen = 0;
 	}
-	if (reserve(&c->wbuf, &c->wcap, c->wlen + TCP_LEN_PREFIX + len,
+	if (stream_reserve(&c->wbuf, &c->wcap, c->wlen + TCP_LEN_PREFIX + len,
 		    TCP_WBUF_MAX + TCP_LEN_PREFIX + WIRE_TCP_MSG_MAX) != DR_EOK) {
 		conn_close(w, c);	/* a client that reads nothing: let it go */
 		return;
@@ -405,7 +365,7 @@ static void conn_read(struct worker *w, struct tcp_conn *c)
 {
 	while (c->open && conn_can_read(c, w)) {
 		ssize_t n;
-		if (reserve(&c->rbuf, &c->rcap, c->rlen + 4096,
+		if (stream_reserve(&c->rbuf, &c->rcap, c->rlen + 4096,
 			    TCP_LEN_PREFIX + WIRE_TCP_MSG_MAX + 4096) != DR_EOK) {
 			conn_close(w, c);
 			return;

@@ -17,6 +17,7 @@
 #include "common/clock.h"
 #include "common/err.h"
 #include "wire/wire.h"
+#include "worker/stream.h"
 #include "worker/tcp_up.h"
 #include "worker/udp.h"
 
@@ -40,29 +41,6 @@ struct tcp_up {
 	uint8_t *rbuf;
 	size_t rlen, rcap;
 };
-
-static int reserve(uint8_t **buf, size_t *cap, size_t need)
-{
-	size_t n = *cap ? *cap : 1024;
-	uint8_t *grown;
-
-	if (need <= *cap) {
-		return DR_EOK;
-	}
-	if (need > UP_BUF_MAX * 4) {
-		return DR_ESPACE;
-	}
-	while (n < need) {
-		n *= 2;
-	}
-	grown = realloc(*buf, n);
-	if (grown == NULL) {
-		return DR_ENOMEM;
-	}
-	*buf = grown;
-	*cap = n;
-	return DR_EOK;
-}
 
 static void job_detach(struct tcp_up *up, struct tcp_job *j)
 {
@@ -118,21 +96,7 @@ static void up_close(struct worker *w, struct tcp_up *up)
 
 static bool up_flush(struct tcp_up *up)
 {
-	while (up->woff < up->wlen) {
-		ssize_t n = write(up->io.fd, up->wbuf + up->woff, up->wlen - up->woff);
-		if (n == -1 && errno == EINTR) {
-			continue;
-		}
-		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			return true;
-		}
-		if (n <= 0) {
-			return false;
-		}
-		up->woff += (size_t)n;
-	}
-	up->woff = up->wlen = 0;
-	return true;
+	return stream_flush(up->io.fd, up->wbuf, &up->woff, &up->wlen);
 }
 
 static void up_interest(struct worker *w, struct tcp_up *up)
@@ -218,7 +182,7 @@ int tcp_up_send(struct worker *w, struct tcp_job *j, struct wbackend *wb)
 	if (up->woff > 0 && up->woff == up->wlen) {
 		up->woff = up->wlen = 0;
 	}
-	if (reserve(&up->wbuf, &up->wcap, up->wlen + frame) != DR_EOK) {
+	if (stream_reserve(&up->wbuf, &up->wcap, up->wlen + frame, UP_BUF_MAX * 4) != DR_EOK) {
 		return DR_ESPACE;
 	}
 	do {
@@ -298,7 +262,7 @@ static bool up_read(struct worker *w, struct tcp_up *up)
 		size_t pos = 0;
 		ssize_t n;
 
-		if (reserve(&up->rbuf, &up->rcap, up->rlen + 4096) != DR_EOK) {
+		if (stream_reserve(&up->rbuf, &up->rcap, up->rlen + 4096, UP_BUF_MAX * 4) != DR_EOK) {
 			return false;
 		}
 		n = read(up->io.fd, up->rbuf + up->rlen, up->rcap - up->rlen);

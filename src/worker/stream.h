@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: MIT */
+/* worker/stream.h -- byte buffers of TCP streams: growth and non-blocking writes */
+#ifndef DR_WORKER_STREAM_H
+#define DR_WORKER_STREAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Grow <*buf> (of <*cap> bytes) to hold at least <need>, doubling, never past <limit>.
+ * Returns DR_EOK, DR_ESPACE when <need> is over <limit>, or DR_ENOMEM. */
+int stream_reserve(uint8_t **buf, size_t *cap, size_t need, size_t limit);
+
+/* Write <buf>[*off, *len) to the non-blocking <fd> until done or the socket is full; once all
+ * is written both go back to 0. False when the connection failed. */
+bool stream_flush(int fd, const uint8_t *buf, size_t *off, size_t *len);
+
+#endif
