@@ -190,10 +190,10 @@ def peak_rss_mib(pid):
     return 0.0
 
 
-def dnsperf(port, queries, cpu, extra, verbose=False):
+def dnsperf(port, queries, cpu, extra, verbose=False, seconds=RUN_S):
     argv = ["taskset", "-c", cpu, "dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", queries,
-            "-l", str(RUN_S), "-t", "2"] + extra + (["-v"] if verbose else [])
-    out = subprocess.run(argv, capture_output=True, text=True, timeout=RUN_S + 30).stdout
+            "-l", str(seconds), "-t", "2"] + extra + (["-v"] if verbose else [])
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30).stdout
     res = {"qps": 0.0, "sent": 0, "completed": 0, "lost": 0, "lat": []}
     for line in out.splitlines():
         if line.startswith("> "):
@@ -298,6 +298,29 @@ def ratios(rows):
     return "\n".join(out)
 
 
+def routes_ab(knot_port, queries, cpu, rounds=3):
+    """One route against 10,000 zone + 1,000 regex routes, alternated, saturated: single
+    runs of a few seconds vary by several percent, so compare medians of alternated runs."""
+    qps = {1: [], 11000: []}
+    for _ in range(rounds):
+        for routes in (1, 11000):
+            port = free_port()
+            p = start_dnsrouter(port, knot_port, 1, cpu["router1"],
+                                10000 if routes > 1 else 0, 1000 if routes > 1 else 0)
+            subprocess.run(["taskset", "-c", cpu["load"], "dnsperf", "-s", "127.0.0.1", "-p",
+                            str(port), "-d", queries, "-l", "1"], capture_output=True,
+                           timeout=30)
+            qps[routes].append(dnsperf(port, queries, cpu["load"], ["-c", "8", "-q", "300"],
+                                       seconds=5)["qps"])
+            stop(p)
+    one, many = sorted(qps[1])[rounds // 2], sorted(qps[11000])[rounds // 2]
+    line = ("- route lookup cost, %d alternated 5 s runs each, medians: one route %.0f qps, "
+            "10,000 zone + 1,000 regex routes %.0f qps = %.1f%% of one route"
+            % (rounds, one, many, 100.0 * many / one))
+    print(line, flush=True)
+    return line
+
+
 def versions():
     def first_line(argv):
         try:
@@ -352,6 +375,7 @@ def main():
         p = launch(port)
         rows.append(measure(name, port, p, queries, cpu["load"]))
         stop(p)
+    route_cost = routes_ab(knot_port, queries, cpu)
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     report = "\n".join([
         "# dnsrouter benchmark, %s" % now, "",
@@ -361,7 +385,7 @@ def main():
         "%d s per load; max = closed loop (8 clients, 300 outstanding); fixed rate %d qps."
         % (cpu["router1"], cpu["router2"], cpu["load"], NAMES, 100 - MISSING * 100,
            MISSING * 100, RUN_S, RATE), "",
-        table(rows), "", ratios(rows), ""])
+        table(rows), "", ratios(rows), route_cost, ""])
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
     with open(os.path.join(HERE, "results", "latest.md"), "w") as f:
         f.write(report)
