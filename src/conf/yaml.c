@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* conf/yaml.c -- read the YAML configuration file; every error names file and line */
 #include <errno.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -451,11 +452,31 @@ static int etcd_timeout(struct yctx *y, yaml_node_t *v, void *obj)
 static int etcd_file(struct yctx *y, yaml_node_t *v, const char *what, char *out, size_t cap)
 {
 	int rc = parse_text(y, v, what, out, cap);
+	struct stat st;
 
-	if (rc == DR_EOK && access(out, R_OK) != 0) {
+	if (rc != DR_EOK) {
+		return rc;
+	}
+	if (stat(out, &st) != 0 || access(out, R_OK) != 0) {
 		return fail(y, v, "cannot read etcd %s '%s' (%s)", what, out, strerror(errno));
 	}
-	return rc;
+	if (!S_ISREG(st.st_mode)) {
+		return fail(y, v, "cannot read etcd %s '%s' (not a regular file)", what, out);
+	}
+	return DR_EOK;
+}
+
+/* The node of key <name> in mapping <map>, for an error about it; <map> when it is absent. */
+static yaml_node_t *key_node(struct yctx *y, yaml_node_t *map, const char *name)
+{
+	for (yaml_node_pair_t *p = map->data.mapping.pairs.start;
+	     p < map->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = node(y, p->key);
+		if (k->type == YAML_SCALAR_NODE && strcmp(scalar(k), name) == 0) {
+			return k;
+		}
+	}
+	return map;
 }
 
 static int etcd_ca(struct yctx *y, yaml_node_t *v, void *obj)
@@ -515,10 +536,12 @@ static int key_etcd(struct yctx *y, yaml_node_t *v, void *obj)
 		return fail(y, v, "etcd needs at least one endpoint");
 	}
 	if ((e->cert[0] == '\0') != (e->key[0] == '\0')) {
-		return fail(y, v, "etcd cert and key go together");
+		return fail(y, key_node(y, v, e->cert[0] ? "cert" : "key"),
+			    "etcd cert and key go together");
 	}
 	if ((e->username[0] == '\0') != (e->password[0] == '\0')) {
-		return fail(y, v, "etcd username and password go together");
+		return fail(y, key_node(y, v, e->username[0] ? "username" : "password"),
+			    "etcd username and password go together");
 	}
 	return DR_EOK;
 }

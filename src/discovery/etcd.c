@@ -451,10 +451,18 @@ static void watch_message(struct etcd *e, const char *text, size_t len)
 		e->watch_broken = true;
 		goto out;
 	}
-	if (json_u64(result, "compact_revision") != 0 || json_is_true(json_object_get(result,
-										   "canceled"))) {
-		log_info("etcd", "watch canceled (compacted at revision %llu), reading again",
+	if (json_u64(result, "compact_revision") != 0) {
+		log_info("etcd", "watch canceled: history compacted at revision %llu, reading again",
 			 (unsigned long long)json_u64(result, "compact_revision"));
+		e->watch_broken = true;
+		goto out;
+	}
+	if (json_is_true(json_object_get(result, "canceled"))) {
+		/* An expired token does this (etcd says "invalid auth token"): the next full read
+		 * authenticates again. Logged at debug: with short token lifetimes it is routine. */
+		const char *reason = json_str(result, "cancel_reason");
+		log_debug("etcd", "watch canceled by etcd (%s), reading again",
+			  reason ? reason : "no reason given");
 		e->watch_broken = true;
 		goto out;
 	}
