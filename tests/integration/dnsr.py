@@ -764,3 +764,29 @@ class FakeBackend:
                         self._handle(buf[2:2 + n], "tcp", fd)
                         buf = buf[2 + n:]
                     bufs[fd] = buf
+
+
+def check_config(path):
+    """dnsrouter -t -c <path>, as a CompletedProcess with text output."""
+    return subprocess.run([ROUTER_BIN, "-t", "-c", str(path)], capture_output=True,
+                          text=True, timeout=10, stdin=subprocess.DEVNULL)
+
+
+def assert_config_error_at_marker(tmp_path, text, name):
+    """<text> is a YAML file with one line marked "@@" (or "# @@"): `dnsrouter -t` must
+    reject it with exactly one stderr line "FILE:LINE: problem" naming that line. Returns the
+    problem text."""
+    lineno = [i for i, line in enumerate(text.splitlines(), 1) if "@@" in line]
+    assert len(lineno) == 1, "test table broken for %s" % name
+    lineno = lineno[0]
+    path = tmp_path / "bad.yaml"
+    path.write_text(text.replace("# @@", "").replace("@@", ""))
+    p = check_config(path)
+    assert p.returncode != 0, "bad config (%s) accepted" % name
+    lines = [line for line in p.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, "want one line on stderr, got:\n%s" % p.stderr
+    m = re.match(r"^%s:(\d+): (\S.*)$" % re.escape(str(path)), lines[0])
+    assert m, "stderr line does not match FILE:LINE: problem: %r" % lines[0]
+    assert int(m.group(1)) == lineno, "error at line %s, want %d: %r" % (
+        m.group(1), lineno, lines[0])
+    return m.group(2)

@@ -84,8 +84,7 @@ BAD = {
 
 
 def _check(path):
-    return subprocess.run([dnsr.ROUTER_BIN, "-t", "-c", str(path)], capture_output=True,
-                          text=True, timeout=10, stdin=subprocess.DEVNULL)
+    return dnsr.check_config(path)
 
 
 @pytest.mark.parametrize("name", sorted(GOOD_VARIANTS))
@@ -98,22 +97,7 @@ def test_check_good_config(tmp_path, name):
 
 @pytest.mark.parametrize("name", sorted(BAD))
 def test_check_bad_config(tmp_path, name):
-    text = BAD[name]
-    assert "@@" in text, "test table broken for %s" % name
-    lineno = [i for i, line in enumerate(text.splitlines(), 1) if "@@" in line]
-    assert len(lineno) == 1
-    lineno = lineno[0]
-    text = text.replace("# @@", "").replace("@@", "")
-    path = tmp_path / "bad.yaml"
-    path.write_text(text)
-    p = _check(path)
-    assert p.returncode != 0, "bad config (%s) accepted" % name
-    lines = [line for line in p.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, "want one line on stderr, got:\n%s" % p.stderr
-    m = re.match(r"^%s:(\d+): \S" % re.escape(str(path)), lines[0])
-    assert m, "stderr line does not match FILE:LINE: problem: %r" % lines[0]
-    assert int(m.group(1)) == lineno, "error at line %s, want %d: %r" % (
-        m.group(1), lineno, lines[0])
+    dnsr.assert_config_error_at_marker(tmp_path, BAD[name], name)
 
 
 def test_check_yaml_syntax_error(tmp_path):
