@@ -9,7 +9,12 @@
 #include "common/err.h"
 #include "conf/conf.h"
 
-#define CHECK(cond) do { if (!(cond)) { __builtin_trap(); } } while (0)
+#define CHECK(cond)                                                                                \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			__builtin_trap();                                                          \
+		}                                                                                  \
+	} while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -11,14 +11,25 @@
 #include "route/route.h"
 #include "wire/wire.h"
 
-#define CHECK(cond) do { if (!(cond)) { __builtin_trap(); } } while (0)
+#define CHECK(cond)                                                                                \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			__builtin_trap();                                                          \
+		}                                                                                  \
+	} while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Names every route is tried against, besides one made of the pattern's own characters. */
 static const char *const names[] = {
-	".", "com.", "example.com.", "www.example.com.", "a.b.example.", "a\\.b.example.",
-	"x\\032y.test.", "1.2.0.192.in-addr.arpa.",
+	".",
+	"com.",
+	"example.com.",
+	"www.example.com.",
+	"a.b.example.",
+	"a\\.b.example.",
+	"x\\032y.test.",
+	"1.2.0.192.in-addr.arpa.",
 };
 
 /* route_lookup may skip regexps that cannot match; it must still agree with trying every
@@ -26,7 +37,7 @@ static const char *const names[] = {
 static void check_name(const struct snapshot *s, const uint8_t *name, int len,
 		       struct regex_scratch *rs)
 {
-	uint8_t msg[WIRE_HDR_LEN + WIRE_NAME_MAX + 4] = { 0, 1, 1, 0, 0, 1 };
+	uint8_t msg[WIRE_HDR_LEN + WIRE_NAME_MAX + 4] = {0, 1, 1, 0, 0, 1};
 	char text[WIRE_NAME_TEXT_MAX];
 	struct wire_question q;
 	const struct route *want = NULL;

@@ -9,7 +9,12 @@
 #include "wire/synth.h"
 #include "wire/wire.h"
 
-#define CHECK(cond) do { if (!(cond)) { __builtin_trap(); } } while (0)
+#define CHECK(cond)                                                                                \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			__builtin_trap();                                                          \
+		}                                                                                  \
+	} while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -28,8 +33,8 @@ static void reply(const uint8_t *data, size_t size, const struct wire_question *
 		return;
 	}
 	memcpy(buf, data, size);
-	n = synth_reply(buf, size, cap, q, data[WIRE_OFF_ID + 1] & 0x0f,
-			WIRE_EDE_NETWORK_ERROR, txt);
+	n = synth_reply(buf, size, cap, q, data[WIRE_OFF_ID + 1] & 0x0f, WIRE_EDE_NETWORK_ERROR,
+			txt);
 	CHECK(n >= (int)q->end && (size_t)n <= cap);
 	CHECK(wire_parse_question(buf, (size_t)n, &rq) == DR_EOK);
 	CHECK(wire_is_response(buf) && wire_id(buf) == q->id);

@@ -36,7 +36,7 @@ struct cli {
 	size_t nlisten;
 	const char **entries;
 	size_t nentries;
-	unsigned workers;	/* 0: the file's setting */
+	unsigned workers; /* 0: the file's setting */
 	bool check_only;
 };
 
@@ -52,8 +52,8 @@ struct control {
 	unsigned nworkers;
 	uint64_t gen;
 	struct etcd *etcd;
-	int etcd_fd;			/* eventfd: the etcd thread published a new set */
-	struct etcd_set *etcd_set;	/* the entries in force, applied after the file's routes */
+	int etcd_fd;               /* eventfd: the etcd thread published a new set */
+	struct etcd_set *etcd_set; /* the entries in force, applied after the file's routes */
 };
 
 static void usage(FILE *out)
@@ -166,8 +166,7 @@ static int load_conf(const struct cli *cli, struct conf *c, char *err, size_t le
 /* Build snapshot <gen> from <c> under the registry's lock; new backends get their first health
  * check before the snapshot is returned (bounded by their check timeout), so traffic never
  * goes first to a backend nobody looked at. */
-static struct snapshot *build(struct control *ctl, const struct conf *base, char *err,
-			      size_t len)
+static struct snapshot *build(struct control *ctl, const struct conf *base, char *err, size_t len)
 {
 	/* Every attempt takes a new generation, failed ones too: a failed build has marked
 	 * backends with its number, and the next build must not mistake them for its own. */
@@ -202,8 +201,10 @@ static struct snapshot *build(struct control *ctl, const struct conf *base, char
 		health_kick(ctl->health);
 		left = health_wait_checked(snap->backends, snap->nbackends, wait_ms + 200);
 		if (left > 0) {
-			log_warn("control", "%u backends not checked yet; they take no queries until "
-				 "they are", left);
+			log_warn("control",
+				 "%u backends not checked yet; they take no queries until "
+				 "they are",
+				 left);
 		}
 	}
 	return snap;
@@ -257,7 +258,7 @@ static void reload(struct control *ctl)
 	    !sockaddr_equal(&next.admin, &ctl->conf.admin) ||
 	    next.tcp_max_conns != ctl->conf.tcp_max_conns) {
 		log_warn("control", "listen, workers, admin and tcp max-connections changes take "
-			 "effect at the next start");
+				    "effect at the next start");
 	}
 	if (!etcd_conf_equal(&next.etcd, &ctl->conf.etcd)) {
 		log_warn("control", "etcd changes take effect at the next start");
@@ -273,7 +274,7 @@ static void reload(struct control *ctl)
 static void apply_etcd(struct control *ctl)
 {
 	char err[CONF_ERR_LEN];
-	struct pollfd pfd = { .fd = ctl->etcd_fd, .events = POLLIN };
+	struct pollfd pfd = {.fd = ctl->etcd_fd, .events = POLLIN};
 	struct etcd_set *set;
 	struct snapshot *snap;
 	uint64_t count;
@@ -376,8 +377,8 @@ static void control_loop(struct control *ctl, int sigfd)
 {
 	for (;;) {
 		struct pollfd pfd[2] = {
-			{ .fd = sigfd, .events = POLLIN },
-			{ .fd = ctl->etcd_fd, .events = POLLIN },	/* -1: ignored */
+			{.fd = sigfd, .events = POLLIN},
+			{.fd = ctl->etcd_fd, .events = POLLIN}, /* -1: ignored */
 		};
 		struct signalfd_siginfo si;
 		int n = poll(pfd, 2, COLLECT_INTERVAL_MS);
@@ -456,8 +457,8 @@ static int start_admin(struct control *ctl)
 	if (ctl->conf.admin.sa.sa_family == 0) {
 		return DR_EOK;
 	}
-	ctl->metrics = (struct metrics_source){ &ctl->reg, ctl->workers, ctl->nworkers, ctl->etcd,
-						 &ctl->router };
+	ctl->metrics = (struct metrics_source){&ctl->reg, ctl->workers, ctl->nworkers, ctl->etcd,
+					       &ctl->router};
 	ctl->admin = http_new(&ctl->conf.admin, &ctl->metrics, err, sizeof(err));
 	if (ctl->admin == NULL) {
 		log_err("control", "%s", err);
@@ -564,7 +565,8 @@ int main(int argc, char **argv)
 		if (s == NULL) {
 			fprintf(stderr, "%s\n", err);
 		} else {
-			printf("%s: configuration ok\n", ctl.cli.conf_path ? ctl.cli.conf_path : "-");
+			printf("%s: configuration ok\n",
+			       ctl.cli.conf_path ? ctl.cli.conf_path : "-");
 		}
 		snapshot_free(s);
 		goto out;

@@ -39,7 +39,8 @@ static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, con
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
 	if (status == MHD_HTTP_METHOD_NOT_ALLOWED) {
 		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW,
-					strncmp(type, "application/json", 16) == 0 ? "POST" : "GET");
+					strncmp(type, "application/json", 16) == 0 ? "POST"
+										   : "GET");
 	}
 	rc = MHD_queue_response(conn, status, r);
 	MHD_destroy_response(r);
@@ -48,7 +49,7 @@ static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, con
 
 static char *json_error(const char *fmt, const char *arg)
 {
-	struct strbuf sb = { 0 };
+	struct strbuf sb = {0};
 	char msg[256];
 
 	snprintf(msg, sizeof(msg), fmt, arg);
@@ -64,7 +65,7 @@ static enum MHD_Result drain(struct http *h, struct MHD_Connection *conn, const 
 {
 	const char *slash = strrchr(rest, '/');
 	char name[CONF_NAME_MAX];
-	struct strbuf sb = { 0 };
+	struct strbuf sb = {0};
 	struct backend *be;
 	bool on;
 	size_t nlen;
@@ -117,8 +118,7 @@ static enum MHD_Result route_get(struct http *h, struct MHD_Connection *conn, co
 			       metrics_backends_json(&h->src));
 	}
 	if (strcmp(url, "/api/v1/routes") == 0) {
-		return respond(conn, MHD_HTTP_OK, "application/json",
-			       metrics_routes_json(&h->src));
+		return respond(conn, MHD_HTTP_OK, "application/json", metrics_routes_json(&h->src));
 	}
 	return respond(conn, MHD_HTTP_NOT_FOUND, "application/json",
 		       json_error("no such resource: %s", url));
@@ -139,7 +139,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		return MHD_YES;
 	}
 	if (*upload_len != 0) {
-		*upload_len = 0;	/* ignore any body */
+		*upload_len = 0; /* ignore any body */
 		return MHD_YES;
 	}
 	if (strncmp(url, BACKENDS_PREFIX, strlen(BACKENDS_PREFIX)) == 0) {
@@ -167,11 +167,9 @@ struct http *http_new(const union sockaddr_any *addr, const struct metrics_sourc
 	if (addr->sa.sa_family == AF_INET6) {
 		flags |= MHD_USE_IPv6;
 	}
-	h->daemon = MHD_start_daemon(flags, 0, NULL, NULL, handle, h,
-				     MHD_OPTION_SOCK_ADDR, &addr->sa,
-				     MHD_OPTION_CONNECTION_LIMIT, 64u,
-				     MHD_OPTION_CONNECTION_TIMEOUT, 10u,
-				     MHD_OPTION_END);
+	h->daemon = MHD_start_daemon(flags, 0, NULL, NULL, handle, h, MHD_OPTION_SOCK_ADDR,
+				     &addr->sa, MHD_OPTION_CONNECTION_LIMIT, 64u,
+				     MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
 	if (h->daemon == NULL) {
 		snprintf(err, len, "cannot serve the admin endpoint on %s",
 			 sockaddr_format(addr, text, sizeof(text)));

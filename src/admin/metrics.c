@@ -9,22 +9,22 @@
 #include "common/strbuf.h"
 
 static const char *const rcode_names[16] = {
-	"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "YXDOMAIN", "YXRRSET",
-	"NXRRSET", "NOTAUTH", "NOTZONE", "DSOTYPENI", "RCODE12", "RCODE13", "RCODE14", "RCODE15",
+	"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN",  "NOTIMP",  "REFUSED", "YXDOMAIN", "YXRRSET",
+	"NXRRSET", "NOTAUTH", "NOTZONE",  "DSOTYPENI", "RCODE12", "RCODE13", "RCODE14",  "RCODE15",
 };
 
 static const struct {
 	const char *reason;
 	enum stat_counter counter;
 } drops[] = {
-	{ "short", ST_DROP_SHORT },		/* shorter than a header */
-	{ "response", ST_DROP_QR },		/* QR=1 at a listener */
-	{ "truncated", ST_DROP_TRUNC },		/* UDP query larger than we read */
-	{ "bad_response", ST_DROP_BAD_RESPONSE },	/* backend answer that matched nothing */
-	{ "send_failed", ST_DROP_SEND },
-	{ "retry_lost", ST_DROP_RING },		/* query copy overwritten before its timeout */
-	{ "table_full", ST_INFLIGHT_FULL },
-	{ "tcp_refused", ST_TCP_REFUSED },	/* over tcp.max-connections */
+	{"short", ST_DROP_SHORT},               /* shorter than a header */
+	{"response", ST_DROP_QR},               /* QR=1 at a listener */
+	{"truncated", ST_DROP_TRUNC},           /* UDP query larger than we read */
+	{"bad_response", ST_DROP_BAD_RESPONSE}, /* backend answer that matched nothing */
+	{"send_failed", ST_DROP_SEND},
+	{"retry_lost", ST_DROP_RING}, /* query copy overwritten before its timeout */
+	{"table_full", ST_INFLIGHT_FULL},
+	{"tcp_refused", ST_TCP_REFUSED}, /* over tcp.max-connections */
 };
 
 static uint64_t sum_stat(const struct metrics_source *src, enum stat_counter k)
@@ -71,7 +71,8 @@ static void router_metrics(struct strbuf *sb, const struct metrics_source *src)
 	       "Answers the router wrote itself (identity, version, refused transfers).");
 	strbuf_printf(sb, "dnsrouter_local_answers_total %llu\n",
 		      (unsigned long long)sum_stat(src, ST_LOCAL));
-	header(sb, "dnsrouter_servfail_total", "counter", "SERVFAIL answers the router wrote, by cause.");
+	header(sb, "dnsrouter_servfail_total", "counter",
+	       "SERVFAIL answers the router wrote, by cause.");
 	strbuf_printf(sb, "dnsrouter_servfail_total{reason=\"timeout\"} %llu\n",
 		      (unsigned long long)sum_stat(src, ST_SERVFAIL_TIMEOUT));
 	strbuf_printf(sb, "dnsrouter_servfail_total{reason=\"no_backend\"} %llu\n",
@@ -111,7 +112,8 @@ static void backend_family(struct strbuf *sb, const struct metrics_source *src, 
 		if (be != NULL) {
 			strbuf_printf(sb, "%s", name);
 			label(sb, be);
-			strbuf_printf(sb, "} %llu\n", (unsigned long long)value(be, src->reg->nworkers));
+			strbuf_printf(sb, "} %llu\n",
+				      (unsigned long long)value(be, src->reg->nworkers));
 		}
 	}
 }
@@ -157,7 +159,7 @@ static void latency_histogram(struct strbuf *sb, const struct metrics_source *sr
 		for (unsigned b = 0; b <= BACKEND_LAT_BUCKETS; b++) {
 			cumulative += backend_sum(be, src->reg->nworkers,
 						  offsetof(struct backend_counters, lat) +
-						  b * sizeof(be->counters[0].lat[0]));
+							  b * sizeof(be->counters[0].lat[0]));
 			strbuf_printf(sb, "%s_bucket", name);
 			label(sb, be);
 			if (b < BACKEND_LAT_BUCKETS) {
@@ -165,12 +167,14 @@ static void latency_histogram(struct strbuf *sb, const struct metrics_source *sr
 					      backend_lat_bounds_us[b] / 1e6,
 					      (unsigned long long)cumulative);
 			} else {
-				strbuf_printf(sb, ",le=\"+Inf\"} %llu\n", (unsigned long long)cumulative);
+				strbuf_printf(sb, ",le=\"+Inf\"} %llu\n",
+					      (unsigned long long)cumulative);
 			}
 		}
 		strbuf_printf(sb, "%s_sum", name);
 		label(sb, be);
-		strbuf_printf(sb, "} %.6f\n", BACKEND_SUM(be, src->reg->nworkers, lat_sum_us) / 1e6);
+		strbuf_printf(sb, "} %.6f\n",
+			      BACKEND_SUM(be, src->reg->nworkers, lat_sum_us) / 1e6);
 		strbuf_printf(sb, "%s_count", name);
 		label(sb, be);
 		strbuf_printf(sb, "} %llu\n", (unsigned long long)cumulative);
@@ -197,7 +201,7 @@ static void etcd_metrics(struct strbuf *sb, struct etcd *etcd)
 
 char *metrics_prometheus(const struct metrics_source *src)
 {
-	struct strbuf sb = { 0 };
+	struct strbuf sb = {0};
 
 	router_metrics(&sb, src);
 	if (src->etcd != NULL) {
@@ -221,7 +225,7 @@ char *metrics_prometheus(const struct metrics_source *src)
 
 char *metrics_backends_json(const struct metrics_source *src)
 {
-	struct strbuf sb = { 0 };
+	struct strbuf sb = {0};
 	bool first = true;
 	char addr[SOCKADDR_STRLEN];
 
@@ -237,7 +241,8 @@ char *metrics_backends_json(const struct metrics_source *src)
 		st = atomic_load(&be->state);
 		strbuf_printf(&sb, "%s{\"name\":\"", first ? "" : ",");
 		strbuf_json(&sb, be->name);
-		strbuf_printf(&sb, "\",\"address\":\"%s\",\"up\":%s,\"checked\":%s,\"drained\":%s,"
+		strbuf_printf(&sb,
+			      "\",\"address\":\"%s\",\"up\":%s,\"checked\":%s,\"drained\":%s,"
 			      "\"weight\":%u,\"timeout_ms\":%u,\"queries\":%llu,\"answers\":%llu,"
 			      "\"timeouts\":%llu,\"health\":{\"enabled\":%s,\"transport\":\"%s\","
 			      "\"interval_ms\":%u,\"timeout_ms\":%u,\"fall\":%u,\"rise\":%u}}",
@@ -262,11 +267,11 @@ static void routes_json(struct strbuf *sb, const struct snapshot *snap);
 
 char *metrics_routes_json(const struct metrics_source *src)
 {
-	struct strbuf sb = { 0 };
+	struct strbuf sb = {0};
 
 	/* Registered only for this read: libmicrohttpd's threads come and go on their own. */
 	rcu_register_thread();
-	pthread_mutex_lock(&src->reg->lock);	/* backend names change under it */
+	pthread_mutex_lock(&src->reg->lock); /* backend names change under it */
 	routes_json(&sb, rcu_dereference(src->router->snap));
 	pthread_mutex_unlock(&src->reg->lock);
 	rcu_unregister_thread();

@@ -15,8 +15,8 @@ struct metrics_source {
 	struct backend_registry *reg;
 	struct worker *const *workers;
 	unsigned nworkers;
-	struct etcd *etcd;	/* NULL: no etcd configured */
-	struct router *router;	/* the published snapshot, read under RCU */
+	struct etcd *etcd;     /* NULL: no etcd configured */
+	struct router *router; /* the published snapshot, read under RCU */
 };
 
 /* The Prometheus text exposition. Returns a string to free(), or NULL when out of memory. */

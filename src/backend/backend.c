@@ -19,9 +19,11 @@ void backend_count_answer(struct backend_counters *c, uint64_t us)
 		b++;
 	}
 	/* One writer per block: plain relaxed stores, no locked instruction. */
-	atomic_store_explicit(&c->answers, atomic_load_explicit(&c->answers, memory_order_relaxed) + 1,
+	atomic_store_explicit(&c->answers,
+			      atomic_load_explicit(&c->answers, memory_order_relaxed) + 1,
 			      memory_order_relaxed);
-	atomic_store_explicit(&c->lat[b], atomic_load_explicit(&c->lat[b], memory_order_relaxed) + 1,
+	atomic_store_explicit(&c->lat[b],
+			      atomic_load_explicit(&c->lat[b], memory_order_relaxed) + 1,
 			      memory_order_relaxed);
 	atomic_store_explicit(&c->lat_sum_us,
 			      atomic_load_explicit(&c->lat_sum_us, memory_order_relaxed) + us,

@@ -14,22 +14,22 @@
 
 /* The one word workers read to know whether a backend takes queries. */
 enum {
-	BE_UP = 1u << 0,	/* health: in rotation */
-	BE_DRAINED = 1u << 1,	/* operator: finishes what it has, takes nothing new */
-	BE_CHECKED = 1u << 2,	/* its first health check is done */
+	BE_UP = 1u << 0,      /* health: in rotation */
+	BE_DRAINED = 1u << 1, /* operator: finishes what it has, takes nothing new */
+	BE_CHECKED = 1u << 2, /* its first health check is done */
 };
 
-#define BACKEND_LAT_BUCKETS 12	/* finite histogram bounds; one more for +Inf */
+#define BACKEND_LAT_BUCKETS 12 /* finite histogram bounds; one more for +Inf */
 
 /* Upper bounds of the latency buckets, in microseconds. */
 extern const uint32_t backend_lat_bounds_us[BACKEND_LAT_BUCKETS];
 
 /* One worker's counters for one backend, on a cache line of their own: one writer each. */
 struct backend_counters {
-	_Atomic uint64_t queries;	/* sent, UDP and TCP, retries included */
-	_Atomic uint64_t answers;	/* accepted answers */
-	_Atomic uint64_t timeouts;	/* no answer within the timeout */
-	_Atomic uint64_t lat[BACKEND_LAT_BUCKETS + 1];	/* answers by latency bucket */
+	_Atomic uint64_t queries;                      /* sent, UDP and TCP, retries included */
+	_Atomic uint64_t answers;                      /* accepted answers */
+	_Atomic uint64_t timeouts;                     /* no answer within the timeout */
+	_Atomic uint64_t lat[BACKEND_LAT_BUCKETS + 1]; /* answers by latency bucket */
 	_Atomic uint64_t lat_sum_us;
 } __attribute__((aligned(64)));
 
@@ -40,34 +40,34 @@ struct health_probe;
  * lock; workers read only <state>, <timeout_ms> and <addr>, write only their own counters, and
  * keep their own sockets for it in an array indexed by <idx>. */
 struct backend {
-	uint32_t idx;			/* registry slot; stable while the backend lives */
-	union sockaddr_any addr;	/* identity: never changes */
-	_Atomic uint32_t state;		/* BE_* bits */
-	_Atomic uint32_t timeout_ms;	/* per-try timeout, set at each snapshot build */
-	_Atomic int workers_open;	/* workers holding sockets to it; freed at zero */
-	struct backend_counters *counters;	/* one per worker */
+	uint32_t idx;                      /* registry slot; stable while the backend lives */
+	union sockaddr_any addr;           /* identity: never changes */
+	_Atomic uint32_t state;            /* BE_* bits */
+	_Atomic uint32_t timeout_ms;       /* per-try timeout, set at each snapshot build */
+	_Atomic int workers_open;          /* workers holding sockets to it; freed at zero */
+	struct backend_counters *counters; /* one per worker */
 	/* Under the registry lock: */
 	char name[CONF_NAME_MAX];
 	uint32_t weight;
 	struct conf_health health;
-	uint64_t last_gen;		/* newest snapshot that names it */
-	struct health_probe *probe;	/* the health thread's state for it */
+	uint64_t last_gen;          /* newest snapshot that names it */
+	struct health_probe *probe; /* the health thread's state for it */
 };
 
 /* All live backends, by slot. */
 struct backend_registry {
-	pthread_mutex_t lock;		/* control, health and admin threads; never a worker */
+	pthread_mutex_t lock; /* control, health and admin threads; never a worker */
 	struct backend **slots;
 	uint32_t cap;
-	unsigned nworkers;		/* counters per backend */
-	void (*on_free)(void *ctx, struct backend *be);	/* health: drop its probe */
+	unsigned nworkers;                              /* counters per backend */
+	void (*on_free)(void *ctx, struct backend *be); /* health: drop its probe */
 	void *on_free_ctx;
 };
 
 static inline bool backend_usable(const struct backend *be)
 {
-	return (atomic_load_explicit(&be->state, memory_order_relaxed) &
-		(BE_UP | BE_DRAINED)) == BE_UP;
+	return (atomic_load_explicit(&be->state, memory_order_relaxed) & (BE_UP | BE_DRAINED)) ==
+	       BE_UP;
 }
 
 /* Count one answer after <us> microseconds in <c>. */

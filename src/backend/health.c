@@ -24,23 +24,23 @@
 #include "common/rand.h"
 #include "wire/wire.h"
 
-#define TICK_MAX_MS 100		/* passive checks look at the counters this often */
-#define ANSWER_BUF 4096		/* the header and question are all a check reads */
+#define TICK_MAX_MS 100 /* passive checks look at the counters this often */
+#define ANSWER_BUF 4096 /* the header and question are all a check reads */
 #define QUERY_BUF (2 + WIRE_HDR_LEN + WIRE_NAME_MAX + 4)
 #define WAKE_TAG UINT64_MAX
 
 struct health_probe {
-	uint32_t seq;			/* of the check in progress; events carry it */
-	int fd;				/* -1: no check in progress */
+	uint32_t seq; /* of the check in progress; events carry it */
+	int fd;       /* -1: no check in progress */
 	bool tcp;
 	bool connected;
-	uint64_t next_ms;		/* the next check is due */
-	uint64_t deadline_ms;		/* the check in progress fails */
-	uint64_t down_until_ms;		/* checks disabled: a passive failure lasts this long */
+	uint64_t next_ms;       /* the next check is due */
+	uint64_t deadline_ms;   /* the check in progress fails */
+	uint64_t down_until_ms; /* checks disabled: a passive failure lasts this long */
 	uint16_t id;
 	uint32_t fails, succs;
 	uint64_t seen_timeouts, seen_answers;
-	uint8_t query[QUERY_BUF];	/* with the TCP length prefix */
+	uint8_t query[QUERY_BUF]; /* with the TCP length prefix */
 	size_t qlen, qoff;
 	uint8_t answer[2 + ANSWER_BUF];
 	size_t alen;
@@ -61,7 +61,7 @@ struct health {
 static void probe_close(struct health_probe *p)
 {
 	if (p->fd != -1) {
-		close(p->fd);	/* also leaves epoll */
+		close(p->fd); /* also leaves epoll */
 		p->fd = -1;
 	}
 }
@@ -83,7 +83,7 @@ static const char *describe(const struct backend *be, char *buf, size_t len)
 
 	sockaddr_format(&be->addr, addr, sizeof(addr));
 	if (strcmp(be->name, addr) == 0) {
-		snprintf(buf, len, "%s", addr);		/* etcd and -b backends are named so */
+		snprintf(buf, len, "%s", addr); /* etcd and -b backends are named so */
 	} else {
 		snprintf(buf, len, "%s (%s)", be->name, addr);
 	}
@@ -294,7 +294,7 @@ static void on_event(struct health *h, uint64_t tag, uint32_t events)
 
 	if (be == NULL || be->probe == NULL || be->probe->fd == -1 ||
 	    be->probe->seq != (uint32_t)tag) {
-		return;		/* the check or the backend ended since */
+		return; /* the check or the backend ended since */
 	}
 	if (be->probe->tcp) {
 		on_tcp(h, be, events);
@@ -408,7 +408,7 @@ static void *health_main(void *arg)
 struct health *health_new(struct backend_registry *reg, char *err, size_t len)
 {
 	struct health *h = calloc(1, sizeof(*h));
-	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = WAKE_TAG };
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = WAKE_TAG};
 
 	if (h == NULL) {
 		snprintf(err, len, "out of memory");
@@ -487,6 +487,6 @@ uint32_t health_wait_checked(struct backend *const *bes, uint32_t n, uint32_t ti
 		if (unchecked == 0 || clock_now_ms() >= deadline) {
 			return unchecked;
 		}
-		nanosleep(&(struct timespec){ .tv_nsec = 2 * 1000 * 1000 }, NULL);
+		nanosleep(&(struct timespec){.tv_nsec = 2 * 1000 * 1000}, NULL);
 	}
 }

@@ -6,8 +6,7 @@
 
 #include "common/base64.h"
 
-static const char alphabet[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 char *base64_encode(const void *in, size_t len)
 {
@@ -58,12 +57,13 @@ char *base64_decode(const char *in, size_t *out_len)
 		int a = sextet(in[i]), b = sextet(in[i + 1]);
 		int c = in[i + 2] == '=' ? 0 : sextet(in[i + 2]);
 		int d = in[i + 3] == '=' ? 0 : sextet(in[i + 3]);
-		if (a < 0 || b < 0 || c < 0 || d < 0 ||
-		    (in[i + 2] == '=' && in[i + 3] != '=') || (i + 4 < len && in[i + 3] == '=')) {
+		if (a < 0 || b < 0 || c < 0 || d < 0 || (in[i + 2] == '=' && in[i + 3] != '=') ||
+		    (i + 4 < len && in[i + 3] == '=')) {
 			free(out);
 			return NULL;
 		}
-		uint32_t v = ((uint32_t)a << 18) | ((uint32_t)b << 12) | ((uint32_t)c << 6) | (uint32_t)d;
+		uint32_t v = ((uint32_t)a << 18) | ((uint32_t)b << 12) | ((uint32_t)c << 6) |
+			     (uint32_t)d;
 		out[o++] = (char)(v >> 16);
 		if (in[i + 2] != '=') {
 			out[o++] = (char)(v >> 8);

@@ -19,14 +19,15 @@ void log_write(enum log_level lvl, const char *tag, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /* The level is tested before any argument is formatted. */
-#define log_at(lvl, tag, ...) do { \
-	if ((int)(lvl) <= atomic_load_explicit(&log_level_current, memory_order_relaxed)) \
-		log_write((lvl), (tag), __VA_ARGS__); \
-} while (0)
+#define log_at(lvl, tag, ...)                                                                      \
+	do {                                                                                       \
+		if ((int)(lvl) <= atomic_load_explicit(&log_level_current, memory_order_relaxed))  \
+			log_write((lvl), (tag), __VA_ARGS__);                                      \
+	} while (0)
 
-#define log_err(tag, ...)	log_at(LOG_LVL_ERR, tag, __VA_ARGS__)
-#define log_warn(tag, ...)	log_at(LOG_LVL_WARN, tag, __VA_ARGS__)
-#define log_info(tag, ...)	log_at(LOG_LVL_INFO, tag, __VA_ARGS__)
-#define log_debug(tag, ...)	log_at(LOG_LVL_DEBUG, tag, __VA_ARGS__)
+#define log_err(tag, ...) log_at(LOG_LVL_ERR, tag, __VA_ARGS__)
+#define log_warn(tag, ...) log_at(LOG_LVL_WARN, tag, __VA_ARGS__)
+#define log_info(tag, ...) log_at(LOG_LVL_INFO, tag, __VA_ARGS__)
+#define log_debug(tag, ...) log_at(LOG_LVL_DEBUG, tag, __VA_ARGS__)
 
 #endif

@@ -21,7 +21,7 @@ int rand_seed(struct rand_state *st)
 		got += (size_t)n;
 	}
 	if ((st->s[0] | st->s[1] | st->s[2] | st->s[3]) == 0) {
-		st->s[0] = 1;	/* the all-zero state is a fixed point */
+		st->s[0] = 1; /* the all-zero state is a fixed point */
 	}
 	return DR_EOK;
 }

@@ -7,9 +7,9 @@
 #include <stddef.h>
 
 struct strbuf {
-	char *data;	/* NUL-terminated while len > 0 */
+	char *data; /* NUL-terminated while len > 0 */
 	size_t len, cap;
-	bool failed;	/* an allocation failed: the text is incomplete */
+	bool failed; /* an allocation failed: the text is incomplete */
 };
 
 /* Append formatted text; on allocation failure sets <failed> and appends nothing more. */

@@ -7,14 +7,14 @@
 #include <stdint.h>
 
 struct strmap_slot {
-	char *key;		/* the map's own copy */
+	char *key; /* the map's own copy */
 	void *value;
 	uint64_t hash;
 };
 
 struct strmap {
 	struct strmap_slot *slots;
-	size_t cap;		/* a power of two */
+	size_t cap; /* a power of two */
 	size_t len;
 };
 

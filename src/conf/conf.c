@@ -11,11 +11,11 @@
 #include "conf/conf.h"
 #include "route/regex.h"
 
-#define DEFAULT_TIMEOUT_MS	1000
-#define DEFAULT_TCP_MAX_CONNS	1024
-#define DEFAULT_TCP_IDLE_MS	10000
-#define DEFAULT_LISTEN		"127.0.0.1:5353"
-#define DEFAULT_HEALTH_QUERY	"id.server. CH TXT"
+#define DEFAULT_TIMEOUT_MS 1000
+#define DEFAULT_TCP_MAX_CONNS 1024
+#define DEFAULT_TCP_IDLE_MS 10000
+#define DEFAULT_LISTEN "127.0.0.1:5353"
+#define DEFAULT_HEALTH_QUERY "id.server. CH TXT"
 
 static const char *const policy_names[] = {
 	[CONF_POLICY_ROUND_ROBIN] = "round-robin",
@@ -44,8 +44,8 @@ static const struct {
 	const char *name;
 	uint16_t value;
 } qtypes[] = {
-	{ "A", 1 }, { "NS", 2 }, { "CNAME", 5 }, { "SOA", 6 }, { "PTR", 12 }, { "MX", 15 },
-	{ "TXT", 16 }, { "AAAA", 28 }, { "SRV", 33 }, { "DNSKEY", 48 }, { "ANY", 255 },
+	{"A", 1},    {"NS", 2},    {"CNAME", 5}, {"SOA", 6},     {"PTR", 12},  {"MX", 15},
+	{"TXT", 16}, {"AAAA", 28}, {"SRV", 33},  {"DNSKEY", 48}, {"ANY", 255},
 };
 
 static int parse_type(const char *s, uint16_t *out)
@@ -112,14 +112,14 @@ static void health_defaults(struct conf_health *h)
 {
 	memset(h, 0, sizeof(*h));
 	h->enabled = true;
-	h->tcp = true;	/* as operators of the original DNS router expect */
+	h->tcp = true; /* as operators of the original DNS router expect */
 	(void)conf_parse_health_query(DEFAULT_HEALTH_QUERY, h);
 	h->interval_ms = 1000;
 	h->timeout_ms = 500;
 	h->fall = 3;
 	h->rise = 2;
-	h->rcodes = (1u << WIRE_RCODE_NOERROR) | (1u << WIRE_RCODE_REFUSED) |
-		    (1u << WIRE_RCODE_NOTIMP);
+	h->rcodes =
+		(1u << WIRE_RCODE_NOERROR) | (1u << WIRE_RCODE_REFUSED) | (1u << WIRE_RCODE_NOTIMP);
 }
 
 /* <be>'s health: the global block, then every key the backend's own block set. */
@@ -203,7 +203,7 @@ int conf_parse_duration(const char *s, uint32_t *ms)
 		return DR_EINVAL;
 	}
 	if (strcmp(end, "s") == 0) {
-		v *= 1000;	/* below 2^32 * 1000: no overflow */
+		v *= 1000; /* below 2^32 * 1000: no overflow */
 	} else if (strcmp(end, "ms") != 0 && *end != '\0') {
 		return DR_EINVAL;
 	}
@@ -278,7 +278,7 @@ struct conf_route *conf_route_add(struct conf *c)
 
 int conf_route_add_backend(struct conf_route *r, const char *name)
 {
-	char (*grown)[CONF_NAME_MAX] = realloc(r->backends, (r->nbackends + 1) * sizeof(*grown));
+	char(*grown)[CONF_NAME_MAX] = realloc(r->backends, (r->nbackends + 1) * sizeof(*grown));
 
 	if (grown == NULL) {
 		return DR_ENOMEM;

@@ -11,7 +11,7 @@
 #include "wire/wire.h"
 
 #define CONF_NAME_MAX 64
-#define CONF_TEXT_MAX 255	/* identity and version fit one TXT string */
+#define CONF_TEXT_MAX 255 /* identity and version fit one TXT string */
 #define CONF_ERR_LEN 512
 
 enum conf_route_kind {
@@ -33,25 +33,25 @@ enum conf_source {
 	CONF_SRC_ETCD = 1,
 };
 
-#define CONF_ENTRY_MAX 4096	/* longest "ip:port,regexp" accepted */
+#define CONF_ENTRY_MAX 4096 /* longest "ip:port,regexp" accepted */
 #define CONF_ETCD_ENDPOINTS_MAX 16
 
 /* etcd discovery (v3 JSON gateway). */
 struct conf_etcd {
-	char *endpoints[CONF_ETCD_ENDPOINTS_MAX];	/* base URLs; none: no etcd */
+	char *endpoints[CONF_ETCD_ENDPOINTS_MAX]; /* base URLs; none: no etcd */
 	size_t nendpoints;
 	char prefix[256];
 	uint32_t timeout_ms;
-	char ca[1024];		/* PEM file of CAs that sign the members' certificates; "": system */
-	char cert[1024];	/* client certificate (PEM) and its key, for client auth */
+	char ca[1024];   /* PEM file of CAs that sign the members' certificates; "": system */
+	char cert[1024]; /* client certificate (PEM) and its key, for client auth */
 	char key[1024];
-	char username[128];	/* etcd authentication; "": none */
+	char username[128]; /* etcd authentication; "": none */
 	char password[128];
 };
 
 enum conf_fallback {
-	CONF_FALLBACK_SERVFAIL = 0,	/* all backends down: SERVFAIL at once */
-	CONF_FALLBACK_ALL = 1,		/* all backends down: keep trying them all */
+	CONF_FALLBACK_SERVFAIL = 0, /* all backends down: SERVFAIL at once */
+	CONF_FALLBACK_ALL = 1,      /* all backends down: keep trying them all */
 };
 
 #define CONF_WEIGHT_MAX 100
@@ -60,13 +60,13 @@ enum conf_fallback {
  * records which ones a backend's own block gave. */
 struct conf_health {
 	bool enabled;
-	bool tcp;			/* transport: tcp (default) or udp */
-	uint8_t qname[WIRE_NAME_MAX];	/* lower-cased wire form */
+	bool tcp;                     /* transport: tcp (default) or udp */
+	uint8_t qname[WIRE_NAME_MAX]; /* lower-cased wire form */
 	uint16_t qtype, qclass;
 	uint32_t interval_ms, timeout_ms;
 	uint32_t fall, rise;
-	uint32_t rcodes;		/* bit n: rcode n is an answer that counts as alive */
-	uint32_t set;			/* CONF_HEALTH_* bits */
+	uint32_t rcodes; /* bit n: rcode n is an answer that counts as alive */
+	uint32_t set;    /* CONF_HEALTH_* bits */
 };
 
 enum {
@@ -83,18 +83,18 @@ enum {
 struct conf_backend {
 	char name[CONF_NAME_MAX];
 	union sockaddr_any addr;
-	uint32_t timeout_ms;	/* 0: the global timeout */
-	uint32_t weight;	/* 1..CONF_WEIGHT_MAX */
-	struct conf_health health;	/* the global block with this backend's overrides */
+	uint32_t timeout_ms;       /* 0: the global timeout */
+	uint32_t weight;           /* 1..CONF_WEIGHT_MAX */
+	struct conf_health health; /* the global block with this backend's overrides */
 	int line;
 };
 
 struct conf_route {
 	enum conf_route_kind kind;
-	char *pattern;		/* the regex, or the zone as written */
-	uint8_t zone[WIRE_NAME_MAX];	/* lower-cased wire form, zone routes */
+	char *pattern;               /* the regex, or the zone as written */
+	uint8_t zone[WIRE_NAME_MAX]; /* lower-cased wire form, zone routes */
 	unsigned zone_len;
-	char (*backends)[CONF_NAME_MAX];	/* names, resolved against conf.backends */
+	char (*backends)[CONF_NAME_MAX]; /* names, resolved against conf.backends */
 	size_t nbackends;
 	enum conf_policy policy;
 	enum conf_fallback fallback;
@@ -103,18 +103,18 @@ struct conf_route {
 };
 
 struct conf {
-	char *file;		/* NULL for a configuration from the command line alone */
+	char *file; /* NULL for a configuration from the command line alone */
 	union sockaddr_any *listen;
 	size_t nlisten;
-	unsigned workers;	/* 0: one per core */
+	unsigned workers; /* 0: one per core */
 	char identity[CONF_TEXT_MAX + 1];
-	char version[CONF_TEXT_MAX + 1];	/* empty: version queries are refused */
-	int no_route_rcode;	/* WIRE_RCODE_SERVFAIL or WIRE_RCODE_REFUSED */
+	char version[CONF_TEXT_MAX + 1]; /* empty: version queries are refused */
+	int no_route_rcode;              /* WIRE_RCODE_SERVFAIL or WIRE_RCODE_REFUSED */
 	uint32_t timeout_ms;
 	uint32_t tcp_max_conns;
 	uint32_t tcp_idle_ms;
-	union sockaddr_any admin;	/* family 0: no admin endpoint */
-	struct conf_health health;	/* global defaults */
+	union sockaddr_any admin;  /* family 0: no admin endpoint */
+	struct conf_health health; /* global defaults */
 	struct conf_etcd etcd;
 	struct conf_backend *backends;
 	size_t nbackends, backends_cap;
@@ -137,8 +137,8 @@ int conf_load_yaml(struct conf *c, const char *path, char *err, size_t len);
 int conf_add_entry(struct conf *c, const char *entry, char *err, size_t len);
 
 /* The same for <n> entries at once, in O(n); their routes are marked <source>. */
-int conf_add_entries(struct conf *c, const char *const *entries, size_t n,
-		     enum conf_source source, char *err, size_t len);
+int conf_add_entries(struct conf *c, const char *const *entries, size_t n, enum conf_source source,
+		     char *err, size_t len);
 
 /* Check an entry without adding it: address, regexp, size. DR_EOK or DR_ECONF with <err>. */
 int conf_entry_check(const char *entry, char *err, size_t len);

@@ -88,12 +88,13 @@ static int add_indexed(struct conf *c, struct entry_index *ix, const char *entry
 	sockaddr_format(&sa, name, sizeof(name));
 	if (strmap_get(&ix->backends, name) == NULL) {
 		struct conf_backend *be = conf_backend_add(c);
-		if (be == NULL || strmap_put(&ix->backends, name, pos_value(c->nbackends - 1)) != DR_EOK) {
+		if (be == NULL ||
+		    strmap_put(&ix->backends, name, pos_value(c->nbackends - 1)) != DR_EOK) {
 			return DR_ENOMEM;
 		}
 		snprintf(be->name, sizeof(be->name), "%s", name);
 		be->addr = sa;
-		be->health = c->health;		/* entries take the global health settings */
+		be->health = c->health; /* entries take the global health settings */
 	}
 	v = strmap_get(&ix->routes, pattern);
 	if (v != NULL) {
@@ -109,7 +110,7 @@ static int add_indexed(struct conf *c, struct entry_index *ix, const char *entry
 	}
 	for (size_t i = 0; i < r->nbackends; i++) {
 		if (strcmp(r->backends[i], name) == 0) {
-			return DR_EOK;	/* the same entry twice adds nothing */
+			return DR_EOK; /* the same entry twice adds nothing */
 		}
 	}
 	return conf_route_add_backend(r, name);
@@ -117,15 +118,15 @@ static int add_indexed(struct conf *c, struct entry_index *ix, const char *entry
 
 int conf_add_entry(struct conf *c, const char *entry, char *err, size_t len)
 {
-	const char *const one[] = { entry };
+	const char *const one[] = {entry};
 
 	return conf_add_entries(c, one, 1, CONF_SRC_CONFIG, err, len);
 }
 
-int conf_add_entries(struct conf *c, const char *const *entries, size_t n,
-		     enum conf_source source, char *err, size_t len)
+int conf_add_entries(struct conf *c, const char *const *entries, size_t n, enum conf_source source,
+		     char *err, size_t len)
 {
-	struct entry_index ix = { 0 };
+	struct entry_index ix = {0};
 	int rc = index_init(&ix, c, n);
 
 	for (size_t i = 0; rc == DR_EOK && i < n; i++) {

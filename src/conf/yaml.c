@@ -27,12 +27,14 @@ struct keyword {
 	key_fn *parse;
 };
 
-__attribute__((format(printf, 3, 4)))
+static int fail(struct yctx *y, const yaml_node_t *n, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 static int fail(struct yctx *y, const yaml_node_t *n, const char *fmt, ...)
 {
 	va_list ap;
-	int off = snprintf(y->err, y->len, "%s:%zu: ", y->conf->file,
-			   n ? n->start_mark.line + 1 : 1);
+	int off =
+		snprintf(y->err, y->len, "%s:%zu: ", y->conf->file, n ? n->start_mark.line + 1 : 1);
 
 	if (off < 0 || (size_t)off >= y->len) {
 		return DR_ECONF;
@@ -53,8 +55,8 @@ static const char *scalar(const yaml_node_t *n)
 	return (const char *)n->data.scalar.value;
 }
 
-static int parse_uint(struct yctx *y, yaml_node_t *v, const char *what, unsigned min,
-		      unsigned max, unsigned *out);
+static int parse_uint(struct yctx *y, yaml_node_t *v, const char *what, unsigned min, unsigned max,
+		      unsigned *out);
 static int parse_duration(struct yctx *y, yaml_node_t *v, const char *what, uint32_t *out);
 
 static int want_scalar(struct yctx *y, yaml_node_t *n, const char *what)
@@ -71,8 +73,8 @@ static int parse_map(struct yctx *y, yaml_node_t *map, const struct keyword *tab
 	if (map->type != YAML_MAPPING_NODE) {
 		return fail(y, map, "%s must be a mapping of keys", what);
 	}
-	for (yaml_node_pair_t *p = map->data.mapping.pairs.start;
-	     p < map->data.mapping.pairs.top; p++) {
+	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+	     p++) {
 		yaml_node_t *k = node(y, p->key), *v = node(y, p->value);
 		const struct keyword *kw;
 		int rc;
@@ -82,7 +84,8 @@ static int parse_map(struct yctx *y, yaml_node_t *map, const struct keyword *tab
 		}
 		for (yaml_node_pair_t *q = map->data.mapping.pairs.start; q < p; q++) {
 			yaml_node_t *prev = node(y, q->key);
-			if (prev->type == YAML_SCALAR_NODE && strcmp(scalar(prev), scalar(k)) == 0) {
+			if (prev->type == YAML_SCALAR_NODE &&
+			    strcmp(scalar(prev), scalar(k)) == 0) {
 				return fail(y, k, "duplicate key '%s' in %s", scalar(k), what);
 			}
 		}
@@ -102,8 +105,8 @@ static int parse_map(struct yctx *y, yaml_node_t *map, const struct keyword *tab
 	return DR_EOK;
 }
 
-static int parse_uint(struct yctx *y, yaml_node_t *v, const char *what, unsigned min,
-		      unsigned max, unsigned *out)
+static int parse_uint(struct yctx *y, yaml_node_t *v, const char *what, unsigned min, unsigned max,
+		      unsigned *out)
 {
 	char *end;
 	unsigned long n;
@@ -278,8 +281,10 @@ static int health_query(struct yctx *y, yaml_node_t *v, void *obj)
 		return DR_ECONF;
 	}
 	if (conf_parse_health_query(scalar(v), h) != DR_EOK) {
-		return fail(y, v, "health query must be 'NAME [CLASS] TYPE' (e.g. 'id.server. CH TXT'), "
-			    "not '%s'", scalar(v));
+		return fail(y, v,
+			    "health query must be 'NAME [CLASS] TYPE' (e.g. 'id.server. CH TXT'), "
+			    "not '%s'",
+			    scalar(v));
 	}
 	h->set |= CONF_HEALTH_QUERY;
 	return DR_EOK;
@@ -318,8 +323,8 @@ static int health_rise(struct yctx *y, yaml_node_t *v, void *obj)
 }
 
 static const char *const rcode_names[] = {
-	"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED",
-	"YXDOMAIN", "YXRRSET", "NXRRSET", "NOTAUTH", "NOTZONE",
+	"NOERROR",  "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP",  "REFUSED",
+	"YXDOMAIN", "YXRRSET", "NXRRSET",  "NOTAUTH",  "NOTZONE",
 };
 
 static int health_rcodes(struct yctx *y, yaml_node_t *v, void *obj)
@@ -356,15 +361,9 @@ static int health_rcodes(struct yctx *y, yaml_node_t *v, void *obj)
 }
 
 static const struct keyword health_keys[] = {
-	{ "enabled", health_enabled },
-	{ "query", health_query },
-	{ "transport", health_transport },
-	{ "interval", health_interval },
-	{ "timeout", health_timeout },
-	{ "fall", health_fall },
-	{ "rise", health_rise },
-	{ "rcodes", health_rcodes },
-	{ NULL, NULL },
+	{"enabled", health_enabled},   {"query", health_query},     {"transport", health_transport},
+	{"interval", health_interval}, {"timeout", health_timeout}, {"fall", health_fall},
+	{"rise", health_rise},         {"rcodes", health_rcodes},   {NULL, NULL},
 };
 
 static int key_health(struct yctx *y, yaml_node_t *v, void *obj)
@@ -406,8 +405,10 @@ static int etcd_endpoint(struct yctx *y, yaml_node_t *v)
 	}
 	if ((strncmp(scalar(v), "http://", 7) != 0 && strncmp(scalar(v), "https://", 8) != 0) ||
 	    strlen(scalar(v)) < 9 || strlen(scalar(v)) > 255) {
-		return fail(y, v, "etcd endpoint must be an http:// or https:// URL such as "
-			    "http://127.0.0.1:2379, not '%s'", scalar(v));
+		return fail(y, v,
+			    "etcd endpoint must be an http:// or https:// URL such as "
+			    "http://127.0.0.1:2379, not '%s'",
+			    scalar(v));
 	}
 	if (e->nendpoints == CONF_ETCD_ENDPOINTS_MAX) {
 		return fail(y, v, "at most %d etcd endpoints", CONF_ETCD_ENDPOINTS_MAX);
@@ -469,8 +470,8 @@ static int etcd_file(struct yctx *y, yaml_node_t *v, const char *what, char *out
 /* The node of key <name> in mapping <map>, for an error about it; <map> when it is absent. */
 static yaml_node_t *key_node(struct yctx *y, yaml_node_t *map, const char *name)
 {
-	for (yaml_node_pair_t *p = map->data.mapping.pairs.start;
-	     p < map->data.mapping.pairs.top; p++) {
+	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+	     p++) {
 		yaml_node_t *k = node(y, p->key);
 		if (k->type == YAML_SCALAR_NODE && strcmp(scalar(k), name) == 0) {
 			return k;
@@ -512,15 +513,15 @@ static int etcd_password(struct yctx *y, yaml_node_t *v, void *obj)
 }
 
 static const struct keyword etcd_keys[] = {
-	{ "endpoints", etcd_endpoints },
-	{ "prefix", etcd_prefix },
-	{ "timeout", etcd_timeout },
-	{ "ca", etcd_ca },
-	{ "cert", etcd_cert },
-	{ "key", etcd_key },
-	{ "username", etcd_username },
-	{ "password", etcd_password },
-	{ NULL, NULL },
+	{"endpoints", etcd_endpoints},
+	{"prefix", etcd_prefix},
+	{"timeout", etcd_timeout},
+	{"ca", etcd_ca},
+	{"cert", etcd_cert},
+	{"key", etcd_key},
+	{"username", etcd_username},
+	{"password", etcd_password},
+	{NULL, NULL},
 };
 
 static int key_etcd(struct yctx *y, yaml_node_t *v, void *obj)
@@ -547,9 +548,9 @@ static int key_etcd(struct yctx *y, yaml_node_t *v, void *obj)
 }
 
 static const struct keyword tcp_keys[] = {
-	{ "max-connections", tcp_max_conns },
-	{ "idle-timeout", tcp_idle },
-	{ NULL, NULL },
+	{"max-connections", tcp_max_conns},
+	{"idle-timeout", tcp_idle},
+	{NULL, NULL},
 };
 
 static int key_tcp(struct yctx *y, yaml_node_t *v, void *obj)
@@ -602,12 +603,8 @@ static int be_health(struct yctx *y, yaml_node_t *v, void *obj)
 }
 
 static const struct keyword backend_keys[] = {
-	{ "name", be_name },
-	{ "address", be_address },
-	{ "timeout", be_timeout },
-	{ "weight", be_weight },
-	{ "health", be_health },
-	{ NULL, NULL },
+	{"name", be_name},     {"address", be_address}, {"timeout", be_timeout},
+	{"weight", be_weight}, {"health", be_health},   {NULL, NULL},
 };
 
 static int key_backends(struct yctx *y, yaml_node_t *v, void *obj)
@@ -703,8 +700,10 @@ static int route_policy(struct yctx *y, yaml_node_t *v, void *obj)
 	int policy = conf_policy_from_name(scalar(v));
 
 	if (policy < 0) {
-		return fail(y, v, "unknown policy '%s' (round-robin, weighted, least-outstanding, "
-			    "hash, first-available)", scalar(v));
+		return fail(y, v,
+			    "unknown policy '%s' (round-robin, weighted, least-outstanding, "
+			    "hash, first-available)",
+			    scalar(v));
 	}
 	r->policy = (enum conf_policy)policy;
 	return DR_EOK;
@@ -728,12 +727,8 @@ static int route_fallback(struct yctx *y, yaml_node_t *v, void *obj)
 }
 
 static const struct keyword route_keys[] = {
-	{ "zone", route_zone },
-	{ "regex", route_regex },
-	{ "backends", route_backends },
-	{ "policy", route_policy },
-	{ "fallback", route_fallback },
-	{ NULL, NULL },
+	{"zone", route_zone},     {"regex", route_regex},       {"backends", route_backends},
+	{"policy", route_policy}, {"fallback", route_fallback}, {NULL, NULL},
 };
 
 static int key_routes(struct yctx *y, yaml_node_t *v, void *obj)
@@ -764,25 +759,25 @@ static int key_routes(struct yctx *y, yaml_node_t *v, void *obj)
 }
 
 static const struct keyword top_keys[] = {
-	{ "listen", key_listen },
-	{ "workers", key_workers },
-	{ "identity", key_identity },
-	{ "version", key_version },
-	{ "no-route", key_no_route },
-	{ "timeout", key_timeout },
-	{ "tcp", key_tcp },
-	{ "admin", key_admin },
-	{ "health", key_health },
-	{ "etcd", key_etcd },
-	{ "backends", key_backends },
-	{ "routes", key_routes },
-	{ NULL, NULL },
+	{"listen", key_listen},
+	{"workers", key_workers},
+	{"identity", key_identity},
+	{"version", key_version},
+	{"no-route", key_no_route},
+	{"timeout", key_timeout},
+	{"tcp", key_tcp},
+	{"admin", key_admin},
+	{"health", key_health},
+	{"etcd", key_etcd},
+	{"backends", key_backends},
+	{"routes", key_routes},
+	{NULL, NULL},
 };
 
 int conf_load_yaml(struct conf *c, const char *path, char *err, size_t len)
 {
 	yaml_parser_t parser;
-	struct yctx y = { .conf = c, .err = err, .len = len };
+	struct yctx y = {.conf = c, .err = err, .len = len};
 	yaml_node_t *root;
 	FILE *f;
 	int rc;
@@ -811,7 +806,7 @@ int conf_load_yaml(struct conf *c, const char *path, char *err, size_t len)
 	}
 	root = yaml_document_get_root_node(&y.doc);
 	if (root == NULL) {
-		rc = DR_EOK;	/* an empty file is every default */
+		rc = DR_EOK; /* an empty file is every default */
 	} else {
 		rc = parse_map(&y, root, top_keys, NULL, "the configuration");
 	}

@@ -26,24 +26,24 @@
 #define WATCH_ROTATE_MS 2000
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
-#define STREAM_LINE_MAX (64u << 20)	/* one watch message; 10,000 events fit */
+#define STREAM_LINE_MAX (64u << 20) /* one watch message; 10,000 events fit */
 
 /* A sorted array of keys with their values (valid entries) or NULL values (skipped ones). */
 struct kv {
 	char *key;
-	char *value;	/* NULL: the value was invalid */
+	char *value; /* NULL: the value was invalid */
 };
 
 struct etcd {
 	char *endpoints[CONF_ETCD_ENDPOINTS_MAX];
 	size_t nendpoints;
-	size_t ep;			/* the endpoint in use */
-	char *range_body;		/* {"key": ..., "range_end": ...} */
+	size_t ep;        /* the endpoint in use */
+	char *range_body; /* {"key": ..., "range_end": ...} */
 	char prefix[256];
 	char *key_b64, *end_b64;
 	uint32_t timeout_ms;
-	struct conf_etcd tls_auth;	/* ca, cert, key, username, password */
-	struct curl_slist *headers;	/* "Authorization: <token>" once authenticated */
+	struct conf_etcd tls_auth;  /* ca, cert, key, username, password */
+	struct curl_slist *headers; /* "Authorization: <token>" once authenticated */
 	int notify_fd;
 	pthread_t thread;
 	bool started;
@@ -54,11 +54,11 @@ struct etcd {
 	size_t nkvs, cap;
 	uint64_t revision;
 	bool was_up, ever_tried;
-	char *line;			/* the watch stream, up to a newline */
+	char *line; /* the watch stream, up to a newline */
 	size_t line_len, line_cap;
 	bool watch_created, watch_broken;
-	uint64_t created_by_ms;		/* a watch not created by then is given up (0: none) */
-	bool silence_limit;		/* give a read up after <timeout> without a byte */
+	uint64_t created_by_ms; /* a watch not created by then is given up (0: none) */
+	bool silence_limit;     /* give a read up after <timeout> without a byte */
 	curl_off_t last_dn;
 	uint64_t last_rx_ms;
 	/* Published. */
@@ -67,7 +67,7 @@ struct etcd {
 	struct etcd_set *pending;
 	bool published;
 	_Atomic bool up;
-	_Atomic bool watching;		/* a watch stream is open: the data is current */
+	_Atomic bool watching; /* a watch stream is open: the data is current */
 	_Atomic uint64_t pub_revision, pub_keys, pub_invalid, current_ms;
 };
 
@@ -313,7 +313,7 @@ static char *decoded(json_t *obj, const char *key)
 	char *out = b64 ? base64_decode(b64, &len) : strdup("");
 
 	if (out != NULL && strlen(out) != len) {
-		free(out);	/* a NUL inside is no entry of ours */
+		free(out); /* a NUL inside is no entry of ours */
 		return strdup("\x01invalid");
 	}
 	return out;
@@ -324,7 +324,7 @@ static char *decoded(json_t *obj, const char *key)
  * replaced the first time a request fails. */
 static int authenticate(struct etcd *e, char *why, size_t len)
 {
-	struct body b = { 0 };
+	struct body b = {0};
 	json_t *req, *root = NULL;
 	json_error_t jerr;
 	char *body = NULL, *header = NULL;
@@ -338,8 +338,7 @@ static int authenticate(struct etcd *e, char *why, size_t len)
 	if (e->tls_auth.username[0] == '\0') {
 		return DR_EOK;
 	}
-	req = json_pack("{ssss}", "name", e->tls_auth.username, "password",
-			e->tls_auth.password);
+	req = json_pack("{ssss}", "name", e->tls_auth.username, "password", e->tls_auth.password);
 	body = req ? json_dumps(req, JSON_COMPACT) : NULL;
 	json_decref(req);
 	if (body == NULL) {
@@ -356,7 +355,9 @@ static int authenticate(struct etcd *e, char *why, size_t len)
 	if (token == NULL || status != 200) {
 		const char *msg = root ? json_str(root, "message") : NULL;
 		snprintf(why, len, "authentication as %s failed (%s)", e->tls_auth.username,
-			 cc != CURLE_OK ? curl_easy_strerror(cc) : msg ? msg : "no token");
+			 cc != CURLE_OK ? curl_easy_strerror(cc)
+			 : msg          ? msg
+					: "no token");
 		goto out;
 	}
 	if (asprintf(&header, "Authorization: %s", token) < 0) {
@@ -378,7 +379,7 @@ out:
 /* The full read: the whole prefix at one revision. */
 static int range(struct etcd *e, char *why, size_t len)
 {
-	struct body b = { 0 };
+	struct body b = {0};
 	json_error_t jerr;
 	json_t *root = NULL, *kvs;
 	CURLcode cc;
@@ -425,7 +426,7 @@ static int range(struct etcd *e, char *why, size_t len)
 			snprintf(why, len, "out of memory");
 			goto out;
 		}
-		if (kv_put(e, key, value) != DR_EOK) {	/* it took both */
+		if (kv_put(e, key, value) != DR_EOK) { /* it took both */
 			snprintf(why, len, "out of memory");
 			goto out;
 		}
@@ -452,7 +453,8 @@ static void watch_message(struct etcd *e, const char *text, size_t len)
 		goto out;
 	}
 	if (json_u64(result, "compact_revision") != 0) {
-		log_info("etcd", "watch canceled: history compacted at revision %llu, reading again",
+		log_info("etcd",
+			 "watch canceled: history compacted at revision %llu, reading again",
 			 (unsigned long long)json_u64(result, "compact_revision"));
 		e->watch_broken = true;
 		goto out;
@@ -488,7 +490,7 @@ static void watch_message(struct etcd *e, const char *text, size_t len)
 			char *value = decoded(kv, "value");
 			if (value == NULL || kv_put(e, key, value) != DR_EOK) {
 				free(value);
-				e->watch_broken = true;	/* out of memory: read it all again */
+				e->watch_broken = true; /* out of memory: read it all again */
 				break;
 			}
 		}
@@ -514,7 +516,7 @@ static size_t stream(char *ptr, size_t size, size_t n, void *arg)
 			watch_message(e, e->line, e->line_len);
 			e->line_len = 0;
 			if (e->watch_broken) {
-				return 0;	/* aborts the transfer */
+				return 0; /* aborts the transfer */
 			}
 			continue;
 		}
@@ -540,9 +542,10 @@ static bool watch(struct etcd *e)
 	char body[1024];
 	CURLcode cc;
 
-	snprintf(body, sizeof(body),
-		 "{\"create_request\":{\"key\":\"%s\",\"range_end\":\"%s\",\"start_revision\":\"%llu\"}}",
-		 e->key_b64, e->end_b64, (unsigned long long)(e->revision + 1));
+	snprintf(
+		body, sizeof(body),
+		"{\"create_request\":{\"key\":\"%s\",\"range_end\":\"%s\",\"start_revision\":\"%llu\"}}",
+		e->key_b64, e->end_b64, (unsigned long long)(e->revision + 1));
 	e->watch_created = false;
 	e->watch_broken = false;
 	e->line_len = 0;
@@ -577,7 +580,7 @@ static void set_up(struct etcd *e, bool up, const char *why)
 static void pause_ms(struct etcd *e, uint32_t ms)
 {
 	for (uint32_t waited = 0; waited < ms && !atomic_load(&e->stopping); waited += 50) {
-		nanosleep(&(struct timespec){ .tv_nsec = 50 * 1000 * 1000 }, NULL);
+		nanosleep(&(struct timespec){.tv_nsec = 50 * 1000 * 1000}, NULL);
 	}
 }
 
@@ -588,7 +591,8 @@ static void *etcd_main(void *arg)
 	char why[256];
 
 	while (!atomic_load(&e->stopping)) {
-		if (authenticate(e, why, sizeof(why)) != DR_EOK || range(e, why, sizeof(why)) != DR_EOK) {
+		if (authenticate(e, why, sizeof(why)) != DR_EOK ||
+		    range(e, why, sizeof(why)) != DR_EOK) {
 			set_up(e, false, why);
 			e->ep = (e->ep + 1) % e->nendpoints;
 			pause_ms(e, backoff);
@@ -624,7 +628,7 @@ static char *range_end(const char *prefix)
 	}
 	if (len == 0) {
 		free(end);
-		return strdup("AA==");	/* "\0": every key */
+		return strdup("AA=="); /* "\0": every key */
 	}
 	end[len - 1]++;
 	b64 = base64_encode(end, len);
@@ -763,6 +767,6 @@ void etcd_status(struct etcd *e, struct etcd_status *st)
 	if (atomic_load(&e->watching) || (current != 0 && now <= current)) {
 		st->age_ms = 0;
 	} else {
-		st->age_ms = current != 0 ? now - current : now;	/* never: since boot */
+		st->age_ms = current != 0 ? now - current : now; /* never: since boot */
 	}
 }

@@ -12,16 +12,16 @@
 /* The valid entries under the prefix, in key order. */
 struct etcd_set {
 	char **keys;
-	char **values;		/* "ip:port,regexp", checked with conf_entry_check */
+	char **values; /* "ip:port,regexp", checked with conf_entry_check */
 	size_t n;
 };
 
 struct etcd_status {
-	bool up;		/* the last request to etcd succeeded */
-	uint64_t revision;	/* of the data we hold */
-	uint64_t keys;		/* valid entries */
-	uint64_t invalid;	/* keys whose value was skipped */
-	uint64_t age_ms;	/* since the data was last known current */
+	bool up;           /* the last request to etcd succeeded */
+	uint64_t revision; /* of the data we hold */
+	uint64_t keys;     /* valid entries */
+	uint64_t invalid;  /* keys whose value was skipped */
+	uint64_t age_ms;   /* since the data was last known current */
 };
 
 struct etcd;

@@ -41,7 +41,8 @@ static int chash_build(struct pool *p)
 		sockaddr_format(&p->backends[i]->addr, addr, sizeof(addr));
 		for (uint32_t v = 0; v < POINTS_PER_WEIGHT * p->backends[i]->weight; v++) {
 			int len = snprintf(key, sizeof(key), "%s#%u", addr, v);
-			p->ring[k].point = (uint32_t)hash_bytes((const uint8_t *)key, (size_t)len, 0);
+			p->ring[k].point =
+				(uint32_t)hash_bytes((const uint8_t *)key, (size_t)len, 0);
 			p->ring[k].pos = i;
 			k++;
 		}
@@ -59,7 +60,7 @@ static struct backend *chash_pick(const struct pool *p, const struct wire_questi
 	uint32_t lo = 0, hi = p->nring;
 
 	(void)pc;
-	while (lo < hi) {	/* the first point at or after h */
+	while (lo < hi) { /* the first point at or after h */
 		uint32_t mid = lo + (hi - lo) / 2;
 		if (p->ring[mid].point < h) {
 			lo = mid + 1;
@@ -76,4 +77,4 @@ static struct backend *chash_pick(const struct pool *p, const struct wire_questi
 	return NULL;
 }
 
-const struct pool_ops pool_hash_ops = { .build = chash_build, .pick = chash_pick };
+const struct pool_ops pool_hash_ops = {.build = chash_build, .pick = chash_pick};

@@ -16,4 +16,4 @@ static struct backend *first_pick(const struct pool *p, const struct wire_questi
 	return NULL;
 }
 
-const struct pool_ops pool_first_ops = { .build = NULL, .pick = first_pick };
+const struct pool_ops pool_first_ops = {.build = NULL, .pick = first_pick};

@@ -27,4 +27,4 @@ static struct backend *least_pick(const struct pool *p, const struct wire_questi
 	return best;
 }
 
-const struct pool_ops pool_least_ops = { .build = NULL, .pick = least_pick };
+const struct pool_ops pool_least_ops = {.build = NULL, .pick = least_pick};

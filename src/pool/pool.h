@@ -12,17 +12,17 @@
 
 struct chash_point {
 	uint32_t point;
-	uint32_t pos;		/* index into pool.backends */
+	uint32_t pos; /* index into pool.backends */
 };
 
 struct pool {
-	struct backend **backends;	/* borrowed from the registry for the snapshot's life */
+	struct backend **backends; /* borrowed from the registry for the snapshot's life */
 	uint32_t n;
 	enum conf_policy policy;
 	enum conf_fallback fallback;
-	uint32_t *wrr;			/* weighted: a smooth sequence of positions */
+	uint32_t *wrr; /* weighted: a smooth sequence of positions */
 	uint32_t nwrr;
-	struct chash_point *ring;	/* hash: points sorted by value */
+	struct chash_point *ring; /* hash: points sorted by value */
 	uint32_t nring;
 };
 

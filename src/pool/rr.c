@@ -3,7 +3,8 @@
 #include "pool/pool.h"
 
 static struct backend *rr_pick(const struct pool *p, const struct wire_question *q,
-			       const struct pool_ctx *pc, const struct backend *exclude, bool strict)
+			       const struct pool_ctx *pc, const struct backend *exclude,
+			       bool strict)
 {
 	(void)q;
 	for (uint32_t tries = 0; tries < p->n; tries++) {
@@ -15,4 +16,4 @@ static struct backend *rr_pick(const struct pool *p, const struct wire_question 
 	return NULL;
 }
 
-const struct pool_ops pool_rr_ops = { .build = NULL, .pick = rr_pick };
+const struct pool_ops pool_rr_ops = {.build = NULL, .pick = rr_pick};

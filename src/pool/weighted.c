@@ -51,4 +51,4 @@ static struct backend *weighted_pick(const struct pool *p, const struct wire_que
 	return NULL;
 }
 
-const struct pool_ops pool_weighted_ops = { .build = weighted_build, .pick = weighted_pick };
+const struct pool_ops pool_weighted_ops = {.build = weighted_build, .pick = weighted_pick};

@@ -42,8 +42,8 @@ const struct route *route_lookup(const struct snapshot *s, const struct wire_que
 		char text[WIRE_NAME_TEXT_MAX];
 		int len = wire_name_to_text(q->name, text, sizeof(text));
 
-		const struct route *r = len > 0 ? regex_set_match(s->regex_set, text, (size_t)len, rs)
-					      : NULL;
+		const struct route *r =
+			len > 0 ? regex_set_match(s->regex_set, text, (size_t)len, rs) : NULL;
 		if (r != NULL) {
 			return r;
 		}

@@ -98,8 +98,7 @@ void regex_scratch_free(struct regex_scratch *s)
 	}
 }
 
-bool regex_match(const struct regex *re, const char *subject, size_t len,
-		 struct regex_scratch *s)
+bool regex_match(const struct regex *re, const char *subject, size_t len, struct regex_scratch *s)
 {
 	return pcre2_match(re->code, (PCRE2_SPTR)subject, len, 0, 0, s->md, NULL) >= 0;
 }

@@ -28,7 +28,6 @@ struct regex_scratch *regex_scratch_new(void);
 void regex_scratch_free(struct regex_scratch *s);
 
 /* True when <re> matches <subject> of <len> bytes. Uses <s>, owned by the calling thread. */
-bool regex_match(const struct regex *re, const char *subject, size_t len,
-		 struct regex_scratch *s);
+bool regex_match(const struct regex *re, const char *subject, size_t len, struct regex_scratch *s);
 
 #endif

@@ -8,20 +8,20 @@
 #include "route/route.h"
 
 #define KEY_MAX 1024
-#define PROBES_MAX 160	/* a name of 255 bytes has at most 128 dots; escapes add more */
+#define PROBES_MAX 160 /* a name of 255 bytes has at most 128 dots; escapes add more */
 
 struct bucket {
 	uint64_t hash;
-	char *key;		/* NULL: empty */
+	char *key; /* NULL: empty */
 	size_t key_len;
-	uint32_t *order;	/* route positions, ascending */
+	uint32_t *order; /* route positions, ascending */
 	uint32_t n;
 };
 
 struct regex_set {
 	struct route *const *routes;
 	uint32_t nroutes;
-	uint32_t *always;	/* positions of patterns without a key, ascending */
+	uint32_t *always; /* positions of patterns without a key, ascending */
 	uint32_t nalways;
 	struct bucket *buckets;
 	uint32_t mask;
@@ -83,7 +83,7 @@ int regex_set_key(const char *pattern, char *key, size_t cap)
 			char e = pattern[i + 1];
 			if ((e >= 'a' && e <= 'z') || (e >= 'A' && e <= 'Z') ||
 			    (e >= '0' && e <= '9') || e == '\0') {
-				n = 0;	/* \d, \w, \x2e, back-references: not a literal */
+				n = 0; /* \d, \w, \x2e, back-references: not a literal */
 				run_from_start = false;
 				i += 2;
 				continue;
@@ -140,7 +140,7 @@ int regex_set_key(const char *pattern, char *key, size_t cap)
 	if (!run_from_start) {
 		char *dot = memchr(lit, '.', n);
 		if (dot == NULL || (size_t)(dot - lit) + 1 == n) {
-			return -1;	/* only the root would be left: every name has it */
+			return -1; /* only the root would be left: every name has it */
 		}
 		n -= (size_t)(dot - lit) + 1;
 		memmove(lit, dot + 1, n);
@@ -251,7 +251,7 @@ const struct route *regex_set_match(const struct regex_set *set, const char *tex
 	uint64_t h = 0xcbf29ce484222325ull;
 
 	if (set->nalways > 0) {
-		lists[nlists++] = (struct cursor){ set->always, set->nalways };
+		lists[nlists++] = (struct cursor){set->always, set->nalways};
 	}
 	/* Every suffix that starts the text or follows a dot, longest last. */
 	for (size_t p = len; p-- > 0;) {
@@ -259,7 +259,7 @@ const struct route *regex_set_match(const struct regex_set *set, const char *tex
 		if ((p == 0 || text[p - 1] == '.') && nlists < PROBES_MAX) {
 			const struct bucket *b = bucket_find(set, finish(h), text + p, len - p);
 			if (b->key != NULL) {
-				lists[nlists++] = (struct cursor){ b->order, b->n };
+				lists[nlists++] = (struct cursor){b->order, b->n};
 			}
 		}
 	}
@@ -267,7 +267,8 @@ const struct route *regex_set_match(const struct regex_set *set, const char *tex
 	for (;;) {
 		unsigned best = nlists;
 		for (unsigned i = 0; i < nlists; i++) {
-			if (lists[i].n > 0 && (best == nlists || lists[i].order[0] < lists[best].order[0])) {
+			if (lists[i].n > 0 &&
+			    (best == nlists || lists[i].order[0] < lists[best].order[0])) {
 				best = i;
 			}
 		}

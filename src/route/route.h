@@ -14,35 +14,35 @@
 #include "wire/wire.h"
 
 struct route {
-	uint32_t idx;		/* position in snapshot.routes: indexes per-worker state */
+	uint32_t idx; /* position in snapshot.routes: indexes per-worker state */
 	enum conf_route_kind kind;
 	enum conf_source source;
-	char *pattern;		/* as configured, for logs */
-	struct regex *re;	/* regex routes */
-	uint8_t zone[WIRE_NAME_MAX];	/* zone routes: lower-cased wire form */
+	char *pattern;               /* as configured, for logs */
+	struct regex *re;            /* regex routes */
+	uint8_t zone[WIRE_NAME_MAX]; /* zone routes: lower-cased wire form */
 	unsigned zone_len;
 	struct pool pool;
 };
 
 struct zone_slot {
 	uint64_t hash;
-	struct route *route;	/* NULL: empty */
+	struct route *route; /* NULL: empty */
 };
 
 /* Everything a worker needs to answer a query, published by one pointer swap and never
  * changed afterwards. Workers borrow it until their next quiescent point. */
 struct snapshot {
-	uint64_t gen;		/* strictly increasing; workers compare it, not the pointer */
-	struct route *routes;	/* in configuration order */
+	uint64_t gen;         /* strictly increasing; workers compare it, not the pointer */
+	struct route *routes; /* in configuration order */
 	uint32_t nroutes;
-	struct route **regex;	/* regex routes, in order */
+	struct route **regex; /* regex routes, in order */
 	uint32_t nregex;
-	struct regex_set *regex_set;	/* the same, indexed by literal suffix */
-	struct zone_slot *zones;	/* open addressing, power-of-two size */
+	struct regex_set *regex_set; /* the same, indexed by literal suffix */
+	struct zone_slot *zones;     /* open addressing, power-of-two size */
 	uint32_t zone_mask;
-	struct backend **backends;	/* every backend the routes name, once */
+	struct backend **backends; /* every backend the routes name, once */
 	uint32_t nbackends;
-	uint32_t max_backend_idx;	/* highest backend.idx + 1 */
+	uint32_t max_backend_idx; /* highest backend.idx + 1 */
 	int no_route_rcode;
 	char identity[CONF_TEXT_MAX + 1];
 	char version[CONF_TEXT_MAX + 1];

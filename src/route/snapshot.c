@@ -12,8 +12,8 @@
 /* What a build looks things up in: the configuration's backends by name, and the previous
  * snapshot's compiled regexps by pattern. */
 struct build_index {
-	struct strmap backends;		/* name -> conf_backend position + 1 */
-	struct strmap regexes;		/* pattern -> struct regex * */
+	struct strmap backends; /* name -> conf_backend position + 1 */
+	struct strmap regexes;  /* pattern -> struct regex * */
 };
 
 static int index_init(struct build_index *ix, const struct conf *c, const struct snapshot *prev)
@@ -30,7 +30,8 @@ static int index_init(struct build_index *ix, const struct conf *c, const struct
 		}
 	}
 	for (uint32_t i = 0; prev != NULL && i < prev->nregex; i++) {
-		if (strmap_put(&ix->regexes, prev->regex[i]->pattern, prev->regex[i]->re) != DR_EOK) {
+		if (strmap_put(&ix->regexes, prev->regex[i]->pattern, prev->regex[i]->re) !=
+		    DR_EOK) {
 			return DR_ENOMEM;
 		}
 	}
@@ -47,7 +48,7 @@ static void index_deinit(struct build_index *ix)
 static void note_backend(struct snapshot *s, struct backend *be)
 {
 	if (be->last_gen == s->gen) {
-		return;		/* named by an earlier route of this snapshot */
+		return; /* named by an earlier route of this snapshot */
 	}
 	be->last_gen = s->gen;
 	s->backends[s->nbackends++] = be;
@@ -71,7 +72,7 @@ static int build_pool(struct snapshot *s, const struct conf *c, const struct con
 		struct backend *be;
 
 		if (pos == NULL) {
-			return DR_ECONF;	/* conf_validate rules this out */
+			return DR_ECONF; /* conf_validate rules this out */
 		}
 		cb = &c->backends[(uintptr_t)pos - 1];
 		be = backend_registry_get(reg, &cb->addr);
@@ -156,7 +157,7 @@ struct snapshot *snapshot_build(const struct conf *c, struct backend_registry *r
 				const struct snapshot *prev, uint64_t gen, char *err, size_t len)
 {
 	struct snapshot *s = calloc(1, sizeof(*s));
-	struct build_index ix = { 0 };
+	struct build_index ix = {0};
 	uint32_t zone_slots = 16;
 	int rc;
 
@@ -169,7 +170,7 @@ struct snapshot *snapshot_build(const struct conf *c, struct backend_registry *r
 	memcpy(s->identity, c->identity, sizeof(s->identity));
 	memcpy(s->version, c->version, sizeof(s->version));
 	while (zone_slots < 2 * c->nroutes) {
-		zone_slots *= 2;	/* at most half full keeps probes short */
+		zone_slots *= 2; /* at most half full keeps probes short */
 	}
 	s->zone_mask = zone_slots - 1;
 	s->routes = calloc(c->nroutes + 1, sizeof(*s->routes));

@@ -14,7 +14,7 @@ struct wire_opt {
 	bool dnssec_ok;
 	uint8_t version;
 	uint16_t udp_size;
-	uint16_t offset;	/* where the OPT RR starts */
+	uint16_t offset; /* where the OPT RR starts */
 };
 
 /* Walk the answer, authority and additional sections of <msg> (<len> bytes) after the

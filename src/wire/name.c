@@ -78,8 +78,8 @@ uint32_t wire_question_hash(const struct wire_question *q)
 /* RFC 4343 §2.1 escapes, and the characters presentation form gives meaning to. */
 static int needs_backslash(uint8_t c)
 {
-	return c == '.' || c == '\\' || c == '"' || c == '(' || c == ')' || c == ';' ||
-	       c == '@' || c == '$';
+	return c == '.' || c == '\\' || c == '"' || c == '(' || c == ')' || c == ';' || c == '@' ||
+	       c == '$';
 }
 
 int wire_name_to_text(const uint8_t *name, char *buf, size_t cap)
@@ -161,7 +161,7 @@ int wire_name_from_text(const char *text, uint8_t *out)
 		return 1;
 	}
 	if (*text == '\0') {
-		return DR_EMALF;	/* the root is written "." */
+		return DR_EMALF; /* the root is written "." */
 	}
 	while (*text != '\0') {
 		size_t lpos = len++;
@@ -176,7 +176,7 @@ int wire_name_from_text(const char *text, uint8_t *out)
 			l++;
 		}
 		if (l == 0) {
-			return DR_EMALF;	/* empty label: "a..b" or a leading dot */
+			return DR_EMALF; /* empty label: "a..b" or a leading dot */
 		}
 		out[lpos] = l;
 		if (*text == '.') {

@@ -7,16 +7,16 @@
 #include "wire/synth.h"
 
 enum {
-	OPT_RR_FIXED = 11,	/* root name, type, class, ttl, rdlen */
-	EDE_OPTION_LEN = 6,	/* option code, length, info-code */
-	NAME_PTR_QNAME = 0xc00c,	/* the question's name sits at offset 12 */
+	OPT_RR_FIXED = 11,       /* root name, type, class, ttl, rdlen */
+	EDE_OPTION_LEN = 6,      /* option code, length, info-code */
+	NAME_PTR_QNAME = 0xc00c, /* the question's name sits at offset 12 */
 };
 
 static void set_reply_header(uint8_t *msg, int rcode, uint16_t ancount, uint16_t arcount)
 {
 	/* Keep OPCODE and RD, set QR; clear AA/TC. RA stays 0: we do not recurse. Keep CD. */
-	msg[WIRE_OFF_FLAGS1] = (uint8_t)((msg[WIRE_OFF_FLAGS1] & WIRE_FLAG1_OPCODE_RD) |
-					 WIRE_FLAG1_QR);
+	msg[WIRE_OFF_FLAGS1] =
+		(uint8_t)((msg[WIRE_OFF_FLAGS1] & WIRE_FLAG1_OPCODE_RD) | WIRE_FLAG1_QR);
 	msg[WIRE_OFF_FLAGS2] = (uint8_t)((msg[WIRE_OFF_FLAGS2] & WIRE_FLAG2_CD) | (rcode & 0x0f));
 	wire_write_u16(msg + WIRE_OFF_ANCOUNT, ancount);
 	wire_write_u16(msg + WIRE_OFF_NSCOUNT, 0);
@@ -28,7 +28,7 @@ static size_t put_txt_answer(uint8_t *p, uint16_t qclass, const char *txt, size_
 	wire_write_u16(p, NAME_PTR_QNAME);
 	wire_write_u16(p + 2, WIRE_TYPE_TXT);
 	wire_write_u16(p + 4, qclass);
-	memset(p + 6, 0, 4);	/* TTL 0: identity must never be cached apart from its router */
+	memset(p + 6, 0, 4); /* TTL 0: identity must never be cached apart from its router */
 	wire_write_u16(p + 10, (uint16_t)(txt_len + 1));
 	p[12] = (uint8_t)txt_len;
 	memcpy(p + 13, txt, txt_len);
@@ -42,9 +42,9 @@ static size_t put_opt(uint8_t *p, const struct wire_opt *qopt, int ede)
 	p[0] = 0;
 	wire_write_u16(p + 1, WIRE_TYPE_OPT);
 	wire_write_u16(p + 3, WIRE_UDP_EDNS_SIZE);
-	p[5] = 0;	/* extended rcode */
-	p[6] = 0;	/* version */
-	p[7] = qopt->dnssec_ok ? 0x80 : 0;	/* RFC 3225 §3: DO is copied */
+	p[5] = 0;                          /* extended rcode */
+	p[6] = 0;                          /* version */
+	p[7] = qopt->dnssec_ok ? 0x80 : 0; /* RFC 3225 §3: DO is copied */
 	p[8] = 0;
 	wire_write_u16(p + 9, rdlen);
 	if (rdlen != 0) {

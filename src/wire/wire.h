@@ -6,17 +6,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define WIRE_HDR_LEN		12
-#define WIRE_NAME_MAX		255	/* RFC 1035 §2.3.4, wire form with the root label */
-#define WIRE_LABEL_MAX		63
-#define WIRE_TCP_MSG_MAX	65535
-#define WIRE_UDP_EDNS_SIZE	1232	/* what our own answers advertise (DNS flag day 2020) */
+#define WIRE_HDR_LEN 12
+#define WIRE_NAME_MAX 255 /* RFC 1035 §2.3.4, wire form with the root label */
+#define WIRE_LABEL_MAX 63
+#define WIRE_TCP_MSG_MAX 65535
+#define WIRE_UDP_EDNS_SIZE 1232 /* what our own answers advertise (DNS flag day 2020) */
 
 /* Header offsets (RFC 1035 §4.1.1). */
 enum {
 	WIRE_OFF_ID = 0,
-	WIRE_OFF_FLAGS1 = 2,	/* QR, OPCODE, AA, TC, RD */
-	WIRE_OFF_FLAGS2 = 3,	/* RA, Z, AD, CD, RCODE */
+	WIRE_OFF_FLAGS1 = 2, /* QR, OPCODE, AA, TC, RD */
+	WIRE_OFF_FLAGS2 = 3, /* RA, Z, AD, CD, RCODE */
 	WIRE_OFF_QDCOUNT = 4,
 	WIRE_OFF_ANCOUNT = 6,
 	WIRE_OFF_NSCOUNT = 8,
@@ -28,7 +28,7 @@ enum {
 	WIRE_FLAG1_AA = 0x04,
 	WIRE_FLAG1_TC = 0x02,
 	WIRE_FLAG1_RD = 0x01,
-	WIRE_FLAG1_OPCODE_RD = 0x79,	/* OPCODE bits and RD: what a reply keeps */
+	WIRE_FLAG1_OPCODE_RD = 0x79, /* OPCODE bits and RD: what a reply keeps */
 	WIRE_FLAG2_RA = 0x80,
 	WIRE_FLAG2_AD = 0x20,
 	WIRE_FLAG2_CD = 0x10,
@@ -104,10 +104,10 @@ struct wire_question {
 	uint16_t id;
 	uint16_t qtype;
 	uint16_t qclass;
-	uint16_t name_len;	/* wire length of name, root label included */
-	uint16_t end;		/* offset just past QCLASS */
-	uint8_t labels;		/* label count, root excluded */
-	uint8_t name[WIRE_NAME_MAX];	/* lower-cased wire form */
+	uint16_t name_len;           /* wire length of name, root label included */
+	uint16_t end;                /* offset just past QCLASS */
+	uint8_t labels;              /* label count, root excluded */
+	uint8_t name[WIRE_NAME_MAX]; /* lower-cased wire form */
 };
 
 /* Parse the header and the one question of the message in <msg> of <len> bytes (query or

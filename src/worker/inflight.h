@@ -11,24 +11,24 @@
 #include "common/sockaddr.h"
 #include "worker/timer.h"
 
-#define INFLIGHT_IDS 65536u		/* one 16-bit ID space */
-#define INFLIGHT_GROUPS 16u		/* ID spaces; each has its own socket to every backend */
+#define INFLIGHT_IDS 65536u /* one 16-bit ID space */
+#define INFLIGHT_GROUPS 16u /* ID spaces; each has its own socket to every backend */
 #define INFLIGHT_MAX (INFLIGHT_IDS * INFLIGHT_GROUPS)
-#define INFLIGHT_RING_SIZE (4u << 20)	/* bytes of query copies kept for retries */
+#define INFLIGHT_RING_SIZE (4u << 20) /* bytes of query copies kept for retries */
 
 /* One query in flight. */
 struct inflight {
-	struct timer timer;		/* first: the worker finds the slot from the timer */
+	struct timer timer; /* first: the worker finds the slot from the timer */
 	union sockaddr_any client;
-	uint64_t ring_pos;		/* where the query's bytes were copied */
+	uint64_t ring_pos; /* where the query's bytes were copied */
 	uint64_t sent_us;
-	uint64_t snap_gen;		/* the routing generation it was forwarded under */
+	uint64_t snap_gen; /* the routing generation it was forwarded under */
 	uint32_t backend_idx;
-	uint32_t listener;		/* the worker's listener the query came in on */
-	uint32_t qhash;			/* wire_question_hash of the question */
+	uint32_t listener; /* the worker's listener the query came in on */
+	uint32_t qhash;    /* wire_question_hash of the question */
 	uint16_t qlen;
 	uint16_t client_id;
-	uint16_t id;			/* what the backend sees, within <group> */
+	uint16_t id; /* what the backend sees, within <group> */
 	uint8_t group;
 	uint8_t tries;
 	bool in_use;
@@ -36,7 +36,7 @@ struct inflight {
 
 /* One ID space: which slot holds each ID, and the free IDs to draw from at random. */
 struct inflight_ids {
-	uint32_t *slot_of;		/* slot index + 1; 0: free */
+	uint32_t *slot_of; /* slot index + 1; 0: free */
 	uint16_t *free_ids;
 	uint32_t nfree;
 };
@@ -47,15 +47,15 @@ struct inflight_ids {
  * in flight (RFC 5452 §9.2), and a further ID space (with its own sockets) opens only when
  * 65,536 queries are already in flight. */
 struct inflight_table {
-	struct inflight *slots;		/* INFLIGHT_MAX, mapped lazily */
-	uint32_t *free_slots;		/* a stack of freed slot indices */
+	struct inflight *slots; /* INFLIGHT_MAX, mapped lazily */
+	uint32_t *free_slots;   /* a stack of freed slot indices */
 	uint32_t nfree_slots;
-	uint32_t fresh;			/* slots below this have been used */
-	uint32_t count;			/* in flight */
+	uint32_t fresh; /* slots below this have been used */
+	uint32_t count; /* in flight */
 	struct inflight_ids groups[INFLIGHT_GROUPS];
-	uint32_t ngroups;		/* ID spaces opened so far */
-	uint8_t *ring;			/* INFLIGHT_RING_SIZE */
-	uint64_t ring_head;		/* bytes ever written, skips at the wrap included */
+	uint32_t ngroups;   /* ID spaces opened so far */
+	uint8_t *ring;      /* INFLIGHT_RING_SIZE */
+	uint64_t ring_head; /* bytes ever written, skips at the wrap included */
 };
 
 /* Allocate the table. Returns DR_EOK or DR_ENOMEM. */

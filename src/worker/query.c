@@ -18,8 +18,8 @@ static bool name_is(const struct wire_question *q, const uint8_t *name, size_t s
 	return q->name_len == size && memcmp(q->name, name, size) == 0;
 }
 
-static void reply(struct worker *w, struct query_verdict *v, uint8_t *msg, size_t len,
-		  size_t cap, const struct wire_question *q, int rcode, int ede, const char *txt)
+static void reply(struct worker *w, struct query_verdict *v, uint8_t *msg, size_t len, size_t cap,
+		  const struct wire_question *q, int rcode, int ede, const char *txt)
 {
 	int n = synth_reply(msg, len, cap, q, rcode, ede, txt);
 
@@ -49,9 +49,11 @@ static bool answer_locally(struct worker *w, uint8_t *msg, size_t len, size_t ca
 	if (name_is(q, name_version_bind, sizeof(name_version_bind)) ||
 	    name_is(q, name_version_server, sizeof(name_version_server))) {
 		if (s->version[0] != '\0') {
-			reply(w, v, msg, len, cap, q, WIRE_RCODE_NOERROR, WIRE_EDE_NONE, s->version);
+			reply(w, v, msg, len, cap, q, WIRE_RCODE_NOERROR, WIRE_EDE_NONE,
+			      s->version);
 		} else {
-			reply(w, v, msg, len, cap, q, WIRE_RCODE_REFUSED, WIRE_EDE_PROHIBITED, NULL);
+			reply(w, v, msg, len, cap, q, WIRE_RCODE_REFUSED, WIRE_EDE_PROHIBITED,
+			      NULL);
 		}
 		return true;
 	}
@@ -66,8 +68,8 @@ static uint32_t pending_at(void *arg, const struct backend *be)
 	return wb != NULL ? wb->pending : 0;
 }
 
-static struct backend *pick(struct worker *w, const struct route *r,
-			    const struct wire_question *q, const struct backend *exclude)
+static struct backend *pick(struct worker *w, const struct route *r, const struct wire_question *q,
+			    const struct backend *exclude)
 {
 	struct pool_ctx pc = {
 		.cursor = r->idx < w->nrr ? &w->rr[r->idx] : &w->rr[0],
@@ -78,8 +80,8 @@ static struct backend *pick(struct worker *w, const struct route *r,
 	return pool_pick(&r->pool, q, &pc, exclude);
 }
 
-void query_decide(struct worker *w, uint8_t *msg, size_t len, size_t cap,
-		  struct wire_question *q, struct query_verdict *v)
+void query_decide(struct worker *w, uint8_t *msg, size_t len, size_t cap, struct wire_question *q,
+		  struct query_verdict *v)
 {
 	int rc = wire_parse_query(msg, len, q);
 
@@ -105,16 +107,16 @@ void query_decide(struct worker *w, uint8_t *msg, size_t len, size_t cap,
 	v->route = route_lookup(w->snap, q, w->rs);
 	if (v->route == NULL) {
 		STAT_INC(w, ST_NOROUTE);
-		reply(w, v, msg, len, cap, q, w->snap->no_route_rcode,
-		      WIRE_EDE_NOT_AUTHORITATIVE, NULL);
+		reply(w, v, msg, len, cap, q, w->snap->no_route_rcode, WIRE_EDE_NOT_AUTHORITATIVE,
+		      NULL);
 		return;
 	}
 	v->be = pick(w, v->route, q, NULL);
 	v->wb = v->be ? worker_backend(w, v->be) : NULL;
 	if (v->wb == NULL) {
 		STAT_INC(w, ST_SERVFAIL_NOBACKEND);
-		reply(w, v, msg, len, cap, q, WIRE_RCODE_SERVFAIL,
-		      WIRE_EDE_NO_REACHABLE_AUTHORITY, NULL);
+		reply(w, v, msg, len, cap, q, WIRE_RCODE_SERVFAIL, WIRE_EDE_NO_REACHABLE_AUTHORITY,
+		      NULL);
 		return;
 	}
 	v->action = QUERY_FORWARD;

@@ -9,8 +9,8 @@
 enum stat_counter {
 	ST_QUERIES_UDP = 0,
 	ST_QUERIES_TCP,
-	ST_ANSWERS,		/* backend answers relayed */
-	ST_LOCAL,		/* answered by the router itself */
+	ST_ANSWERS, /* backend answers relayed */
+	ST_LOCAL,   /* answered by the router itself */
 	ST_FORMERR,
 	ST_NOROUTE,
 	ST_SERVFAIL_TIMEOUT,
@@ -29,7 +29,7 @@ enum stat_counter {
 
 struct worker_stats {
 	_Atomic uint64_t c[ST_COUNT];
-	_Atomic uint64_t rcode[16];	/* responses sent to clients, by RCODE */
+	_Atomic uint64_t rcode[16]; /* responses sent to clients, by RCODE */
 };
 
 /* One writer per counter: a relaxed load and store, no locked instruction on the data path. */

@@ -23,18 +23,18 @@
 #include "worker/tcp_up.h"
 #include "worker/udp.h"
 
-#define TCP_PIPELINE_MAX 64		/* jobs per connection before we stop reading */
-#define TCP_WBUF_MAX (256u << 10)	/* unsent answer bytes before we stop reading */
+#define TCP_PIPELINE_MAX 64       /* jobs per connection before we stop reading */
+#define TCP_WBUF_MAX (256u << 10) /* unsent answer bytes before we stop reading */
 
 struct tcp_conn {
-	struct io io;			/* first: epoll data.ptr */
+	struct io io; /* first: epoll data.ptr */
 	struct timer idle;
 	struct tcp_conn *next_free;
-	struct tcp_job *jobs;		/* doubly linked through job.prev/next */
+	struct tcp_job *jobs; /* doubly linked through job.prev/next */
 	unsigned njobs;
-	uint32_t interest;		/* epoll events asked for */
+	uint32_t interest; /* epoll events asked for */
 	bool open;
-	bool rd_closed;			/* the client sent FIN */
+	bool rd_closed; /* the client sent FIN */
 	uint8_t *rbuf;
 	size_t rlen, rcap;
 	uint8_t *wbuf;
@@ -46,8 +46,8 @@ struct tcp_state {
 	uint32_t nconns;
 	uint32_t open;
 	struct tcp_conn *free_list;
-	struct tcp_conn *closed;	/* back to free_list at tcp_reap */
-	struct tcp_job *dead_jobs;	/* freed at tcp_reap */
+	struct tcp_conn *closed;   /* back to free_list at tcp_reap */
+	struct tcp_job *dead_jobs; /* freed at tcp_reap */
 };
 
 static void conn_close(struct worker *w, struct tcp_conn *c);
@@ -207,7 +207,7 @@ static void job_start(struct worker *w, struct tcp_conn *c, struct wbackend *wb,
 		      const struct wire_question *q, const uint8_t *msg, size_t len)
 {
 	struct tcp_job *j = calloc(1, sizeof(*j));
-	size_t cap = len + 512;		/* a SERVFAIL with EDNS fits */
+	size_t cap = len + 512; /* a SERVFAIL with EDNS fits */
 
 	if (j == NULL || (j->query = malloc(cap)) == NULL) {
 		free(j);
@@ -244,7 +244,7 @@ void tcp_accept(struct worker *w, uint32_t ls_idx)
 		struct tcp_conn *c;
 
 		if (fd == -1) {
-			return;		/* EAGAIN, or a connection reset before we took it */
+			return; /* EAGAIN, or a connection reset before we took it */
 		}
 		c = t->free_list;
 		if (c == NULL || w->draining) {
@@ -297,8 +297,8 @@ static void conn_send(struct worker *w, struct tcp_conn *c, const uint8_t *msg, 
 		c->woff = c->wlen = 0;
 	}
 	if (stream_reserve(&c->wbuf, &c->wcap, c->wlen + TCP_LEN_PREFIX + len,
-		    TCP_WBUF_MAX + TCP_LEN_PREFIX + WIRE_TCP_MSG_MAX) != DR_EOK) {
-		conn_close(w, c);	/* a client that reads nothing: let it go */
+			   TCP_WBUF_MAX + TCP_LEN_PREFIX + WIRE_TCP_MSG_MAX) != DR_EOK) {
+		conn_close(w, c); /* a client that reads nothing: let it go */
 		return;
 	}
 	STAT_RESPONSE(w, msg);
@@ -366,7 +366,7 @@ static void conn_read(struct worker *w, struct tcp_conn *c)
 	while (c->open && conn_can_read(c, w)) {
 		ssize_t n;
 		if (stream_reserve(&c->rbuf, &c->rcap, c->rlen + 4096,
-			    TCP_LEN_PREFIX + WIRE_TCP_MSG_MAX + 4096) != DR_EOK) {
+				   TCP_LEN_PREFIX + WIRE_TCP_MSG_MAX + 4096) != DR_EOK) {
 			conn_close(w, c);
 			return;
 		}
@@ -462,7 +462,7 @@ void tcp_timer_expired(struct worker *w, struct timer *t)
 	}
 	struct tcp_conn *c = (struct tcp_conn *)((char *)t - offsetof(struct tcp_conn, idle));
 	if (c->njobs == 0 && c->wlen == c->woff) {
-		conn_close(w, c);	/* RFC 7766 §6.2.3: the server may close idle ones */
+		conn_close(w, c); /* RFC 7766 §6.2.3: the server may close idle ones */
 		return;
 	}
 	timer_arm(&w->wheel, &c->idle, w->now_ms + w->router->tcp_idle_ms);

@@ -21,20 +21,20 @@
 #include "worker/tcp_up.h"
 #include "worker/udp.h"
 
-#define UP_CONNS_MAX 4		/* per backend and worker */
-#define UP_PIPELINE 32		/* queries on one connection before another is opened */
-#define UP_IDLE_MS 3000		/* below the usual server idle timeout, so we close first */
+#define UP_CONNS_MAX 4  /* per backend and worker */
+#define UP_PIPELINE 32  /* queries on one connection before another is opened */
+#define UP_IDLE_MS 3000 /* below the usual server idle timeout, so we close first */
 #define UP_BUF_MAX (TCP_LEN_PREFIX + WIRE_TCP_MSG_MAX)
 
 struct tcp_up {
-	struct io io;			/* first: epoll data.ptr */
+	struct io io; /* first: epoll data.ptr */
 	struct timer idle;
 	struct wbackend *wb;
-	struct tcp_up *next;		/* in the backend's list, or the dead list */
+	struct tcp_up *next; /* in the backend's list, or the dead list */
 	struct tcp_job *jobs;
 	unsigned njobs;
 	bool connected;
-	bool reused;			/* has answered before: a close may be its idle timeout */
+	bool reused; /* has answered before: a close may be its idle timeout */
 	bool dead;
 	uint8_t *wbuf;
 	size_t woff, wlen, wcap;
@@ -82,7 +82,7 @@ static void up_close(struct worker *w, struct tcp_up *up)
 	up->dead = true;
 	up_unlink(up);
 	timer_disarm(&w->wheel, &up->idle);
-	close(up->io.fd);	/* also leaves epoll */
+	close(up->io.fd); /* also leaves epoll */
 	up->io.fd = -1;
 	while (up->jobs != NULL) {
 		struct tcp_job *j = up->jobs;
@@ -262,7 +262,8 @@ static bool up_read(struct worker *w, struct tcp_up *up)
 		size_t pos = 0;
 		ssize_t n;
 
-		if (stream_reserve(&up->rbuf, &up->rcap, up->rlen + 4096, UP_BUF_MAX * 4) != DR_EOK) {
+		if (stream_reserve(&up->rbuf, &up->rcap, up->rlen + 4096, UP_BUF_MAX * 4) !=
+		    DR_EOK) {
 			return false;
 		}
 		n = read(up->io.fd, up->rbuf + up->rlen, up->rcap - up->rlen);

@@ -19,9 +19,9 @@ struct tcp_up;
  * backend connection and hands back its answer or its failure. */
 struct tcp_job {
 	struct timer timer;
-	struct tcp_conn *conn;		/* the client */
-	struct tcp_job *prev, *next;	/* in the client's list */
-	struct tcp_up *up;		/* the backend connection carrying it, or NULL */
+	struct tcp_conn *conn;       /* the client */
+	struct tcp_job *prev, *next; /* in the client's list */
+	struct tcp_up *up;           /* the backend connection carrying it, or NULL */
 	struct tcp_job *up_prev, *up_next;
 	struct tcp_job *next_dead;
 	uint32_t backend_idx;
@@ -30,8 +30,8 @@ struct tcp_job {
 	uint16_t backend_id;
 	uint64_t sent_us;
 	uint8_t tries;
-	bool resent;			/* already re-sent after a reused connection closed */
-	uint8_t *query;			/* the query, room for a SERVFAIL after it */
+	bool resent;    /* already re-sent after a reused connection closed */
+	uint8_t *query; /* the query, room for a SERVFAIL after it */
 	size_t qlen;
 	size_t qcap;
 };

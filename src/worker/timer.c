@@ -59,7 +59,7 @@ struct timer *timer_expire_one(struct timer_wheel *tw, uint64_t now_ms)
 		tw->now_ms++;
 	}
 	if (tw->armed == 0 && tw->now_ms <= now_ms) {
-		tw->now_ms = now_ms + 1;	/* nothing waits: skip the empty slots */
+		tw->now_ms = now_ms + 1; /* nothing waits: skip the empty slots */
 	}
 	return NULL;
 }

@@ -6,18 +6,18 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define TIMER_WHEEL_SLOTS 4096u	/* a power of two; one turn spans 4.096 s */
+#define TIMER_WHEEL_SLOTS 4096u /* a power of two; one turn spans 4.096 s */
 
 /* Embedded in whatever waits: an in-flight query, a TCP connection. */
 struct timer {
-	struct timer *next, *prev;	/* NULL: not armed */
+	struct timer *next, *prev; /* NULL: not armed */
 	uint64_t expire_ms;
-	unsigned kind;			/* the owner's type, for the owner's dispatch */
+	unsigned kind; /* the owner's type, for the owner's dispatch */
 };
 
 struct timer_wheel {
-	struct timer slots[TIMER_WHEEL_SLOTS];	/* list heads */
-	uint64_t now_ms;	/* every slot before this time has been run */
+	struct timer slots[TIMER_WHEEL_SLOTS]; /* list heads */
+	uint64_t now_ms;                       /* every slot before this time has been run */
 	uint32_t armed;
 };
 

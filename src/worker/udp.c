@@ -14,7 +14,7 @@
 #include "worker/udp.h"
 
 #define TX_MAX (2 * WORKER_BATCH)
-#define TX_OWN WORKER_BATCH	/* messages that outlive the receive batch: retries, SERVFAIL */
+#define TX_OWN WORKER_BATCH /* messages that outlive the receive batch: retries, SERVFAIL */
 #define SOCK_BUF_BYTES (4 << 20)
 
 /* Outgoing datagrams of one loop turn. Most point into the receive buffers, edited in place;
@@ -109,7 +109,7 @@ static void tx_push(struct worker *w, int fd, const union sockaddr_any *to, uint
 	tx->msgs[i].msg_hdr.msg_iov = &tx->iov[i];
 	tx->msgs[i].msg_hdr.msg_iovlen = 1;
 	if (to != NULL) {
-		STAT_RESPONSE(w, buf);	/* every datagram with an address goes to a client */
+		STAT_RESPONSE(w, buf); /* every datagram with an address goes to a client */
 		tx->addr[i] = *to;
 		tx->msgs[i].msg_hdr.msg_name = &tx->addr[i];
 		tx->msgs[i].msg_hdr.msg_namelen = sockaddr_len(to);
@@ -244,10 +244,9 @@ static void handle_query(struct worker *w, uint32_t ls_idx, uint8_t *msg, size_t
 
 	STAT_INC(w, ST_QUERIES_UDP);
 	query_decide(w, msg, len, WORKER_QUERY_BUF, &q, &v);
-	if (v.action == QUERY_FORWARD &&
-	    !forward(w, v.wb, &q, msg, len, client, ls_idx, q.id, 0)) {
-		v.reply_len = query_servfail(msg, len, WORKER_QUERY_BUF,
-					     WIRE_EDE_NO_REACHABLE_AUTHORITY);
+	if (v.action == QUERY_FORWARD && !forward(w, v.wb, &q, msg, len, client, ls_idx, q.id, 0)) {
+		v.reply_len =
+			query_servfail(msg, len, WORKER_QUERY_BUF, WIRE_EDE_NO_REACHABLE_AUTHORITY);
 		v.action = v.reply_len > 0 ? QUERY_REPLY : QUERY_DROP;
 	}
 	if (v.action == QUERY_REPLY) {

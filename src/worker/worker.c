@@ -20,11 +20,11 @@
 
 #define EVENTS_PER_WAIT 128
 #define IDLE_WAIT_MS 1000
-#define BUSY_WAIT_MS 5		/* timers pending: wake often enough to keep them punctual */
+#define BUSY_WAIT_MS 5 /* timers pending: wake often enough to keep them punctual */
 
 int worker_watch(struct worker *w, struct io *io, uint32_t events, bool add)
 {
-	struct epoll_event ev = { .events = events, .data.ptr = io };
+	struct epoll_event ev = {.events = events, .data.ptr = io};
 
 	if (epoll_ctl(w->epfd, add ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, io->fd, &ev) == -1) {
 		return -errno;
@@ -156,7 +156,7 @@ static void sync_snapshot(struct worker *w)
 		if (grown == NULL) {
 			log_err("worker", "worker %u: out of memory taking routing generation %llu",
 				w->id, (unsigned long long)s->gen);
-			return;		/* retried next turn; cursors stay in range meanwhile */
+			return; /* retried next turn; cursors stay in range meanwhile */
 		}
 		memset(grown + w->nrr, 0, (s->nroutes + 1 - w->nrr) * sizeof(*grown));
 		w->rr = grown;
@@ -193,7 +193,8 @@ static void dispatch(struct worker *w, struct io *io, uint32_t events)
 		break;
 	case IO_TCP_LISTEN:
 		tcp_accept(w, (uint32_t)((struct listener *)((char *)io -
-				offsetof(struct listener, tcp)) - w->listeners));
+							     offsetof(struct listener, tcp)) -
+					 w->listeners));
 		break;
 	case IO_UDP_BACKEND:
 		udp_backend_read(w, (struct wsock *)io);
@@ -331,7 +332,8 @@ struct worker *worker_new(unsigned id, struct router *r, const union sockaddr_an
 	    inflight_init(&w->inflight) != DR_EOK || udp_init(w) != DR_EOK ||
 	    tcp_init(w, r->tcp_max_conns) != DR_EOK ||
 	    worker_watch(w, &w->wake, EPOLLIN, true) != DR_EOK) {
-		snprintf(err, len, "worker %u: cannot allocate its tables (%s)", id, strerror(errno));
+		snprintf(err, len, "worker %u: cannot allocate its tables (%s)", id,
+			 strerror(errno));
 		goto fail;
 	}
 	timer_wheel_init(&w->wheel, clock_now_ms());

@@ -16,18 +16,18 @@
 #include "worker/stats.h"
 #include "worker/timer.h"
 
-#define WORKER_BATCH 64		/* datagrams per recvmmsg/sendmmsg */
-#define WORKER_QUERY_BUF 4096	/* largest UDP query accepted; larger ones are dropped */
-#define WORKER_RESP_BUF 65536	/* backend answers can fill a whole datagram */
+#define WORKER_BATCH 64       /* datagrams per recvmmsg/sendmmsg */
+#define WORKER_QUERY_BUF 4096 /* largest UDP query accepted; larger ones are dropped */
+#define WORKER_RESP_BUF 65536 /* backend answers can fill a whole datagram */
 #define WORKER_SCRATCH (WIRE_TCP_MSG_MAX + 1024)
 
 /* What the control thread shares with the workers. */
 struct router {
-	struct snapshot *snap;		/* RCU (QSBR): rcu_dereference it, publish by exchange */
+	struct snapshot *snap; /* RCU (QSBR): rcu_dereference it, publish by exchange */
 	_Atomic bool stopping;
-	uint32_t tcp_max_conns;		/* per worker */
+	uint32_t tcp_max_conns; /* per worker */
 	uint32_t tcp_idle_ms;
-	uint32_t drain_ms;		/* how long a stopping worker waits for answers */
+	uint32_t drain_ms; /* how long a stopping worker waits for answers */
 };
 
 /* The kinds of file descriptor a worker's epoll loop serves. */
@@ -57,18 +57,18 @@ struct tcp_up;
 
 /* One connected UDP socket to a backend, for one ID space of the in-flight table. */
 struct wsock {
-	struct io io;		/* first: epoll data.ptr */
+	struct io io; /* first: epoll data.ptr */
 	struct wbackend *wb;
 	uint8_t group;
 };
 
 /* The worker's side of a backend: its connected UDP sockets and what waits on them. */
 struct wbackend {
-	struct wsock socks[INFLIGHT_GROUPS];	/* fd -1 until that ID space is first used */
+	struct wsock socks[INFLIGHT_GROUPS]; /* fd -1 until that ID space is first used */
 	struct backend *be;
-	struct tcp_up *tcp_ups;	/* TCP connections to it, shared by client queries */
-	uint32_t pending;	/* UDP slots and TCP jobs waiting on it */
-	bool in_snap;		/* named by the worker's current snapshot */
+	struct tcp_up *tcp_ups; /* TCP connections to it, shared by client queries */
+	uint32_t pending;       /* UDP slots and TCP jobs waiting on it */
+	bool in_snap;           /* named by the worker's current snapshot */
 };
 
 struct tx_queue;
@@ -80,24 +80,24 @@ struct worker {
 	bool thread_started;
 	struct router *router;
 	int epfd;
-	struct io wake;			/* eventfd: stop */
-	struct snapshot *snap;		/* valid between quiescent points only */
+	struct io wake;        /* eventfd: stop */
+	struct snapshot *snap; /* valid between quiescent points only */
 	uint64_t snap_gen;
 	struct regex_scratch *rs;
 	struct rand_state rnd;
-	uint32_t *rr;			/* round-robin cursor per route index */
+	uint32_t *rr; /* round-robin cursor per route index */
 	uint32_t nrr;
 	struct listener *listeners;
 	uint32_t nlisteners;
-	struct wbackend **bes;		/* by backend.idx; NULL where not open */
+	struct wbackend **bes; /* by backend.idx; NULL where not open */
 	uint32_t nbes;
 	struct inflight_table inflight;
 	struct timer_wheel wheel;
 	struct tx_queue *tx;
 	struct tcp_state *tcp;
-	struct tcp_up *tcp_up_dead;	/* closed this turn, freed at its end */
-	uint8_t *rxbuf;			/* WORKER_BATCH x WORKER_RESP_BUF */
-	uint8_t *scratch;		/* WORKER_SCRATCH: a TCP query and our reply to it */
+	struct tcp_up *tcp_up_dead; /* closed this turn, freed at its end */
+	uint8_t *rxbuf;             /* WORKER_BATCH x WORKER_RESP_BUF */
+	uint8_t *scratch;           /* WORKER_SCRATCH: a TCP query and our reply to it */
 	uint64_t now_ms;
 	bool draining;
 	struct worker_stats stats;

@@ -93,25 +93,25 @@ static void expect_addr(const union sockaddr_any *sa, const char *want)
 }
 
 static const char good_yaml[] =
-	"# a complete, valid configuration\n"				/* 1 */
-	"listen: [ \"127.0.0.1:15353\", \"[::1]:15353\" ]\n"		/* 2 */
-	"workers: 4\n"							/* 3 */
-	"identity: router-1\n"						/* 4 */
-	"version: \"1.2.3\"\n"						/* 5 */
-	"no-route: refused\n"						/* 6 */
-	"timeout: 500ms\n"						/* 7 */
-	"tcp: { max-connections: 100, idle-timeout: 20s }\n"		/* 8 */
-	"backends:\n"							/* 9 */
-	"  - { name: ns1, address: \"127.0.0.1:5300\", timeout: 300ms }\n"	/* 10 */
-	"  - { name: ns2, address: \"[::1]:5301\" }\n"			/* 11 */
-	"  - name: ns3\n"						/* 12 */
-	"    address: 192.0.2.1\n"					/* 13 */
-	"routes:\n"							/* 14 */
-	"  - { regex: '^[ab][^.]*\\.example\\.$', backends: [ns1] }\n"	/* 15 */
-	"  - { zone: Example., backends: [ns1, ns2], policy: round-robin }\n"	/* 16 */
-	"  - zone: .\n"							/* 17 */
-	"    backends:\n"						/* 18 */
-	"      - ns3\n";						/* 19 */
+	"# a complete, valid configuration\n"                                 /* 1 */
+	"listen: [ \"127.0.0.1:15353\", \"[::1]:15353\" ]\n"                  /* 2 */
+	"workers: 4\n"                                                        /* 3 */
+	"identity: router-1\n"                                                /* 4 */
+	"version: \"1.2.3\"\n"                                                /* 5 */
+	"no-route: refused\n"                                                 /* 6 */
+	"timeout: 500ms\n"                                                    /* 7 */
+	"tcp: { max-connections: 100, idle-timeout: 20s }\n"                  /* 8 */
+	"backends:\n"                                                         /* 9 */
+	"  - { name: ns1, address: \"127.0.0.1:5300\", timeout: 300ms }\n"    /* 10 */
+	"  - { name: ns2, address: \"[::1]:5301\" }\n"                        /* 11 */
+	"  - name: ns3\n"                                                     /* 12 */
+	"    address: 192.0.2.1\n"                                            /* 13 */
+	"routes:\n"                                                           /* 14 */
+	"  - { regex: '^[ab][^.]*\\.example\\.$', backends: [ns1] }\n"        /* 15 */
+	"  - { zone: Example., backends: [ns1, ns2], policy: round-robin }\n" /* 16 */
+	"  - zone: .\n"                                                       /* 17 */
+	"    backends:\n"                                                     /* 18 */
+	"      - ns3\n";                                                      /* 19 */
 
 static void test_load_good(void **state)
 {
@@ -143,7 +143,7 @@ static void test_load_good(void **state)
 	assert_int_equal(c->backends[1].timeout_ms, 0);
 	assert_int_equal(c->backends[1].line, 11);
 	assert_string_equal(c->backends[2].name, "ns3");
-	expect_addr(&c->backends[2].addr, "192.0.2.1:53");	/* the port defaults to 53 */
+	expect_addr(&c->backends[2].addr, "192.0.2.1:53"); /* the port defaults to 53 */
 	assert_int_equal(c->backends[2].line, 12);
 
 	assert_int_equal(c->nroutes, 3);
@@ -183,7 +183,7 @@ static void test_load_defaults(void **state)
 	assert_string_equal(c->version, "");
 	assert_true(strlen(c->identity) > 0);
 	assert_int_equal(c->nroutes, 0);
-	assert_int_equal(c->nlisten, 1);	/* conf_validate adds the default */
+	assert_int_equal(c->nlisten, 1); /* conf_validate adds the default */
 	expect_addr(&c->listen[0], "127.0.0.1:5353");
 	conf_deinit(c);
 
@@ -391,8 +391,9 @@ static void test_not_yaml(void **state)
 
 	/* A file that is not there */
 	assert_int_equal(conf_init(&f->conf), DR_EOK);
-	assert_int_equal(conf_load_yaml(&f->conf, "/nonexistent/dnsrouter.yaml", f->err,
-					sizeof(f->err)), DR_ECONF);
+	assert_int_equal(
+		conf_load_yaml(&f->conf, "/nonexistent/dnsrouter.yaml", f->err, sizeof(f->err)),
+		DR_ECONF);
 	assert_true(strncmp(f->err, "/nonexistent/dnsrouter.yaml:", 28) == 0);
 	conf_deinit(&f->conf);
 }
@@ -406,38 +407,38 @@ static void test_parse_duration(void **state)
 		int rc;
 		uint32_t ms;
 	} cases[] = {
-		{ "250ms", DR_EOK, 250 },
-		{ "2s", DR_EOK, 2000 },
-		{ "1500", DR_EOK, 1500 },
-		{ "1", DR_EOK, 1 },
-		{ "1ms", DR_EOK, 1 },
-		{ "007s", DR_EOK, 7000 },
-		{ "3600s", DR_EOK, 3600000 },
-		{ "3600000ms", DR_EOK, 3600000 },
-		{ "3600000", DR_EOK, 3600000 },
-		{ "3600001", DR_EINVAL, 0 },
-		{ "3601s", DR_EINVAL, 0 },
-		{ "0", DR_EINVAL, 0 },
-		{ "0ms", DR_EINVAL, 0 },
-		{ "0s", DR_EINVAL, 0 },
-		{ "", DR_EINVAL, 0 },
-		{ "ms", DR_EINVAL, 0 },
-		{ "s", DR_EINVAL, 0 },
-		{ "-1", DR_EINVAL, 0 },
-		{ "+1s", DR_EINVAL, 0 },
-		{ " 1s", DR_EINVAL, 0 },
-		{ "1 s", DR_EINVAL, 0 },
-		{ "1s ", DR_EINVAL, 0 },
-		{ "1.5s", DR_EINVAL, 0 },
-		{ "1S", DR_EINVAL, 0 },
-		{ "1sx", DR_EINVAL, 0 },
-		{ "1mss", DR_EINVAL, 0 },
-		{ "2h", DR_EINVAL, 0 },
-		{ "4294967296", DR_EINVAL, 0 },
-		{ "4294967296000ms", DR_EINVAL, 0 },
-		{ "18446744073709551616", DR_EINVAL, 0 },
-		{ "99999999999999999999999s", DR_EINVAL, 0 },
-		{ "18446744073709551s", DR_EINVAL, 0 },	/* just below 2^64 ms */
+		{"250ms", DR_EOK, 250},
+		{"2s", DR_EOK, 2000},
+		{"1500", DR_EOK, 1500},
+		{"1", DR_EOK, 1},
+		{"1ms", DR_EOK, 1},
+		{"007s", DR_EOK, 7000},
+		{"3600s", DR_EOK, 3600000},
+		{"3600000ms", DR_EOK, 3600000},
+		{"3600000", DR_EOK, 3600000},
+		{"3600001", DR_EINVAL, 0},
+		{"3601s", DR_EINVAL, 0},
+		{"0", DR_EINVAL, 0},
+		{"0ms", DR_EINVAL, 0},
+		{"0s", DR_EINVAL, 0},
+		{"", DR_EINVAL, 0},
+		{"ms", DR_EINVAL, 0},
+		{"s", DR_EINVAL, 0},
+		{"-1", DR_EINVAL, 0},
+		{"+1s", DR_EINVAL, 0},
+		{" 1s", DR_EINVAL, 0},
+		{"1 s", DR_EINVAL, 0},
+		{"1s ", DR_EINVAL, 0},
+		{"1.5s", DR_EINVAL, 0},
+		{"1S", DR_EINVAL, 0},
+		{"1sx", DR_EINVAL, 0},
+		{"1mss", DR_EINVAL, 0},
+		{"2h", DR_EINVAL, 0},
+		{"4294967296", DR_EINVAL, 0},
+		{"4294967296000ms", DR_EINVAL, 0},
+		{"18446744073709551616", DR_EINVAL, 0},
+		{"99999999999999999999999s", DR_EINVAL, 0},
+		{"18446744073709551s", DR_EINVAL, 0}, /* just below 2^64 ms */
 	};
 
 	(void)state;
@@ -446,8 +447,8 @@ static void test_parse_duration(void **state)
 		int rc = conf_parse_duration(cases[i].s, &ms);
 
 		if (rc != cases[i].rc) {
-			fail_msg("conf_parse_duration(\"%s\") = %d (%u ms), want %d", cases[i].s, rc,
-				 ms, cases[i].rc);
+			fail_msg("conf_parse_duration(\"%s\") = %d (%u ms), want %d", cases[i].s,
+				 rc, ms, cases[i].rc);
 		}
 		if (rc == DR_EOK && ms != cases[i].ms) {
 			fail_msg("conf_parse_duration(\"%s\"): %u ms, want %u", cases[i].s, ms,
@@ -461,9 +462,9 @@ static void test_parse_duration(void **state)
 static void test_parse_duration_overflow(void **state)
 {
 	static const char *huge[] = {
-		"18446744073709552s",	/* wraps to 384 ms */
-		"18446744073709553s",	/* wraps to 1384 ms */
-		"36893488147419104s",	/* wraps to 768 ms */
+		"18446744073709552s", /* wraps to 384 ms */
+		"18446744073709553s", /* wraps to 1384 ms */
+		"36893488147419104s", /* wraps to 768 ms */
 	};
 
 	(void)state;
@@ -472,8 +473,8 @@ static void test_parse_duration_overflow(void **state)
 		int rc = conf_parse_duration(huge[i], &ms);
 
 		if (rc != DR_EINVAL) {
-			fail_msg("conf_parse_duration(\"%s\") = %d (%u ms), want DR_EINVAL", huge[i],
-				 rc, ms);
+			fail_msg("conf_parse_duration(\"%s\") = %d (%u ms), want DR_EINVAL",
+				 huge[i], rc, ms);
 		}
 	}
 }
@@ -526,9 +527,20 @@ static void test_add_entry(void **state)
 static void test_add_entry_bad(void **state)
 {
 	static const char *bad[] = {
-		"", "no-comma", "127.0.0.1:5300", "127.0.0.1:5300,", ",^a$", "127.0.0.1,^a$",
-		"127.0.0.1:0,^a$", "127.0.0.1:65536,^a$", "localhost:53,^a$", "[::1,^a$",
-		"::1:53,^a$", "[::1]53,^a$", "1.2.3:53,^a$", " 127.0.0.1:53,^a$",
+		"",
+		"no-comma",
+		"127.0.0.1:5300",
+		"127.0.0.1:5300,",
+		",^a$",
+		"127.0.0.1,^a$",
+		"127.0.0.1:0,^a$",
+		"127.0.0.1:65536,^a$",
+		"localhost:53,^a$",
+		"[::1,^a$",
+		"::1:53,^a$",
+		"[::1]53,^a$",
+		"1.2.3:53,^a$",
+		" 127.0.0.1:53,^a$",
 	};
 	struct conf c;
 	char err[CONF_ERR_LEN];

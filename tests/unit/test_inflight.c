@@ -122,7 +122,7 @@ static void test_reuse_after_put(void **state)
 	assert_int_equal(again->qlen, 0);
 	assert_ptr_equal(inflight_get(&f->t, 0, id), again);
 	assert_int_equal(f->t.ngroups, 1);
-	assert_null(inflight_get(&f->t, 1, id));	/* an ID space not opened yet */
+	assert_null(inflight_get(&f->t, 1, id)); /* an ID space not opened yet */
 	/* now the first space is full again */
 	s = inflight_take(&f->t, &f->rnd);
 	assert_non_null(s);
@@ -309,8 +309,8 @@ static void test_ring_random(void **state)
 	struct fixture *f = *state;
 	enum { NSLOTS = 64 };
 	struct inflight *slots[NSLOTS];
-	uint32_t tags[NSLOTS] = { 0 };
-	uint64_t kept_at[NSLOTS] = { 0 };
+	uint32_t tags[NSLOTS] = {0};
+	uint64_t kept_at[NSLOTS] = {0};
 	static uint8_t buf[1500], want[1500];
 	uint64_t head = 0;
 	uint32_t x = 99;
@@ -345,8 +345,8 @@ static void test_ring_random(void **state)
 			if (got != NULL) {
 				fill_query(want, slots[j]->qlen, tags[j]);
 				if (memcmp(got, want, slots[j]->qlen) != 0) {
-					fail_msg("slot %u: kept query %u overwritten but returned", j,
-						 tags[j]);
+					fail_msg("slot %u: kept query %u overwritten but returned",
+						 j, tags[j]);
 				}
 			} else if (head - kept_at[j] < INFLIGHT_RING_SIZE - 2 * sizeof(buf)) {
 				fail_msg("slot %u: query %u lost %llu bytes after", j, tags[j],

@@ -55,7 +55,7 @@ static void make_pool(struct fixture *f, enum conf_policy policy, unsigned n,
 	f->pool.n = n;
 	f->pool.policy = policy;
 	assert_int_equal(pool_build(&f->pool), DR_EOK);
-	f->pc = (struct pool_ctx){ .cursor = &f->cursor, .pending = pending_of, .arg = f };
+	f->pc = (struct pool_ctx){.cursor = &f->cursor, .pending = pending_of, .arg = f};
 }
 
 static void question(struct wire_question *q, unsigned i)
@@ -131,8 +131,8 @@ static void test_round_robin_skips_down_and_drained(void **state)
 	unsigned counts[NB];
 
 	make_pool(f, CONF_POLICY_ROUND_ROBIN, 3, NULL);
-	atomic_store(&f->be[0].state, BE_CHECKED);			/* down */
-	atomic_store(&f->be[1].state, BE_UP | BE_CHECKED | BE_DRAINED);	/* drained */
+	atomic_store(&f->be[0].state, BE_CHECKED);                      /* down */
+	atomic_store(&f->be[1].state, BE_UP | BE_CHECKED | BE_DRAINED); /* drained */
 	spread(f, counts, NULL);
 	assert_int_equal(counts[0], 0);
 	assert_int_equal(counts[1], 0);
@@ -160,7 +160,7 @@ static void test_all_down_servfail_or_fallback(void **state)
 static void test_weighted_shares(void **state)
 {
 	struct fixture *f = *state;
-	const uint32_t weights[] = { 1, 3, 6 };
+	const uint32_t weights[] = {1, 3, 6};
 	unsigned counts[NB];
 
 	make_pool(f, CONF_POLICY_WEIGHTED, 3, weights);
@@ -223,7 +223,7 @@ static void test_hash_stable_and_minimal_moves(void **state)
 	make_pool(f, CONF_POLICY_HASH, 3, NULL);
 	spread(f, counts, before);
 	for (unsigned i = 0; i < 3; i++) {
-		assert_share(counts[i], 1.0 / 3);	/* virtual nodes spread the names */
+		assert_share(counts[i], 1.0 / 3); /* virtual nodes spread the names */
 	}
 	/* the same pool built again (a reload, another run) maps every name the same way */
 	make_pool(f, CONF_POLICY_HASH, 3, NULL);
@@ -247,8 +247,8 @@ static void test_retry_excludes_failed(void **state)
 	struct fixture *f = *state;
 	struct wire_question q;
 	const enum conf_policy policies[] = {
-		CONF_POLICY_ROUND_ROBIN, CONF_POLICY_WEIGHTED, CONF_POLICY_LEAST_OUTSTANDING,
-		CONF_POLICY_HASH, CONF_POLICY_FIRST_AVAILABLE,
+		CONF_POLICY_ROUND_ROBIN, CONF_POLICY_WEIGHTED,        CONF_POLICY_LEAST_OUTSTANDING,
+		CONF_POLICY_HASH,        CONF_POLICY_FIRST_AVAILABLE,
 	};
 
 	question(&q, 7);
@@ -268,11 +268,13 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_round_robin_even, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_round_robin_skips_down_and_drained, setup,
 						teardown),
-		cmocka_unit_test_setup_teardown(test_all_down_servfail_or_fallback, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_all_down_servfail_or_fallback, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_weighted_shares, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_least_outstanding, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_first_available, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_hash_stable_and_minimal_moves, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hash_stable_and_minimal_moves, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_retry_excludes_failed, setup, teardown),
 	};
 

@@ -233,7 +233,7 @@ static void test_regex_first_in_order(void **state)
 	add_zone(f, "www.example.", "ns1");
 	add_regex(f, "^www\\.", "ns1");
 	add_regex(f, "\\.example\\.$", "ns1");
-	add_regex(f, "^www\\.example\\.$", "ns1");	/* shadowed by the first */
+	add_regex(f, "^www\\.example\\.$", "ns1"); /* shadowed by the first */
 	add_zone(f, ".", "ns1");
 	build(f);
 	assert_int_equal(f->snap->nregex, 3);
@@ -250,7 +250,7 @@ static void test_regex_sees_trailing_dot(void **state)
 	struct fixture *f = *state;
 
 	add_backend(f, "ns1", "127.0.0.1:5301");
-	add_regex(f, "^example\\.com$", "ns1");	/* never matches: names end in a dot */
+	add_regex(f, "^example\\.com$", "ns1"); /* never matches: names end in a dot */
 	add_regex(f, "^[^.]+\\.example\\.com\\.$", "ns1");
 	add_regex(f, "^\\.$", "ns1");
 	build(f);
@@ -266,7 +266,7 @@ static void test_case_insensitive(void **state)
 
 	add_backend(f, "ns1", "127.0.0.1:5301");
 	add_regex(f, "^mail\\.example\\.com\\.$", "ns1");
-	add_zone(f, "Example.COM.", "ns1");	/* wire_name_from_text lower-cases it */
+	add_zone(f, "Example.COM.", "ns1"); /* wire_name_from_text lower-cases it */
 	build(f);
 	expect_route(f, "www.example.com.", "Example.COM.");
 	expect_route(f, "WWW.EXAMPLE.COM.", "Example.COM.");
@@ -302,8 +302,8 @@ static void test_escaped_dot_label(void **state)
 	conf_deinit(&f->conf);
 	assert_int_equal(conf_init(&f->conf), DR_EOK);
 	add_backend(f, "ns1", "127.0.0.1:5301");
-	add_regex(f, "^a\\.b\\.example\\.$", "ns1");		/* a.b.example. */
-	add_regex(f, "^a\\\\\\.b\\.example\\.$", "ns1");	/* a\.b.example. */
+	add_regex(f, "^a\\.b\\.example\\.$", "ns1");     /* a.b.example. */
+	add_regex(f, "^a\\\\\\.b\\.example\\.$", "ns1"); /* a\.b.example. */
 	build(f);
 	r = lookup_wire(f, a_dot_b, sizeof(a_dot_b));
 	assert_non_null(r);
@@ -319,8 +319,8 @@ static void test_escaped_zone(void **state)
 	struct fixture *f = *state;
 	/* www.a\.b.example. */
 	static const uint8_t www_a_dot_b[] = {
-		0x03, 'w', 'w', 'w', 0x03, 'a', '.', 'b', 0x07, 'e', 'x', 'a', 'm', 'p', 'l', 'e',
-		0x00,
+		0x03, 'w', 'w', 'w', 0x03, 'a', '.', 'b',  0x07,
+		'e',  'x', 'a', 'm', 'p',  'l', 'e', 0x00,
 	};
 	/* x.\000\255.example. */
 	static const uint8_t x_binary[] = {
@@ -391,14 +391,50 @@ static const char *const diff_patterns[] = {
 };
 
 static const char *const diff_names[] = {
-	"www.example.", "a.example.", "b.example.", "abc.example.", "xyz.example.",
-	"www.example.com.", "example.com.", "ample.com.", "x.example.org.", "X.EXAMPLE.ORG.",
-	"x.example.net.", "example.", "a.", "apple.org.", "zb.example.", ".", "a\\.b.test.",
-	"x.a\\.b.test.", "b.test.", "x.cc.test.", "x.c.test.", "xxx.test.", "foo.test.",
-	"bar.test.", "baz.test.", "test.", "x.test.", "www.shop.test.", "shop.test.", "te*st.",
-	"x.te*st.", "1.2.in-addr.arpa.", "12.in-addr.arpa.", "x\\032.space.", "x.a.b.c.d.",
-	"a.b.c.d.", "x-y_z.test.", "q.x-y_z.test.", "com.", "foo.com.", "www.example.com.x.",
-	"\\..example.", "a\\.example.", "example\\.com.",
+	"www.example.",
+	"a.example.",
+	"b.example.",
+	"abc.example.",
+	"xyz.example.",
+	"www.example.com.",
+	"example.com.",
+	"ample.com.",
+	"x.example.org.",
+	"X.EXAMPLE.ORG.",
+	"x.example.net.",
+	"example.",
+	"a.",
+	"apple.org.",
+	"zb.example.",
+	".",
+	"a\\.b.test.",
+	"x.a\\.b.test.",
+	"b.test.",
+	"x.cc.test.",
+	"x.c.test.",
+	"xxx.test.",
+	"foo.test.",
+	"bar.test.",
+	"baz.test.",
+	"test.",
+	"x.test.",
+	"www.shop.test.",
+	"shop.test.",
+	"te*st.",
+	"x.te*st.",
+	"1.2.in-addr.arpa.",
+	"12.in-addr.arpa.",
+	"x\\032.space.",
+	"x.a.b.c.d.",
+	"a.b.c.d.",
+	"x-y_z.test.",
+	"q.x-y_z.test.",
+	"com.",
+	"foo.com.",
+	"www.example.com.x.",
+	"\\..example.",
+	"a\\.example.",
+	"example\\.com.",
 	"\\.\\.\\.\\.\\.\\.\\.\\.\\.\\.\\.\\.\\.\\.\\.\\.\\.\\.\\.\\.\\.\\.\\.\\.\\.\\.\\.\\."
 	"\\.\\.\\.\\.\\.\\.\\.\\.\\.\\.\\.\\.\\.\\.\\.\\.\\.\\.\\.\\.\\.\\.\\.\\.\\.\\.\\.\\."
 	"\\.\\.\\.\\.\\.\\.\\..a.b.c.d.",
@@ -439,9 +475,10 @@ static void diff_run(struct fixture *f, struct regex **res, const unsigned *orde
 		want = diff_expect(res, order, n, name, f->rs);
 		r = lookup_wire(f, name, (size_t)len);
 		if ((r == NULL) != (want == NULL) || (r != NULL && strcmp(r->pattern, want) != 0)) {
-			fail_msg("%s: route '%s', but the first regexp to match is '%s' (%zu routes)",
-				 diff_names[i], r ? r->pattern : "(none)", want ? want : "(none)",
-				 n);
+			fail_msg(
+				"%s: route '%s', but the first regexp to match is '%s' (%zu routes)",
+				diff_names[i], r ? r->pattern : "(none)", want ? want : "(none)",
+				n);
 		}
 	}
 }
@@ -532,8 +569,9 @@ static void test_many_zones(void **state)
 		r = lookup_wire(f, f->snap->routes[i].zone, f->snap->routes[i].zone_len);
 		assert_ptr_equal(r, &f->snap->routes[i]);
 		assert_int_equal(r->pool.n, 1);
-		assert_string_equal(r->pool.backends[0]->name,
-				    i % 3 == 0 ? "ns1" : i % 3 == 1 ? "ns2" : "ns3");
+		assert_string_equal(r->pool.backends[0]->name, i % 3 == 0   ? "ns1"
+							       : i % 3 == 1 ? "ns2"
+									    : "ns3");
 	}
 	expect_route(f, "z9000.example.", NULL);
 	expect_route(f, "example.", NULL);
@@ -580,7 +618,7 @@ static void test_pool_round_robin(void **state)
 	const struct route *r;
 	struct backend *seen[6];
 	uint32_t cursor = 0;
-	struct pool_ctx pc = { .cursor = &cursor };
+	struct pool_ctx pc = {.cursor = &cursor};
 
 	add_backend(f, "ns1", "127.0.0.1:5301");
 	add_backend(f, "ns2", "127.0.0.1:5302");

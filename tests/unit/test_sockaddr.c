@@ -17,7 +17,7 @@
 static int parse(const char *s, unsigned default_port, union sockaddr_any *out)
 {
 	size_t len = strlen(s);
-	char *copy = malloc(len ? len : 1);	/* no NUL: the parser must stop at <len> */
+	char *copy = malloc(len ? len : 1); /* no NUL: the parser must stop at <len> */
 	int rc;
 
 	assert_non_null(copy);
@@ -73,11 +73,35 @@ static void test_parse_v6(void **state)
 static void test_parse_bad(void **state)
 {
 	static const char *bad[] = {
-		"", ":", ":53", "192.0.2.1", "192.0.2.1:", "192.0.2.1:0", "192.0.2.1:65536",
-		"192.0.2.1:123456", "192.0.2.1:-1", "192.0.2.1:+53", "192.0.2.1:5a", "192.0.2.1: 53",
-		"192.0.2:53", "256.0.0.1:53", "192.0.2.1.5:53", " 192.0.2.1:53", "localhost:53",
-		"[::1]", "[::1]:", "[::1]53", "[::1", "::1:53", "[]:53", "[192.0.2.1]:53",
-		"[::1]:0", "[::g]:53", "[2001:db8::1%eth0]:53", "[::1]:53x", "[[::1]]:53",
+		"",
+		":",
+		":53",
+		"192.0.2.1",
+		"192.0.2.1:",
+		"192.0.2.1:0",
+		"192.0.2.1:65536",
+		"192.0.2.1:123456",
+		"192.0.2.1:-1",
+		"192.0.2.1:+53",
+		"192.0.2.1:5a",
+		"192.0.2.1: 53",
+		"192.0.2:53",
+		"256.0.0.1:53",
+		"192.0.2.1.5:53",
+		" 192.0.2.1:53",
+		"localhost:53",
+		"[::1]",
+		"[::1]:",
+		"[::1]53",
+		"[::1",
+		"::1:53",
+		"[]:53",
+		"[192.0.2.1]:53",
+		"[::1]:0",
+		"[::g]:53",
+		"[2001:db8::1%eth0]:53",
+		"[::1]:53x",
+		"[[::1]]:53",
 		"1111111111111111111111111111111111111111111111111111:53",
 		"[1111:1111:1111:1111:1111:1111:1111:1111:1111:1111:1111]:53",
 	};
@@ -113,9 +137,15 @@ static void test_parse_prefix(void **state)
 static void test_format_round_trip(void **state)
 {
 	static const char *addrs[] = {
-		"192.0.2.1:53", "0.0.0.0:1", "255.255.255.255:65535", "[2001:db8::1]:5353",
-		"[::]:53", "[::1]:1", "[fe80::1:2:3:4]:853",
-		"[2001:db8:1234:5678:9abc:def0:1234:5678]:65535", "[::ffff:192.0.2.1]:53",
+		"192.0.2.1:53",
+		"0.0.0.0:1",
+		"255.255.255.255:65535",
+		"[2001:db8::1]:5353",
+		"[::]:53",
+		"[::1]:1",
+		"[fe80::1:2:3:4]:853",
+		"[2001:db8:1234:5678:9abc:def0:1234:5678]:65535",
+		"[::ffff:192.0.2.1]:53",
 	};
 	char buf[SOCKADDR_STRLEN];
 	union sockaddr_any a, b;
@@ -157,7 +187,7 @@ static void test_equal(void **state)
 	assert_int_equal(parse("192.0.2.2:53", 0, &b), DR_EOK);
 	assert_false(sockaddr_equal(&a, &b));
 	assert_int_equal(parse("[::ffff:192.0.2.1]:53", 0, &b), DR_EOK);
-	assert_false(sockaddr_equal(&a, &b));	/* other family */
+	assert_false(sockaddr_equal(&a, &b)); /* other family */
 	assert_false(sockaddr_equal(&b, &a));
 
 	assert_int_equal(parse("[2001:db8::1]:53", 0, &a), DR_EOK);
@@ -172,12 +202,9 @@ static void test_equal(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse_v4),
-		cmocka_unit_test(test_parse_v6),
-		cmocka_unit_test(test_parse_bad),
-		cmocka_unit_test(test_parse_prefix),
-		cmocka_unit_test(test_format_round_trip),
-		cmocka_unit_test(test_equal),
+		cmocka_unit_test(test_parse_v4),          cmocka_unit_test(test_parse_v6),
+		cmocka_unit_test(test_parse_bad),         cmocka_unit_test(test_parse_prefix),
+		cmocka_unit_test(test_format_round_trip), cmocka_unit_test(test_equal),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -89,9 +89,9 @@ static void test_edns_non_root_owner(void **state)
 	 * a.	IN	A
 	 * a.	0	CLASS512	OPT	(type OPT, but the owner is not the root) */
 	static const uint8_t msg[] = {
-		0x00, 0x02, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01,
-		0x01, 'a', 0x00, 0x00, 0x01, 0x00, 0x01,
-		0x01, 'a', 0x00, 0x00, 0x29, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+		0x00, 0x02, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00,
+		0x01, 0x01, 'a',  0x00, 0x00, 0x01, 0x00, 0x01, 0x01, 'a',  0x00,
+		0x00, 0x29, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
 	};
 	struct wire_question q;
 	struct wire_opt opt;
@@ -104,8 +104,8 @@ static void test_edns_non_root_owner(void **state)
 
 /* synth_reply and synth_formerr */
 
-static void check_reply_header(const uint8_t *reply, const uint8_t *query, int rcode,
-			       unsigned an, unsigned ar)
+static void check_reply_header(const uint8_t *reply, const uint8_t *query, int rcode, unsigned an,
+			       unsigned ar)
 {
 	assert_int_equal(wire_id(reply), wire_id(query));
 	assert_true(wire_is_response(reply));
@@ -206,8 +206,8 @@ static void test_synth_txt(void **state)
 {
 	/* id.server.	0	CH	TXT	"router-1" (owner: pointer to offset 12) */
 	static const uint8_t answer[] = {
-		0xc0, 0x0c, 0x00, 0x10, 0x00, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x09,
-		0x08, 'r', 'o', 'u', 't', 'e', 'r', '-', '1',
+		0xc0, 0x0c, 0x00, 0x10, 0x00, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00,
+		0x09, 0x08, 'r',  'o',  'u',  't',  'e',  'r',  '-',  '1',
 	};
 	uint8_t msg[512];
 	struct wire_question q;
@@ -231,8 +231,7 @@ static void test_synth_txt(void **state)
 	memcpy(msg, q_id_server_ch, sizeof(q_id_server_ch));
 	msg[WIRE_OFF_ARCOUNT + 1] = 0;
 	assert_int_equal(wire_parse_query(msg, q.end, &q), DR_EOK);
-	n = synth_reply(msg, q.end, sizeof(msg), &q, WIRE_RCODE_NOERROR, WIRE_EDE_NONE,
-			"router-1");
+	n = synth_reply(msg, q.end, sizeof(msg), &q, WIRE_RCODE_NOERROR, WIRE_EDE_NONE, "router-1");
 	assert_int_equal(n, q.end + sizeof(answer));
 	check_reply_header(msg, q_id_server_ch, WIRE_RCODE_NOERROR, 1, 0);
 	assert_memory_equal(msg + q.end, answer, sizeof(answer));
@@ -266,10 +265,12 @@ static void test_synth_space(void **state)
 	assert_int_equal(wire_parse_query(msg, sizeof(q_mixed_edns), &q), DR_EOK);
 	/* Room for the question but not the OPT */
 	assert_int_equal(synth_reply(msg, sizeof(q_mixed_edns), q.end + 5, &q, WIRE_RCODE_SERVFAIL,
-				     WIRE_EDE_NETWORK_ERROR, NULL), DR_ESPACE);
+				     WIRE_EDE_NETWORK_ERROR, NULL),
+			 DR_ESPACE);
 	/* Exactly enough */
 	assert_int_equal(synth_reply(msg, sizeof(q_mixed_edns), q.end + 17, &q, WIRE_RCODE_SERVFAIL,
-				     WIRE_EDE_NETWORK_ERROR, NULL), q.end + 17);
+				     WIRE_EDE_NETWORK_ERROR, NULL),
+			 q.end + 17);
 
 	/* A TXT string longer than one character-string can hold */
 	memcpy(msg, q_id_server_ch, sizeof(q_id_server_ch));
@@ -277,10 +278,12 @@ static void test_synth_space(void **state)
 	memset(big, 'x', 256);
 	big[256] = '\0';
 	assert_int_equal(synth_reply(msg, sizeof(q_id_server_ch), sizeof(msg), &q,
-				     WIRE_RCODE_NOERROR, WIRE_EDE_NONE, big), DR_ESPACE);
+				     WIRE_RCODE_NOERROR, WIRE_EDE_NONE, big),
+			 DR_ESPACE);
 	big[255] = '\0';
 	assert_int_equal(synth_reply(msg, sizeof(q_id_server_ch), sizeof(msg), &q,
-				     WIRE_RCODE_NOERROR, WIRE_EDE_NONE, big), q.end + 13 + 255 + 11);
+				     WIRE_RCODE_NOERROR, WIRE_EDE_NONE, big),
+			 q.end + 13 + 255 + 11);
 }
 
 static void test_synth_formerr(void **state)
@@ -300,7 +303,7 @@ static void test_synth_formerr(void **state)
 
 	/* OPCODE kept, RD clear stays clear */
 	memcpy(msg, bad_pointer, sizeof(msg));
-	msg[WIRE_OFF_FLAGS1] = 0x20;	/* opcode 4, NOTIFY */
+	msg[WIRE_OFF_FLAGS1] = 0x20; /* opcode 4, NOTIFY */
 	assert_int_equal(synth_formerr(msg, WIRE_HDR_LEN), WIRE_HDR_LEN);
 	assert_int_equal(msg[WIRE_OFF_FLAGS1], 0x80 | 0x20);
 }

@@ -62,7 +62,7 @@ static void run_each_ms(struct fixture *f, uint64_t from, uint64_t to, uint64_t 
 static void test_order_of_expiry(void **state)
 {
 	struct fixture *f = *state;
-	static const unsigned delays[] = { 30, 10, 20, 10, 1, 4095, 2 };
+	static const unsigned delays[] = {30, 10, 20, 10, 1, 4095, 2};
 	struct timer *t;
 	uint64_t last = 0;
 	unsigned n = 0;
@@ -103,7 +103,7 @@ static void test_same_ms_fifo(void **state)
 static void test_not_before_time(void **state)
 {
 	struct fixture *f = *state;
-	uint64_t fired[64] = { 0 };
+	uint64_t fired[64] = {0};
 
 	for (unsigned i = 0; i < 64; i++) {
 		f->t[i].kind = i;
@@ -145,11 +145,11 @@ static void test_disarm(void **state)
 	timer_disarm(&f->tw, &f->t[1]);
 	assert_false(timer_armed(&f->t[1]));
 	assert_int_equal(f->tw.armed, 2);
-	timer_disarm(&f->tw, &f->t[1]);	/* harmless twice */
-	timer_disarm(&f->tw, &f->t[3]);	/* and on one never armed */
+	timer_disarm(&f->tw, &f->t[1]); /* harmless twice */
+	timer_disarm(&f->tw, &f->t[3]); /* and on one never armed */
 	assert_int_equal(f->tw.armed, 2);
 	assert_ptr_equal(timer_expire_one(&f->tw, T0 + 10), &f->t[0]);
-	timer_disarm(&f->tw, &f->t[0]);	/* already off the wheel */
+	timer_disarm(&f->tw, &f->t[0]); /* already off the wheel */
 	assert_int_equal(f->tw.armed, 1);
 	timer_disarm(&f->tw, &f->t[2]);
 	assert_null(timer_expire_one(&f->tw, T0 + 10000));
@@ -161,7 +161,7 @@ static void test_rearm_moves(void **state)
 	struct fixture *f = *state;
 
 	timer_arm(&f->tw, &f->t[0], T0 + 10);
-	timer_arm(&f->tw, &f->t[0], T0 + 50);	/* later */
+	timer_arm(&f->tw, &f->t[0], T0 + 50); /* later */
 	assert_int_equal(f->tw.armed, 1);
 	assert_null(timer_expire_one(&f->tw, T0 + 10));
 	assert_null(timer_expire_one(&f->tw, T0 + 49));
@@ -169,7 +169,7 @@ static void test_rearm_moves(void **state)
 	assert_null(timer_expire_one(&f->tw, T0 + 50));
 
 	timer_arm(&f->tw, &f->t[1], T0 + 200);
-	timer_arm(&f->tw, &f->t[1], T0 + 60);	/* earlier */
+	timer_arm(&f->tw, &f->t[1], T0 + 60); /* earlier */
 	assert_ptr_equal(timer_expire_one(&f->tw, T0 + 60), &f->t[1]);
 	assert_null(timer_expire_one(&f->tw, T0 + 300));
 	assert_int_equal(f->tw.armed, 0);
@@ -182,10 +182,15 @@ static void test_rearm_moves(void **state)
 static void test_beyond_one_turn(void **state)
 {
 	struct fixture *f = *state;
-	uint64_t fired[64] = { 0 };
+	uint64_t fired[64] = {0};
 	static const uint64_t when[] = {
-		TIMER_WHEEL_SLOTS - 1, TIMER_WHEEL_SLOTS, TIMER_WHEEL_SLOTS + 1, 5000,
-		2 * TIMER_WHEEL_SLOTS + 7, 3 * TIMER_WHEEL_SLOTS + 7, 7,
+		TIMER_WHEEL_SLOTS - 1,
+		TIMER_WHEEL_SLOTS,
+		TIMER_WHEEL_SLOTS + 1,
+		5000,
+		2 * TIMER_WHEEL_SLOTS + 7,
+		3 * TIMER_WHEEL_SLOTS + 7,
+		7,
 	};
 
 	for (unsigned i = 0; i < 7; i++) {
@@ -206,7 +211,7 @@ static void test_long_jump(void **state)
 	uint64_t now = T0 + 20000;
 
 	for (unsigned i = 0; i < 40; i++) {
-		timer_arm(&f->tw, &f->t[i], T0 + 1 + i * 499);	/* up to T0 + 19462 */
+		timer_arm(&f->tw, &f->t[i], T0 + 1 + i * 499); /* up to T0 + 19462 */
 	}
 	timer_arm(&f->tw, &f->t[40], now + 1);
 	timer_arm(&f->tw, &f->t[41], now + TIMER_WHEEL_SLOTS);

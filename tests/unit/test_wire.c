@@ -19,7 +19,7 @@
 /* A header (QDCOUNT 1) followed by the labels given as lengths, each filled with 'x'. */
 static size_t build_query(uint8_t *buf, const unsigned *labels, size_t n)
 {
-	static const uint8_t hdr[WIRE_HDR_LEN] = { 0, 9, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0 };
+	static const uint8_t hdr[WIRE_HDR_LEN] = {0, 9, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0};
 	size_t pos = WIRE_HDR_LEN;
 
 	memcpy(buf, hdr, sizeof(hdr));
@@ -67,8 +67,8 @@ static void test_parse_lowercases(void **state)
 static void test_parse_binary_labels(void **state)
 {
 	static const uint8_t want[] = {
-		0x04, 'a', '.', 'b', ' ', 0x04, 0x00, 0xff, '(', '\\',
-		0x07, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 0x00,
+		0x04, 'a', '.', 'b', ' ', 0x04, 0x00, 0xff, '(',  '\\',
+		0x07, 'e', 'x', 'a', 'm', 'p',  'l',  'e',  0x00,
 	};
 	struct wire_question q;
 
@@ -116,14 +116,14 @@ static void test_parse_malformed(void **state)
 		const uint8_t *msg;
 		size_t len;
 	} bad[] = {
-		{ bad_qd0, sizeof(bad_qd0) },
-		{ bad_qd2, sizeof(bad_qd2) },
-		{ bad_pointer, sizeof(bad_pointer) },
-		{ bad_label_type, sizeof(bad_label_type) },
-		{ bad_short_class, sizeof(bad_short_class) },
-		{ bad_label_past_end, sizeof(bad_label_past_end) },
-		{ q_www_a, WIRE_HDR_LEN - 1 },
-		{ q_www_a, WIRE_HDR_LEN },
+		{bad_qd0, sizeof(bad_qd0)},
+		{bad_qd2, sizeof(bad_qd2)},
+		{bad_pointer, sizeof(bad_pointer)},
+		{bad_label_type, sizeof(bad_label_type)},
+		{bad_short_class, sizeof(bad_short_class)},
+		{bad_label_past_end, sizeof(bad_label_past_end)},
+		{q_www_a, WIRE_HDR_LEN - 1},
+		{q_www_a, WIRE_HDR_LEN},
 	};
 	struct wire_question q;
 
@@ -142,10 +142,10 @@ static void test_parse_name_limits(void **state)
 	uint8_t buf[600];
 	struct wire_question q;
 	/* 63+63+63+61 octets in four labels: 255 octets with the root, the most allowed */
-	static const unsigned max_name[] = { 63, 63, 63, 61 };
-	static const unsigned long_name[] = { 63, 63, 63, 62 };
-	static const unsigned long_label[] = { 64 };
-	static const unsigned label63[] = { 63 };
+	static const unsigned max_name[] = {63, 63, 63, 61};
+	static const unsigned long_name[] = {63, 63, 63, 62};
+	static const unsigned long_label[] = {64};
+	static const unsigned label63[] = {63};
 	unsigned many[127];
 	size_t len;
 
@@ -199,7 +199,7 @@ static void test_question_hash(void **state)
 	assert_int_not_equal(wire_question_hash(&a), wire_question_hash(&c));
 
 	memcpy(msg, q_www_a, sizeof(msg));
-	msg[WIRE_HDR_LEN + 1] = 'x';	/* xww.example.com. */
+	msg[WIRE_HDR_LEN + 1] = 'x'; /* xww.example.com. */
 	assert_int_equal(parse_exact(msg, sizeof(msg), &c), DR_EOK);
 	assert_int_not_equal(wire_question_hash(&a), wire_question_hash(&c));
 
@@ -279,7 +279,7 @@ static void test_name_to_text_worst_case(void **state)
 	uint8_t name[WIRE_NAME_MAX];
 	char buf[4 * WIRE_NAME_MAX + 1];
 	size_t pos = 0;
-	static const unsigned labels[] = { 63, 63, 63, 61 };
+	static const unsigned labels[] = {63, 63, 63, 61};
 
 	(void)state;
 	/* 255 octets, every one of them written as \DDD: the header's "4 * 255 + 1 always fits" */
@@ -323,7 +323,14 @@ static void test_name_from_text(void **state)
 static void test_name_from_text_bad(void **state)
 {
 	static const char *bad[] = {
-		"a..b.", ".a.", "..", "a\\", "\\12", "\\1a2", "\\256.", "a.\\",
+		"a..b.",
+		".a.",
+		"..",
+		"a\\",
+		"\\12",
+		"\\1a2",
+		"\\256.",
+		"a.\\",
 		/* 64-octet label */
 		"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx.",
 	};
@@ -344,7 +351,7 @@ static void test_name_from_text_limits(void **state)
 	char text[400];
 	uint8_t out[WIRE_NAME_MAX];
 	size_t pos = 0;
-	static const unsigned labels[] = { 63, 63, 63, 61 };
+	static const unsigned labels[] = {63, 63, 63, 61};
 
 	(void)state;
 	for (size_t i = 0; i < 4; i++) {
@@ -364,7 +371,7 @@ static void test_name_from_text_limits(void **state)
 	/* \DDD counts as one octet of the label */
 	pos = 0;
 	for (size_t i = 0; i < 63; i++) {
-		memcpy(text + pos, "\\046", 4);	/* '.' */
+		memcpy(text + pos, "\\046", 4); /* '.' */
 		pos += 4;
 	}
 	strcpy(text + pos, ".");
@@ -415,7 +422,7 @@ struct ref {
 
 static struct ref ref_parse(const uint8_t *m, size_t len, bool query)
 {
-	struct ref r = { DR_EMALF, 0, 0, 0 };
+	struct ref r = {DR_EMALF, 0, 0, 0};
 	size_t pos = WIRE_HDR_LEN;
 
 	if (len < WIRE_HDR_LEN) {
@@ -468,8 +475,7 @@ static uint32_t xorshift(uint32_t *s)
 }
 
 /* Reply to the parsed query <q> in a copy of <msg> with headroom, and read the reply back. */
-static void check_reply(const uint8_t *msg, size_t len, const struct wire_question *q,
-			bool edns)
+static void check_reply(const uint8_t *msg, size_t len, const struct wire_question *q, bool edns)
 {
 	size_t cap = len + 64;
 	uint8_t *out = malloc(cap);
@@ -540,14 +546,14 @@ static void test_fuzz_table(void **state)
 		const uint8_t *msg;
 		size_t len;
 	} seeds[] = {
-		{ q_www_a, sizeof(q_www_a) },
-		{ q_mixed_edns, sizeof(q_mixed_edns) },
-		{ q_id_server_ch, sizeof(q_id_server_ch) },
-		{ r_example_a, sizeof(r_example_a) },
-		{ q_escaped, sizeof(q_escaped) },
-		{ q_root_ns, sizeof(q_root_ns) },
-		{ q_status_edns, sizeof(q_status_edns) },
-		{ bad_pointer, sizeof(bad_pointer) },
+		{q_www_a, sizeof(q_www_a)},
+		{q_mixed_edns, sizeof(q_mixed_edns)},
+		{q_id_server_ch, sizeof(q_id_server_ch)},
+		{r_example_a, sizeof(r_example_a)},
+		{q_escaped, sizeof(q_escaped)},
+		{q_root_ns, sizeof(q_root_ns)},
+		{q_status_edns, sizeof(q_status_edns)},
+		{bad_pointer, sizeof(bad_pointer)},
 	};
 	uint32_t rnd = 0x2545f491;
 	uint8_t buf[128];
@@ -601,4 +607,3 @@ int main(void)
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
-
