@@ -424,7 +424,7 @@ zone:
 
     def pause(self):
         """SIGSTOP: the sockets stay open (queries queue up, TCP connects) but nothing answers."""
-        self.proc.send_signal(signal.SIGSTOP)
+        sigstop_and_wait(self.proc)
         self.paused = True
 
     def resume(self):
@@ -790,3 +790,21 @@ def assert_config_error_at_marker(tmp_path, text, name):
     assert int(m.group(1)) == lineno, "error at line %s, want %d: %r" % (
         m.group(1), lineno, lines[0])
     return m.group(2)
+
+
+def sigstop_and_wait(proc, timeout=5.0):
+    """SIGSTOP <proc> and wait until every thread of it is stopped: the signal is delivered
+    asynchronously, and a thread running on another core may still answer a query meanwhile."""
+    proc.send_signal(signal.SIGSTOP)
+
+    def stopped():
+        try:
+            tasks = os.listdir("/proc/%d/task" % proc.pid)
+            for tid in tasks:
+                with open("/proc/%d/task/%s/stat" % (proc.pid, tid)) as f:
+                    if f.read().rsplit(")", 1)[1].split()[0] not in ("T", "t"):
+                        return False
+            return True
+        except FileNotFoundError:
+            return True     # gone: nothing answers either
+    wait_for(stopped, timeout=timeout, interval=0.002, what="pid %d stopped" % proc.pid)

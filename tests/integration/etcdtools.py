@@ -149,7 +149,7 @@ class EtcdMember:
     def pause(self):
         """SIGSTOP: sockets stay open (connects succeed) but nothing answers."""
         assert self.alive()
-        self.proc.send_signal(signal.SIGSTOP)
+        dnsr.sigstop_and_wait(self.proc)
         self.paused = True
 
     def resume(self):
