@@ -111,6 +111,15 @@ socklen_t sockaddr_len(const union sockaddr_any *sa)
 					    : sizeof(struct sockaddr_in);
 }
 
+bool sockaddr_is_wildcard(const union sockaddr_any *sa)
+{
+	if (sa->sa.sa_family == AF_INET) {
+		return sa->sin.sin_addr.s_addr == htonl(INADDR_ANY);
+	}
+	return sa->sa.sa_family == AF_INET6 &&
+	       memcmp(&sa->sin6.sin6_addr, &in6addr_any, sizeof(in6addr_any)) == 0;
+}
+
 bool sockaddr_equal(const union sockaddr_any *a, const union sockaddr_any *b)
 {
 	if (a->sa.sa_family != b->sa.sa_family) {

@@ -14,6 +14,21 @@ union sockaddr_any {
 	struct sockaddr_in6 sin6;
 };
 
+/* A UDP client: its address, and the local address it sent to when the listening socket is
+ * bound to a wildcard (local_family 0 otherwise), so that the answer leaves from the address the
+ * client asked (RFC 1035 §4.2.1: a reply from another address is dropped by most resolvers). */
+struct udp_peer {
+	union sockaddr_any remote;
+	sa_family_t local_family;
+	union {
+		struct in_addr v4;
+		struct in6_addr v6;
+	} local;
+};
+
+/* True when <sa> is 0.0.0.0 or [::]: a socket bound there receives for every address. */
+bool sockaddr_is_wildcard(const union sockaddr_any *sa);
+
 /* Longest text sockaddr_format writes: "[v6%scope]:65535" and the NUL. */
 #define SOCKADDR_STRLEN (INET6_ADDRSTRLEN + 16)
 

@@ -19,7 +19,7 @@
 /* One query in flight. */
 struct inflight {
 	struct timer timer; /* first: the worker finds the slot from the timer */
-	union sockaddr_any client;
+	struct udp_peer client;
 	uint64_t ring_pos; /* where the query's bytes were copied */
 	uint64_t sent_us;
 	uint64_t snap_gen; /* the routing generation it was forwarded under */

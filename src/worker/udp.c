@@ -16,6 +16,7 @@
 #define TX_MAX (2 * WORKER_BATCH)
 #define TX_OWN WORKER_BATCH /* messages that outlive the receive batch: retries, SERVFAIL */
 #define SOCK_BUF_BYTES (4 << 20)
+#define CTL_LEN CMSG_SPACE(sizeof(struct in6_pktinfo))
 
 /* Outgoing datagrams of one loop turn. Most point into the receive buffers, edited in place;
  * the ones made from timers live in <own>. */
@@ -23,6 +24,7 @@ struct tx_queue {
 	struct mmsghdr msgs[TX_MAX];
 	struct iovec iov[TX_MAX];
 	union sockaddr_any addr[TX_MAX];
+	uint8_t ctl[TX_MAX][CTL_LEN] __attribute__((aligned(8)));
 	int fd[TX_MAX];
 	bool sent[TX_MAX];
 	unsigned n;
@@ -32,6 +34,7 @@ struct tx_queue {
 	struct mmsghdr rx[WORKER_BATCH];
 	struct iovec rx_iov[WORKER_BATCH];
 	union sockaddr_any rx_addr[WORKER_BATCH];
+	uint8_t rx_ctl[WORKER_BATCH][CTL_LEN] __attribute__((aligned(8)));
 };
 
 int udp_init(struct worker *w)
@@ -55,6 +58,20 @@ static void set_buffers(int fd)
 	(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
 }
 
+/* On a wildcard address, ask for each datagram's destination (IP_PKTINFO), to answer from it. */
+static int want_pktinfo(int fd, const union sockaddr_any *addr)
+{
+	int one = 1;
+
+	if (!sockaddr_is_wildcard(addr)) {
+		return 0;
+	}
+	if (addr->sa.sa_family == AF_INET) {
+		return setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one));
+	}
+	return setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one));
+}
+
 int udp_listen(const union sockaddr_any *addr)
 {
 	int one = 1;
@@ -64,6 +81,7 @@ int udp_listen(const union sockaddr_any *addr)
 		return -errno;
 	}
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1 ||
+	    want_pktinfo(fd, addr) == -1 ||
 	    (addr->sa.sa_family == AF_INET6 &&
 	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) == -1) ||
 	    bind(fd, &addr->sa, sockaddr_len(addr)) == -1) {
@@ -91,9 +109,33 @@ int udp_connect(const union sockaddr_any *addr)
 	return fd;
 }
 
+/* Ask the kernel to send from <to>'s local address (ipi_spec_dst / ipi6_addr). */
+static void set_source(struct msghdr *h, uint8_t *ctl, const struct udp_peer *to)
+{
+	struct cmsghdr *c;
+
+	memset(ctl, 0, CTL_LEN);
+	h->msg_control = ctl;
+	c = (struct cmsghdr *)ctl;
+	if (to->local_family == AF_INET) {
+		struct in_pktinfo pi = {.ipi_spec_dst = to->local.v4};
+		h->msg_controllen = CMSG_SPACE(sizeof(pi));
+		c->cmsg_level = IPPROTO_IP;
+		c->cmsg_type = IP_PKTINFO;
+		c->cmsg_len = CMSG_LEN(sizeof(pi));
+		memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+	} else {
+		struct in6_pktinfo pi = {.ipi6_addr = to->local.v6};
+		h->msg_controllen = CMSG_SPACE(sizeof(pi));
+		c->cmsg_level = IPPROTO_IPV6;
+		c->cmsg_type = IPV6_PKTINFO;
+		c->cmsg_len = CMSG_LEN(sizeof(pi));
+		memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+	}
+}
+
 /* Queue <len> bytes at <buf> for <fd>, to <to> (NULL on a connected socket). */
-static void tx_push(struct worker *w, int fd, const union sockaddr_any *to, uint8_t *buf,
-		    size_t len)
+static void tx_push(struct worker *w, int fd, const struct udp_peer *to, uint8_t *buf, size_t len)
 {
 	struct tx_queue *tx = w->tx;
 	unsigned i;
@@ -110,9 +152,12 @@ static void tx_push(struct worker *w, int fd, const union sockaddr_any *to, uint
 	tx->msgs[i].msg_hdr.msg_iovlen = 1;
 	if (to != NULL) {
 		STAT_RESPONSE(w, buf); /* every datagram with an address goes to a client */
-		tx->addr[i] = *to;
+		tx->addr[i] = to->remote;
 		tx->msgs[i].msg_hdr.msg_name = &tx->addr[i];
-		tx->msgs[i].msg_hdr.msg_namelen = sockaddr_len(to);
+		tx->msgs[i].msg_hdr.msg_namelen = sockaddr_len(&to->remote);
+		if (to->local_family != 0) {
+			set_source(&tx->msgs[i].msg_hdr, tx->ctl[i], to);
+		}
 	}
 }
 
@@ -169,7 +214,7 @@ void udp_tx_flush(struct worker *w)
 	tx->nown = 0;
 }
 
-static int rx_batch(struct worker *w, int fd, size_t bufsize)
+static int rx_batch(struct worker *w, int fd, size_t bufsize, bool pktinfo)
 {
 	struct tx_queue *tx = w->tx;
 	int n;
@@ -182,6 +227,10 @@ static int rx_batch(struct worker *w, int fd, size_t bufsize)
 		tx->rx[i].msg_hdr.msg_iovlen = 1;
 		tx->rx[i].msg_hdr.msg_name = &tx->rx_addr[i];
 		tx->rx[i].msg_hdr.msg_namelen = sizeof(tx->rx_addr[i]);
+		if (pktinfo) {
+			tx->rx[i].msg_hdr.msg_control = tx->rx_ctl[i];
+			tx->rx[i].msg_hdr.msg_controllen = CTL_LEN;
+		}
 	}
 	do {
 		n = recvmmsg(fd, tx->rx, WORKER_BATCH, MSG_DONTWAIT, NULL);
@@ -196,10 +245,36 @@ static void finish_slot(struct worker *w, struct inflight *s)
 	w->bes[s->backend_idx]->pending--;
 }
 
+/* The client of datagram <i> of the last batch, with the local address it wrote to. */
+static void rx_peer(const struct tx_queue *tx, unsigned i, bool pktinfo, struct udp_peer *peer)
+{
+	const struct msghdr *h = &tx->rx[i].msg_hdr;
+
+	peer->remote = tx->rx_addr[i];
+	peer->local_family = 0;
+	if (!pktinfo) {
+		return;
+	}
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c != NULL;
+	     c = CMSG_NXTHDR((struct msghdr *)h, c)) {
+		if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+			struct in_pktinfo pi;
+			memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+			peer->local.v4 = pi.ipi_addr;
+			peer->local_family = AF_INET;
+		} else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+			struct in6_pktinfo pi;
+			memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+			peer->local.v6 = pi.ipi6_addr;
+			peer->local_family = AF_INET6;
+		}
+	}
+}
+
 /* Send <msg> to <wb> on behalf of the client in <client>/<ls_idx>. False when the table is
  * full. */
 static bool forward(struct worker *w, struct wbackend *wb, const struct wire_question *q,
-		    uint8_t *msg, size_t len, const union sockaddr_any *client, uint32_t ls_idx,
+		    uint8_t *msg, size_t len, const struct udp_peer *client, uint32_t ls_idx,
 		    uint16_t client_id, uint8_t tries)
 {
 	struct inflight *s = inflight_take(&w->inflight, &w->rnd);
@@ -236,7 +311,7 @@ static bool forward(struct worker *w, struct wbackend *wb, const struct wire_que
 }
 
 static void handle_query(struct worker *w, uint32_t ls_idx, uint8_t *msg, size_t len,
-			 const union sockaddr_any *client)
+			 const struct udp_peer *client)
 {
 	struct listener *ls = &w->listeners[ls_idx];
 	struct wire_question q;
@@ -258,20 +333,22 @@ void udp_listener_read(struct worker *w, uint32_t ls_idx)
 {
 	struct tx_queue *tx = w->tx;
 	int fd = w->listeners[ls_idx].udp.fd;
+	bool pktinfo = w->listeners[ls_idx].pktinfo;
 
 	/* A bounded number of batches per turn, so one busy socket cannot starve the others. */
 	for (int round = 0; round < 8; round++) {
-		int n = rx_batch(w, fd, WORKER_QUERY_BUF);
+		int n = rx_batch(w, fd, WORKER_QUERY_BUF, pktinfo);
 		if (n <= 0) {
 			break;
 		}
 		for (int i = 0; i < n; i++) {
+			struct udp_peer peer;
 			if (tx->rx[i].msg_hdr.msg_flags & MSG_TRUNC) {
 				STAT_INC(w, ST_DROP_TRUNC);
 				continue;
 			}
-			handle_query(w, ls_idx, tx->rx_iov[i].iov_base, tx->rx[i].msg_len,
-				     &tx->rx_addr[i]);
+			rx_peer(tx, (unsigned)i, pktinfo, &peer);
+			handle_query(w, ls_idx, tx->rx_iov[i].iov_base, tx->rx[i].msg_len, &peer);
 		}
 		udp_tx_flush(w);
 		if (n < WORKER_BATCH) {
@@ -307,7 +384,7 @@ void udp_backend_read(struct worker *w, struct wsock *ws)
 	struct tx_queue *tx = w->tx;
 
 	for (int round = 0; round < 8; round++) {
-		int n = rx_batch(w, ws->io.fd, WORKER_RESP_BUF);
+		int n = rx_batch(w, ws->io.fd, WORKER_RESP_BUF, false);
 		if (n <= 0) {
 			break;
 		}

@@ -282,6 +282,7 @@ static int listeners_open(struct worker *w, const union sockaddr_any *addrs, siz
 	for (size_t i = 0; i < naddrs; i++) {
 		struct listener *ls = &w->listeners[w->nlisteners];
 		ls->addr = addrs[i];
+		ls->pktinfo = sockaddr_is_wildcard(&addrs[i]);
 		ls->udp.kind = IO_UDP_LISTEN;
 		ls->tcp.kind = IO_TCP_LISTEN;
 		ls->udp.fd = udp_listen(&addrs[i]);

@@ -50,6 +50,7 @@ struct listener {
 	struct io udp;
 	struct io tcp;
 	union sockaddr_any addr;
+	bool pktinfo; /* wildcard address: learn each query's local address */
 };
 
 struct wbackend;
