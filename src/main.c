@@ -316,7 +316,9 @@ static unsigned worker_count(const struct conf *c)
 	return cores > 0 ? (unsigned)cores : 1;
 }
 
-static int start_workers(struct control *ctl)
+/* Create the workers and bind their listening sockets, without starting them: a port that is
+ * taken fails the start at once, before any health check or etcd read. */
+static int create_workers(struct control *ctl)
 {
 	char err[CONF_ERR_LEN];
 	uint32_t max_timeout = ctl->conf.timeout_ms;
@@ -347,6 +349,12 @@ static int start_workers(struct control *ctl)
 			return DR_ECONF;
 		}
 	}
+	return DR_EOK;
+}
+
+/* Start the worker threads; the first snapshot is published. */
+static int start_workers(struct control *ctl)
+{
 	for (unsigned i = 0; i < ctl->nworkers; i++) {
 		int rc = worker_start(ctl->workers[i]);
 		if (rc != DR_EOK) {
@@ -422,8 +430,7 @@ static int block_signals(sigset_t *set)
 	return pthread_sigmask(SIG_BLOCK, set, NULL) == 0 ? DR_EOK : DR_EINVAL;
 }
 
-/* With etcd configured, follow it; wait a little for the first read, so that the router
- * starts with etcd's routes when etcd is there, and without them when it is not. */
+/* With etcd configured, start following it. */
 static int start_etcd(struct control *ctl)
 {
 	char err[CONF_ERR_LEN];
@@ -441,12 +448,21 @@ static int start_etcd(struct control *ctl)
 		log_err("control", "%s", err);
 		return DR_ECONF;
 	}
+	return DR_EOK;
+}
+
+/* Wait a little for etcd's first read, so that the router starts with etcd's routes when etcd
+ * is there, and without them when it is not. */
+static void wait_etcd(struct control *ctl)
+{
+	if (ctl->etcd == NULL) {
+		return;
+	}
 	if (etcd_wait_first(ctl->etcd, ctl->conf.etcd.timeout_ms)) {
 		ctl->etcd_set = etcd_take(ctl->etcd);
 	} else {
 		log_warn("control", "starting without etcd's routes; they follow once it answers");
 	}
-	return DR_EOK;
 }
 
 static int start_admin(struct control *ctl)
@@ -483,14 +499,17 @@ static int run(struct control *ctl)
 		log_err("control", "cannot set up signals (%s)", strerror(errno));
 		goto out;
 	}
+	/* Sockets first: the kernel queues what arrives until the workers run. */
+	if (create_workers(ctl) != DR_EOK || start_etcd(ctl) != DR_EOK ||
+	    start_admin(ctl) != DR_EOK) {
+		goto out;
+	}
 	ctl->health = health_new(&ctl->reg, err, sizeof(err));
 	if (ctl->health == NULL) {
 		log_err("control", "%s", err);
 		goto out;
 	}
-	if (start_etcd(ctl) != DR_EOK) {
-		goto out;
-	}
+	wait_etcd(ctl);
 	snap = build(ctl, &ctl->conf, err, sizeof(err));
 	if (snap == NULL) {
 		log_err("control", "%s", err);
@@ -498,9 +517,6 @@ static int run(struct control *ctl)
 	}
 	rcu_assign_pointer(ctl->router.snap, snap);
 	rc = start_workers(ctl);
-	if (rc == DR_EOK) {
-		rc = start_admin(ctl);
-	}
 	if (rc != DR_EOK) {
 		goto out;
 	}

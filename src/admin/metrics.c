@@ -272,7 +272,13 @@ char *metrics_routes_json(const struct metrics_source *src)
 	/* Registered only for this read: libmicrohttpd's threads come and go on their own. */
 	rcu_register_thread();
 	pthread_mutex_lock(&src->reg->lock); /* backend names change under it */
-	routes_json(&sb, rcu_dereference(src->router->snap));
+	const struct snapshot *snap = rcu_dereference(src->router->snap);
+
+	if (snap != NULL) {
+		routes_json(&sb, snap); /* NULL only while starting */
+	} else {
+		strbuf_printf(&sb, "[]\n");
+	}
 	pthread_mutex_unlock(&src->reg->lock);
 	rcu_unregister_thread();
 	return strbuf_take(&sb);

@@ -79,14 +79,20 @@ def _bindable(family, kind, host, port):
         return None
 
 
+# Ports are drawn below the kernel's ephemeral range (net.ipv4.ip_local_port_range, 32768 and
+# up by default): a port picked there could be handed to some process's outgoing socket (a
+# health check, an etcd client) between the pick and the bind of the server it is meant for.
+PORT_RANGE = (20000, 32000)
+
+
 def free_port():
-    """A port free on UDP and TCP on both 127.0.0.1 and ::1 (bind port 0, then check the rest)."""
+    """A port free on UDP and TCP on both 127.0.0.1 and ::1, outside the ephemeral range."""
     with _port_lock:
-        for _ in range(200):
-            first = _bindable(socket.AF_INET, socket.SOCK_DGRAM, "127.0.0.1", 0)
+        for _ in range(500):
+            port = random.randrange(*PORT_RANGE)
+            first = _bindable(socket.AF_INET, socket.SOCK_DGRAM, "127.0.0.1", port)
             if first is None:
                 continue
-            port = first.getsockname()[1]
             held = [first]
             ok = True
             for fam, kind, host in ((socket.AF_INET, socket.SOCK_STREAM, "127.0.0.1"),
