@@ -10,15 +10,8 @@
 #include "route/regex.h"
 #include "route/route.h"
 #include "wire/wire.h"
+#include "fuzz.h"
 
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			__builtin_trap();                                                          \
-		}                                                                                  \
-	} while (0)
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Names every route is tried against, besides one made of the pattern's own characters. */
 static const char *const names[] = {

@@ -8,15 +8,8 @@
 #include "wire/edns.h"
 #include "wire/synth.h"
 #include "wire/wire.h"
+#include "fuzz.h"
 
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			__builtin_trap();                                                          \
-		}                                                                                  \
-	} while (0)
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Reply to the query the way the router does, into a copy with room to grow, and read the
  * reply back: same question, EDNS exactly when the query had it. */

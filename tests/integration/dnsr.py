@@ -439,7 +439,20 @@ zone:
         self.paused = False
 
 
-class Router:
+class LoggedProcess:
+    """A process a test started: <proc> (Popen or None), its stderr/stdout in <log_path>."""
+
+    def log(self):
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+
+class Router(LoggedProcess):
     """A running dnsrouter; start() waits until it answers id.server. CH TXT."""
 
     def __init__(self, workdir, conf=None, args=(), port=None, listen=None, ready=True,
@@ -479,15 +492,6 @@ class Router:
                 self.stop()
                 raise
         return self
-
-    def log(self):
-        try:
-            return self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
 
     def _probe(self, family=4, timeout=0.2):
         q = query("id.server.", "TXT", "CH")

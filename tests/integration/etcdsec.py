@@ -95,7 +95,7 @@ def ctl_env():
     return env
 
 
-class SecEtcd:
+class SecEtcd(dnsr.LoggedProcess):
     """One etcd member on 127.0.0.1. tls=True: clients over https with the PKI's server
     certificate, and client_cert_auth demands a certificate signed by the PKI's CA. Metrics
     (and /health) over plain http on a port of their own either way."""
@@ -123,15 +123,6 @@ class SecEtcd:
     @property
     def log_path(self):
         return self.dir / "etcd.log"
-
-    def log(self):
-        try:
-            return self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
 
     def start(self, timeout=20.0):
         assert not self.alive()

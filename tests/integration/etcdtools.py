@@ -39,7 +39,7 @@ def figure(line):
 # etcd processes
 
 
-class EtcdMember:
+class EtcdMember(dnsr.LoggedProcess):
     """One etcd member on 127.0.0.1 with its own client and peer ports and data dir.
 
     start() spawns it; wait_healthy() waits for `etcdctl endpoint health`; kill() is SIGKILL,
@@ -70,15 +70,6 @@ class EtcdMember:
     @property
     def log_path(self):
         return self.dir / "etcd.log"
-
-    def log(self):
-        try:
-            return self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
 
     def spawn(self, initial_cluster=None):
         assert not self.alive(), "etcd %s already running" % self.name
