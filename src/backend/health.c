@@ -431,6 +431,7 @@ struct health *health_new(struct backend_registry *reg, char *err, size_t len)
 		goto fail;
 	}
 	h->started = true;
+	(void)pthread_setname_np(h->thread, "dnsr-health");
 	return h;
 fail:
 	health_free(h);

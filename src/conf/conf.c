@@ -189,28 +189,61 @@ void conf_deinit(struct conf *c)
 	memset(c, 0, sizeof(*c));
 }
 
-int conf_parse_duration(const char *s, uint32_t *ms)
+/* A decimal number of at most <max> followed by a unit (or nothing), which <unit> points at. */
+static int parse_amount(const char *s, unsigned long long max, unsigned long long *v,
+			const char **unit)
 {
 	char *end;
-	unsigned long long v;
 
 	if (*s < '0' || *s > '9') {
 		return DR_EINVAL;
 	}
 	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0 || v > 3600u * 1000u) {
+	*v = strtoull(s, &end, 10);
+	if (errno != 0 || *v > max) {
 		return DR_EINVAL;
 	}
-	if (strcmp(end, "s") == 0) {
+	*unit = end;
+	return DR_EOK;
+}
+
+int conf_parse_duration(const char *s, uint32_t *ms)
+{
+	const char *unit;
+	unsigned long long v;
+
+	if (parse_amount(s, 3600u * 1000u, &v, &unit) != DR_EOK) {
+		return DR_EINVAL;
+	}
+	if (strcmp(unit, "s") == 0) {
 		v *= 1000; /* below 2^32 * 1000: no overflow */
-	} else if (strcmp(end, "ms") != 0 && *end != '\0') {
+	} else if (strcmp(unit, "ms") != 0 && *unit != '\0') {
 		return DR_EINVAL;
 	}
 	if (v == 0 || v > 3600u * 1000u) {
 		return DR_EINVAL;
 	}
 	*ms = (uint32_t)v;
+	return DR_EOK;
+}
+
+int conf_parse_busy_poll(const char *s, uint32_t *us)
+{
+	const char *unit;
+	unsigned long long v;
+
+	if (parse_amount(s, CONF_BUSY_POLL_MAX_US, &v, &unit) != DR_EOK) {
+		return DR_EINVAL;
+	}
+	if (strcmp(unit, "ms") == 0) {
+		v *= 1000;
+	} else if (strcmp(unit, "us") != 0 && !(*unit == '\0' && v == 0)) {
+		return DR_EINVAL; /* a bare number is ambiguous unless it is 0 */
+	}
+	if (v > CONF_BUSY_POLL_MAX_US) {
+		return DR_EINVAL;
+	}
+	*us = (uint32_t)v;
 	return DR_EOK;
 }
 

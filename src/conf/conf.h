@@ -106,7 +106,8 @@ struct conf {
 	char *file; /* NULL for a configuration from the command line alone */
 	union sockaddr_any *listen;
 	size_t nlisten;
-	unsigned workers; /* 0: one per core */
+	unsigned workers;      /* 0: one per core */
+	uint32_t busy_poll_us; /* 0: workers sleep as soon as there is nothing to do */
 	char identity[CONF_TEXT_MAX + 1];
 	char version[CONF_TEXT_MAX + 1]; /* empty: version queries are refused */
 	int no_route_rcode;              /* WIRE_RCODE_SERVFAIL or WIRE_RCODE_REFUSED */
@@ -169,5 +170,9 @@ const char *conf_policy_name(enum conf_policy policy);
 
 /* Parse a duration "250ms", "2s" or a bare number of milliseconds. Returns DR_EOK/DR_EINVAL. */
 int conf_parse_duration(const char *s, uint32_t *ms);
+
+/* The longest busy-poll a worker may do, and the parser for it: "0", "50us", "1ms". */
+#define CONF_BUSY_POLL_MAX_US 100000u
+int conf_parse_busy_poll(const char *s, uint32_t *us);
 
 #endif

@@ -189,6 +189,19 @@ static int key_workers(struct yctx *y, yaml_node_t *v, void *obj)
 	return parse_uint(y, v, "workers ('auto' or a number)", 1, 256, &y->conf->workers);
 }
 
+static int key_busy_poll(struct yctx *y, yaml_node_t *v, void *obj)
+{
+	(void)obj;
+	if (want_scalar(y, v, "busy-poll") != DR_EOK) {
+		return DR_ECONF;
+	}
+	if (conf_parse_busy_poll(scalar(v), &y->conf->busy_poll_us) != DR_EOK) {
+		return fail(y, v, "busy-poll must be 0 or like 50us or 1ms (up to 100ms), not '%s'",
+			    scalar(v));
+	}
+	return DR_EOK;
+}
+
 static int key_identity(struct yctx *y, yaml_node_t *v, void *obj)
 {
 	(void)obj;
@@ -758,9 +771,12 @@ static int key_routes(struct yctx *y, yaml_node_t *v, void *obj)
 	return DR_EOK;
 }
 
+/* One key per line reads better than packed columns. */
+/* clang-format off */
 static const struct keyword top_keys[] = {
 	{"listen", key_listen},
 	{"workers", key_workers},
+	{"busy-poll", key_busy_poll},
 	{"identity", key_identity},
 	{"version", key_version},
 	{"no-route", key_no_route},
@@ -773,6 +789,7 @@ static const struct keyword top_keys[] = {
 	{"routes", key_routes},
 	{NULL, NULL},
 };
+/* clang-format on */
 
 int conf_load_yaml(struct conf *c, const char *path, char *err, size_t len)
 {

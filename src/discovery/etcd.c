@@ -685,6 +685,7 @@ struct etcd *etcd_new(const struct conf_etcd *c, int notify_fd, char *err, size_
 		return NULL;
 	}
 	e->started = true;
+	(void)pthread_setname_np(e->thread, "dnsr-etcd");
 	return e;
 nomem:
 	snprintf(err, len, "out of memory");

@@ -44,6 +44,7 @@ struct snapshot {
 	uint32_t nbackends;
 	uint32_t max_backend_idx; /* highest backend.idx + 1 */
 	int no_route_rcode;
+	uint32_t busy_poll_us; /* how long a worker polls before it sleeps; 0: it does not */
 	char identity[CONF_TEXT_MAX + 1];
 	char version[CONF_TEXT_MAX + 1];
 };

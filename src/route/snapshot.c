@@ -167,6 +167,7 @@ struct snapshot *snapshot_build(const struct conf *c, struct backend_registry *r
 	}
 	s->gen = gen;
 	s->no_route_rcode = c->no_route_rcode;
+	s->busy_poll_us = c->busy_poll_us;
 	memcpy(s->identity, c->identity, sizeof(s->identity));
 	memcpy(s->version, c->version, sizeof(s->version));
 	while (zone_slots < 2 * c->nroutes) {

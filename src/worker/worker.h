@@ -84,6 +84,8 @@ struct worker {
 	struct io wake;        /* eventfd: stop */
 	struct snapshot *snap; /* valid between quiescent points only */
 	uint64_t snap_gen;
+	uint32_t busy_poll_us;  /* the snapshot's, kept for the wait that follows */
+	uint64_t busy_until_us; /* poll without sleeping until then (CLOCK_MONOTONIC) */
 	struct regex_scratch *rs;
 	struct rand_state rnd;
 	uint32_t *rr; /* round-robin cursor per route index */

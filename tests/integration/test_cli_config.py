@@ -35,6 +35,7 @@ GOOD_VARIANTS = {
         'listen: [ "127.0.0.1:15353", "[::1]:15353" ]', 'listen: "127.0.0.1:15353"').replace(
         "workers: auto", "workers: 2").replace("no-route: refused", "no-route: servfail"),
     "timeout-seconds": GOOD.replace("timeout: 500ms", "timeout: 2s"),
+    "busy-poll": GOOD.replace("workers: auto", "workers: auto\nbusy-poll: 200us"),
     "block-style": """\
 listen: "127.0.0.1:15353"
 backends:
@@ -65,6 +66,8 @@ BAD = {
         "  - { name: ns2, address: \"[::1]:5301\" }",
         "backends: { name: ns1 }  # @@"),
     "timeout-bad": GOOD.replace("timeout: 500ms", "timeout: soon  # @@"),
+    "busy-poll-bare-number": GOOD.replace("workers: auto", "workers: auto\nbusy-poll: 200  # @@"),
+    "busy-poll-too-long": GOOD.replace("workers: auto", "workers: auto\nbusy-poll: 1s  # @@"),
     "no-route-bad": GOOD.replace("no-route: refused", "no-route: maybe  # @@"),
     "address-not-ip": GOOD.replace('address: "127.0.0.1:5300"', 'address: "1.2.3:5300"')
     .replace("timeout: 300ms }", "timeout: 300ms }  # @@"),

@@ -276,6 +276,8 @@ static void test_bad_duration(void **state)
 		     "    timeout: fast\n",
 		     false, 4, "backend timeout must be a duration");
 	expect_error(f, "timeout: 2h\n", false, 1, "timeout must be a duration");
+	expect_error(f, "workers: 1\nbusy-poll: 50\n", false, 2, "busy-poll must be 0 or");
+	expect_error(f, "busy-poll: [ 50us ]\n", false, 1, "busy-poll");
 }
 
 static void test_bad_regex(void **state)
@@ -457,6 +459,47 @@ static void test_parse_duration(void **state)
 	}
 }
 
+/* conf_parse_busy_poll: microseconds, 0 turns it off, a bare number other than 0 is
+ * ambiguous, and more than 100 ms is refused. */
+static void test_parse_busy_poll(void **state)
+{
+	static const struct {
+		const char *s;
+		int rc;
+		uint32_t us;
+	} cases[] = {
+		{"0", DR_EOK, 0},
+		{"0us", DR_EOK, 0},
+		{"0ms", DR_EOK, 0},
+		{"50us", DR_EOK, 50},
+		{"1ms", DR_EOK, 1000},
+		{"100ms", DR_EOK, 100000},
+		{"100000us", DR_EOK, 100000},
+		{"100001us", DR_EINVAL, 0},
+		{"101ms", DR_EINVAL, 0},
+		{"1s", DR_EINVAL, 0},
+		{"50", DR_EINVAL, 0},
+		{"", DR_EINVAL, 0},
+		{"us", DR_EINVAL, 0},
+		{"-5us", DR_EINVAL, 0},
+		{"5 us", DR_EINVAL, 0},
+		{"5µs", DR_EINVAL, 0},
+		{"18446744073709551616us", DR_EINVAL, 0},
+		{"4294967296ms", DR_EINVAL, 0},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint32_t us = 0xdeadbeef;
+		int rc = conf_parse_busy_poll(cases[i].s, &us);
+
+		if (rc != cases[i].rc || (rc == DR_EOK && us != cases[i].us)) {
+			fail_msg("conf_parse_busy_poll(\"%s\") = %d (%u us), want %d (%u us)",
+				 cases[i].s, rc, us, cases[i].rc, cases[i].us);
+		}
+	}
+}
+
 /* Seconds that overflow 64 bits once turned into milliseconds are out of range, not whatever
  * the product wraps to: 18446744073709552 s is 2^64 + 384 ms. */
 static void test_parse_duration_overflow(void **state)
@@ -602,6 +645,7 @@ int main(void)
 		cmocka_unit_test(test_not_yaml),
 		cmocka_unit_test(test_parse_duration),
 		cmocka_unit_test(test_parse_duration_overflow),
+		cmocka_unit_test(test_parse_busy_poll),
 		cmocka_unit_test(test_add_entry),
 		cmocka_unit_test(test_add_entry_bad),
 		cmocka_unit_test(test_add_listen),
