@@ -645,6 +645,78 @@ static void test_pool_round_robin(void **state)
 	}
 }
 
+/* What a worker holds across a reload: routing state built for one snapshot must never answer
+ * for the next. A rebuild reuses the previous snapshot's compiled regexps where the pattern is
+ * the same; every lookup on the new snapshot must follow the new configuration (changed pool,
+ * changed pattern, new route in front, zone removed), the old snapshot must keep answering as
+ * before until it is freed, and freeing it must leave the shared regexps to the new one (a
+ * use-after-free here shows under ASan). */
+static void test_rebuild_from_previous(void **state)
+{
+	struct fixture *f = *state;
+	char err[CONF_ERR_LEN] = "";
+	static const uint8_t www[] = "\3www\7example"; /* with its root label, the NUL */
+	struct snapshot *old;
+	const struct route *r;
+
+	add_backend(f, "ns1", "127.0.0.1:5301");
+	add_backend(f, "ns2", "127.0.0.1:5302");
+	add_regex(f, "^www\\.", "ns1");
+	add_regex(f, "\\.x\\.$", "ns1");
+	add_zone(f, "z.", "ns1");
+	add_zone(f, ".", "ns1");
+	build(f);
+	old = f->snap;
+	f->snap = NULL;
+
+	/* The next configuration, built against the old snapshot as a reload does. */
+	conf_deinit(&f->conf);
+	assert_int_equal(conf_init(&f->conf), DR_EOK);
+	add_backend(f, "ns1", "127.0.0.1:5301");
+	add_backend(f, "ns2", "127.0.0.1:5302");
+	add_regex(f, "^mail\\.", "ns2"); /* new, in front */
+	add_regex(f, "^www\\.", "ns2");  /* same pattern, other pool */
+	add_regex(f, "\\.y\\.$", "ns1"); /* pattern changed */
+	add_zone(f, ".", "ns1");         /* zone z. removed */
+	assert_int_equal(conf_validate(&f->conf, err, sizeof(err)), DR_EOK);
+	f->snap = snapshot_build(&f->conf, &f->reg, old, ++f->gen, err, sizeof(err));
+	assert_non_null(f->snap);
+	assert_true(f->snap->gen > old->gen);
+
+	expect_route(f, "mail.www.example.", "^mail\\.");
+	expect_route(f, "www.example.", "^www\\.");
+	r = lookup_wire(f, www, sizeof(www));
+	assert_non_null(r);
+	assert_int_equal(r->pool.n, 1);
+	assert_memory_equal(&r->pool.backends[0]->addr, &f->conf.backends[1].addr,
+			    sizeof(f->conf.backends[1].addr));
+	expect_route(f, "a.x.", ".");
+	expect_route(f, "a.y.", "\\.y\\.$");
+	expect_route(f, "a.z.", ".");
+
+	/* The old snapshot, still in a worker's hands until its quiescent point, is unchanged. */
+	{
+		struct snapshot *cur = f->snap;
+
+		f->snap = old;
+		expect_route(f, "mail.example.", ".");
+		expect_route(f, "www.example.", "^www\\.");
+		r = lookup_wire(f, www, sizeof(www));
+		assert_memory_equal(&r->pool.backends[0]->addr, &f->conf.backends[0].addr,
+				    sizeof(f->conf.backends[0].addr)); /* ns1, as before */
+		expect_route(f, "a.x.", "\\.x\\.$");
+		expect_route(f, "a.y.", ".");
+		expect_route(f, "a.z.", "z.");
+		f->snap = cur;
+	}
+
+	/* Freed: what the new snapshot shares with it lives on. */
+	snapshot_free(old);
+	expect_route(f, "www.example.", "^www\\.");
+	expect_route(f, "b.y.", "\\.y\\.$");
+	expect_route(f, "mail.example.", "^mail\\.");
+}
+
 static void test_build_bad_regex(void **state)
 {
 	struct fixture *f = *state;
@@ -673,6 +745,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_many_zones, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backends_shared, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pool_round_robin, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rebuild_from_previous, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_build_bad_regex, setup, teardown),
 	};
 
