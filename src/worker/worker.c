@@ -138,7 +138,8 @@ static int sync_backends(struct worker *w, const struct snapshot *s)
 			return DR_ENOMEM;
 		}
 	}
-	backends_reap(w);
+	/* No reaping here: this turn's events, already taken from epoll, may point into a
+	 * backend that just left. The end of the turn reaps it, before the next wait. */
 	return DR_EOK;
 }
 

@@ -538,7 +538,7 @@ class Router(LoggedProcess):
 # a misbehaving backend
 
 FAKE_MODES = ("normal", "silent", "slow", "wrong-id", "wrong-qname", "wrong-qtype",
-              "wrong-source", "wrong-id-then-right")
+              "wrong-source", "wrong-id-then-right", "duplicate-later")
 
 
 class FakeBackend:
@@ -547,7 +547,8 @@ class FakeBackend:
     Modes: normal (answer TXT "fake-<name>"), silent (never answer), slow (answer after
     <delay>), wrong-id (answer with another ID), wrong-qname / wrong-qtype (answer a different
     question), wrong-source (UDP: answer from another port), wrong-id-then-right (a wrong-ID
-    answer first, then the right one). id.server. CH TXT (a health probe) is answered normally,
+    answer first, then the right one), duplicate-later (answer at once, and the same answer
+    again after <delay>). id.server. CH TXT (a health probe) is answered normally,
     over UDP and TCP, in every mode when answer_health is set (answer_health=False: a backend
     that is alive but fails its checks); it is not recorded in .queries, only counted in
     .health_probes with its transport in .probe_kinds.
@@ -676,6 +677,9 @@ class FakeBackend:
         if mode == "normal":
             self._schedule(now, kind, target, self._answer(q).to_wire())
         elif mode == "slow":
+            self._schedule(now + self.delay, kind, target, self._answer(q).to_wire())
+        elif mode == "duplicate-later":
+            self._schedule(now, kind, target, self._answer(q).to_wire())
             self._schedule(now + self.delay, kind, target, self._answer(q).to_wire())
         elif mode == "wrong-id":
             r = self._answer(q)

@@ -183,3 +183,41 @@ def test_reload_changes_no_route_and_routes(router, ns1, ns2):
     r.reload(conf)
     dnsr.wait_for(lambda: _who(r, "x.test.") == "ns2", 3, what="new route after reload")
     assert _who(r, "x.example.") == "ns1"
+
+
+def test_reload_removes_backend_with_datagram_on_its_way(router, fake_backend, ns1):
+    """A reload takes out a backend while a late datagram from it is on its way to a sleeping
+    worker. The worker wakes for that datagram and takes the new routes in the same turn: it
+    must not touch the removed backend's state afterwards (a use after free, which the
+    sanitizer build reports), and it must go on answering from the new backend."""
+    dup = fake_backend("duplicate-later", name="dup", delay=0.5)
+    conf = {
+        "workers": 1,
+        "timeout": "2s",
+        "health": {"enabled": False},
+        "backends": [{"name": "dup", "address": dup.address}],
+        "routes": [route_zone(".", ["dup"])],
+    }
+    r = router(conf)
+    ans = r.exchange(dnsr.query("www.example."))
+    assert ans is not None and dnsr.who(ans) == "fake-dup"
+    offset = r.reload({
+        "workers": 1,
+        "timeout": "2s",
+        "health": {"enabled": False},
+        "backends": [{"name": "ns1", "address": ns1.addr4}],
+        "routes": [route_zone(".", ["ns1"])],
+    })
+    dnsr.wait_for(lambda: "configuration reloaded" in r.log()[offset:], 3,
+                  what="the reload reported")
+    assert dup.sent < 2, "the duplicate left before the reload was done: test too slow"
+    dnsr.wait_for(lambda: dup.sent >= 2, 3, what="the duplicate answer sent")
+
+    def answered_by_ns1():
+        try:
+            return dnsr.who(r.exchange(dnsr.query("after.example."), timeout=0.5)) == "ns1"
+        except AssertionError:      # no answer
+            return not r.alive()
+    dnsr.wait_for(answered_by_ns1, 5, what="an answer from ns1 after the duplicate")
+    assert r.alive(), "router died after a datagram from a removed backend:\n" + r.log()
+    assert _who(r, "again.example.") == "ns1"
