@@ -261,9 +261,6 @@ static int wait_events(struct worker *w, struct epoll_event *events)
 		n = epoll_wait(w->epfd, events, EVENTS_PER_WAIT, wait);
 	}
 	rcu_thread_online();
-	if (n > 0) {
-		w->busy_until_us = w->busy_poll_us > 0 ? clock_now_us() + w->busy_poll_us : 0;
-	}
 	return n;
 }
 
@@ -279,6 +276,11 @@ static void *worker_main(void *arg)
 
 		w->now_ms = clock_now_ms();
 		sync_snapshot(w);
+		/* After the snapshot, so that a reloaded busy-poll counts from its first event. */
+		if (n > 0) {
+			w->busy_until_us =
+				w->busy_poll_us > 0 ? clock_now_us() + w->busy_poll_us : 0;
+		}
 		for (int i = 0; i < n; i++) {
 			dispatch(w, events[i].data.ptr, events[i].events);
 		}
