@@ -252,15 +252,27 @@ static void on_tcp(struct health *h, struct backend *be, uint32_t events)
 		}
 		p->connected = true;
 	}
-	while (p->qoff < p->qlen + 2) {
-		ssize_t n = send(p->fd, p->query + p->qoff, p->qlen + 2 - p->qoff, MSG_NOSIGNAL);
-		if (n == -1) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK) {
-				check_done(h, be, false, strerror(errno));
+	if (p->qoff < p->qlen + 2) {
+		struct epoll_event ev = {.events = EPOLLIN,
+					 .data.u64 = ((uint64_t)be->idx << 32) | p->seq};
+
+		while (p->qoff < p->qlen + 2) {
+			ssize_t n = send(p->fd, p->query + p->qoff, p->qlen + 2 - p->qoff,
+					 MSG_NOSIGNAL);
+			if (n == -1) {
+				if (errno != EAGAIN && errno != EWOULDBLOCK) {
+					check_done(h, be, false, strerror(errno));
+				}
+				return;
 			}
+			p->qoff += (size_t)n;
+		}
+		/* Sent: from now on only the answer matters. A socket left watched for
+		 * EPOLLOUT is always writable, and the thread would spin until the answer. */
+		if (epoll_ctl(h->epfd, EPOLL_CTL_MOD, p->fd, &ev) == -1) {
+			check_done(h, be, false, strerror(errno));
 			return;
 		}
-		p->qoff += (size_t)n;
 	}
 	for (;;) {
 		size_t want = 2;

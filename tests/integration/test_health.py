@@ -5,6 +5,7 @@
 # use the configured query, transport and rcodes; a route with every backend down answers
 # SERVFAIL + EDE 22 at once, or with `fallback: all` still tries them.
 
+import os
 import re
 import time
 
@@ -399,3 +400,28 @@ def test_fallback_all_still_tries_down_backends(router, ns1):
             ans = r.exchange(dnsr.query("f%d.example." % i, edns=True), transport)
             assert ans.rcode() == dns.rcode.NOERROR and dnsr.who(ans) == "ns1", (
                 dnsr.rcode_text(ans), dnsr.ede_codes(ans))
+
+
+def _thread_cpu_s(pid, comm):
+    for tid in os.listdir("/proc/%d/task" % pid):
+        with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
+            if f.read().strip() != comm:
+                continue
+        with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    raise AssertionError("no thread %s in pid %d" % (comm, pid))
+
+
+def test_tcp_check_waiting_for_an_answer_does_not_spin(router, fake_backend):
+    """A TCP check that has sent its query waits for the answer without burning CPU: the
+    health thread must stop watching the socket for writability once the query is out."""
+    mute = fake_backend("normal", name="mute", answer_health=False)  # takes the query, no answer
+    r = router(conf([backend("mute", mute.address)], [route_zone(".", ["mute"])],
+                    health={"transport": "tcp", "interval": "1s", "timeout": "900ms"}))
+    dnsr.wait_for(lambda: mute.health_probes >= 1, 3, what="a TCP check at the mute backend")
+    before = _thread_cpu_s(r.proc.pid, "dnsr-health")
+    time.sleep(2.0)  # the window measured: about two checks, each waiting 900 ms
+    used = _thread_cpu_s(r.proc.pid, "dnsr-health") - before
+    assert mute.health_probes >= 2
+    assert used < 0.2, "health thread used %.2f s of CPU in 2 s of waiting checks" % used
