@@ -321,21 +321,12 @@ static unsigned worker_count(const struct conf *c)
 static int create_workers(struct control *ctl)
 {
 	char err[CONF_ERR_LEN];
-	uint32_t max_timeout = ctl->conf.timeout_ms;
 
-	for (size_t i = 0; i < ctl->conf.nbackends; i++) {
-		if (ctl->conf.backends[i].timeout_ms > max_timeout) {
-			max_timeout = ctl->conf.backends[i].timeout_ms;
-		}
-	}
 	ctl->nworkers = worker_count(&ctl->conf);
 	ctl->router.tcp_max_conns = ctl->conf.tcp_max_conns / ctl->nworkers;
 	if (ctl->router.tcp_max_conns == 0) {
 		ctl->router.tcp_max_conns = 1;
 	}
-	ctl->router.tcp_idle_ms = ctl->conf.tcp_idle_ms;
-	/* A query and its retry, with room to write the answer. */
-	ctl->router.drain_ms = 2 * max_timeout + 500;
 	ctl->workers = calloc(ctl->nworkers, sizeof(*ctl->workers));
 	if (ctl->workers == NULL) {
 		log_err("control", "out of memory");

@@ -45,6 +45,8 @@ struct snapshot {
 	uint32_t max_backend_idx; /* highest backend.idx + 1 */
 	int no_route_rcode;
 	uint32_t busy_poll_us; /* how long a worker polls before it sleeps; 0: it does not */
+	uint32_t tcp_idle_ms;  /* a client connection with nothing in flight closes after this */
+	uint32_t drain_ms;     /* how long a stopping worker waits for the answers it owes */
 	char identity[CONF_TEXT_MAX + 1];
 	char version[CONF_TEXT_MAX + 1];
 };

@@ -118,6 +118,20 @@ static size_t total_backend_refs(const struct conf *c)
 	return n;
 }
 
+/* How long a stopping worker waits for answers: a query and its retry at the longest
+ * timeout, with room to write the answer. */
+static uint32_t drain_ms(const struct conf *c)
+{
+	uint32_t longest = c->timeout_ms;
+
+	for (size_t i = 0; i < c->nbackends; i++) {
+		if (c->backends[i].timeout_ms > longest) {
+			longest = c->backends[i].timeout_ms;
+		}
+	}
+	return 2 * longest + 500; /* timeouts are at most an hour: no overflow */
+}
+
 static int build_routes(struct snapshot *s, const struct conf *c, struct backend_registry *reg,
 			struct build_index *ix, char *err, size_t len)
 {
@@ -168,6 +182,8 @@ struct snapshot *snapshot_build(const struct conf *c, struct backend_registry *r
 	s->gen = gen;
 	s->no_route_rcode = c->no_route_rcode;
 	s->busy_poll_us = c->busy_poll_us;
+	s->tcp_idle_ms = c->tcp_idle_ms;
+	s->drain_ms = drain_ms(c);
 	memcpy(s->identity, c->identity, sizeof(s->identity));
 	memcpy(s->version, c->version, sizeof(s->version));
 	while (zone_slots < 2 * c->nroutes) {

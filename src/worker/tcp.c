@@ -264,7 +264,7 @@ void tcp_accept(struct worker *w, uint32_t ls_idx)
 			continue;
 		}
 		c->interest = EPOLLIN;
-		timer_arm(&w->wheel, &c->idle, w->now_ms + w->router->tcp_idle_ms);
+		timer_arm(&w->wheel, &c->idle, w->now_ms + w->snap->tcp_idle_ms);
 	}
 }
 
@@ -386,7 +386,7 @@ static void conn_read(struct worker *w, struct tcp_conn *c)
 			break;
 		}
 		c->rlen += (size_t)n;
-		timer_arm(&w->wheel, &c->idle, w->now_ms + w->router->tcp_idle_ms);
+		timer_arm(&w->wheel, &c->idle, w->now_ms + w->snap->tcp_idle_ms);
 		if (!conn_parse(w, c)) {
 			conn_close(w, c);
 			return;
@@ -465,7 +465,7 @@ void tcp_timer_expired(struct worker *w, struct timer *t)
 		conn_close(w, c); /* RFC 7766 §6.2.3: the server may close idle ones */
 		return;
 	}
-	timer_arm(&w->wheel, &c->idle, w->now_ms + w->router->tcp_idle_ms);
+	timer_arm(&w->wheel, &c->idle, w->now_ms + w->snap->tcp_idle_ms);
 }
 
 void tcp_reap(struct worker *w)

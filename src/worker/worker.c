@@ -289,7 +289,7 @@ static void *worker_main(void *arg)
 		tcp_up_reap(w);
 		if (!w->draining && atomic_load(&w->router->stopping)) {
 			begin_drain(w);
-			drain_deadline = w->now_ms + w->router->drain_ms;
+			drain_deadline = w->now_ms + w->snap->drain_ms;
 		}
 		if (w->draining && (drained(w) || w->now_ms >= drain_deadline)) {
 			break;

@@ -26,8 +26,6 @@ struct router {
 	struct snapshot *snap; /* RCU (QSBR): rcu_dereference it, publish by exchange */
 	_Atomic bool stopping;
 	uint32_t tcp_max_conns; /* per worker */
-	uint32_t tcp_idle_ms;
-	uint32_t drain_ms; /* how long a stopping worker waits for answers */
 };
 
 /* The kinds of file descriptor a worker's epoll loop serves. */

@@ -4,11 +4,14 @@
 # config keeps serving.
 
 import re
+import signal
 import socket
 import threading
+import time
 
 import dns.message
 import dns.rcode
+import pytest
 
 import dnsr
 from dnsr import route_zone
@@ -221,3 +224,55 @@ def test_reload_removes_backend_with_datagram_on_its_way(router, fake_backend, n
     dnsr.wait_for(answered_by_ns1, 5, what="an answer from ns1 after the duplicate")
     assert r.alive(), "router died after a datagram from a removed backend:\n" + r.log()
     assert _who(r, "again.example.") == "ns1"
+
+
+def test_reload_applies_tcp_idle_timeout(router, ns1):
+    """tcp.idle-timeout takes effect on SIGHUP, as the README says of every key but a few."""
+    conf = {"backends": [{"name": "ns1", "address": ns1.addr4}],
+            "routes": [route_zone(".", ["ns1"])],
+            "tcp": {"idle-timeout": "10s"}}
+    r = router(conf)
+    offset = r.reload(dict(conf, tcp={"idle-timeout": "1s"}))
+    dnsr.wait_for(lambda: "configuration reloaded" in r.log()[offset:], 3,
+                  what="the reload reported")
+    with socket.create_connection(("127.0.0.1", r.port), timeout=6) as s:
+        s.sendall(dnsr.tcp_frame(dnsr.query("idle.example.", qid=5).to_wire()))
+        assert dns.message.from_wire(dnsr.tcp_read_msg(s)).id == 5
+        start = time.monotonic()
+        try:
+            data = s.recv(100)
+        except socket.timeout:
+            data = None
+        except ConnectionResetError:
+            data = b""
+        elapsed = time.monotonic() - start
+    assert data == b"" and elapsed < 3.0, \
+        "idle connection open %.1f s after a reload to idle-timeout 1s" % elapsed
+
+
+def test_reload_applies_drain_bound(router, fake_backend):
+    """The time a stopping router waits for answers follows the reloaded timeouts: after a
+    reload from 200ms to 2s, a query answered 1.5 s after SIGTERM still gets its answer."""
+    slow = fake_backend("slow", name="slow", delay=1.5)
+    conf = {"workers": 1, "timeout": "200ms", "health": {"enabled": False},
+            "backends": [{"name": "slow", "address": slow.address}],
+            "routes": [route_zone(".", ["slow"])]}
+    r = router(conf)
+    offset = r.reload(dict(conf, timeout="2s"))
+    dnsr.wait_for(lambda: "configuration reloaded" in r.log()[offset:], 3,
+                  what="the reload reported")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        q = dnsr.query("drain.example.", qid=0x0B0B)
+        udp.connect(("127.0.0.1", r.port))
+        udp.send(q.to_wire())
+        dnsr.wait_for(lambda: slow.count >= 1, 2, what="the query at the backend")
+        r.expect_exit = True
+        r.proc.send_signal(signal.SIGTERM)
+        udp.settimeout(4)
+        try:
+            ans = dns.message.from_wire(udp.recv(65535))
+        except socket.timeout:
+            pytest.fail("query in flight at SIGTERM not answered: the drain bound kept "
+                        "the timeout from before the reload")
+    assert ans.id == q.id and dnsr.who(ans) == "fake-slow"
+    assert r.proc.wait(timeout=5) == 0, r.log()
