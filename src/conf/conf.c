@@ -434,6 +434,15 @@ int conf_validate(struct conf *c, char *err, size_t len)
 					 c->backends[i].name);
 				return DR_ECONF;
 			}
+			/* One address is one backend (its state, counters and health are kept by
+			 * address): two names for it would overwrite each other's settings. */
+			if (sockaddr_equal(&c->backends[i].addr, &c->backends[j].addr)) {
+				int n = where(c, c->backends[i].line, err, len);
+				snprintf(err + n, len - (size_t)n,
+					 "backend '%s' has the address of backend '%s'",
+					 c->backends[i].name, c->backends[j].name);
+				return DR_ECONF;
+			}
 		}
 	}
 	for (size_t i = 0; i < c->nroutes; i++) {

@@ -9,10 +9,10 @@
 #include "conf/conf.h"
 #include "route/regex.h"
 
-/* Backends by name and regex routes by pattern, as positions + 1 (the arrays move as they
+/* Backends by address and regex routes by pattern, as positions + 1 (the arrays move as they
  * grow), so that adding n entries costs O(n), not O(n^2). */
 struct entry_index {
-	struct strmap backends;
+	struct strmap backends; /* by address in presentation form */
 	struct strmap routes;
 };
 
@@ -33,8 +33,11 @@ static int index_init(struct entry_index *ix, const struct conf *c, size_t extra
 		return DR_ENOMEM;
 	}
 	for (size_t i = 0; i < c->nbackends; i++) {
-		if (strmap_get(&ix->backends, c->backends[i].name) == NULL &&
-		    strmap_put(&ix->backends, c->backends[i].name, pos_value(i)) != DR_EOK) {
+		char addr[SOCKADDR_STRLEN];
+
+		sockaddr_format(&c->backends[i].addr, addr, sizeof(addr));
+		if (strmap_get(&ix->backends, addr) == NULL &&
+		    strmap_put(&ix->backends, addr, pos_value(i)) != DR_EOK) {
 			return DR_ENOMEM;
 		}
 	}
@@ -77,7 +80,8 @@ static int add_indexed(struct conf *c, struct entry_index *ix, const char *entry
 {
 	union sockaddr_any sa;
 	const char *pattern;
-	char name[CONF_NAME_MAX];
+	char addr[SOCKADDR_STRLEN];
+	const char *name;
 	struct conf_route *r;
 	void *v;
 	int rc = parse_entry(entry, &sa, &pattern, err, len);
@@ -85,16 +89,22 @@ static int add_indexed(struct conf *c, struct entry_index *ix, const char *entry
 	if (rc != DR_EOK) {
 		return rc;
 	}
-	sockaddr_format(&sa, name, sizeof(name));
-	if (strmap_get(&ix->backends, name) == NULL) {
+	sockaddr_format(&sa, addr, sizeof(addr));
+	v = strmap_get(&ix->backends, addr);
+	if (v != NULL) {
+		/* A configured backend at this address: the entry routes to it, with its name and
+		 * settings (one address is one backend). */
+		name = c->backends[value_pos(v)].name;
+	} else {
 		struct conf_backend *be = conf_backend_add(c);
 		if (be == NULL ||
-		    strmap_put(&ix->backends, name, pos_value(c->nbackends - 1)) != DR_EOK) {
+		    strmap_put(&ix->backends, addr, pos_value(c->nbackends - 1)) != DR_EOK) {
 			return DR_ENOMEM;
 		}
-		snprintf(be->name, sizeof(be->name), "%s", name);
+		snprintf(be->name, sizeof(be->name), "%s", addr);
 		be->addr = sa;
 		be->health = c->health; /* entries take the global health settings */
+		name = be->name;
 	}
 	v = strmap_get(&ix->routes, pattern);
 	if (v != NULL) {

@@ -81,6 +81,9 @@ BAD = {
                                              "  - { zone: ., backends: [ns9] }  # @@"),
     "duplicate-backend-name": GOOD.replace('  - { name: ns2, address: "[::1]:5301" }',
                                            '  - { name: ns1, address: "[::1]:5301" }  # @@'),
+    "duplicate-backend-address": GOOD.replace(
+        '  - { name: ns2, address: "[::1]:5301" }',
+        '  - { name: ns2, address: "[::1]:5301" }\n  - { name: ns3, address: "127.0.0.1:5300" }  # @@'),
     "block-address-bad": GOOD_VARIANTS["block-style"].replace(
         'address: "127.0.0.1:5300"', 'address: "127.0.0.1:http"  # @@'),
 }

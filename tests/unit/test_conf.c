@@ -313,6 +313,41 @@ static void test_unknown_backend(void **state)
 		     "  - { name: ns1, address: \"127.0.0.1:5300\" }\n"
 		     "  - { name: ns1, address: \"127.0.0.1:5301\" }\n",
 		     true, 3, "duplicate backend name 'ns1'");
+	expect_error(f,
+		     "backends:\n"
+		     "  - { name: ns1, address: \"127.0.0.1:5300\" }\n"
+		     "  - { name: ns2, address: \"127.0.0.1:5301\" }\n"
+		     "  - { name: ns3, address: \"127.0.0.1:5300\" }\n",
+		     true, 4, "backend 'ns3' has the address of backend 'ns1'");
+}
+
+/* An entry (-b or etcd) at the address of a configured backend routes to that backend, with
+ * its name and settings, instead of adding a second backend at the same address. */
+static void test_entry_joins_configured_backend(void **state)
+{
+	struct fixture *f = *state;
+	char err[CONF_ERR_LEN];
+
+	assert_int_equal(load(f,
+			      "backends:\n"
+			      "  - { name: ns1, address: \"127.0.0.1:5300\", weight: 5 }\n"
+			      "routes: [ { zone: ., backends: [ns1] } ]\n",
+			      false),
+			 DR_EOK);
+	assert_int_equal(conf_add_entry(&f->conf, "127.0.0.1:5300,^www\\.", err, sizeof(err)),
+			 DR_EOK);
+	assert_int_equal(conf_add_entry(&f->conf, "127.0.0.1:5301,^www\\.", err, sizeof(err)),
+			 DR_EOK);
+	assert_int_equal(f->conf.nbackends, 2);
+	assert_string_equal(f->conf.backends[0].name, "ns1");
+	assert_int_equal(f->conf.backends[0].weight, 5);
+	assert_string_equal(f->conf.backends[1].name, "127.0.0.1:5301");
+	assert_int_equal(f->conf.nroutes, 2);
+	assert_int_equal(f->conf.routes[1].nbackends, 2);
+	assert_string_equal(f->conf.routes[1].backends[0], "ns1");
+	assert_string_equal(f->conf.routes[1].backends[1], "127.0.0.1:5301");
+	assert_int_equal(conf_validate(&f->conf, err, sizeof(err)), DR_EOK);
+	conf_deinit(&f->conf);
 }
 
 static void test_duplicate_key(void **state)
@@ -646,6 +681,7 @@ int main(void)
 		cmocka_unit_test(test_parse_duration),
 		cmocka_unit_test(test_parse_duration_overflow),
 		cmocka_unit_test(test_parse_busy_poll),
+		cmocka_unit_test(test_entry_joins_configured_backend),
 		cmocka_unit_test(test_add_entry),
 		cmocka_unit_test(test_add_entry_bad),
 		cmocka_unit_test(test_add_listen),
