@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/base64.h"
+#include "common/err.h"
 
 static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
@@ -41,17 +42,17 @@ static int sextet(char c)
 	return hit ? (int)(hit - alphabet) : -1;
 }
 
-char *base64_decode(const char *in, size_t *out_len)
+int base64_decode(const char *in, char **result, size_t *out_len)
 {
 	size_t len = strlen(in), o = 0;
 	char *out;
 
 	if (len % 4 != 0) {
-		return NULL;
+		return DR_EINVAL;
 	}
 	out = malloc(len / 4 * 3 + 1);
 	if (out == NULL) {
-		return NULL;
+		return DR_ENOMEM;
 	}
 	for (size_t i = 0; i < len; i += 4) {
 		int a = sextet(in[i]), b = sextet(in[i + 1]);
@@ -60,7 +61,7 @@ char *base64_decode(const char *in, size_t *out_len)
 		if (a < 0 || b < 0 || c < 0 || d < 0 || (in[i + 2] == '=' && in[i + 3] != '=') ||
 		    (i + 4 < len && in[i + 3] == '=')) {
 			free(out);
-			return NULL;
+			return DR_EINVAL;
 		}
 		uint32_t v = ((uint32_t)a << 18) | ((uint32_t)b << 12) | ((uint32_t)c << 6) |
 			     (uint32_t)d;
@@ -74,5 +75,6 @@ char *base64_decode(const char *in, size_t *out_len)
 	}
 	out[o] = '\0';
 	*out_len = o;
-	return out;
+	*result = out;
+	return DR_EOK;
 }

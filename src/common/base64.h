@@ -8,8 +8,8 @@
 /* Encode <len> bytes of <in>; returns a NUL-terminated string to free(), or NULL. */
 char *base64_encode(const void *in, size_t len);
 
-/* Decode the NUL-terminated <in>; returns the bytes plus a NUL to free() and their count in
- * <out_len>, or NULL when <in> is not base64 (or memory runs out). */
-char *base64_decode(const char *in, size_t *out_len);
+/* Decode the NUL-terminated <in> into *<out> (the bytes plus a NUL, to free()) and their
+ * count in <out_len>. Returns DR_EOK, DR_EINVAL when <in> is not base64, or DR_ENOMEM. */
+int base64_decode(const char *in, char **out, size_t *out_len);
 
 #endif

@@ -306,17 +306,32 @@ static uint64_t json_u64(json_t *obj, const char *key)
 	return s ? strtoull(s, NULL, 10) : 0;
 }
 
+/* The decoded key or value <key> of <obj>, to free(); NULL only when memory runs out. What
+ * cannot be an entry of ours (not base64, a NUL inside) comes back as "\x01" and the text as
+ * sent: unique per key, so such keys are still told apart, and never a valid entry. */
 static char *decoded(json_t *obj, const char *key)
 {
 	const char *b64 = json_str(obj, key);
 	size_t len;
-	char *out = b64 ? base64_decode(b64, &len) : strdup("");
+	char *out = NULL, *marked;
+	int rc = b64 ? base64_decode(b64, &out, &len) : DR_EOK;
 
-	if (out != NULL && strlen(out) != len) {
-		free(out); /* a NUL inside is no entry of ours */
-		return strdup("\x01invalid");
+	if (b64 == NULL) {
+		return strdup("");
 	}
-	return out;
+	if (rc == DR_ENOMEM) {
+		return NULL;
+	}
+	if (rc == DR_EOK && strlen(out) == len) {
+		return out;
+	}
+	free(out);
+	marked = malloc(strlen(b64) + 2);
+	if (marked != NULL) {
+		marked[0] = '\x01';
+		strcpy(marked + 1, b64);
+	}
+	return marked;
 }
 
 /* etcd authentication: trade the username and password for a token, sent with every request
