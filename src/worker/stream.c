@@ -2,6 +2,7 @@
 /* worker/stream.c -- byte buffers of TCP streams: growth and non-blocking writes */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "common/err.h"
@@ -31,6 +32,16 @@ int stream_reserve(uint8_t **buf, size_t *cap, size_t need, size_t limit)
 	*buf = grown;
 	*cap = n;
 	return DR_EOK;
+}
+
+void stream_compact(uint8_t *buf, size_t *off, size_t *len)
+{
+	if (*off == 0) {
+		return;
+	}
+	memmove(buf, buf + *off, *len - *off);
+	*len -= *off;
+	*off = 0;
 }
 
 bool stream_flush(int fd, const uint8_t *buf, size_t *off, size_t *len)

@@ -11,6 +11,10 @@
  * Returns DR_EOK, DR_ESPACE when <need> is over <limit>, or DR_ENOMEM. */
 int stream_reserve(uint8_t **buf, size_t *cap, size_t need, size_t limit);
 
+/* Move the unsent bytes <buf>[*off, *len) to the front, so that a buffer limit counts only
+ * what is still to be written, not what already went out. */
+void stream_compact(uint8_t *buf, size_t *off, size_t *len);
+
 /* Write <buf>[*off, *len) to the non-blocking <fd> until done or the socket is full; once all
  * is written both go back to 0. False when the connection failed. */
 bool stream_flush(int fd, const uint8_t *buf, size_t *off, size_t *len);

@@ -35,6 +35,7 @@ struct tcp_conn {
 	uint32_t interest; /* epoll events asked for */
 	bool open;
 	bool rd_closed; /* the client sent FIN */
+	bool wrote;     /* answer bytes went out since the idle timer was last armed */
 	uint8_t *rbuf;
 	size_t rlen, rcap;
 	uint8_t *wbuf;
@@ -124,10 +125,17 @@ static void conn_send(struct worker *w, struct tcp_conn *c, const uint8_t *msg, 
 		      uint16_t id);
 static void conn_settle(struct worker *w, struct tcp_conn *c);
 
+/* End <j>: off its client and its backend connection, freed at tcp_reap. Ending an ended job
+ * does nothing: answering a job can close its client, which ends all of the client's jobs,
+ * this one included, before the caller ends it too. */
 static void job_end(struct worker *w, struct tcp_job *j)
 {
 	struct tcp_conn *c = j->conn;
 
+	if (j->ended) {
+		return;
+	}
+	j->ended = true;
 	tcp_up_cancel(w, j);
 	timer_disarm(&w->wheel, &j->timer);
 	if (j->prev != NULL) {
@@ -146,8 +154,12 @@ static void job_end(struct worker *w, struct tcp_job *j)
 /* Answer <j>'s client with SERVFAIL and end the job. */
 static void job_servfail(struct worker *w, struct tcp_job *j, int ede)
 {
-	int n = query_servfail(j->query, j->qlen, j->qcap, ede);
+	int n;
 
+	if (j->ended) {
+		return;
+	}
+	n = query_servfail(j->query, j->qlen, j->qcap, ede);
 	STAT_INC(w, ST_SERVFAIL_TIMEOUT);
 	if (n > 0) {
 		conn_send(w, j->conn, j->query, (size_t)n, j->client_id);
@@ -162,6 +174,9 @@ static void job_retry(struct worker *w, struct tcp_job *j)
 	struct wire_question q;
 	struct wbackend *next;
 
+	if (j->ended) {
+		return;
+	}
 	tcp_up_cancel(w, j);
 	timer_disarm(&w->wheel, &j->timer);
 	if (j->tries > 0 || w->draining || wire_parse_question(j->query, j->qlen, &q) != DR_EOK) {
@@ -181,6 +196,9 @@ void tcp_job_answered(struct worker *w, struct tcp_job *j, const uint8_t *msg, s
 {
 	struct tcp_conn *c = j->conn;
 
+	if (j->ended) {
+		return;
+	}
 	STAT_INC(w, ST_ANSWERS);
 	conn_send(w, c, msg, len, j->client_id);
 	job_end(w, j);
@@ -192,6 +210,9 @@ void tcp_job_failed(struct worker *w, struct tcp_job *j, bool same_again)
 	struct tcp_conn *c = j->conn;
 	struct wbackend *wb = j->backend_idx < w->nbes ? w->bes[j->backend_idx] : NULL;
 
+	if (j->ended) {
+		return;
+	}
 	timer_disarm(&w->wheel, &j->timer);
 	if (same_again && !j->resent && wb != NULL && !w->draining) {
 		j->resent = true;
@@ -256,6 +277,7 @@ void tcp_accept(struct worker *w, uint32_t ls_idx)
 		c->io.fd = fd;
 		c->open = true;
 		c->rd_closed = false;
+		c->wrote = false;
 		c->rlen = c->woff = c->wlen = 0;
 		c->interest = 0;
 		t->open++;
@@ -284,7 +306,13 @@ static void conn_close(struct worker *w, struct tcp_conn *c)
 
 static bool conn_flush(struct tcp_conn *c)
 {
-	return stream_flush(c->io.fd, c->wbuf, &c->woff, &c->wlen);
+	size_t unsent = c->wlen - c->woff;
+	bool ok = stream_flush(c->io.fd, c->wbuf, &c->woff, &c->wlen);
+
+	if (c->wlen - c->woff < unsent) {
+		c->wrote = true;
+	}
+	return ok;
 }
 
 static void conn_send(struct worker *w, struct tcp_conn *c, const uint8_t *msg, size_t len,
@@ -293,9 +321,7 @@ static void conn_send(struct worker *w, struct tcp_conn *c, const uint8_t *msg, 
 	if (!c->open) {
 		return;
 	}
-	if (c->woff > 0 && c->woff == c->wlen) {
-		c->woff = c->wlen = 0;
-	}
+	stream_compact(c->wbuf, &c->woff, &c->wlen);
 	if (stream_reserve(&c->wbuf, &c->wcap, c->wlen + TCP_LEN_PREFIX + len,
 			   TCP_WBUF_MAX + TCP_LEN_PREFIX + WIRE_TCP_MSG_MAX) != DR_EOK) {
 		conn_close(w, c); /* a client that reads nothing: let it go */
@@ -319,6 +345,9 @@ static void conn_query(struct worker *w, struct tcp_conn *c, const uint8_t *msg,
 	struct query_verdict v;
 
 	STAT_INC(w, ST_QUERIES_TCP);
+	/* Idle counts from the last whole query: bytes that never make one (a client sending
+	 * a frame a byte at a time) do not keep the connection. */
+	timer_arm(&w->wheel, &c->idle, w->now_ms + w->snap->tcp_idle_ms);
 	memcpy(buf, msg, len);
 	query_decide(w, buf, len, WORKER_SCRATCH, &q, &v);
 	if (v.action == QUERY_REPLY) {
@@ -386,7 +415,6 @@ static void conn_read(struct worker *w, struct tcp_conn *c)
 			break;
 		}
 		c->rlen += (size_t)n;
-		timer_arm(&w->wheel, &c->idle, w->now_ms + w->snap->tcp_idle_ms);
 		if (!conn_parse(w, c)) {
 			conn_close(w, c);
 			return;
@@ -438,11 +466,17 @@ void tcp_client_event(struct worker *w, struct io *io, uint32_t events)
 	if (!c->open) {
 		return;
 	}
+	/* Reset, or shut both ways: no answer can reach the client any more. Reading is not
+	 * always asked for (a full pipeline), and epoll would report this at every wait. */
+	if (events & (EPOLLHUP | EPOLLERR)) {
+		conn_close(w, c);
+		return;
+	}
 	if ((events & EPOLLOUT) && !conn_flush(c)) {
 		conn_close(w, c);
 		return;
 	}
-	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+	if (events & EPOLLIN) {
 		conn_read(w, c);
 	}
 	conn_settle(w, c);
@@ -456,6 +490,7 @@ void tcp_timer_expired(struct worker *w, struct timer *t)
 		if (j->backend_idx < w->nbes && w->bes[j->backend_idx] != NULL) {
 			stat_add(&worker_counters(w, w->bes[j->backend_idx]->be)->timeouts, 1);
 		}
+		tcp_up_timed_out(w, j);
 		job_retry(w, j);
 		conn_settle(w, c);
 		return;
@@ -465,6 +500,11 @@ void tcp_timer_expired(struct worker *w, struct timer *t)
 		conn_close(w, c); /* RFC 7766 §6.2.3: the server may close idle ones */
 		return;
 	}
+	if (c->wlen > c->woff && !c->wrote) {
+		conn_close(w, c); /* answers waiting and none read for a whole idle time */
+		return;
+	}
+	c->wrote = false;
 	timer_arm(&w->wheel, &c->idle, w->now_ms + w->snap->tcp_idle_ms);
 }
 

@@ -35,7 +35,9 @@ struct tcp_up {
 	unsigned njobs;
 	bool connected;
 	bool reused; /* has answered before: a close may be its idle timeout */
+	bool stale;  /* a query timed out with no answer since: no new queries */
 	bool dead;
+	uint64_t heard_us; /* when the last answer frame arrived */
 	uint8_t *wbuf;
 	size_t woff, wlen, wcap;
 	uint8_t *rbuf;
@@ -146,7 +148,11 @@ static struct tcp_up *up_pick(struct worker *w, struct wbackend *wb)
 	struct tcp_up *best = NULL;
 	unsigned n = 0;
 
-	for (struct tcp_up *up = wb->tcp_ups; up != NULL; up = up->next, n++) {
+	for (struct tcp_up *up = wb->tcp_ups; up != NULL; up = up->next) {
+		if (up->stale) {
+			continue; /* closes once its queries are done; not counted */
+		}
+		n++;
 		if (best == NULL || up->njobs < best->njobs) {
 			best = up;
 		}
@@ -179,9 +185,7 @@ int tcp_up_send(struct worker *w, struct tcp_job *j, struct wbackend *wb)
 	if (up == NULL) {
 		return DR_ENOBACKEND;
 	}
-	if (up->woff > 0 && up->woff == up->wlen) {
-		up->woff = up->wlen = 0;
-	}
+	stream_compact(up->wbuf, &up->woff, &up->wlen);
 	if (stream_reserve(&up->wbuf, &up->wcap, up->wlen + frame, UP_BUF_MAX * 4) != DR_EOK) {
 		return DR_ESPACE;
 	}
@@ -229,7 +233,19 @@ void tcp_up_cancel(struct worker *w, struct tcp_job *j)
 	}
 	job_detach(up, j);
 	if (up->njobs == 0 && !up->dead) {
-		timer_arm(&w->wheel, &up->idle, w->now_ms + UP_IDLE_MS);
+		if (up->stale) {
+			up_close(w, up); /* no queries left on it: nothing fails */
+		} else {
+			timer_arm(&w->wheel, &up->idle, w->now_ms + UP_IDLE_MS);
+		}
+	}
+}
+
+void tcp_up_timed_out(struct worker *w, struct tcp_job *j)
+{
+	(void)w;
+	if (j->up != NULL && j->up->heard_us < j->sent_us) {
+		j->up->stale = true;
 	}
 }
 
@@ -282,6 +298,7 @@ static bool up_read(struct worker *w, struct tcp_up *up)
 			if (up->rlen - pos < TCP_LEN_PREFIX + len) {
 				break;
 			}
+			up->heard_us = clock_now_us();
 			up_answer(w, up, up->rbuf + pos + TCP_LEN_PREFIX, len);
 			pos += TCP_LEN_PREFIX + len;
 		}

@@ -31,6 +31,7 @@ struct tcp_job {
 	uint64_t sent_us;
 	uint8_t tries;
 	bool resent;    /* already re-sent after a reused connection closed */
+	bool ended;     /* answered or given up: waits for tcp_reap, touched by nobody */
 	uint8_t *query; /* the query, room for a SERVFAIL after it */
 	size_t qlen;
 	size_t qcap;
@@ -42,6 +43,10 @@ int tcp_up_send(struct worker *w, struct tcp_job *j, struct wbackend *wb);
 
 /* Take <j> off its connection; an answer that still comes for it is dropped. */
 void tcp_up_cancel(struct worker *w, struct tcp_job *j);
+
+/* <j> timed out: when its connection has carried no answer since <j> was sent, the connection
+ * may be wedged, so it takes no new queries and closes once its last one is done. */
+void tcp_up_timed_out(struct worker *w, struct tcp_job *j);
 
 /* Serve epoll <events> on a backend connection. */
 void tcp_up_event(struct worker *w, struct io *io, uint32_t events);
