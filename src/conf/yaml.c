@@ -791,6 +791,29 @@ static const struct keyword top_keys[] = {
 };
 /* clang-format on */
 
+/* A second document ("---") would be silently ignored: say so instead. */
+static int only_document(struct yctx *y, yaml_parser_t *parser, const char *path)
+{
+	yaml_document_t next;
+	yaml_node_t *root;
+	int rc = DR_EOK;
+
+	if (yaml_parser_load(parser, &next) == 0) {
+		snprintf(y->err, y->len, "%s:%zu: %s", path, parser->problem_mark.line + 1,
+			 parser->problem ? parser->problem : "not valid YAML");
+		return DR_ECONF;
+	}
+	root = yaml_document_get_root_node(&next);
+	if (root != NULL && !(root->type == YAML_SCALAR_NODE && root->data.scalar.length == 0)) {
+		snprintf(y->err, y->len,
+			 "%s:%zu: a second YAML document; the configuration is one document", path,
+			 next.start_mark.line + 1);
+		rc = DR_ECONF;
+	}
+	yaml_document_delete(&next);
+	return rc;
+}
+
 int conf_load_yaml(struct conf *c, const char *path, char *err, size_t len)
 {
 	yaml_parser_t parser;
@@ -826,6 +849,9 @@ int conf_load_yaml(struct conf *c, const char *path, char *err, size_t len)
 		rc = DR_EOK; /* an empty file is every default */
 	} else {
 		rc = parse_map(&y, root, top_keys, NULL, "the configuration");
+	}
+	if (rc == DR_EOK && root != NULL) {
+		rc = only_document(&y, &parser, path);
 	}
 	yaml_document_delete(&y.doc);
 	yaml_parser_delete(&parser);

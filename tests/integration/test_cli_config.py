@@ -66,6 +66,7 @@ BAD = {
         "  - { name: ns2, address: \"[::1]:5301\" }",
         "backends: { name: ns1 }  # @@"),
     "timeout-bad": GOOD.replace("timeout: 500ms", "timeout: soon  # @@"),
+    "second-document": GOOD + "---  # @@\nbackends: bogus\n",
     "busy-poll-bare-number": GOOD.replace("workers: auto", "workers: auto\nbusy-poll: 200  # @@"),
     "busy-poll-too-long": GOOD.replace("workers: auto", "workers: auto\nbusy-poll: 1s  # @@"),
     "no-route-bad": GOOD.replace("no-route: refused", "no-route: maybe  # @@"),
