@@ -214,6 +214,10 @@ static void publish(struct control *ctl, struct snapshot *next)
 {
 	struct snapshot *old = rcu_xchg_pointer(&ctl->router.snap, next);
 
+	pthread_mutex_lock(&ctl->reg.lock);
+	ctl->reg.published_gen = next->gen;
+	pthread_mutex_unlock(&ctl->reg.lock);
+
 	/* Workers go offline whenever they sleep, so this waits at most one busy loop turn. */
 	synchronize_rcu();
 	snapshot_free(old);

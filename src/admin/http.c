@@ -82,7 +82,7 @@ static enum MHD_Result drain(struct http *h, struct MHD_Connection *conn, const 
 	nlen = (size_t)(slash - rest);
 	if (nlen == 0 || nlen >= sizeof(name)) {
 		return respond(conn, MHD_HTTP_NOT_FOUND, "application/json",
-			       json_error("no backend named '%s'", ""));
+			       json_error("no backend has a name that long%s", ""));
 	}
 	memcpy(name, rest, nlen);
 	name[nlen] = '\0';

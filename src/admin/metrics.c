@@ -109,7 +109,7 @@ static void backend_family(struct strbuf *sb, const struct metrics_source *src, 
 	header(sb, name, type, help);
 	for (uint32_t i = 0; i < src->reg->cap; i++) {
 		const struct backend *be = src->reg->slots[i];
-		if (be != NULL) {
+		if (be != NULL && backend_current(src->reg, be)) {
 			strbuf_printf(sb, "%s", name);
 			label(sb, be);
 			strbuf_printf(sb, "} %llu\n",
@@ -153,7 +153,7 @@ static void latency_histogram(struct strbuf *sb, const struct metrics_source *sr
 	for (uint32_t i = 0; i < src->reg->cap; i++) {
 		const struct backend *be = src->reg->slots[i];
 		uint64_t cumulative = 0;
-		if (be == NULL) {
+		if (be == NULL || !backend_current(src->reg, be)) {
 			continue;
 		}
 		for (unsigned b = 0; b <= BACKEND_LAT_BUCKETS; b++) {
@@ -235,7 +235,7 @@ char *metrics_backends_json(const struct metrics_source *src)
 		const struct backend *be = src->reg->slots[i];
 		uint32_t st;
 		unsigned n = src->reg->nworkers;
-		if (be == NULL) {
+		if (be == NULL || !backend_current(src->reg, be)) {
 			continue;
 		}
 		st = atomic_load(&be->state);

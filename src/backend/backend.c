@@ -108,12 +108,19 @@ struct backend *backend_registry_get(struct backend_registry *reg, const union s
 
 struct backend *backend_registry_find(struct backend_registry *reg, const char *name)
 {
+	struct backend *leaving = NULL;
+
 	for (uint32_t i = 0; i < reg->cap; i++) {
-		if (reg->slots[i] != NULL && strcmp(reg->slots[i]->name, name) == 0) {
-			return reg->slots[i];
+		struct backend *be = reg->slots[i];
+		if (be == NULL || strcmp(be->name, name) != 0) {
+			continue;
 		}
+		if (backend_current(reg, be)) {
+			return be;
+		}
+		leaving = be;
 	}
-	return NULL;
+	return leaving;
 }
 
 void backend_registry_collect(struct backend_registry *reg, uint64_t gen)

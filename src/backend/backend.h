@@ -59,7 +59,8 @@ struct backend_registry {
 	pthread_mutex_t lock; /* control, health and admin threads; never a worker */
 	struct backend **slots;
 	uint32_t cap;
-	unsigned nworkers;                              /* counters per backend */
+	unsigned nworkers;      /* counters per backend */
+	uint64_t published_gen; /* the snapshot the workers route by (under the lock) */
 	void (*on_free)(void *ctx, struct backend *be); /* health: drop its probe */
 	void *on_free_ctx;
 };
@@ -83,7 +84,15 @@ void backend_registry_deinit(struct backend_registry *reg);
  * Returns NULL when out of memory. */
 struct backend *backend_registry_get(struct backend_registry *reg, const union sockaddr_any *addr);
 
-/* The backend called <name>, or NULL. Caller holds the lock. */
+/* Whether the snapshot the workers use names <be>. A backend a reload took out (or moved to
+ * another address under the same name) lingers until its last query is answered; listings
+ * leave it out, so a name appears once. Caller holds the lock. */
+static inline bool backend_current(const struct backend_registry *reg, const struct backend *be)
+{
+	return be->last_gen >= reg->published_gen;
+}
+
+/* The backend called <name>, the current one first, or NULL. Caller holds the lock. */
 struct backend *backend_registry_find(struct backend_registry *reg, const char *name);
 
 /* Free the backends no snapshot newer than <gen> names and no worker holds open. Call after

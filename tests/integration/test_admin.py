@@ -326,3 +326,41 @@ def test_admin_on_ipv6(router, free_port, ns1):
     dnsr.wait_for(admin.ready, 5, interval=0.02, what="admin endpoint on [::1]:%d" % port)
     assert admin.metrics().value("dnsrouter_backend_up", backend="ns1") == 1
     assert list(admin.backends()) == ["ns1"]
+
+
+def test_backend_moved_to_another_address(router, free_port, fake_backend):
+    """A reload gives backend b1 a new address while a query is still in flight at the old
+    one. Until that query ends both objects exist; the admin endpoint must show b1 once (a
+    second series would make Prometheus reject the whole scrape) with its new address, and
+    drain must act on the b1 that takes traffic."""
+    old = fake_backend("slow", name="old", delay=2.0)
+    new = fake_backend("normal", name="new")
+    c = conf([backend("b1", old.address, timeout="3s")], [route_zone(".", ["b1"])],
+             health=NO_HEALTH, workers=1)
+    r, admin = start(router, free_port, c)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.connect(("127.0.0.1", r.port))
+        s.send(dnsr.query("inflight.example.", qid=0x4242).to_wire())
+        dnsr.wait_for(lambda: old.count >= 1, 2, what="a query in flight at the old address")
+        c2 = dict(c, backends=[backend("b1", new.address, timeout="3s")],
+                  admin="127.0.0.1:%d" % int(admin.base.rsplit(":", 1)[1]))
+        offset = r.reload(c2)
+        dnsr.wait_for(lambda: "configuration reloaded" in r.log()[offset:], 3,
+                      what="the reload applied")
+        assert dnsr.who(r.exchange(dnsr.query("moved.example."))) == "fake-new"
+        assert old.count == 1 and old.idle is False, "the old query ended too soon for the test"
+
+        status, _, text = admin.request("GET", "/metrics")
+        assert status == 200
+        ups = [line for line in text.decode().splitlines()
+               if line.startswith("dnsrouter_backend_up{") and 'backend="b1"' in line]
+        assert len(ups) == 1, ups
+        listed = [b for b in admin.get_json("/api/v1/backends") if b["name"] == "b1"]
+        assert len(listed) == 1 and listed[0]["address"] == new.address, listed
+
+        assert admin.post("/api/v1/backends/b1/drain")[0] == 200
+        ans = r.exchange(dnsr.query("drained.example."))
+        assert ans.rcode() == dns.rcode.SERVFAIL, \
+            "drain did not reach the b1 taking traffic: %s" % dnsr.rcode_text(ans)
+        s.settimeout(3)
+        assert dnsr.who(dns.message.from_wire(s.recv(65535))) == "fake-old"
