@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* admin/http.c -- the admin HTTP endpoint: /metrics and /api/v1 (libmicrohttpd) */
 #include <microhttpd.h>
+#include <stdarg.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -152,6 +153,22 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	return route_get(h, conn, url);
 }
 
+/* libmicrohttpd's own messages (a failed bind, a client gone mid-request) go to the debug
+ * log: the reasons that matter are logged by us, once, in our format. */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[256];
+	size_t n;
+
+	(void)cls;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r')) {
+		msg[--n] = '\0';
+	}
+	log_debug("admin", "libmicrohttpd: %s", msg);
+}
+
 struct http *http_new(const union sockaddr_any *addr, const struct metrics_source *src, char *err,
 		      size_t len)
 {
@@ -167,9 +184,10 @@ struct http *http_new(const union sockaddr_any *addr, const struct metrics_sourc
 	if (addr->sa.sa_family == AF_INET6) {
 		flags |= MHD_USE_IPv6;
 	}
-	h->daemon = MHD_start_daemon(flags, 0, NULL, NULL, handle, h, MHD_OPTION_SOCK_ADDR,
-				     &addr->sa, MHD_OPTION_CONNECTION_LIMIT, 64u,
-				     MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
+	h->daemon =
+		MHD_start_daemon(flags, 0, NULL, NULL, handle, h, MHD_OPTION_SOCK_ADDR, &addr->sa,
+				 MHD_OPTION_CONNECTION_LIMIT, 64u, MHD_OPTION_CONNECTION_TIMEOUT,
+				 10u, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
 	if (h->daemon == NULL) {
 		snprintf(err, len, "cannot serve the admin endpoint on %s",
 			 sockaddr_format(addr, text, sizeof(text)));

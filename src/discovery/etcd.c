@@ -307,8 +307,11 @@ static uint64_t json_u64(json_t *obj, const char *key)
 }
 
 /* The decoded key or value <key> of <obj>, to free(); NULL only when memory runs out. What
- * cannot be an entry of ours (not base64, a NUL inside) comes back as "\x01" and the text as
- * sent: unique per key, so such keys are still told apart, and never a valid entry. */
+ * cannot be an entry of ours (not base64, a NUL inside) comes back as "(undecodable) " and the
+ * text as sent: unique per key, so such keys are still told apart, readable in the log line
+ * that skips them, and never a valid entry (no address starts with a parenthesis). */
+#define UNDECODABLE "(undecodable) "
+
 static char *decoded(json_t *obj, const char *key)
 {
 	const char *b64 = json_str(obj, key);
@@ -326,10 +329,10 @@ static char *decoded(json_t *obj, const char *key)
 		return out;
 	}
 	free(out);
-	marked = malloc(strlen(b64) + 2);
+	marked = malloc(sizeof(UNDECODABLE) + strlen(b64));
 	if (marked != NULL) {
-		marked[0] = '\x01';
-		strcpy(marked + 1, b64);
+		memcpy(marked, UNDECODABLE, sizeof(UNDECODABLE) - 1);
+		strcpy(marked + sizeof(UNDECODABLE) - 1, b64);
 	}
 	return marked;
 }

@@ -5,6 +5,7 @@
 
 import json
 import socket
+import subprocess
 import time
 
 import dns.message
@@ -364,3 +365,21 @@ def test_backend_moved_to_another_address(router, free_port, fake_backend):
             "drain did not reach the b1 taking traffic: %s" % dnsr.rcode_text(ans)
         s.settimeout(3)
         assert dnsr.who(dns.message.from_wire(s.recv(65535))) == "fake-old"
+
+
+def test_admin_port_taken_is_one_clear_line(tmp_path, ns1):
+    """The admin port in use: the router does not start, and says why in exactly one line
+    (libmicrohttpd's own messages go to the debug log)."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        path = tmp_path / "taken.yaml"
+        path.write_text(dnsr.render_yaml(conf(
+            [backend("ns1", ns1.addr4)], [route_zone(".", ["ns1"])],
+            listen=["127.0.0.1:%d" % dnsr.free_port()], admin="127.0.0.1:%d" % port)))
+        p = subprocess.run([dnsr.ROUTER_BIN, "-c", str(path)], capture_output=True, text=True,
+                           timeout=10, stdin=subprocess.DEVNULL)
+    lines = [line for line in p.stderr.splitlines() if line.strip()]
+    assert p.returncode != 0
+    assert len(lines) == 1 and "admin endpoint on 127.0.0.1:%d" % port in lines[0], p.stderr
