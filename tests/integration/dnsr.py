@@ -538,7 +538,7 @@ class Router(LoggedProcess):
 # a misbehaving backend
 
 FAKE_MODES = ("normal", "silent", "slow", "wrong-id", "wrong-qname", "wrong-qtype",
-              "wrong-source", "wrong-id-then-right", "duplicate-later")
+              "wrong-source", "wrong-id-then-right", "duplicate-later", "tcp-wedge-after")
 
 
 class FakeBackend:
@@ -548,15 +548,23 @@ class FakeBackend:
     <delay>), wrong-id (answer with another ID), wrong-qname / wrong-qtype (answer a different
     question), wrong-source (UDP: answer from another port), wrong-id-then-right (a wrong-ID
     answer first, then the right one), duplicate-later (answer at once, and the same answer
-    again after <delay>). id.server. CH TXT (a health probe) is answered normally,
-    over UDP and TCP, in every mode when answer_health is set (answer_health=False: a backend
-    that is alive but fails its checks); it is not recorded in .queries, only counted in
-    .health_probes with its transport in .probe_kinds.
+    again after <delay>), tcp-wedge-after (the first TCP connection that carries a query
+    answers its first <wedge_after> queries, then keeps reading and recording but never answers
+    on it again, and keeps it open; UDP and every later TCP connection are answered normally;
+    .tcp_query_conns counts the TCP connections that carried queries). id.server. CH TXT
+    (a health probe) is answered normally, over UDP and TCP, in every mode when answer_health
+    is set (answer_health=False: a backend that is alive but fails its checks); it is not
+    recorded in .queries, only counted in .health_probes with its transport in .probe_kinds.
     Every other packet is recorded in .queries as (transport, raw wire, parsed message or None);
     packets that do not parse or do not hold one question are recorded and never answered."""
 
-    def __init__(self, name="fake", mode="normal", delay=0.0, family=4, answer_health=True):
+    def __init__(self, name="fake", mode="normal", delay=0.0, family=4, answer_health=True,
+                 wedge_after=3):
         assert mode in FAKE_MODES, mode
+        self.wedge_after = wedge_after     # tcp-wedge-after: answers before the wedge
+        self._wedged_conn = None           # tcp-wedge-after: the connection that wedges
+        self._wedge_answered = 0
+        self._query_conns = []             # TCP connections (socket objects) that carried queries
         self.name = name
         self.mode = mode
         self.delay = delay
@@ -585,6 +593,12 @@ class FakeBackend:
     def count(self):
         with self._lock:
             return len(self.queries)
+
+    @property
+    def tcp_query_conns(self):
+        """How many TCP connections carried queries (health probes not counted)."""
+        with self._lock:
+            return len(self._query_conns)
 
     def start(self):
         fam = sock_family(self.family)
@@ -707,6 +721,19 @@ class FakeBackend:
                 self._schedule(now, "udp-other", target, self._answer(q).to_wire())
             else:
                 self._schedule(now, kind, target, self._answer(q).to_wire())
+        elif mode == "tcp-wedge-after":
+            if kind == "tcp":
+                conn = self.conns.get(target)
+                with self._lock:
+                    if not any(c is conn for c in self._query_conns):
+                        self._query_conns.append(conn)
+                if self._wedged_conn is None:
+                    self._wedged_conn = conn
+                if conn is self._wedged_conn:
+                    if self._wedge_answered >= self.wedge_after:
+                        return      # wedged: read and recorded, never answered
+                    self._wedge_answered += 1
+            self._schedule(now, kind, target, self._answer(q).to_wire())
 
     def _flush(self):
         now = time.monotonic()
