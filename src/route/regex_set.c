@@ -68,9 +68,10 @@ int regex_set_key(const char *pattern, char *key, size_t cap)
 	bool start_anchored = pattern[0] == '^';
 	bool run_from_start = start_anchored;
 
-	/* Alternation or inline options could make the suffix optional: always try those. */
-	if (strchr(pattern, '|') != NULL || strstr(pattern, "(?") != NULL || len == 0 ||
-	    pattern[len - 1] != '$') {
+	/* Alternation, inline options or backtracking verbs ((*ACCEPT) ends a match early) could
+	 * make the suffix optional: always try those. */
+	if (strchr(pattern, '|') != NULL || strstr(pattern, "(?") != NULL ||
+	    strstr(pattern, "(*") != NULL || len == 0 || pattern[len - 1] != '$') {
 		return -1;
 	}
 	i = start_anchored ? 1 : 0;

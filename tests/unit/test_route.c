@@ -388,6 +388,8 @@ static const char *const diff_patterns[] = {
 	"example\\.$",
 	"\\.example\\.com\\.$",
 	"\\.$",
+	"(*ACCEPT)\\.fake\\.example\\.$", /* a verb that ends the match at once */
+	"^www(*COMMIT)\\.example\\.$",
 };
 
 static const char *const diff_names[] = {
