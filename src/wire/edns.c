@@ -47,6 +47,9 @@ int edns_find_opt(const uint8_t *msg, size_t len, const struct wire_question *q,
 		uint16_t type = wire_read_u16(msg + pos);
 		uint16_t rdlen = wire_read_u16(msg + pos + 8);
 		if (i >= first_additional && type == WIRE_TYPE_OPT && msg[start] == 0) {
+			if (opt->present) {
+				return DR_EMALF;
+			}
 			opt->present = true;
 			opt->udp_size = wire_read_u16(msg + pos + 2);
 			opt->version = msg[pos + 5];

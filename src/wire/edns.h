@@ -19,7 +19,8 @@ struct wire_opt {
 
 /* Walk the answer, authority and additional sections of <msg> (<len> bytes) after the
  * question <q> and describe its OPT record in <opt>. Returns DR_EOK (with opt->present false
- * when there is none) or DR_EMALF when a record runs past the message. */
+ * when there is none) or DR_EMALF when a record runs past the message or there are two OPT
+ * records (RFC 6891 §6.1.1: FORMERR). */
 int edns_find_opt(const uint8_t *msg, size_t len, const struct wire_question *q,
 		  struct wire_opt *opt);
 

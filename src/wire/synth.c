@@ -35,15 +35,15 @@ static size_t put_txt_answer(uint8_t *p, uint16_t qclass, const char *txt, size_
 	return 13 + txt_len;
 }
 
-static size_t put_opt(uint8_t *p, const struct wire_opt *qopt, int ede)
+static size_t put_opt(uint8_t *p, const struct wire_opt *qopt, int rcode, int ede)
 {
 	uint16_t rdlen = ede != WIRE_EDE_NONE ? EDE_OPTION_LEN : 0;
 
 	p[0] = 0;
 	wire_write_u16(p + 1, WIRE_TYPE_OPT);
 	wire_write_u16(p + 3, WIRE_UDP_EDNS_SIZE);
-	p[5] = 0;                          /* extended rcode */
-	p[6] = 0;                          /* version */
+	p[5] = (uint8_t)(rcode >> 4);      /* extended rcode: the bits above the header's 4 */
+	p[6] = 0;                          /* version: 0 is the one we speak */
 	p[7] = qopt->dnssec_ok ? 0x80 : 0; /* RFC 3225 §3: DO is copied */
 	p[8] = 0;
 	wire_write_u16(p + 9, rdlen);
@@ -80,7 +80,7 @@ int synth_reply(uint8_t *msg, size_t len, size_t cap, const struct wire_question
 		pos += put_txt_answer(msg + pos, q->qclass, txt, txt_len);
 	}
 	if (qopt.present) {
-		pos += put_opt(msg + pos, &qopt, ede);
+		pos += put_opt(msg + pos, &qopt, rcode, ede);
 	}
 	return (int)pos;
 }

@@ -41,6 +41,7 @@ enum wire_rcode {
 	WIRE_RCODE_NXDOMAIN = 3,
 	WIRE_RCODE_NOTIMP = 4,
 	WIRE_RCODE_REFUSED = 5,
+	WIRE_RCODE_BADVERS = 16, /* extended (RFC 6891): 4 bits in the header, 8 in the OPT */
 };
 
 enum wire_type {

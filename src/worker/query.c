@@ -4,6 +4,7 @@
 
 #include "common/err.h"
 #include "worker/query.h"
+#include "wire/edns.h"
 #include "wire/synth.h"
 
 /* Names the router answers itself, in lower-cased wire form (RFC 4892 and BIND custom). */
@@ -84,6 +85,7 @@ void query_decide(struct worker *w, uint8_t *msg, size_t len, size_t cap, struct
 		  struct query_verdict *v)
 {
 	int rc = wire_parse_query(msg, len, q);
+	struct wire_opt opt;
 
 	memset(v, 0, sizeof(*v));
 	if (len < WIRE_HDR_LEN) {
@@ -94,10 +96,20 @@ void query_decide(struct worker *w, uint8_t *msg, size_t len, size_t cap, struct
 		STAT_INC(w, ST_DROP_QR);
 		return;
 	}
+	if (rc == DR_EOK && edns_find_opt(msg, len, q, &opt) != DR_EOK) {
+		rc = DR_EMALF; /* records that run past the end, or two OPT records */
+	}
 	if (rc != DR_EOK) {
 		STAT_INC(w, ST_FORMERR);
 		v->action = QUERY_REPLY;
 		v->reply_len = synth_formerr(msg, len);
+		return;
+	}
+	if (opt.present && opt.version != 0) {
+		/* RFC 6891 §6.1.3: EDNS versions above 0 get BADVERS; no backend speaks one
+		 * either. */
+		STAT_INC(w, ST_LOCAL);
+		reply(w, v, msg, len, cap, q, WIRE_RCODE_BADVERS, WIRE_EDE_NONE, NULL);
 		return;
 	}
 	if (answer_locally(w, msg, len, cap, q, v)) {

@@ -115,3 +115,19 @@ def test_default_identity_is_hostname(router, fake_backend):
     })
     ans = r.exchange(dnsr.query("id.server.", "TXT", "CH"))
     assert _txt(ans) == [socket.gethostname()]
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+@pytest.mark.parametrize("name,rdclass", [("id.server.", "CH"), ("www.example.", "IN")])
+def test_edns_version_1_gets_badvers(local_router, name, rdclass, transport):
+    """RFC 6891 6.1.3: a query of an EDNS version above 0 gets BADVERS with an OPT of version
+    0, whether the router would answer it itself or route it; it never reaches a backend."""
+    before = local_router.fake.count
+    q = dns.message.make_query(name, "TXT", rdclass)
+    q.use_edns(edns=1)  # (make_query's use_edns=1 is taken as True, i.e. version 0)
+    r = local_router.exchange(q, transport=transport)
+    assert r.id == q.id
+    assert r.rcode() == dns.rcode.BADVERS, dnsr.rcode_text(r)
+    assert r.edns == 0
+    assert not r.answer
+    assert local_router.fake.count == before

@@ -18,6 +18,10 @@ TC_IN_TXT = struct.pack("!HH", 16, 1)
 GOOD_NAME = b"\x03foo\x07example\x00"
 
 
+# an OPT RR: root owner, type 41, UDP size 1232, version 0, no options
+OPT_RR = b"\x00" + struct.pack("!HHIH", 41, 1232, 0, 0)
+
+
 def hdr(qid, flags=0x0100, qd=1, an=0, ns=0, ar=0):
     return struct.pack("!HHHHHH", qid, flags, qd, an, ns, ar)
 
@@ -54,6 +58,10 @@ FORMERR = {
     "name-256": lambda i: hdr(i) + long_name(256) + TC_IN_TXT,
     "name-300": lambda i: hdr(i) + long_name(300) + TC_IN_TXT,
     "name-many-labels": lambda i: hdr(i) + b"\x01a" * 200 + b"\x00" + TC_IN_TXT,
+    # RFC 6891 6.1.1: more than one OPT record
+    "two-opt": lambda i: hdr(i, ar=2) + GOOD_NAME + TC_IN_TXT + OPT_RR + OPT_RR,
+    "opt-past-end": lambda i: hdr(i, ar=1) + GOOD_NAME + TC_IN_TXT + OPT_RR[:-1] + b"\x05",
+    "additional-missing": lambda i: hdr(i, ar=1) + GOOD_NAME + TC_IN_TXT,
 }
 
 # packets the router must not answer at all

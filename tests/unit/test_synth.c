@@ -40,6 +40,23 @@ static void test_edns_query(void **state)
 	assert_int_equal(opt.offset, q.end);
 }
 
+/* RFC 6891 §6.1.1: a second OPT record makes the message malformed. */
+static void test_edns_two_opt(void **state)
+{
+	struct wire_question q;
+	struct wire_opt opt;
+	uint8_t msg[2 * sizeof(q_id_server_ch)];
+	size_t optlen;
+
+	(void)state;
+	assert_int_equal(parse_exact(q_id_server_ch, sizeof(q_id_server_ch), &q), DR_EOK);
+	optlen = sizeof(q_id_server_ch) - q.end; /* the OPT record ends the message */
+	memcpy(msg, q_id_server_ch, sizeof(q_id_server_ch));
+	memcpy(msg + sizeof(q_id_server_ch), q_id_server_ch + q.end, optlen);
+	msg[WIRE_OFF_ARCOUNT + 1] = 2;
+	assert_int_equal(edns_find_opt(msg, sizeof(q_id_server_ch) + optlen, &q, &opt), DR_EMALF);
+}
+
 static void test_edns_none(void **state)
 {
 	struct wire_question q;
@@ -313,6 +330,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_edns_query),
 		cmocka_unit_test(test_edns_none),
+		cmocka_unit_test(test_edns_two_opt),
 		cmocka_unit_test(test_edns_response),
 		cmocka_unit_test(test_edns_non_root_owner),
 		cmocka_unit_test(test_synth_no_edns),
