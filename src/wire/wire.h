@@ -3,6 +3,7 @@
 #ifndef DR_WIRE_WIRE_H
 #define DR_WIRE_WIRE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -97,6 +98,14 @@ static inline int wire_is_response(const uint8_t *msg)
 static inline int wire_rcode(const uint8_t *msg)
 {
 	return msg[WIRE_OFF_FLAGS2] & 0x0f;
+}
+
+/* A response with no question, only an error rcode (FORMERR, NOTIMP, ...): some servers
+ * answer so when they could not make sense of a query. <len> is at least a header. */
+static inline bool wire_is_bare_error(const uint8_t *msg, size_t len)
+{
+	return len >= WIRE_HDR_LEN && wire_is_response(msg) &&
+	       wire_read_u16(msg + WIRE_OFF_QDCOUNT) == 0 && wire_rcode(msg) != WIRE_RCODE_NOERROR;
 }
 
 /* The parsed view of a message's header and single question. Borrowed packet bytes are not

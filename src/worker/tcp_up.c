@@ -253,13 +253,17 @@ void tcp_up_timed_out(struct worker *w, struct tcp_job *j)
 static void up_answer(struct worker *w, struct tcp_up *up, const uint8_t *msg, size_t len)
 {
 	struct wire_question q;
+	bool bare = false;
 
 	if (wire_parse_question(msg, len, &q) != DR_EOK || !wire_is_response(msg)) {
-		STAT_INC(w, ST_DROP_BAD_RESPONSE);
-		return;
+		bare = wire_is_bare_error(msg, len); /* as over UDP: matched by ID alone */
+		if (!bare) {
+			STAT_INC(w, ST_DROP_BAD_RESPONSE);
+			return;
+		}
 	}
 	for (struct tcp_job *j = up->jobs; j != NULL; j = j->up_next) {
-		if (j->backend_id == q.id && j->qhash == wire_question_hash(&q)) {
+		if (j->backend_id == wire_id(msg) && (bare || j->qhash == wire_question_hash(&q))) {
 			up->reused = true;
 			backend_count_answer(worker_counters(w, up->wb->be),
 					     clock_now_us() - j->sent_us);

@@ -362,13 +362,20 @@ static void handle_answer(struct worker *w, struct wsock *ws, uint8_t *msg, size
 	struct wbackend *wb = ws->wb;
 	struct wire_question q;
 	struct inflight *s;
+	bool bare = false;
 
 	if (wire_parse_question(msg, len, &q) != DR_EOK || !wire_is_response(msg)) {
-		STAT_INC(w, ST_DROP_BAD_RESPONSE);
-		return;
+		/* An error without the question: matched by ID alone (the socket is connected,
+		 * the ID random), relayed as it is rather than left to time out. */
+		bare = wire_is_bare_error(msg, len);
+		if (!bare) {
+			STAT_INC(w, ST_DROP_BAD_RESPONSE);
+			return;
+		}
 	}
-	s = inflight_get(&w->inflight, ws->group, q.id);
-	if (s == NULL || s->backend_idx != wb->be->idx || s->qhash != wire_question_hash(&q)) {
+	s = inflight_get(&w->inflight, ws->group, wire_id(msg));
+	if (s == NULL || s->backend_idx != wb->be->idx ||
+	    (!bare && s->qhash != wire_question_hash(&q))) {
 		STAT_INC(w, ST_DROP_BAD_RESPONSE);
 		return;
 	}

@@ -538,7 +538,8 @@ class Router(LoggedProcess):
 # a misbehaving backend
 
 FAKE_MODES = ("normal", "silent", "slow", "wrong-id", "wrong-qname", "wrong-qtype",
-              "wrong-source", "wrong-id-then-right", "duplicate-later", "tcp-wedge-after")
+              "wrong-source", "wrong-id-then-right", "duplicate-later", "tcp-wedge-after",
+              "bare-formerr")
 
 
 class FakeBackend:
@@ -692,6 +693,10 @@ class FakeBackend:
             self._schedule(now, kind, target, self._answer(q).to_wire())
         elif mode == "slow":
             self._schedule(now + self.delay, kind, target, self._answer(q).to_wire())
+        elif mode == "bare-formerr":
+            # a header-only FORMERR: no question section, as some servers answer
+            hdr = struct.pack("!HHHHHH", q.id, 0x8000 | (q.flags & 0x0100) | 1, 0, 0, 0, 0)
+            self._schedule(now, kind, target, hdr)
         elif mode == "duplicate-later":
             self._schedule(now, kind, target, self._answer(q).to_wire())
             self._schedule(now + self.delay, kind, target, self._answer(q).to_wire())

@@ -145,6 +145,27 @@ def test_slow_backend_within_timeout_answered(router, fake_backend):
         assert elapsed >= 0.09
 
 
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_backend_error_without_question_relayed(router, fake_backend, transport):
+    """A backend that answers FORMERR with no question section (as some servers do for a query
+    they cannot parse) has answered: the client gets that FORMERR at once, with its own ID,
+    not a SERVFAIL after the timeout, and the backend is not charged a timeout."""
+    fake = fake_backend("bare-formerr")
+    r = router(_single(fake, backend_timeout="2s"))
+    q = dnsr.query("bare.example.")
+    wire = q.to_wire()
+    start = time.monotonic()
+    if transport == "udp":
+        data = dnsr.udp_exchange(r.port, wire, timeout=3)
+    else:
+        data = dnsr.tcp_exchange(r.port, wire, timeout=3)
+    elapsed = time.monotonic() - start
+    assert data is not None
+    assert data[:2] == wire[:2] and data[2] & 0x80 and data[3] & 0x0F == dns.rcode.FORMERR
+    assert elapsed < 1.0, "answered after %.2f s: the bare FORMERR was dropped" % elapsed
+
+
 BAD_MODES = {
     "wrong-id": ("udp", "tcp"),
     "wrong-qname": ("udp", "tcp"),
