@@ -22,17 +22,12 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "discovery/etcd.h"
+#include "discovery/etcd_keys.h"
 
 #define WATCH_ROTATE_MS 2000
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 #define STREAM_LINE_MAX (64u << 20) /* one watch message; 10,000 events fit */
-
-/* A sorted array of keys with their values (valid entries) or NULL values (skipped ones). */
-struct kv {
-	char *key;
-	char *value; /* NULL: the value was invalid */
-};
 
 struct etcd {
 	char *endpoints[CONF_ETCD_ENDPOINTS_MAX];
@@ -50,9 +45,7 @@ struct etcd {
 	_Atomic bool stopping;
 	/* Thread state. */
 	CURL *curl;
-	struct kv *kvs;
-	size_t nkvs, cap;
-	uint64_t revision;
+	struct etcd_keys keys;
 	bool was_up, ever_tried;
 	char *line; /* the watch stream, up to a newline */
 	size_t line_len, line_cap;
@@ -71,132 +64,17 @@ struct etcd {
 	_Atomic uint64_t pub_revision, pub_keys, pub_invalid, current_ms;
 };
 
-/* Key table */
-
-static size_t kv_find(const struct etcd *e, const char *key, bool *found)
-{
-	size_t lo = 0, hi = e->nkvs;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = strcmp(e->kvs[mid].key, key);
-		if (c == 0) {
-			*found = true;
-			return mid;
-		}
-		if (c < 0) {
-			lo = mid + 1;
-		} else {
-			hi = mid;
-		}
-	}
-	*found = false;
-	return lo;
-}
-
-static void kv_clear(struct etcd *e)
-{
-	for (size_t i = 0; i < e->nkvs; i++) {
-		free(e->kvs[i].key);
-		free(e->kvs[i].value);
-	}
-	e->nkvs = 0;
-}
-
-static void kv_delete(struct etcd *e, const char *key)
-{
-	bool found;
-	size_t i = kv_find(e, key, &found);
-
-	if (!found) {
-		return;
-	}
-	free(e->kvs[i].key);
-	free(e->kvs[i].value);
-	memmove(&e->kvs[i], &e->kvs[i + 1], (e->nkvs - i - 1) * sizeof(*e->kvs));
-	e->nkvs--;
-}
-
-/* Set <key> to <value> (both taken), or to "skipped" when the value is not a valid entry. */
-static int kv_put(struct etcd *e, char *key, char *value)
-{
-	char why[CONF_ERR_LEN];
-	bool found;
-	size_t i;
-
-	if (conf_entry_check(value, why, sizeof(why)) != DR_EOK) {
-		log_warn("etcd", "key %s skipped: %s", key, why);
-		free(value);
-		value = NULL;
-	}
-	i = kv_find(e, key, &found);
-	if (found) {
-		free(e->kvs[i].value);
-		e->kvs[i].value = value;
-		free(key);
-		return DR_EOK;
-	}
-	if (e->nkvs == e->cap) {
-		size_t cap = e->cap ? e->cap * 2 : 64;
-		struct kv *grown = realloc(e->kvs, cap * sizeof(*grown));
-		if (grown == NULL) {
-			free(key);
-			free(value);
-			return DR_ENOMEM;
-		}
-		e->kvs = grown;
-		e->cap = cap;
-	}
-	memmove(&e->kvs[i + 1], &e->kvs[i], (e->nkvs - i) * sizeof(*e->kvs));
-	e->kvs[i].key = key;
-	e->kvs[i].value = value;
-	e->nkvs++;
-	return DR_EOK;
-}
-
-void etcd_set_free(struct etcd_set *s)
-{
-	if (s == NULL) {
-		return;
-	}
-	for (size_t i = 0; i < s->n; i++) {
-		free(s->keys[i]);
-		free(s->values[i]);
-	}
-	free(s->keys);
-	free(s->values);
-	free(s);
-}
-
 /* Hand a copy of the valid entries to the control thread and wake it. */
 static void publish(struct etcd *e)
 {
-	struct etcd_set *s = calloc(1, sizeof(*s));
-	uint64_t one = 1, invalid = 0;
+	uint64_t one = 1, invalid;
+	struct etcd_set *s = etcd_keys_set(&e->keys, &invalid);
 
-	if (s == NULL || (s->keys = calloc(e->nkvs + 1, sizeof(char *))) == NULL ||
-	    (s->values = calloc(e->nkvs + 1, sizeof(char *))) == NULL) {
-		log_err("etcd", "out of memory publishing %zu keys", e->nkvs);
-		etcd_set_free(s);
+	if (s == NULL) {
+		log_err("etcd", "out of memory publishing %zu keys", e->keys.n);
 		return;
 	}
-	for (size_t i = 0; i < e->nkvs; i++) {
-		if (e->kvs[i].value == NULL) {
-			invalid++;
-			continue;
-		}
-		s->keys[s->n] = strdup(e->kvs[i].key);
-		s->values[s->n] = strdup(e->kvs[i].value);
-		if (s->keys[s->n] == NULL || s->values[s->n] == NULL) {
-			free(s->keys[s->n]);
-			free(s->values[s->n]);
-			log_err("etcd", "out of memory publishing %zu keys", e->nkvs);
-			etcd_set_free(s);
-			return;
-		}
-		s->n++;
-	}
-	atomic_store(&e->pub_revision, e->revision);
+	atomic_store(&e->pub_revision, e->keys.revision);
 	atomic_store(&e->pub_keys, s->n);
 	atomic_store(&e->pub_invalid, invalid);
 	pthread_mutex_lock(&e->lock);
@@ -298,45 +176,6 @@ static const char *json_str(json_t *obj, const char *key)
 	return json_string_value(json_object_get(obj, key));
 }
 
-/* etcd's int64 fields come as JSON strings. */
-static uint64_t json_u64(json_t *obj, const char *key)
-{
-	const char *s = json_str(obj, key);
-
-	return s ? strtoull(s, NULL, 10) : 0;
-}
-
-/* The decoded key or value <key> of <obj>, to free(); NULL only when memory runs out. What
- * cannot be an entry of ours (not base64, a NUL inside) comes back as "(undecodable) " and the
- * text as sent: unique per key, so such keys are still told apart, readable in the log line
- * that skips them, and never a valid entry (no address starts with a parenthesis). */
-#define UNDECODABLE "(undecodable) "
-
-static char *decoded(json_t *obj, const char *key)
-{
-	const char *b64 = json_str(obj, key);
-	size_t len;
-	char *out = NULL, *marked;
-	int rc = b64 ? base64_decode(b64, &out, &len) : DR_EOK;
-
-	if (b64 == NULL) {
-		return strdup("");
-	}
-	if (rc == DR_ENOMEM) {
-		return NULL;
-	}
-	if (rc == DR_EOK && strlen(out) == len) {
-		return out;
-	}
-	free(out);
-	marked = malloc(sizeof(UNDECODABLE) + strlen(b64));
-	if (marked != NULL) {
-		memcpy(marked, UNDECODABLE, sizeof(UNDECODABLE) - 1);
-		strcpy(marked + sizeof(UNDECODABLE) - 1, b64);
-	}
-	return marked;
-}
-
 /* etcd authentication: trade the username and password for a token, sent with every request
  * after (POST /v3/auth/authenticate). Done before each full read, so an expired token is
  * replaced the first time a request fails. */
@@ -398,8 +237,6 @@ out:
 static int range(struct etcd *e, char *why, size_t len)
 {
 	struct body b = {0};
-	json_error_t jerr;
-	json_t *root = NULL, *kvs;
 	CURLcode cc;
 	long status = 0;
 	int rc = DR_EINVAL;
@@ -427,31 +264,11 @@ static int range(struct etcd *e, char *why, size_t len)
 		}
 		goto out;
 	}
-	root = json_loadb(b.data ? b.data : "", b.len, 0, &jerr);
-	if (root == NULL || json_object_get(root, "header") == NULL) {
-		snprintf(why, len, "bad range answer");
-		goto out;
+	rc = etcd_keys_load(&e->keys, b.data ? b.data : "", b.len);
+	if (rc != DR_EOK) {
+		snprintf(why, len, "%s", rc == DR_EINVAL ? "bad range answer" : "out of memory");
 	}
-	kv_clear(e);
-	e->revision = json_u64(json_object_get(root, "header"), "revision");
-	kvs = json_object_get(root, "kvs");
-	for (size_t i = 0; i < json_array_size(kvs); i++) {
-		json_t *kv = json_array_get(kvs, i);
-		char *key = decoded(kv, "key"), *value = decoded(kv, "value");
-		if (key == NULL || value == NULL) {
-			free(key);
-			free(value);
-			snprintf(why, len, "out of memory");
-			goto out;
-		}
-		if (kv_put(e, key, value) != DR_EOK) { /* it took both */
-			snprintf(why, len, "out of memory");
-			goto out;
-		}
-	}
-	rc = DR_EOK;
 out:
-	json_decref(root);
 	free(b.data);
 	return rc;
 }
@@ -459,69 +276,43 @@ out:
 /* One line of the watch stream. */
 static void watch_message(struct etcd *e, const char *text, size_t len)
 {
-	json_error_t jerr;
-	json_t *root = json_loadb(text, len, 0, &jerr);
-	json_t *result = root ? json_object_get(root, "result") : NULL;
-	json_t *events;
-	bool changed = false;
+	struct etcd_watch_note note;
 
-	if (result == NULL) {
+	etcd_keys_apply_watch(&e->keys, text, len, &note);
+	switch (note.outcome) {
+	case ETCD_WATCH_OK:
+		break;
+	case ETCD_WATCH_BAD:
 		log_warn("etcd", "watch: unexpected message from %s", e->endpoints[e->ep]);
-		e->watch_broken = true;
-		goto out;
-	}
-	if (json_u64(result, "compact_revision") != 0) {
+		break;
+	case ETCD_WATCH_COMPACTED:
 		log_info("etcd",
 			 "watch canceled: history compacted at revision %llu, reading again",
-			 (unsigned long long)json_u64(result, "compact_revision"));
-		e->watch_broken = true;
-		goto out;
-	}
-	if (json_is_true(json_object_get(result, "canceled"))) {
+			 (unsigned long long)note.compact_revision);
+		break;
+	case ETCD_WATCH_CANCELED:
 		/* An expired token does this (etcd says "invalid auth token"): the next full read
 		 * authenticates again. Logged at debug: with short token lifetimes it is routine. */
-		const char *reason = json_str(result, "cancel_reason");
-		log_debug("etcd", "watch canceled by etcd (%s), reading again",
-			  reason ? reason : "no reason given");
-		e->watch_broken = true;
-		goto out;
+		log_debug("etcd", "watch canceled by etcd (%s), reading again", note.reason);
+		break;
+	case ETCD_WATCH_NOMEM:
+		log_err("etcd", "out of memory applying a watch message, reading again");
+		break;
 	}
-	if (json_is_true(json_object_get(result, "created"))) {
+	if (note.outcome != ETCD_WATCH_OK) {
+		e->watch_broken = true;
+		if (note.outcome != ETCD_WATCH_NOMEM || !note.changed) {
+			return;
+		}
+	}
+	if (note.created) {
 		e->watch_created = true;
 		atomic_store(&e->watching, true);
 	}
 	atomic_store(&e->current_ms, clock_now_ms());
-	events = json_object_get(result, "events");
-	for (size_t i = 0; i < json_array_size(events); i++) {
-		json_t *ev = json_array_get(events, i);
-		json_t *kv = json_object_get(ev, "kv");
-		const char *type = json_str(ev, "type");
-		char *key = decoded(kv, "key");
-		uint64_t rev = json_u64(kv, "mod_revision");
-		if (key == NULL) {
-			continue;
-		}
-		if (type != NULL && strcmp(type, "DELETE") == 0) {
-			kv_delete(e, key);
-			free(key);
-		} else {
-			char *value = decoded(kv, "value");
-			if (value == NULL || kv_put(e, key, value) != DR_EOK) {
-				free(value);
-				e->watch_broken = true; /* out of memory: read it all again */
-				break;
-			}
-		}
-		if (rev > e->revision) {
-			e->revision = rev;
-		}
-		changed = true;
-	}
-	if (changed) {
+	if (note.changed) {
 		publish(e);
 	}
-out:
-	json_decref(root);
 }
 
 static size_t stream(char *ptr, size_t size, size_t n, void *arg)
@@ -563,7 +354,7 @@ static bool watch(struct etcd *e)
 	snprintf(
 		body, sizeof(body),
 		"{\"create_request\":{\"key\":\"%s\",\"range_end\":\"%s\",\"start_revision\":\"%llu\"}}",
-		e->key_b64, e->end_b64, (unsigned long long)(e->revision + 1));
+		e->key_b64, e->end_b64, (unsigned long long)(e->keys.revision + 1));
 	e->watch_created = false;
 	e->watch_broken = false;
 	e->line_len = 0;
@@ -586,10 +377,10 @@ static void set_up(struct etcd *e, bool up, const char *why)
 	atomic_store(&e->up, up);
 	if (up && (!e->was_up || !e->ever_tried)) {
 		log_info("etcd", "following %s at %s (revision %llu, %zu keys)", e->prefix,
-			 e->endpoints[e->ep], (unsigned long long)e->revision, e->nkvs);
+			 e->endpoints[e->ep], (unsigned long long)e->keys.revision, e->keys.n);
 	} else if (!up && (e->was_up || !e->ever_tried)) {
 		log_warn("etcd", "%s unreachable (%s); serving the last %zu keys, retrying",
-			 e->endpoints[e->ep], why, e->nkvs);
+			 e->endpoints[e->ep], why, e->keys.n);
 	}
 	e->was_up = up;
 	e->ever_tried = true;
@@ -725,8 +516,7 @@ void etcd_free(struct etcd *e)
 	}
 	curl_slist_free_all(e->headers);
 	explicit_bzero(e->tls_auth.password, sizeof(e->tls_auth.password));
-	kv_clear(e);
-	free(e->kvs);
+	etcd_keys_deinit(&e->keys);
 	free(e->line);
 	free(e->range_body);
 	free(e->key_b64);

@@ -8,13 +8,7 @@
 #include <stdint.h>
 
 #include "conf/conf.h"
-
-/* The valid entries under the prefix, in key order. */
-struct etcd_set {
-	char **keys;
-	char **values; /* "ip:port,regexp", checked with conf_entry_check */
-	size_t n;
-};
+#include "discovery/etcd_keys.h"
 
 struct etcd_status {
 	bool up;           /* the last request to etcd succeeded */
@@ -38,7 +32,6 @@ void etcd_free(struct etcd *e);
 /* The newest set if one was published since the last call, else NULL. Free with
  * etcd_set_free. */
 struct etcd_set *etcd_take(struct etcd *e);
-void etcd_set_free(struct etcd_set *s);
 
 /* Wait until the first set is published or <timeout_ms> passed. True when published. */
 bool etcd_wait_first(struct etcd *e, uint32_t timeout_ms);
