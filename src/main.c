@@ -411,6 +411,15 @@ static void control_loop(struct control *ctl, int sigfd)
 	}
 }
 
+static int hold_sighup(void)
+{
+	sigset_t hup;
+
+	sigemptyset(&hup);
+	sigaddset(&hup, SIGHUP);
+	return pthread_sigmask(SIG_BLOCK, &hup, NULL) == 0 ? DR_EOK : DR_EINVAL;
+}
+
 static int block_signals(sigset_t *set)
 {
 	sigemptyset(set);
@@ -557,6 +566,13 @@ int main(int argc, char **argv)
 	}
 	code = parse_cli(&ctl.cli, argc, argv);
 	if (code >= 0) {
+		goto out;
+	}
+	/* A SIGHUP that comes while a large configuration is read would kill the process (its
+	 * default action); held back, it becomes a reload once the signalfd is open. */
+	if (hold_sighup() != DR_EOK) {
+		fprintf(stderr, "dnsrouter: cannot block SIGHUP (%s)\n", strerror(errno));
+		code = 1;
 		goto out;
 	}
 	if (load_conf(&ctl.cli, &ctl.conf, err, sizeof(err)) != DR_EOK) {

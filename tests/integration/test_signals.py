@@ -72,3 +72,22 @@ def test_sigterm_answers_inflight_queries(router, fake_backend):
     finally:
         udp.close()
         tcp.close()
+
+
+def test_sighup_while_starting_is_not_fatal(tmp_path, ns1):
+    """A SIGHUP that arrives while a large configuration is still being read (a deploy tool
+    reloading right after a start) must not kill the router: it becomes a reload."""
+    routes = [route_zone("z%d.example." % i, ["ns1"]) for i in range(30000)]
+    routes.append(route_zone(".", ["ns1"]))
+    conf = {"workers": 1, "backends": [{"name": "ns1", "address": ns1.addr4}],
+            "routes": routes}
+    r = dnsr.Router(tmp_path / "big", conf, ready=False)
+    r.start()
+    try:
+        time.sleep(0.02)  # the signal is meant to land while the file is read
+        r.proc.send_signal(signal.SIGHUP)
+        r.wait_ready(timeout=20)
+        assert r.alive(), "router died of a SIGHUP during start-up: rc %s" % r.proc.returncode
+        assert dnsr.who(r.exchange(dnsr.query("a.z7.example."))) == "ns1"
+    finally:
+        r.stop()
