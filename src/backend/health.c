@@ -38,7 +38,8 @@ struct health_probe {
 	uint64_t deadline_ms;   /* the check in progress fails */
 	uint64_t down_until_ms; /* checks disabled: a passive failure lasts this long */
 	uint16_t id;
-	uint32_t fails, succs;
+	uint32_t fails, succs; /* active checks in a row */
+	uint32_t lost;         /* live queries timed out in a row, no answer between them */
 	uint64_t seen_timeouts, seen_answers;
 	uint8_t query[QUERY_BUF]; /* with the TCP length prefix */
 	size_t qlen, qoff;
@@ -326,13 +327,16 @@ static void passive(struct health *h, struct backend *be)
 
 	p->seen_timeouts = timeouts;
 	p->seen_answers = answers;
+	if (da != 0) {
+		p->lost = 0; /* it answers: losses before this were not in a row */
+	}
 	if (dt == 0 || da != 0 || !(atomic_load(&be->state) & BE_UP)) {
 		return;
 	}
-	p->fails += (uint32_t)dt;
-	p->succs = 0;
-	if (p->fails >= be->health.fall) {
-		snprintf(why, sizeof(why), "%u timeouts in a row on live traffic", p->fails);
+	p->lost += (uint32_t)dt;
+	if (p->lost >= be->health.fall) {
+		snprintf(why, sizeof(why), "%u timeouts in a row on live traffic", p->lost);
+		p->lost = 0;
 		set_down(be, why);
 		/* Without active checks nothing would bring it back: try again after an interval. */
 		p->down_until_ms = h->now_ms + be->health.interval_ms;
@@ -356,7 +360,6 @@ static void tick(struct health *h, struct backend *be)
 	if (!be->health.enabled) {
 		probe_close(p);
 		if (!(atomic_load(&be->state) & BE_UP) && h->now_ms >= p->down_until_ms) {
-			p->fails = 0;
 			set_up(be, "health checks disabled");
 		}
 		return;

@@ -539,7 +539,7 @@ class Router(LoggedProcess):
 
 FAKE_MODES = ("normal", "silent", "slow", "wrong-id", "wrong-qname", "wrong-qtype",
               "wrong-source", "wrong-id-then-right", "duplicate-later", "tcp-wedge-after",
-              "bare-formerr")
+              "bare-formerr", "drop-prefixed")
 
 
 class FakeBackend:
@@ -693,6 +693,9 @@ class FakeBackend:
             self._schedule(now, kind, target, self._answer(q).to_wire())
         elif mode == "slow":
             self._schedule(now + self.delay, kind, target, self._answer(q).to_wire())
+        elif mode == "drop-prefixed":
+            if not str(qq.name).startswith("drop"):
+                self._schedule(now, kind, target, self._answer(q).to_wire())
         elif mode == "bare-formerr":
             # a header-only FORMERR: no question section, as some servers answer
             hdr = struct.pack("!HHHHHH", q.id, 0x8000 | (q.flags & 0x0100) | 1, 0, 0, 0, 0)

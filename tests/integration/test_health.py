@@ -229,6 +229,25 @@ def test_passive_checks_count_fall_timeouts(router, own_knot, fall):
     assert not any(slow[-4:])
 
 
+def test_passive_losses_apart_do_not_add_up(router, fake_backend):
+    """Passive checks count timeouts in a row: a backend that loses a query now and then, and
+    answers many in between, stays in rotation (README: Known limits)."""
+    lossy = fake_backend("drop-prefixed", name="lossy")
+    r = router(conf([backend("lossy", lossy.address, timeout="200ms")],
+                    [route_zone(".", ["lossy"])], workers=1,
+                    health={"enabled": False, "fall": 3}))
+    for round_ in range(4):
+        lost = r.exchange(dnsr.query("drop%d.example." % round_), timeout=2)
+        assert lost.rcode() == dns.rcode.SERVFAIL
+        time.sleep(0.15)  # a passive-check tick with the timeout and no answer beside it
+        for i in range(20):
+            ans = r.exchange(dnsr.query("ok%d-%d.example." % (round_, i)))
+            assert dnsr.who(ans) == "fake-lossy", \
+                "round %d: %s after %d isolated losses" % (round_, dnsr.rcode_text(ans),
+                                                          round_ + 1)
+        time.sleep(0.15)
+
+
 def test_new_backends_checked_before_traffic(router, fake_backend, ns1, ns2):
     """A backend that fails its first check never gets a query, at start or after a reload, even
     with fall 3 (the first check decides at once); one that passes serves at once."""
