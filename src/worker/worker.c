@@ -20,7 +20,8 @@
 
 #define EVENTS_PER_WAIT 128
 #define IDLE_WAIT_MS 1000
-#define BUSY_WAIT_MS 5 /* timers pending: wake often enough to keep them punctual */
+#define BUSY_WAIT_MS 5       /* timers pending: wake often enough to keep them punctual */
+#define SOCKET_RETRY_MS 1000 /* a backend socket that failed to open is tried again after */
 
 int worker_watch(struct worker *w, struct io *io, uint32_t events, bool add)
 {
@@ -30,13 +31,6 @@ int worker_watch(struct worker *w, struct io *io, uint32_t events, bool add)
 		return -errno;
 	}
 	return DR_EOK;
-}
-
-struct wbackend *worker_backend(struct worker *w, const struct backend *be)
-{
-	struct wbackend *wb = be->idx < w->nbes ? w->bes[be->idx] : NULL;
-
-	return wb != NULL && wb->socks[0].io.fd != -1 ? wb : NULL;
 }
 
 static int socket_open(struct worker *w, struct wbackend *wb, unsigned group)
@@ -58,6 +52,21 @@ static int socket_open(struct worker *w, struct wbackend *wb, unsigned group)
 		return -1;
 	}
 	return fd;
+}
+
+struct wbackend *worker_backend(struct worker *w, const struct backend *be)
+{
+	struct wbackend *wb = be->idx < w->nbes ? w->bes[be->idx] : NULL;
+
+	if (wb == NULL) {
+		return NULL;
+	}
+	/* Its first socket failed to open (out of descriptors, say): try again, once a second,
+	 * rather than answer SERVFAIL for this backend until the next reload. */
+	if (wb->socks[0].io.fd == -1 && w->now_ms >= wb->retry_ms && socket_open(w, wb, 0) == -1) {
+		wb->retry_ms = w->now_ms + SOCKET_RETRY_MS;
+	}
+	return wb->socks[0].io.fd != -1 ? wb : NULL;
 }
 
 int worker_backend_socket(struct worker *w, struct wbackend *wb, unsigned group)
@@ -97,9 +106,10 @@ static int backend_open(struct worker *w, struct backend *be)
 	}
 	atomic_fetch_add_explicit(&be->workers_open, 1, memory_order_acq_rel);
 	w->bes[be->idx] = wb;
-	/* The first ID space's socket now; without it the backend gets SERVFAIL until the
-	 * next snapshot retries. */
-	(void)socket_open(w, wb, 0);
+	/* The first ID space's socket now; should it fail, worker_backend tries again. */
+	if (socket_open(w, wb, 0) == -1) {
+		wb->retry_ms = w->now_ms + SOCKET_RETRY_MS;
+	}
 	return DR_EOK;
 }
 

@@ -68,6 +68,7 @@ struct wbackend {
 	struct tcp_up *tcp_ups; /* TCP connections to it, shared by client queries */
 	uint32_t pending;       /* UDP slots and TCP jobs waiting on it */
 	bool in_snap;           /* named by the worker's current snapshot */
+	uint64_t retry_ms;      /* socks[0] failed to open: try again from then (now_ms) */
 };
 
 struct tx_queue;

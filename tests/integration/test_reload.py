@@ -3,9 +3,11 @@
 # across the reload and on an open TCP connection); a bad file is reported on stderr and the old
 # config keeps serving.
 
+import os
 import re
 import signal
 import socket
+import subprocess
 import threading
 import time
 
@@ -276,3 +278,58 @@ def test_reload_applies_drain_bound(router, fake_backend):
                         "the timeout from before the reload")
     assert ans.id == q.id and dnsr.who(ans) == "fake-slow"
     assert r.proc.wait(timeout=5) == 0, r.log()
+
+
+SHIM = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+/* Fail the first connect() of a UDP socket to port $SHIM_FAIL_UDP_PORT, as EMFILE would. */
+static int failed;
+int connect(int fd, const struct sockaddr *sa, socklen_t len)
+{
+    static int (*real)(int, const struct sockaddr *, socklen_t);
+    const char *port = getenv("SHIM_FAIL_UDP_PORT");
+    int type = 0;
+    socklen_t tl = sizeof(type);
+    if (!real)
+        real = (int (*)(int, const struct sockaddr *, socklen_t))dlsym(RTLD_NEXT, "connect");
+    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl);
+    if (!failed && port && sa->sa_family == AF_INET && type == SOCK_DGRAM &&
+        ntohs(((const struct sockaddr_in *)sa)->sin_port) == atoi(port)) {
+        failed = 1;
+        errno = EMFILE;
+        return -1;
+    }
+    return real(fd, sa, len);
+}
+"""
+
+
+def test_backend_socket_failing_to_open_is_tried_again(router, fake_backend, tmp_path):
+    """The worker's socket to a backend added by a reload fails to open once (out of
+    descriptors, say): the router tries again and serves the backend, rather than answering
+    SERVFAIL for it until some later reload."""
+    src = tmp_path / "shim.c"
+    src.write_text(SHIM)
+    shim = tmp_path / "shim.so"
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", str(shim), str(src), "-ldl"], check=True)
+    b1, b2 = fake_backend("normal", name="b1"), fake_backend("normal", name="b2")
+    base = {"workers": 1, "health": {"enabled": False},
+            "backends": [{"name": "b1", "address": b1.address}],
+            "routes": [route_zone(".", ["b1"])]}
+    asan = os.environ.get("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
+    r = router(base, env={"LD_PRELOAD": str(shim), "SHIM_FAIL_UDP_PORT": str(b2.port),
+                          "ASAN_OPTIONS": asan + ":verify_asan_link_order=0"})
+    offset = r.reload(dict(base, backends=base["backends"] + [
+        {"name": "b2", "address": b2.address}],
+        routes=[route_zone("b2.example.", ["b2"]), route_zone(".", ["b1"])]))
+    dnsr.wait_for(lambda: "configuration reloaded" in r.log()[offset:], 3,
+                  what="the reload applied")
+    dnsr.wait_for(lambda: "cannot open a socket" in r.log()[offset:], 3,
+                  what="the shim's failure logged (is LD_PRELOAD honoured?)")
+    dnsr.wait_for(lambda: dnsr.who(r.exchange(dnsr.query("x.b2.example."))) == "fake-b2", 4,
+                  interval=0.2, what="b2 served after its socket failed to open once")
