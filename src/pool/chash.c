@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* pool/chash.c -- consistent hashing on the lower-cased name (a ring of virtual nodes)
  *
- * Each backend puts POINTS_PER_WEIGHT x weight points on a 32-bit ring (fewer per weight when
- * the pool's weights add up to more than RING_MAX allows), at hashes of its address, so the ring is the same in every run and on every router instance. A name goes to
+ * Each backend puts points_per_weight() x weight points on a 32-bit ring, at hashes of its
+ * address, so the ring is the same in every run and on every router instance. A name goes to
  * the first usable backend clockwise from its own hash: when a backend leaves, only the names
  * that were on it move, and they spread over the others. */
 #include <stdio.h>
@@ -12,8 +12,8 @@
 #include "common/hash.h"
 #include "pool/pool.h"
 
-#define POINTS_PER_WEIGHT 1000
-#define RING_MAX 200000 /* points in one ring: 1.6 MB */
+#define POINTS_PER_WEIGHT 1024 /* at most; a power of two */
+#define RING_MAX 200000        /* points in one ring: 1.6 MB */
 
 static int point_cmp(const void *a, const void *b)
 {
@@ -25,6 +25,21 @@ static int point_cmp(const void *a, const void *b)
 	return x->pos < y->pos ? -1 : x->pos > y->pos;
 }
 
+/* Points per unit of weight for a pool whose weights add up to <weights>. About 1000 keep each
+ * backend's share within a few percent of its weight (160 left it 6 % off for some sets of
+ * addresses). A large pool gets fewer, to keep the ring under RING_MAX, but only in powers of
+ * two: the number must not move with every backend that comes or goes, or the survivors' points
+ * would move too, and names with them. It changes only when the total crosses a doubling. */
+static uint32_t points_per_weight(uint32_t weights)
+{
+	uint32_t per = POINTS_PER_WEIGHT;
+
+	while (per > 1 && (uint64_t)per * weights > RING_MAX) {
+		per /= 2;
+	}
+	return per;
+}
+
 static int chash_build(struct pool *p)
 {
 	uint32_t weights = 0, per, total = 0, k = 0;
@@ -32,13 +47,7 @@ static int chash_build(struct pool *p)
 	for (uint32_t i = 0; i < p->n; i++) {
 		weights += p->backends[i]->weight;
 	}
-	/* 1000 points per weight keep each backend's share within a few percent of its weight
-	 * (160 left it 6 % off for some sets of addresses). */
-	per = weights > 0 && weights * POINTS_PER_WEIGHT > RING_MAX ? RING_MAX / weights
-								    : POINTS_PER_WEIGHT;
-	if (per == 0) {
-		per = 1;
-	}
+	per = points_per_weight(weights);
 	total = per * weights;
 	p->ring = calloc(total ? total : 1, sizeof(*p->ring));
 	if (p->ring == NULL) {

@@ -242,6 +242,30 @@ static void test_hash_stable_and_minimal_moves(void **state)
 	assert_int_equal(counts[1], 0);
 }
 
+/* A pool heavy enough to get fewer points per weight: a backend that leaves the pool (a reload
+ * without it, so the ring is rebuilt) still moves only its own names. */
+static void test_hash_heavy_pool_minimal_moves(void **state)
+{
+	struct fixture *f = *state;
+	static int before[NAMES], after[NAMES];
+	const uint32_t heavy[] = {100, 100, 100};
+	unsigned counts[NB];
+
+	make_pool(f, CONF_POLICY_HASH, 3, heavy);
+	spread(f, counts, before);
+	for (unsigned i = 0; i < 3; i++) {
+		assert_share(counts[i], 1.0 / 3);
+	}
+	make_pool(f, CONF_POLICY_HASH, 2, heavy); /* the third left */
+	spread(f, counts, after);
+	for (unsigned i = 0; i < NAMES; i++) {
+		if (before[i] != 2 && after[i] != before[i]) {
+			fail_msg("name %u moved from backend %d to %d, and %d did not leave", i,
+				 before[i], after[i], before[i]);
+		}
+	}
+}
+
 static void test_retry_excludes_failed(void **state)
 {
 	struct fixture *f = *state;
@@ -273,6 +297,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_weighted_shares, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_least_outstanding, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_first_available, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hash_heavy_pool_minimal_moves, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_hash_stable_and_minimal_moves, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_retry_excludes_failed, setup, teardown),
