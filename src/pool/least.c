@@ -8,8 +8,8 @@ static struct backend *least_pick(const struct pool *p, const struct wire_questi
 				  bool strict)
 {
 	struct backend *best = NULL;
-	uint32_t best_pending = UINT32_MAX;
-	uint32_t start = (*pc->cursor)++;
+	uint32_t best_pending = UINT32_MAX, best_at = 0;
+	uint32_t start = *pc->cursor;
 
 	(void)q;
 	for (uint32_t k = 0; k < p->n; k++) {
@@ -22,8 +22,12 @@ static struct backend *least_pick(const struct pool *p, const struct wire_questi
 		if (pending < best_pending) {
 			best = be;
 			best_pending = pending;
+			best_at = start + k;
 		}
 	}
+	/* The next tie starts after the one chosen, not after the cursor: a backend down or
+	 * excluded would otherwise hand its turns to its neighbour. */
+	*pc->cursor = best != NULL ? best_at + 1 : start + 1;
 	return best;
 }
 

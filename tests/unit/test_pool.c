@@ -198,6 +198,13 @@ static void test_least_outstanding(void **state)
 	for (unsigned i = 0; i < 3; i++) {
 		assert_share(counts[i], 1.0 / 3);
 	}
+	/* with one down, the other two share the ties evenly (not its neighbour taking its
+	 * turns as well) */
+	atomic_store(&f->be[0].state, BE_CHECKED);
+	spread(f, counts, NULL);
+	assert_int_equal(counts[0], 0);
+	assert_share(counts[1], 0.5);
+	assert_share(counts[2], 0.5);
 }
 
 static void test_first_available(void **state)
