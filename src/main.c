@@ -138,6 +138,19 @@ static int parse_cli(struct cli *cli, int argc, char **argv)
 }
 
 /* Read the file and the command line into <c>. On failure, <err> says why. */
+/* Say which option a problem in <err> came from: the message alone does not tell -l from a
+ * listen address in the file. */
+static int option_error(int rc, const char *option, char *err, size_t len)
+{
+	char problem[CONF_ERR_LEN];
+
+	if (rc == DR_ECONF) {
+		snprintf(problem, sizeof(problem), "%s", err);
+		snprintf(err, len, "%s: %.400s", option, problem);
+	}
+	return rc;
+}
+
 static int load_conf(const struct cli *cli, struct conf *c, char *err, size_t len)
 {
 	int rc = conf_init(c);
@@ -146,10 +159,10 @@ static int load_conf(const struct cli *cli, struct conf *c, char *err, size_t le
 		rc = conf_load_yaml(c, cli->conf_path, err, len);
 	}
 	for (size_t i = 0; rc == DR_EOK && i < cli->nlisten; i++) {
-		rc = conf_add_listen(c, cli->listen[i], err, len);
+		rc = option_error(conf_add_listen(c, cli->listen[i], err, len), "-l", err, len);
 	}
 	for (size_t i = 0; rc == DR_EOK && i < cli->nentries; i++) {
-		rc = conf_add_entry(c, cli->entries[i], err, len);
+		rc = option_error(conf_add_entry(c, cli->entries[i], err, len), "-b", err, len);
 	}
 	if (rc == DR_EOK && cli->workers != 0) {
 		c->workers = cli->workers;

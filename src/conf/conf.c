@@ -384,13 +384,14 @@ fail:
 }
 
 /* "FILE:LINE: " for a key of the file, or "" for one that came from the command line. */
+/* Where a problem is: FILE:LINE for what the file says; what has no line came from a -b
+ * entry (etcd entries are checked one by one before they get here). */
 static int where(const struct conf *c, int line, char *buf, size_t len)
 {
 	if (c->file != NULL && line > 0) {
 		return snprintf(buf, len, "%s:%d: ", c->file, line);
 	}
-	buf[0] = '\0';
-	return 0;
+	return snprintf(buf, len, "-b: ");
 }
 
 static int validate_route(struct conf *c, struct conf_route *r, char *err, size_t len)

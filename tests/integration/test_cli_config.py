@@ -137,8 +137,16 @@ def test_help_and_version():
 def test_check_bad_b_option(entry):
     p = subprocess.run([dnsr.ROUTER_BIN, "-t", "-l", "127.0.0.1:15353", "-b", entry],
                        capture_output=True, text=True, timeout=10, stdin=subprocess.DEVNULL)
-    assert p.returncode != 0, "bad -b %r accepted" % entry
-    assert p.stderr.strip()
+    assert p.returncode == 1, "bad -b %r: exit %s" % (entry, p.returncode)
+    lines = [line for line in p.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("-b: "), p.stderr
+
+
+def test_check_bad_l_option():
+    p = subprocess.run([dnsr.ROUTER_BIN, "-t", "-l", "127.0.0.1:99999"], capture_output=True,
+                       text=True, timeout=10, stdin=subprocess.DEVNULL)
+    lines = [line for line in p.stderr.splitlines() if line.strip()]
+    assert p.returncode == 1 and len(lines) == 1 and lines[0].startswith("-l: "), p.stderr
 
 
 def test_unknown_option():

@@ -637,10 +637,10 @@ static void test_add_entry_bad(void **state)
 	assert_int_equal(c.nbackends, 0);
 	assert_int_equal(c.nroutes, 0);
 
-	/* The regexp is checked by conf_validate, with no FILE:LINE for the command line */
+	/* The regexp is checked by conf_validate, which names the option for the command line */
 	assert_int_equal(conf_add_entry(&c, "127.0.0.1:5300,^(a", err, sizeof(err)), DR_EOK);
 	assert_int_equal(conf_validate(&c, err, sizeof(err)), DR_ECONF);
-	assert_true(strncmp(err, "bad regex '^(a'", 15) == 0);
+	assert_true(strncmp(err, "-b: bad regex '^(a'", 19) == 0);
 	conf_deinit(&c);
 }
 
