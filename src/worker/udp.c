@@ -414,12 +414,13 @@ void udp_inflight_expired(struct worker *w, struct inflight *s)
 	uint8_t *msg;
 	int n;
 
+	/* A timeout whatever became of the copy: passive health checks count these. */
+	stat_add(&worker_counters(w, failed->be)->timeouts, 1);
 	if (kept == NULL || wire_parse_question(kept, s->qlen, &q) != DR_EOK) {
 		STAT_INC(w, ST_DROP_RING);
 		finish_slot(w, s);
 		return;
 	}
-	stat_add(&worker_counters(w, failed->be)->timeouts, 1);
 	msg = tx_own_buffer(w);
 	memcpy(msg, kept, s->qlen);
 	if (s->tries == 0 && !w->draining) {
