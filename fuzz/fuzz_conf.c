@@ -10,7 +10,6 @@
 #include "conf/conf.h"
 #include "fuzz.h"
 
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static int fd = -1;

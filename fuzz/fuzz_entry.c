@@ -12,7 +12,6 @@
 #include "wire/wire.h"
 #include "fuzz.h"
 
-
 /* Names every route is tried against, besides one made of the pattern's own characters. */
 static const char *const names[] = {
 	".",

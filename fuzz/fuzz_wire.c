@@ -10,7 +10,6 @@
 #include "wire/wire.h"
 #include "fuzz.h"
 
-
 /* Reply to the query the way the router does, into a copy with room to grow, and read the
  * reply back: same question, EDNS exactly when the query had it. */
 static void reply(const uint8_t *data, size_t size, const struct wire_question *q, bool edns)
