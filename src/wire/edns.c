@@ -3,32 +3,6 @@
 #include "common/err.h"
 #include "wire/edns.h"
 
-/* Step over an owner name that may end in a compression pointer. */
-static int skip_name(const uint8_t *msg, size_t len, size_t *pos)
-{
-	size_t p = *pos;
-
-	for (unsigned n = 0; n < 128; n++) {
-		if (p >= len) {
-			return DR_EMALF;
-		}
-		uint8_t l = msg[p];
-		if ((l & 0xc0) == 0xc0) {
-			*pos = p + 2;
-			return *pos <= len ? DR_EOK : DR_EMALF;
-		}
-		if (l > WIRE_LABEL_MAX) {
-			return DR_EMALF;
-		}
-		p += 1u + l;
-		if (l == 0) {
-			*pos = p;
-			return DR_EOK;
-		}
-	}
-	return DR_EMALF;
-}
-
 int edns_find_opt(const uint8_t *msg, size_t len, const struct wire_question *q,
 		  struct wire_opt *opt)
 {
@@ -41,7 +15,7 @@ int edns_find_opt(const uint8_t *msg, size_t len, const struct wire_question *q,
 	opt->present = false;
 	for (unsigned i = 0; i < records; i++) {
 		size_t start = pos;
-		if (skip_name(msg, len, &pos) != DR_EOK || pos + 10 > len) {
+		if (wire_skip_name(msg, len, &pos) != DR_EOK || pos + 10 > len) {
 			return DR_EMALF;
 		}
 		uint16_t type = wire_read_u16(msg + pos);

@@ -68,6 +68,31 @@ int wire_parse_query(const uint8_t *msg, size_t len, struct wire_question *q)
 	return wire_parse_question(msg, len, q);
 }
 
+int wire_skip_name(const uint8_t *msg, size_t len, size_t *pos)
+{
+	size_t p = *pos;
+
+	for (unsigned n = 0; n < 128; n++) {
+		if (p >= len) {
+			return DR_EMALF;
+		}
+		uint8_t l = msg[p];
+		if ((l & 0xc0) == 0xc0) {
+			*pos = p + 2;
+			return *pos <= len ? DR_EOK : DR_EMALF;
+		}
+		if (l > WIRE_LABEL_MAX) {
+			return DR_EMALF;
+		}
+		p += 1u + l;
+		if (l == 0) {
+			*pos = p;
+			return DR_EOK;
+		}
+	}
+	return DR_EMALF;
+}
+
 uint32_t wire_question_hash(const struct wire_question *q)
 {
 	uint64_t seed = ((uint64_t)q->qtype << 16) | q->qclass;

@@ -130,6 +130,10 @@ int wire_parse_question(const uint8_t *msg, size_t len, struct wire_question *q)
  * (never answered, so two routers cannot loop), DR_EMALF as above. */
 int wire_parse_query(const uint8_t *msg, size_t len, struct wire_question *q);
 
+/* Step over the name at *<pos> of <msg> (<len> bytes), which may end in a compression pointer
+ * (not followed). Returns DR_EOK with *<pos> just past it, or DR_EMALF. */
+int wire_skip_name(const uint8_t *msg, size_t len, size_t *pos);
+
 /* A hash of the lower-cased name, type and class: responses must repeat the question. */
 uint32_t wire_question_hash(const struct wire_question *q);
 
