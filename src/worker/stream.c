@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: MIT */
-/* worker/stream.c -- byte buffers of TCP streams: growth and non-blocking writes */
+/* worker/stream.c -- TCP streams: connecting, buffers that grow, non-blocking writes */
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "common/err.h"
@@ -61,4 +64,28 @@ bool stream_flush(int fd, const uint8_t *buf, size_t *off, size_t *len)
 	}
 	*off = *len = 0;
 	return true;
+}
+
+int stream_connect(const union sockaddr_any *to)
+{
+	int one = 1;
+	int fd = socket(to->sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd == -1) {
+		return -1;
+	}
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(fd, &to->sa, sockaddr_len(to)) == -1 && errno != EINPROGRESS) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+bool stream_connected(int fd)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	return getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0;
 }

@@ -5,12 +5,9 @@
  * told apart by their IDs, so a burst of TCP clients does not become a burst of connection
  * attempts against the backend's listen queue. */
 #include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "backend/backend.h"
@@ -115,9 +112,7 @@ static void up_interest(struct worker *w, struct tcp_up *up)
 
 static struct tcp_up *up_open(struct worker *w, struct wbackend *wb)
 {
-	const union sockaddr_any *to = &wb->be->addr;
 	struct tcp_up *up = calloc(1, sizeof(*up));
-	int one = 1;
 
 	if (up == NULL) {
 		return NULL;
@@ -125,14 +120,12 @@ static struct tcp_up *up_open(struct worker *w, struct wbackend *wb)
 	up->io.kind = IO_TCP_BACKEND;
 	up->idle.kind = TIMER_KIND_TCP_UP;
 	up->wb = wb;
-	up->io.fd = socket(to->sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	up->io.fd = stream_connect(&wb->be->addr);
 	if (up->io.fd == -1) {
 		free(up);
 		return NULL;
 	}
-	(void)setsockopt(up->io.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if ((connect(up->io.fd, &to->sa, sockaddr_len(to)) == -1 && errno != EINPROGRESS) ||
-	    worker_watch(w, &up->io, EPOLLIN | EPOLLOUT, true) != DR_EOK) {
+	if (worker_watch(w, &up->io, EPOLLIN | EPOLLOUT, true) != DR_EOK) {
 		close(up->io.fd);
 		free(up);
 		return NULL;
@@ -319,9 +312,7 @@ void tcp_up_event(struct worker *w, struct io *io, uint32_t events)
 		return;
 	}
 	if (!up->connected && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
-		int err = 0;
-		socklen_t len = sizeof(err);
-		if (getsockopt(up->io.fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1 || err != 0) {
+		if (!stream_connected(up->io.fd)) {
 			up_close(w, up);
 			return;
 		}
