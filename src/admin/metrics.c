@@ -87,6 +87,14 @@ static void router_metrics(struct strbuf *sb, const struct metrics_source *src)
 	       "Queries sent again to another backend after a timeout.");
 	strbuf_printf(sb, "dnsrouter_retries_total %llu\n",
 		      (unsigned long long)sum_stat(src, ST_RETRIES));
+	header(sb, "dnsrouter_transfers_total", "counter",
+	       "Zone transfers (AXFR, IXFR): relayed to the end, failed, refused.");
+	strbuf_printf(sb, "dnsrouter_transfers_total{result=\"complete\"} %llu\n",
+		      (unsigned long long)sum_stat(src, ST_XFR_COMPLETE));
+	strbuf_printf(sb, "dnsrouter_transfers_total{result=\"failed\"} %llu\n",
+		      (unsigned long long)sum_stat(src, ST_XFR_FAILED));
+	strbuf_printf(sb, "dnsrouter_transfers_total{result=\"refused\"} %llu\n",
+		      (unsigned long long)sum_stat(src, ST_XFR_REFUSED));
 	header(sb, "dnsrouter_dropped_total", "counter", "Packets dropped, by reason.");
 	for (size_t i = 0; i < sizeof(drops) / sizeof(drops[0]); i++) {
 		strbuf_printf(sb, "dnsrouter_dropped_total{reason=\"%s\"} %llu\n", drops[i].reason,

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/prefix.h"
 #include "common/sockaddr.h"
 #include "wire/wire.h"
 
@@ -33,7 +34,8 @@ enum conf_source {
 	CONF_SRC_ETCD = 1,
 };
 
-#define CONF_ENTRY_MAX 4096 /* longest "ip:port,regexp" accepted */
+#define CONF_TRANSFERS_MAX 64 /* client prefixes allowed to transfer zones */
+#define CONF_ENTRY_MAX 4096   /* longest "ip:port,regexp" accepted */
 #define CONF_ETCD_ENDPOINTS_MAX 16
 
 /* etcd discovery (v3 JSON gateway). */
@@ -114,7 +116,9 @@ struct conf {
 	uint32_t timeout_ms;
 	uint32_t tcp_max_conns;
 	uint32_t tcp_idle_ms;
-	union sockaddr_any admin;  /* family 0: no admin endpoint */
+	union sockaddr_any admin;                    /* family 0: no admin endpoint */
+	struct prefix transfers[CONF_TRANSFERS_MAX]; /* clients whose AXFR/IXFR are relayed */
+	size_t ntransfers;
 	struct conf_health health; /* global defaults */
 	struct conf_etcd etcd;
 	struct conf_backend *backends;

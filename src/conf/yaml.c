@@ -67,6 +67,22 @@ static int want_scalar(struct yctx *y, yaml_node_t *n, const char *what)
 	return DR_EOK;
 }
 
+/* A key that takes one value or a list of them: <one> for each. */
+static int each_value(struct yctx *y, yaml_node_t *v, int (*one)(struct yctx *y, yaml_node_t *v))
+{
+	if (v->type != YAML_SEQUENCE_NODE) {
+		return one(y, v);
+	}
+	for (yaml_node_item_t *i = v->data.sequence.items.start; i < v->data.sequence.items.top;
+	     i++) {
+		int rc = one(y, node(y, *i));
+		if (rc != DR_EOK) {
+			return rc;
+		}
+	}
+	return DR_EOK;
+}
+
 static int parse_map(struct yctx *y, yaml_node_t *map, const struct keyword *table, void *obj,
 		     const char *what)
 {
@@ -166,17 +182,7 @@ static int listen_one(struct yctx *y, yaml_node_t *v)
 static int key_listen(struct yctx *y, yaml_node_t *v, void *obj)
 {
 	(void)obj;
-	if (v->type != YAML_SEQUENCE_NODE) {
-		return listen_one(y, v);
-	}
-	for (yaml_node_item_t *i = v->data.sequence.items.start; i < v->data.sequence.items.top;
-	     i++) {
-		int rc = listen_one(y, node(y, *i));
-		if (rc != DR_EOK) {
-			return rc;
-		}
-	}
-	return DR_EOK;
+	return each_value(y, v, listen_one);
 }
 
 static int key_workers(struct yctx *y, yaml_node_t *v, void *obj)
@@ -200,6 +206,33 @@ static int key_busy_poll(struct yctx *y, yaml_node_t *v, void *obj)
 			    scalar(v));
 	}
 	return DR_EOK;
+}
+
+static int transfers_one(struct yctx *y, yaml_node_t *v)
+{
+	struct conf *c = y->conf;
+
+	if (want_scalar(y, v, "a transfers prefix") != DR_EOK) {
+		return DR_ECONF;
+	}
+	if (c->ntransfers == CONF_TRANSFERS_MAX) {
+		return fail(y, v, "transfers takes at most %d prefixes", CONF_TRANSFERS_MAX);
+	}
+	if (prefix_parse(scalar(v), &c->transfers[c->ntransfers]) != DR_EOK) {
+		return fail(y, v,
+			    "bad client prefix '%s' in transfers (like 192.0.2.0/24, "
+			    "2001:db8::/32 or one address; no bits set past the length)",
+			    scalar(v));
+	}
+	c->ntransfers++;
+	return DR_EOK;
+}
+
+/* transfers: [ PREFIX, ... ] -- the clients whose zone transfers are relayed */
+static int key_transfers(struct yctx *y, yaml_node_t *v, void *obj)
+{
+	(void)obj;
+	return each_value(y, v, transfers_one);
 }
 
 static int key_identity(struct yctx *y, yaml_node_t *v, void *obj)
@@ -437,17 +470,7 @@ static int etcd_endpoint(struct yctx *y, yaml_node_t *v)
 static int etcd_endpoints(struct yctx *y, yaml_node_t *v, void *obj)
 {
 	(void)obj;
-	if (v->type != YAML_SEQUENCE_NODE) {
-		return etcd_endpoint(y, v);
-	}
-	for (yaml_node_item_t *i = v->data.sequence.items.start; i < v->data.sequence.items.top;
-	     i++) {
-		int rc = etcd_endpoint(y, node(y, *i));
-		if (rc != DR_EOK) {
-			return rc;
-		}
-	}
-	return DR_EOK;
+	return each_value(y, v, etcd_endpoint);
 }
 
 static int etcd_prefix(struct yctx *y, yaml_node_t *v, void *obj)
@@ -780,6 +803,7 @@ static const struct keyword top_keys[] = {
 	{"identity", key_identity},
 	{"version", key_version},
 	{"no-route", key_no_route},
+	{"transfers", key_transfers},
 	{"timeout", key_timeout},
 	{"tcp", key_tcp},
 	{"admin", key_admin},

@@ -49,6 +49,8 @@ struct snapshot {
 	uint32_t drain_ms;     /* how long a stopping worker waits for the answers it owes */
 	char identity[CONF_TEXT_MAX + 1];
 	char version[CONF_TEXT_MAX + 1];
+	struct prefix transfers[CONF_TRANSFERS_MAX]; /* clients whose AXFR/IXFR are relayed */
+	uint32_t ntransfers;
 };
 
 /* Build snapshot <gen> from <c>, taking backends from <reg> (creating the new ones, and

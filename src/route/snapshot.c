@@ -186,6 +186,8 @@ struct snapshot *snapshot_build(const struct conf *c, struct backend_registry *r
 	s->drain_ms = drain_ms(c);
 	memcpy(s->identity, c->identity, sizeof(s->identity));
 	memcpy(s->version, c->version, sizeof(s->version));
+	memcpy(s->transfers, c->transfers, c->ntransfers * sizeof(*s->transfers));
+	s->ntransfers = (uint32_t)c->ntransfers;
 	while (zone_slots < 2 * c->nroutes) {
 		zone_slots *= 2; /* at most half full keeps probes short */
 	}

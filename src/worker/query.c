@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "common/prefix.h"
 #include "worker/query.h"
 #include "wire/edns.h"
 #include "wire/synth.h"
@@ -29,13 +30,34 @@ static void reply(struct worker *w, struct query_verdict *v, uint8_t *msg, size_
 	v->reply_len = n;
 }
 
-/* id.server/hostname.bind/version.* CH TXT and zone transfers. True when it answered. */
-static bool answer_locally(struct worker *w, uint8_t *msg, size_t len, size_t cap,
-			   const struct wire_question *q, struct query_verdict *v)
+static bool is_transfer(const struct wire_question *q)
+{
+	return q->qtype == WIRE_TYPE_AXFR || q->qtype == WIRE_TYPE_IXFR;
+}
+
+static bool transfer_allowed(const struct snapshot *s, const union sockaddr_any *client)
+{
+	for (uint32_t i = 0; i < s->ntransfers; i++) {
+		if (prefix_contains(&s->transfers[i], client)) {
+			return true;
+		}
+	}
+	return false;
+}
+
+/* id.server/hostname.bind/version.* CH TXT, and the zone transfers of clients that the
+ * transfers rule does not allow. True when it answered. */
+static bool answer_locally(struct worker *w, const struct query_origin *from, uint8_t *msg,
+			   size_t len, size_t cap, const struct wire_question *q,
+			   struct query_verdict *v)
 {
 	const struct snapshot *s = w->snap;
 
-	if (q->qtype == WIRE_TYPE_AXFR || q->qtype == WIRE_TYPE_IXFR) {
+	if (is_transfer(q)) {
+		if (transfer_allowed(s, from->client)) {
+			return false;
+		}
+		STAT_INC(w, ST_XFR_REFUSED);
 		reply(w, v, msg, len, cap, q, WIRE_RCODE_REFUSED, WIRE_EDE_PROHIBITED, NULL);
 		return true;
 	}
@@ -81,8 +103,8 @@ static struct backend *pick(struct worker *w, const struct route *r, const struc
 	return pool_pick(&r->pool, q, &pc, exclude);
 }
 
-void query_decide(struct worker *w, uint8_t *msg, size_t len, size_t cap, struct wire_question *q,
-		  struct query_verdict *v)
+void query_decide(struct worker *w, const struct query_origin *from, uint8_t *msg, size_t len,
+		  size_t cap, struct wire_question *q, struct query_verdict *v)
 {
 	int rc = wire_parse_query(msg, len, q);
 	struct wire_opt opt;
@@ -112,7 +134,7 @@ void query_decide(struct worker *w, uint8_t *msg, size_t len, size_t cap, struct
 		reply(w, v, msg, len, cap, q, WIRE_RCODE_BADVERS, WIRE_EDE_NONE, NULL);
 		return;
 	}
-	if (answer_locally(w, msg, len, cap, q, v)) {
+	if (answer_locally(w, from, msg, len, cap, q, v)) {
 		STAT_INC(w, ST_LOCAL);
 		return;
 	}
@@ -131,7 +153,9 @@ void query_decide(struct worker *w, uint8_t *msg, size_t len, size_t cap, struct
 		      NULL);
 		return;
 	}
-	v->action = QUERY_FORWARD;
+	/* Over UDP an allowed transfer is an ordinary query: the backend answers it as it
+	 * would the client (an IXFR that fits, or TC=1 to come back over TCP). */
+	v->action = from->tcp && is_transfer(q) ? QUERY_TRANSFER : QUERY_FORWARD;
 }
 
 struct wbackend *query_pick_retry(struct worker *w, const struct wire_question *q,

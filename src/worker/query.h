@@ -10,9 +10,10 @@
 #include "worker/worker.h"
 
 enum query_action {
-	QUERY_DROP = 0,    /* say nothing (short packet, a response) */
-	QUERY_REPLY = 1,   /* the buffer now holds our own answer, reply_len bytes */
-	QUERY_FORWARD = 2, /* send to <be> */
+	QUERY_DROP = 0,     /* say nothing (short packet, a response) */
+	QUERY_REPLY = 1,    /* the buffer now holds our own answer, reply_len bytes */
+	QUERY_FORWARD = 2,  /* send to <be> */
+	QUERY_TRANSFER = 3, /* an allowed AXFR/IXFR over TCP: relay it whole from <be> */
 };
 
 struct query_verdict {
@@ -23,11 +24,17 @@ struct query_verdict {
 	struct wbackend *wb;
 };
 
-/* Decide what to do with the query in <msg> (<len> bytes, buffer of <cap> bytes) and parse
- * its question into <q>. Local answers, FORMERR, no-route and no-backend replies are written
- * in place. Counts what it decides. Never blocks, never allocates. */
-void query_decide(struct worker *w, uint8_t *msg, size_t len, size_t cap, struct wire_question *q,
-		  struct query_verdict *v);
+/* Where a query came from: the client's address decides whether it may transfer zones. */
+struct query_origin {
+	const union sockaddr_any *client;
+	bool tcp;
+};
+
+/* Decide what to do with the query in <msg> (<len> bytes, buffer of <cap> bytes) from
+ * <from> and parse its question into <q>. Local answers, FORMERR, no-route and no-backend
+ * replies are written in place. Counts what it decides. Never blocks, never allocates. */
+void query_decide(struct worker *w, const struct query_origin *from, uint8_t *msg, size_t len,
+		  size_t cap, struct wire_question *q, struct query_verdict *v);
 
 /* Pick a backend for a retry of <q> other than <failed>, under the current snapshot. Returns
  * the worker's socket state for it, or NULL when the route or its backends are gone. */

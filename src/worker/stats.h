@@ -24,6 +24,9 @@ enum stat_counter {
 	ST_DROP_RING,
 	ST_INFLIGHT_FULL,
 	ST_TCP_REFUSED,
+	ST_XFR_COMPLETE, /* zone transfers relayed to their end */
+	ST_XFR_FAILED,   /* zone transfers the backend did not finish */
+	ST_XFR_REFUSED,  /* zone transfers of clients the transfers rule does not allow */
 	ST_COUNT
 };
 

@@ -4,7 +4,8 @@
  * A client connection reads length-prefixed queries (RFC 7766), answers what the router
  * answers itself at once, and relays each other query over its own TCP connection to a
  * backend (a "job"), so answers of any size come back whole. Several jobs per client run at
- * once; answers are written in the order they complete (RFC 7766 §7). */
+ * once; answers are written in the order they complete (RFC 7766 §7). A zone transfer an
+ * allowed client asks for is a job too, with many answers (worker/xfr.c). */
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -22,6 +23,7 @@
 #include "worker/stream.h"
 #include "worker/tcp_up.h"
 #include "worker/udp.h"
+#include "worker/xfr.h"
 
 #define TCP_PIPELINE_MAX 64       /* jobs per connection before we stop reading */
 #define TCP_WBUF_MAX (256u << 10) /* unsent answer bytes before we stop reading */
@@ -33,9 +35,11 @@ struct tcp_conn {
 	struct tcp_job *jobs; /* doubly linked through job.prev/next */
 	unsigned njobs;
 	uint32_t interest; /* epoll events asked for */
+	union sockaddr_any peer;
 	bool open;
 	bool rd_closed; /* the client sent FIN */
 	bool wrote;     /* answer bytes went out since the idle timer was last armed */
+	bool resuming;  /* in conn_resume_transfers: not again from inside it */
 	uint8_t *rbuf;
 	size_t rlen, rcap;
 	uint8_t *wbuf;
@@ -124,6 +128,8 @@ int tcp_listen(const union sockaddr_any *addr)
 static void conn_send(struct worker *w, struct tcp_conn *c, const uint8_t *msg, size_t len,
 		      uint16_t id);
 static void conn_settle(struct worker *w, struct tcp_conn *c);
+static void conn_update(struct worker *w, struct tcp_conn *c);
+static void conn_resume_transfers(struct worker *w, struct tcp_conn *c);
 
 /* End <j>: off its client and its backend connection, freed at tcp_reap. Ending an ended job
  * does nothing: answering a job can close its client, which ends all of the client's jobs,
@@ -137,6 +143,9 @@ static void job_end(struct worker *w, struct tcp_job *j)
 	}
 	j->ended = true;
 	tcp_up_cancel(w, j);
+	if (j->xfr != NULL) {
+		xfr_cancel(w, j->xfr);
+	}
 	timer_disarm(&w->wheel, &j->timer);
 	if (j->prev != NULL) {
 		j->prev->next = j->next;
@@ -224,7 +233,7 @@ void tcp_job_failed(struct worker *w, struct tcp_job *j, bool same_again)
 	conn_settle(w, c);
 }
 
-static void job_start(struct worker *w, struct tcp_conn *c, struct wbackend *wb,
+static void job_start(struct worker *w, struct tcp_conn *c, const struct query_verdict *v,
 		      const struct wire_question *q, const uint8_t *msg, size_t len)
 {
 	struct tcp_job *j = calloc(1, sizeof(*j));
@@ -248,9 +257,46 @@ static void job_start(struct worker *w, struct tcp_conn *c, struct wbackend *wb,
 	}
 	c->jobs = j;
 	c->njobs++;
-	if (tcp_up_send(w, j, wb) != DR_EOK) {
+	if ((v->action == QUERY_TRANSFER ? xfr_start(w, j, v->wb, q->qtype)
+					 : tcp_up_send(w, j, v->wb)) != DR_EOK) {
 		job_servfail(w, j, WIRE_EDE_NO_REACHABLE_AUTHORITY);
 	}
+}
+
+size_t tcp_job_unsent(const struct tcp_job *j)
+{
+	return j->conn->wlen - j->conn->woff;
+}
+
+bool tcp_job_relay(struct worker *w, struct tcp_job *j, const uint8_t *msg, size_t len)
+{
+	conn_send(w, j->conn, msg, len, j->client_id);
+	if (j->ended) {
+		return false;
+	}
+	conn_update(w, j->conn); /* what the socket did not take waits for EPOLLOUT */
+	return !j->ended;
+}
+
+void tcp_job_finish(struct worker *w, struct tcp_job *j, bool ok, bool relayed)
+{
+	struct tcp_conn *c = j->conn;
+
+	if (j->ended) {
+		return;
+	}
+	if (ok) {
+		STAT_INC(w, ST_ANSWERS);
+		job_end(w, j);
+		/* A long transfer is not idleness: the next query has a whole idle time. */
+		timer_arm(&w->wheel, &c->idle, w->now_ms + w->snap->tcp_idle_ms);
+	} else if (!relayed) {
+		job_servfail(w, j, WIRE_EDE_NETWORK_ERROR);
+	} else {
+		conn_close(w, c); /* a cut stream is the one failure a transfer client sees */
+		return;
+	}
+	conn_settle(w, c);
 }
 
 /* Client connections */
@@ -260,7 +306,9 @@ void tcp_accept(struct worker *w, uint32_t ls_idx)
 	struct tcp_state *t = w->tcp;
 
 	for (int i = 0; i < 64; i++) {
-		int fd = accept4(w->listeners[ls_idx].tcp.fd, NULL, NULL,
+		union sockaddr_any peer;
+		socklen_t peer_len = sizeof(peer);
+		int fd = accept4(w->listeners[ls_idx].tcp.fd, &peer.sa, &peer_len,
 				 SOCK_NONBLOCK | SOCK_CLOEXEC);
 		struct tcp_conn *c;
 
@@ -275,6 +323,7 @@ void tcp_accept(struct worker *w, uint32_t ls_idx)
 		}
 		t->free_list = c->next_free;
 		c->io.fd = fd;
+		c->peer = peer;
 		c->open = true;
 		c->rd_closed = false;
 		c->wrote = false;
@@ -343,17 +392,18 @@ static void conn_query(struct worker *w, struct tcp_conn *c, const uint8_t *msg,
 	uint8_t *buf = w->scratch;
 	struct wire_question q;
 	struct query_verdict v;
+	struct query_origin from = {.client = &c->peer, .tcp = true};
 
 	STAT_INC(w, ST_QUERIES_TCP);
 	/* Idle counts from the last whole query: bytes that never make one (a client sending
 	 * a frame a byte at a time) do not keep the connection. */
 	timer_arm(&w->wheel, &c->idle, w->now_ms + w->snap->tcp_idle_ms);
 	memcpy(buf, msg, len);
-	query_decide(w, buf, len, WORKER_SCRATCH, &q, &v);
+	query_decide(w, &from, buf, len, WORKER_SCRATCH, &q, &v);
 	if (v.action == QUERY_REPLY) {
 		conn_send(w, c, buf, (size_t)v.reply_len, wire_id(buf));
-	} else if (v.action == QUERY_FORWARD) {
-		job_start(w, c, v.wb, &q, buf, len);
+	} else if (v.action == QUERY_FORWARD || v.action == QUERY_TRANSFER) {
+		job_start(w, c, &v, &q, buf, len);
 	}
 }
 
@@ -456,7 +506,27 @@ static void conn_settle(struct worker *w, struct tcp_conn *c)
 	if (c->open && conn_can_read(c, w) && !conn_parse(w, c)) {
 		conn_close(w, c);
 	}
+	conn_resume_transfers(w, c);
 	conn_update(w, c);
+}
+
+/* The client may have read some of what it was sent: transfers waiting for room go on. */
+static void conn_resume_transfers(struct worker *w, struct tcp_conn *c)
+{
+	struct tcp_job *j = c->jobs;
+
+	if (c->resuming) {
+		return; /* a transfer that ends settles its client, and so comes back here */
+	}
+	c->resuming = true;
+	while (j != NULL && c->open) {
+		struct tcp_job *next = j->next; /* <j> may end, and stays allocated this turn */
+		if (j->xfr != NULL) {
+			xfr_resume(w, j->xfr);
+		}
+		j = next;
+	}
+	c->resuming = false;
 }
 
 void tcp_client_event(struct worker *w, struct io *io, uint32_t events)

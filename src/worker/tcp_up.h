@@ -14,6 +14,7 @@
 
 struct tcp_conn;
 struct tcp_up;
+struct xfr;
 
 /* A client's TCP query while a backend works on it. Owned by tcp.c; tcp_up.c queues it on a
  * backend connection and hands back its answer or its failure. */
@@ -22,6 +23,7 @@ struct tcp_job {
 	struct tcp_conn *conn;       /* the client */
 	struct tcp_job *prev, *next; /* in the client's list */
 	struct tcp_up *up;           /* the backend connection carrying it, or NULL */
+	struct xfr *xfr;             /* a zone transfer's own backend connection, or NULL */
 	struct tcp_job *up_prev, *up_next;
 	struct tcp_job *next_dead;
 	uint32_t backend_idx;

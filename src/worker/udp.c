@@ -316,9 +316,10 @@ static void handle_query(struct worker *w, uint32_t ls_idx, uint8_t *msg, size_t
 	struct listener *ls = &w->listeners[ls_idx];
 	struct wire_question q;
 	struct query_verdict v;
+	struct query_origin from = {.client = &client->remote, .tcp = false};
 
 	STAT_INC(w, ST_QUERIES_UDP);
-	query_decide(w, msg, len, WORKER_QUERY_BUF, &q, &v);
+	query_decide(w, &from, msg, len, WORKER_QUERY_BUF, &q, &v);
 	if (v.action == QUERY_FORWARD && !forward(w, v.wb, &q, msg, len, client, ls_idx, q.id, 0)) {
 		v.reply_len =
 			query_servfail(msg, len, WORKER_QUERY_BUF, WIRE_EDE_NO_REACHABLE_AUTHORITY);

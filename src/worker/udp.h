@@ -10,6 +10,7 @@ enum {
 	TIMER_KIND_TCP_CONN = 2,
 	TIMER_KIND_TCP_JOB = 3,
 	TIMER_KIND_TCP_UP = 4,
+	TIMER_KIND_XFR = 5,
 };
 
 /* Allocate the worker's send queue. Returns DR_EOK or DR_ENOMEM. */

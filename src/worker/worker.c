@@ -17,6 +17,7 @@
 #include "worker/tcp_up.h"
 #include "worker/udp.h"
 #include "worker/worker.h"
+#include "worker/xfr.h"
 
 #define EVENTS_PER_WAIT 128
 #define IDLE_WAIT_MS 1000
@@ -190,6 +191,8 @@ static void run_timers(struct worker *w)
 			udp_inflight_expired(w, (struct inflight *)t);
 		} else if (t->kind == TIMER_KIND_TCP_UP) {
 			tcp_up_expired(w, t);
+		} else if (t->kind == TIMER_KIND_XFR) {
+			xfr_expired(w, t);
 		} else {
 			tcp_timer_expired(w, t);
 		}
@@ -216,6 +219,9 @@ static void dispatch(struct worker *w, struct io *io, uint32_t events)
 		break;
 	case IO_TCP_BACKEND:
 		tcp_up_event(w, io, events);
+		break;
+	case IO_XFR_BACKEND:
+		xfr_event(w, io, events);
 		break;
 	case IO_WAKE: {
 		uint64_t count;
@@ -297,6 +303,7 @@ static void *worker_main(void *arg)
 		run_timers(w);
 		tcp_reap(w);
 		tcp_up_reap(w);
+		xfr_reap(w);
 		if (!w->draining && atomic_load(&w->router->stopping)) {
 			begin_drain(w);
 			drain_deadline = w->now_ms + w->snap->drain_ms;
@@ -432,6 +439,7 @@ void worker_free(struct worker *w)
 	}
 	free(w->bes);
 	tcp_up_reap(w);
+	xfr_reap(w);
 	for (uint32_t i = 0; i < w->nlisteners; i++) {
 		close(w->listeners[i].udp.fd);
 		if (w->listeners[i].tcp.fd >= 0) {

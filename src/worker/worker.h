@@ -36,6 +36,7 @@ enum io_kind {
 	IO_UDP_BACKEND = 3,
 	IO_TCP_CLIENT = 4,
 	IO_TCP_BACKEND = 5,
+	IO_XFR_BACKEND = 6,
 };
 
 /* First member of every object registered with epoll: data.ptr points at it. */
@@ -53,6 +54,7 @@ struct listener {
 
 struct wbackend;
 struct tcp_up;
+struct xfr;
 
 /* One connected UDP socket to a backend, for one ID space of the in-flight table. */
 struct wsock {
@@ -98,6 +100,7 @@ struct worker {
 	struct tx_queue *tx;
 	struct tcp_state *tcp;
 	struct tcp_up *tcp_up_dead; /* closed this turn, freed at its end */
+	struct xfr *xfr_dead;       /* transfers ended this turn, freed at its end */
 	uint8_t *rxbuf;             /* WORKER_BATCH x WORKER_RESP_BUF */
 	uint8_t *scratch;           /* WORKER_SCRATCH: a TCP query and our reply to it */
 	uint64_t now_ms;

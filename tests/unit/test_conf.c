@@ -663,6 +663,47 @@ static void test_add_listen(void **state)
 	conf_deinit(&c);
 }
 
+/* transfers: a list of prefixes (or one), kept in order; bad ones named with their line. */
+static void test_transfers(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(
+		load(f, "transfers: [ 192.0.2.0/24, \"2001:db8::/32\", 127.0.0.1 ]\n", false),
+		DR_EOK);
+	assert_int_equal(f->conf.ntransfers, 3);
+	assert_int_equal(f->conf.transfers[0].family, AF_INET);
+	assert_int_equal(f->conf.transfers[0].bits, 24);
+	assert_int_equal(f->conf.transfers[1].family, AF_INET6);
+	assert_int_equal(f->conf.transfers[1].bits, 32);
+	assert_int_equal(f->conf.transfers[2].bits, 32);
+	conf_deinit(&f->conf);
+	assert_int_equal(load(f, "transfers: ::1\n", false), DR_EOK);
+	assert_int_equal(f->conf.ntransfers, 1);
+	assert_int_equal(f->conf.transfers[0].bits, 128);
+	conf_deinit(&f->conf);
+	assert_int_equal(load(f, "transfers: []\n", false), DR_EOK);
+	assert_int_equal(f->conf.ntransfers, 0);
+	conf_deinit(&f->conf);
+	expect_error(f, "workers: 1\ntransfers:\n  - 10.0.0.0/8\n  - 10.0.0.0/33\n", false, 4,
+		     "bad client prefix '10.0.0.0/33' in transfers");
+	expect_error(f, "transfers: [ 10.1.2.3/8 ]\n", false, 1, "no bits set past the length");
+	expect_error(f, "transfers: [ foo ]\n", false, 1, "bad client prefix 'foo'");
+	expect_error(f, "transfers: { a: 1 }\n", false, 1, "transfers prefix must be a single");
+}
+
+static void test_transfers_too_many(void **state)
+{
+	struct fixture *f = *state;
+	char text[4096];
+	size_t n = (size_t)snprintf(text, sizeof(text), "transfers:\n");
+
+	for (int i = 0; i <= CONF_TRANSFERS_MAX; i++) {
+		n += (size_t)snprintf(text + n, sizeof(text) - n, "  - 10.0.%d.0/24\n", i);
+	}
+	expect_error(f, text, false, CONF_TRANSFERS_MAX + 2, "at most 64 prefixes");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -685,6 +726,8 @@ int main(void)
 		cmocka_unit_test(test_add_entry),
 		cmocka_unit_test(test_add_entry_bad),
 		cmocka_unit_test(test_add_listen),
+		cmocka_unit_test(test_transfers),
+		cmocka_unit_test(test_transfers_too_many),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: MIT */
+/* wire/xfr.c -- where a zone transfer's stream of answers ends (RFC 5936, RFC 1995) */
+#include "common/err.h"
+#include "wire/wire.h"
+#include "wire/xfr.h"
+
+#define WIRE_TYPE_SOA 6
+#define RR_FIXED 10 /* type, class, TTL, RDLENGTH */
+
+/* The serial of the SOA whose RDATA is <rdlen> bytes at <pos>. */
+static int soa_serial(const uint8_t *msg, size_t len, size_t pos, size_t rdlen, uint32_t *serial)
+{
+	size_t end = pos + rdlen;
+
+	if (wire_skip_name(msg, end, &pos) != DR_EOK || wire_skip_name(msg, end, &pos) != DR_EOK ||
+	    pos + 20 > end || end > len) {
+		return DR_EMALF;
+	}
+	*serial = (uint32_t)wire_read_u16(msg + pos) << 16 | wire_read_u16(msg + pos + 2);
+	return DR_EOK;
+}
+
+/* One answer record of <type>, RDATA at <rdata>: update <t>. */
+static int track_record(struct xfr_track *t, const uint8_t *msg, size_t len, uint16_t type,
+			size_t rdata, size_t rdlen)
+{
+	uint32_t serial;
+
+	if (type != WIRE_TYPE_SOA) {
+		return t->records++ == 0 ? DR_EMALF : XFR_MORE;
+	}
+	if (soa_serial(msg, len, rdata, rdlen, &serial) != DR_EOK) {
+		return DR_EMALF;
+	}
+	if (t->records == 0) {
+		t->serial = serial;
+	} else if (t->records == 1 && t->qtype == WIRE_TYPE_IXFR) {
+		t->incremental = true;
+	}
+	t->records++;
+	if (serial == t->serial) {
+		t->soa_seen++;
+	}
+	return t->soa_seen >= (t->incremental ? 3u : 2u) ? XFR_DONE : XFR_MORE;
+}
+
+static int skip_questions(const uint8_t *msg, size_t len, size_t *pos)
+{
+	for (unsigned n = wire_read_u16(msg + WIRE_OFF_QDCOUNT); n > 0; n--) {
+		if (wire_skip_name(msg, len, pos) != DR_EOK || *pos + 4 > len) {
+			return DR_EMALF;
+		}
+		*pos += 4;
+	}
+	return DR_EOK;
+}
+
+int xfr_track_message(struct xfr_track *t, const uint8_t *msg, size_t len)
+{
+	unsigned answers = wire_read_u16(msg + WIRE_OFF_ANCOUNT);
+	size_t pos = WIRE_HDR_LEN;
+	int verdict = XFR_MORE;
+
+	t->messages++;
+	if (wire_rcode(msg) != WIRE_RCODE_NOERROR || (t->messages == 1 && answers == 0)) {
+		return XFR_DONE;
+	}
+	if (skip_questions(msg, len, &pos) != DR_EOK) {
+		return DR_EMALF;
+	}
+	for (unsigned i = 0; i < answers && verdict == XFR_MORE; i++) {
+		if (wire_skip_name(msg, len, &pos) != DR_EOK || pos + RR_FIXED > len) {
+			return DR_EMALF;
+		}
+		uint16_t type = wire_read_u16(msg + pos);
+		size_t rdlen = wire_read_u16(msg + pos + 8);
+		pos += RR_FIXED;
+		if (pos + rdlen > len) {
+			return DR_EMALF;
+		}
+		verdict = track_record(t, msg, len, type, pos, rdlen);
+		if (verdict < 0) {
+			return verdict;
+		}
+		pos += rdlen;
+	}
+	/* An IXFR client already up to date gets the SOA alone (RFC 1995 §2). */
+	if (t->qtype == WIRE_TYPE_IXFR && t->messages == 1 && answers == 1 && t->records == 1) {
+		return XFR_DONE;
+	}
+	return verdict;
+}
