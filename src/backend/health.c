@@ -337,6 +337,7 @@ static void passive(struct health *h, struct backend *be)
 	if (p->lost >= be->health.fall) {
 		snprintf(why, sizeof(why), "%u timeouts in a row on live traffic", p->lost);
 		p->lost = 0;
+		p->succs = 0; /* back only after <rise> checks that follow this, as README says */
 		set_down(be, why);
 		/* Without active checks nothing would bring it back: try again after an interval. */
 		p->down_until_ms = h->now_ms + be->health.interval_ms;

@@ -444,3 +444,34 @@ def test_tcp_check_waiting_for_an_answer_does_not_spin(router, fake_backend):
     used = _thread_cpu_s(r.proc.pid, "dnsr-health") - before
     assert mute.health_probes >= 2
     assert used < 0.2, "health thread used %.2f s of CPU in 2 s of waiting checks" % used
+
+
+def log_time(r, pattern):
+    """The log timestamp (seconds) of the last line matching <pattern>, or None."""
+    for line in reversed(r.log().splitlines()):
+        if re.search(pattern, line):
+            stamp = re.match(r"\d{4}-\d\d-\d\dT(\d\d):(\d\d):(\d\d\.\d+)Z", line)
+            h, m, s = stamp.groups()
+            return int(h) * 3600 + int(m) * 60 + float(s)
+    return None
+
+
+def test_passive_down_needs_rise_new_checks(router, fake_backend):
+    """A backend taken out by passive checks comes back after `rise` active checks in a row
+    that follow, not on the strength of the ones it passed before: a backend that answers
+    checks but loses real queries must not flap straight back."""
+    lossy = fake_backend("drop-prefixed", name="lossy")
+    r = router(conf([backend("lossy", lossy.address, timeout="200ms")],
+                    [route_zone(".", ["lossy"])], workers=1,
+                    health={"interval": "200ms", "timeout": "200ms", "fall": 3, "rise": 5}))
+    # The bug this guards against needs a run of good checks behind it: let ~8 go by.
+    time.sleep(1.6)
+    load = lb.Load(r.port, ("drop%d.example." % i for i in range(3)), timeout=2.0).run()
+    assert len(load) == 3
+    dnsr.wait_for(lambda: log_has(r, r"lossy .* is down \(3 timeouts"), timeout=5,
+                  what="passive checks taking lossy down")
+    dnsr.wait_for(lambda: log_time(r, r"lossy .* is up") > log_time(r, r"lossy .* is down"),
+                  timeout=5, what="lossy back after its checks")
+    back_after = log_time(r, r"lossy .* is up") - log_time(r, r"lossy .* is down")
+    # Five checks 200 ms apart: the fifth at least 0.8 s after the first one that follows.
+    assert back_after >= 0.75, "back %.2f s after going down, with rise 5 x 200 ms" % back_after
