@@ -70,6 +70,16 @@ static int chash_build(struct pool *p)
 	return DR_EOK;
 }
 
+static bool any_candidate(const struct pool *p, const struct backend *exclude, bool strict)
+{
+	for (uint32_t i = 0; i < p->n; i++) {
+		if (pool_candidate(p->backends[i], exclude, strict)) {
+			return true;
+		}
+	}
+	return false;
+}
+
 static struct backend *chash_pick(const struct pool *p, const struct wire_question *q,
 				  const struct pool_ctx *pc, const struct backend *exclude,
 				  bool strict)
@@ -78,6 +88,9 @@ static struct backend *chash_pick(const struct pool *p, const struct wire_questi
 	uint32_t lo = 0, hi = p->nring;
 
 	(void)pc;
+	if (!any_candidate(p, exclude, strict)) {
+		return NULL; /* not a walk over every point of the ring for nothing */
+	}
 	while (lo < hi) { /* the first point at or after h */
 		uint32_t mid = lo + (hi - lo) / 2;
 		if (p->ring[mid].point < h) {

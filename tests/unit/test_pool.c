@@ -273,6 +273,25 @@ static void test_hash_heavy_pool_minimal_moves(void **state)
 	}
 }
 
+/* Every backend of a heavy ring down (or the only live one excluded): no pick, and an
+ * answer found without walking the ring's 100,000 points for every query. */
+static void test_hash_all_down(void **state)
+{
+	struct fixture *f = *state;
+	const uint32_t heavy[] = {100, 100, 100};
+	struct wire_question q;
+
+	question(&q, 3);
+	make_pool(f, CONF_POLICY_HASH, 3, heavy);
+	for (unsigned i = 0; i < 3; i++) {
+		atomic_store(&f->be[i].state, BE_CHECKED);
+	}
+	assert_null(pool_pick(&f->pool, &q, &f->pc, NULL));
+	atomic_store(&f->be[2].state, BE_UP | BE_CHECKED);
+	assert_ptr_equal(pool_pick(&f->pool, &q, &f->pc, NULL), &f->be[2]);
+	assert_null(pool_pick(&f->pool, &q, &f->pc, &f->be[2]));
+}
+
 static void test_retry_excludes_failed(void **state)
 {
 	struct fixture *f = *state;
@@ -306,6 +325,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_first_available, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hash_heavy_pool_minimal_moves, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_hash_all_down, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hash_stable_and_minimal_moves, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_retry_excludes_failed, setup, teardown),
