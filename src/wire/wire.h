@@ -95,6 +95,15 @@ static inline int wire_is_response(const uint8_t *msg)
 	return (msg[WIRE_OFF_FLAGS1] & WIRE_FLAG1_QR) != 0;
 }
 
+enum wire_opcode {
+	WIRE_OPCODE_QUERY = 0,
+};
+
+static inline int wire_opcode(const uint8_t *msg)
+{
+	return (msg[WIRE_OFF_FLAGS1] >> 3) & 0x0f;
+}
+
 static inline int wire_rcode(const uint8_t *msg)
 {
 	return msg[WIRE_OFF_FLAGS2] & 0x0f;

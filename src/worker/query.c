@@ -134,6 +134,14 @@ void query_decide(struct worker *w, const struct query_origin *from, uint8_t *ms
 		reply(w, v, msg, len, cap, q, WIRE_RCODE_BADVERS, WIRE_EDE_NONE, NULL);
 		return;
 	}
+	if (wire_opcode(msg) != WIRE_OPCODE_QUERY) {
+		/* UPDATE, NOTIFY, ...: relayed, they would reach the backend from our address,
+		 * which its ACL trusts. NOTIMP: "does not support the requested kind of query"
+		 * (RFC 1035 §4.1.1). */
+		STAT_INC(w, ST_LOCAL);
+		reply(w, v, msg, len, cap, q, WIRE_RCODE_NOTIMP, WIRE_EDE_NONE, NULL);
+		return;
+	}
 	if (answer_locally(w, from, msg, len, cap, q, v)) {
 		STAT_INC(w, ST_LOCAL);
 		return;

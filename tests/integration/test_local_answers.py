@@ -1,16 +1,19 @@
 # SPDX-License-Identifier: MIT
 # Answers the router makes itself: identity (id.server./hostname.bind. CH TXT), version
 # (version.bind./version.server. CH TXT, REFUSED unless configured), zone transfers refused
-# with EDE 18 -- none of them reaching a backend.
+# with EDE 18, other opcodes than QUERY (UPDATE, NOTIFY) NOTIMP -- none of them reaching a
+# backend.
 
 import socket
 
 import dns.flags
+import dns.opcode
 import dns.message
 import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
+import dns.update
 import pytest
 
 import dnsr
@@ -131,3 +134,30 @@ def test_edns_version_1_gets_badvers(local_router, name, rdclass, transport):
     assert r.edns == 0
     assert not r.answer
     assert local_router.fake.count == before
+
+
+def _update():
+    u = dns.update.UpdateMessage("example.")
+    u.add("evil.example.", 300, "A", "192.0.2.66")
+    return u
+
+
+def _notify():
+    n = dns.message.make_query("example.", "SOA")
+    n.set_opcode(dns.opcode.NOTIFY)
+    n.flags |= dns.flags.AA
+    return n
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+@pytest.mark.parametrize("make", [_update, _notify], ids=["update", "notify"])
+def test_other_opcodes_not_implemented(local_router, make, transport):
+    """UPDATE and NOTIFY (any opcode but QUERY) get NOTIMP from the router: relayed, they
+    would reach the backend from the router's address, which a backend's ACL trusts."""
+    before = local_router.fake.count
+    m = make()
+    r = local_router.exchange(m, transport=transport)
+    assert r.id == m.id
+    assert r.opcode() == m.opcode()
+    assert r.rcode() == dns.rcode.NOTIMP, dnsr.rcode_text(r)
+    assert local_router.fake.count == before, "an UPDATE/NOTIFY reached the backend"
