@@ -37,6 +37,16 @@ static uint64_t sum_stat(const struct metrics_source *src, enum stat_counter k)
 	return sum;
 }
 
+static uint64_t sum_regex_limits(const struct metrics_source *src)
+{
+	uint64_t sum = 0;
+
+	for (unsigned i = 0; i < src->nworkers; i++) {
+		sum += regex_scratch_limit_hits(src->workers[i]->rs);
+	}
+	return sum;
+}
+
 static uint64_t sum_rcode(const struct metrics_source *src, unsigned rcode)
 {
 	uint64_t sum = 0;
@@ -95,6 +105,10 @@ static void router_metrics(struct strbuf *sb, const struct metrics_source *src)
 		      (unsigned long long)sum_stat(src, ST_XFR_FAILED));
 	strbuf_printf(sb, "dnsrouter_transfers_total{result=\"refused\"} %llu\n",
 		      (unsigned long long)sum_stat(src, ST_XFR_REFUSED));
+	header(sb, "dnsrouter_regex_limit_total", "counter",
+	       "Regex route matches cut off at their step limit (taken as no match).");
+	strbuf_printf(sb, "dnsrouter_regex_limit_total %llu\n",
+		      (unsigned long long)sum_regex_limits(src));
 	header(sb, "dnsrouter_dropped_total", "counter", "Packets dropped, by reason.");
 	for (size_t i = 0; i < sizeof(drops) / sizeof(drops[0]); i++) {
 		strbuf_printf(sb, "dnsrouter_dropped_total{reason=\"%s\"} %llu\n", drops[i].reason,

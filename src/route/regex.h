@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct regex;
 struct regex_scratch;
@@ -27,7 +28,12 @@ void regex_free(struct regex *re);
 struct regex_scratch *regex_scratch_new(void);
 void regex_scratch_free(struct regex_scratch *s);
 
-/* True when <re> matches <subject> of <len> bytes. Uses <s>, owned by the calling thread. */
+/* True when <re> matches <subject> of <len> bytes. Uses <s>, owned by the calling thread. A
+ * match that runs past its step limit (a pattern that backtracks without end on this subject)
+ * is no match, and counted. */
 bool regex_match(const struct regex *re, const char *subject, size_t len, struct regex_scratch *s);
+
+/* How many matches with <s> ran past the step limit. Any thread may read it. */
+uint64_t regex_scratch_limit_hits(const struct regex_scratch *s);
 
 #endif

@@ -719,6 +719,38 @@ static void test_rebuild_from_previous(void **state)
 	expect_route(f, "mail.example.", "^mail\\.");
 }
 
+/* A pattern that backtracks without end on a name a client chose stops at the step limit
+ * (no match, counted); a plain pattern still matches the longest names. */
+static void test_regex_step_limit(void **state)
+{
+	char err[256], name[1100];
+	struct regex_scratch *rs = regex_scratch_new();
+	struct regex *evil = regex_new("^([a-z0-9]+-?)*[a-z0-9]\\.example\\.$", err, sizeof(err));
+	struct regex *plain = regex_new("^([a-z0-9-]+\\.)*example\\.$", err, sizeof(err));
+	size_t n = 0;
+
+	(void)state;
+	assert_non_null(rs);
+	assert_non_null(evil);
+	assert_non_null(plain);
+	/* 18 letters: past our limit, within PCRE2's default one (10 million steps) */
+	memset(name, 'a', 18);
+	snprintf(name + 18, sizeof(name) - 18, "_.example.");
+	assert_false(regex_match(evil, name, strlen(name), rs));
+	assert_int_equal(regex_scratch_limit_hits(rs), 1);
+	assert_true(regex_match(evil, "ab-cd.example.", 14, rs));
+	/* 250 labels: the longest name a query can carry, matched within the limit */
+	for (int i = 0; i < 250; i++) {
+		n += (size_t)snprintf(name + n, sizeof(name) - n, "a%d.", i % 10);
+	}
+	n += (size_t)snprintf(name + n, sizeof(name) - n, "example.");
+	assert_true(regex_match(plain, name, n, rs));
+	assert_int_equal(regex_scratch_limit_hits(rs), 1);
+	regex_free(evil);
+	regex_free(plain);
+	regex_scratch_free(rs);
+}
+
 static void test_build_bad_regex(void **state)
 {
 	struct fixture *f = *state;
@@ -749,6 +781,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pool_round_robin, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rebuild_from_previous, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_build_bad_regex, setup, teardown),
+		cmocka_unit_test(test_regex_step_limit),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
