@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "common/err.h"
+#include "common/strmap.h"
 #include "conf/conf.h"
 #include "route/regex.h"
 
@@ -422,6 +423,51 @@ static int validate_route(struct conf *c, struct conf_route *r, char *err, size_
 	return DR_EOK;
 }
 
+/* The key under which route <r> must be unique: its zone, or its pattern. NULL when the
+ * pattern is too long to be worth a key (a regexp of thousands of bytes is not repeated). */
+static const char *route_key(const struct conf_route *r, char *key, size_t cap)
+{
+	if (r->kind == CONF_ROUTE_ZONE) {
+		key[0] = 'z';
+		return wire_name_to_text(r->zone, key + 1, cap - 1) >= 0 ? key : NULL;
+	}
+	return (size_t)snprintf(key, cap, "r%s", r->pattern) < cap ? key : NULL;
+}
+
+/* A second route for the same zone or the same pattern would never be used (the first one
+ * wins): say so rather than route silently past it. */
+static int check_duplicate_routes(struct conf *c, char *err, size_t len)
+{
+	struct strmap seen;
+	char key[CONF_ENTRY_MAX];
+	int rc = strmap_init(&seen, c->nroutes);
+
+	for (size_t i = 0; rc == DR_EOK && i < c->nroutes; i++) {
+		struct conf_route *r = &c->routes[i], *first;
+		const char *k = route_key(r, key, sizeof(key));
+		if (k == NULL) {
+			continue;
+		}
+		first = strmap_get(&seen, k);
+		if (first == NULL) {
+			rc = strmap_put(&seen, k, r);
+			continue;
+		}
+		int n = where(c, r->line, err, len);
+		const char *what = r->kind == CONF_ROUTE_ZONE ? "zone" : "regex";
+		if (first->line > 0) {
+			snprintf(err + n, len - (size_t)n, "%s '%s' is already routed at line %d",
+				 what, r->pattern, first->line);
+		} else {
+			snprintf(err + n, len - (size_t)n,
+				 "%s '%s' is already routed by a -b entry", what, r->pattern);
+		}
+		rc = DR_ECONF;
+	}
+	strmap_deinit(&seen);
+	return rc;
+}
+
 int conf_validate(struct conf *c, char *err, size_t len)
 {
 	char tmp[CONF_ERR_LEN];
@@ -451,6 +497,10 @@ int conf_validate(struct conf *c, char *err, size_t len)
 		if (rc != DR_EOK) {
 			return rc;
 		}
+	}
+	rc = check_duplicate_routes(c, err, len);
+	if (rc != DR_EOK) {
+		return rc;
 	}
 	for (size_t i = 0; i < c->nbackends; i++) {
 		health_merge(&c->backends[i].health, &c->health);

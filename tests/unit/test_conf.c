@@ -663,6 +663,28 @@ static void test_add_listen(void **state)
 	conf_deinit(&c);
 }
 
+/* A second route for a zone (in any case) or a regexp never gets a query: an error, naming
+ * both lines. Another route for a parent or child zone is fine. */
+static void test_duplicate_routes(void **state)
+{
+	struct fixture *f = *state;
+	static const char head[] = "backends:\n"
+				   "  - { name: a, address: \"127.0.0.1:5300\" }\n"
+				   "routes:\n"
+				   "  - { zone: example., backends: [a] }\n"
+				   "  - { regex: '^x\\.', backends: [a] }\n"
+				   "  - { zone: sub.example., backends: [a] }\n";
+	char text[512];
+
+	snprintf(text, sizeof(text), "%s  - { zone: EXAMPLE, backends: [a] }\n", head);
+	expect_error(f, text, true, 7, "zone 'EXAMPLE' is already routed at line 4");
+	snprintf(text, sizeof(text), "%s  - { regex: '^x\\.', backends: [a] }\n", head);
+	expect_error(f, text, true, 7, "regex '^x\\.' is already routed at line 5");
+	snprintf(text, sizeof(text), "%s  - { regex: '^X\\.', backends: [a] }\n", head);
+	assert_int_equal(load(f, text, true), DR_EOK);
+	conf_deinit(&f->conf);
+}
+
 /* transfers: a list of prefixes (or one), kept in order; bad ones named with their line. */
 static void test_transfers(void **state)
 {
@@ -726,6 +748,7 @@ int main(void)
 		cmocka_unit_test(test_add_entry),
 		cmocka_unit_test(test_add_entry_bad),
 		cmocka_unit_test(test_add_listen),
+		cmocka_unit_test(test_duplicate_routes),
 		cmocka_unit_test(test_transfers),
 		cmocka_unit_test(test_transfers_too_many),
 	};
