@@ -368,6 +368,10 @@ static void tick(struct health *h, struct backend *be)
 	if (p->fd != -1 && h->now_ms >= p->deadline_ms) {
 		check_done(h, be, false, "check timed out");
 	}
+	if (p->next_ms > h->now_ms + be->health.interval_ms) {
+		p->next_ms =
+			h->now_ms + be->health.interval_ms; /* a reload shortened the interval */
+	}
 	if (p->fd == -1 && h->now_ms >= p->next_ms) {
 		check_start(h, be);
 	}

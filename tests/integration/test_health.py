@@ -475,3 +475,20 @@ def test_passive_down_needs_rise_new_checks(router, fake_backend):
     back_after = log_time(r, r"lossy .* is up") - log_time(r, r"lossy .* is down")
     # Five checks 200 ms apart: the fifth at least 0.8 s after the first one that follows.
     assert back_after >= 0.75, "back %.2f s after going down, with rise 5 x 200 ms" % back_after
+
+
+def test_shorter_interval_applies_at_reload(router, own_knot):
+    """A reload that shortens `health.interval` takes effect at once (README: every key but a
+    few at once on SIGHUP), not when the old, long interval runs out."""
+    a = own_knot("h1")
+    slow = {"interval": "3600s", "timeout": "200ms", "fall": 1, "rise": 1}
+    r = router(conf([backend("h1", a.addr4)], [route_zone("example.", ["h1"])],
+                    health=slow))
+    r.reload(conf([backend("h1", a.addr4)], [route_zone("example.", ["h1"])],
+                  health=dict(slow, interval="200ms")))
+    a.pause()
+    try:
+        dnsr.wait_for(lambda: log_has(r, r"\bh1\b.*\bis down\b"), timeout=3,
+                      what="h1 down by checks every 200 ms after the reload")
+    finally:
+        a.resume()
