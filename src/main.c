@@ -9,6 +9,7 @@
 #include <string.h>
 #include <curl/curl.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 #include <urcu-qsbr.h>
@@ -333,6 +334,39 @@ static unsigned worker_count(const struct conf *c)
 	return cores > 0 ? (unsigned)cores : 1;
 }
 
+/* Every worker has a socket to every backend and a share of the client connections: take
+ * the whole descriptor allowance (a service manager's soft limit is often 1024, the hard one
+ * far higher), and say so when even that looks short. */
+static void raise_fd_limit(const struct control *ctl)
+{
+	struct rlimit rl;
+	uint64_t need =
+		(uint64_t)ctl->nworkers * (2 * ctl->conf.nlisten + 4 + 2 * ctl->conf.nbackends) +
+		ctl->conf.tcp_max_conns + 64;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+		return;
+	}
+	if (rl.rlim_cur < rl.rlim_max) {
+		rlim_t was = rl.rlim_cur;
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+			rl.rlim_cur = was;
+		} else {
+			log_info("control", "descriptor limit raised from %llu to %llu",
+				 (unsigned long long)was, (unsigned long long)rl.rlim_cur);
+		}
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && need > rl.rlim_cur) {
+		log_warn(
+			"control",
+			"descriptor limit %llu is below the %llu that %u workers, %zu backends and "
+			"%u TCP connections may use; raise it (ulimit -n, LimitNOFILE=)",
+			(unsigned long long)rl.rlim_cur, (unsigned long long)need, ctl->nworkers,
+			ctl->conf.nbackends, ctl->conf.tcp_max_conns);
+	}
+}
+
 /* Create the workers and bind their listening sockets, without starting them: a port that is
  * taken fails the start at once, before any health check or etcd read. */
 static int create_workers(struct control *ctl)
@@ -344,6 +378,7 @@ static int create_workers(struct control *ctl)
 	if (ctl->router.tcp_max_conns == 0) {
 		ctl->router.tcp_max_conns = 1;
 	}
+	raise_fd_limit(ctl);
 	ctl->workers = calloc(ctl->nworkers, sizeof(*ctl->workers));
 	if (ctl->workers == NULL) {
 		log_err("control", "out of memory");

@@ -8,6 +8,7 @@ import json
 import os
 import random
 import re
+import resource
 import select
 import signal
 import socket
@@ -456,7 +457,7 @@ class Router(LoggedProcess):
     """A running dnsrouter; start() waits until it answers id.server. CH TXT."""
 
     def __init__(self, workdir, conf=None, args=(), port=None, listen=None, ready=True,
-                 env=None):
+                 env=None, nofile=None):
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
@@ -468,6 +469,7 @@ class Router(LoggedProcess):
         self.expect_exit = False
         self.ready = ready
         self.env = env
+        self.nofile = nofile  # (soft, hard) descriptor limits to start it with
         if conf is not None:
             if isinstance(conf, dict):
                 conf = dict(conf)
@@ -483,8 +485,13 @@ class Router(LoggedProcess):
         if self.env:
             env.update(self.env)
         self._log = open(self.log_path, "wb")
+        limits = None
+        if self.nofile is not None:
+            def limits():
+                resource.setrlimit(resource.RLIMIT_NOFILE, self.nofile)
         self.proc = subprocess.Popen([ROUTER_BIN] + self.args, stdout=self._log,
-                                     stderr=self._log, stdin=subprocess.DEVNULL, env=env)
+                                     stderr=self._log, stdin=subprocess.DEVNULL, env=env,
+                                     preexec_fn=limits)
         if self.ready:
             try:
                 self.wait_ready()

@@ -199,3 +199,35 @@ def test_listen_single_string_and_cli_listen(router, ns1):
     dnsr.wait_for(lambda: dnsr.udp_exchange(port2, dnsr.query("s.example.").to_wire(), 6,
                                             timeout=0.5), 3, what="-l listener")
     assert dnsr.who(dnsr.exchange(port2, dnsr.query("s.example."), "tcp", 6)) == "ns1"
+
+
+def open_files_limit(pid):
+    """(soft, hard) "Max open files" of process <pid>."""
+    with open("/proc/%d/limits" % pid) as f:
+        for line in f:
+            if line.startswith("Max open files"):
+                soft, hard = line.split()[3:5]
+                return int(soft), int(hard)
+    raise AssertionError("no open-files line in /proc/%d/limits" % pid)
+
+
+def test_descriptor_limit_raised_to_hard(router, ns1):
+    """Started with a service manager's usual soft limit (1024, here 256) under a higher hard
+    one, the router takes the hard one: every worker needs a socket to every backend."""
+    conf = {"workers": 2, "backends": [{"name": "ns1", "address": ns1.addr4}],
+            "routes": [dnsr.route_zone(".", ["ns1"])]}
+    r = router(conf, nofile=(256, 4096))
+    assert open_files_limit(r.proc.pid) == (4096, 4096)
+    assert re.search(r"descriptor limit raised from 256 to 4096", r.log())
+    assert "descriptor limit 4096 is below" not in r.log()
+
+
+def test_descriptor_limit_too_low_warned(router, ns1):
+    """Where even the hard limit is short of what the workers, backends and TCP connections
+    may use, the log says so at start, with the numbers."""
+    conf = {"workers": 2, "tcp": {"max-connections": 1000},
+            "backends": [{"name": "ns1", "address": ns1.addr4}],
+            "routes": [dnsr.route_zone(".", ["ns1"])]}
+    r = router(conf, nofile=(512, 512))
+    assert re.search(r"descriptor limit 512 is below the \d+ that 2 workers, 1 backends and "
+                     r"1000 TCP connections may use", r.log())
