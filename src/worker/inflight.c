@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* worker/inflight.c -- a worker's UDP queries waiting for a backend, found by backend-side ID */
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -97,7 +98,7 @@ struct inflight *inflight_take(struct inflight_table *t, struct rand_state *rnd)
 	ids->free_ids[j] = ids->free_ids[--ids->nfree];
 	ids->slot_of[id] = idx + 1;
 	s = &t->slots[idx];
-	memset(s, 0, sizeof(*s));
+	memset(s, 0, offsetof(struct inflight, query)); /* the copy is written when kept */
 	s->in_use = true;
 	s->group = (uint8_t)g;
 	s->id = id;
@@ -121,6 +122,11 @@ void inflight_keep_query(struct inflight_table *t, struct inflight *s, const uin
 {
 	uint64_t off = t->ring_head % INFLIGHT_RING_SIZE;
 
+	s->qlen = (uint16_t)len;
+	if (len <= INFLIGHT_INLINE) {
+		memcpy(s->query, msg, len);
+		return;
+	}
 	/* A copy never straddles the end: skip the tail and start again at 0. */
 	if (off + len > INFLIGHT_RING_SIZE) {
 		t->ring_head += INFLIGHT_RING_SIZE - off;
@@ -128,13 +134,15 @@ void inflight_keep_query(struct inflight_table *t, struct inflight *s, const uin
 	}
 	memcpy(t->ring + off, msg, len);
 	s->ring_pos = t->ring_head;
-	s->qlen = (uint16_t)len;
 	t->ring_head += len;
 }
 
 const uint8_t *inflight_query(const struct inflight_table *t, const struct inflight *s)
 {
-	if (s->qlen == 0 || t->ring_head - s->ring_pos > INFLIGHT_RING_SIZE) {
+	if (s->qlen <= INFLIGHT_INLINE) {
+		return s->qlen != 0 ? s->query : NULL;
+	}
+	if (t->ring_head - s->ring_pos > INFLIGHT_RING_SIZE) {
 		return NULL;
 	}
 	return t->ring + s->ring_pos % INFLIGHT_RING_SIZE;

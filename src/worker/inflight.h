@@ -14,13 +14,14 @@
 #define INFLIGHT_IDS 65536u /* one 16-bit ID space */
 #define INFLIGHT_GROUPS 16u /* ID spaces; each has its own socket to every backend */
 #define INFLIGHT_MAX (INFLIGHT_IDS * INFLIGHT_GROUPS)
-#define INFLIGHT_RING_SIZE (4u << 20) /* bytes of query copies kept for retries */
+#define INFLIGHT_RING_SIZE (4u << 20) /* bytes of the larger query copies kept for retries */
+#define INFLIGHT_INLINE 128u          /* a query up to this size is kept in its own slot */
 
 /* One query in flight. */
 struct inflight {
 	struct timer timer; /* first: the worker finds the slot from the timer */
 	struct udp_peer client;
-	uint64_t ring_pos; /* where the query's bytes were copied */
+	uint64_t ring_pos; /* where the query's bytes were copied, when not inline */
 	uint64_t sent_us;
 	uint64_t snap_gen; /* the routing generation it was forwarded under */
 	uint32_t backend_idx;
@@ -32,6 +33,10 @@ struct inflight {
 	uint8_t group;
 	uint8_t tries;
 	bool in_use;
+	/* Last, and not cleared when the slot is taken: the copy of a query of up to
+	 * INFLIGHT_INLINE bytes (nearly every query; RFC 8467 pads to 128), so that no amount of
+	 * other traffic can take its retry away. Larger ones go to the ring. */
+	uint8_t query[INFLIGHT_INLINE];
 };
 
 /* One ID space: which slot holds each ID, and the free IDs to draw from at random. */
@@ -87,7 +92,8 @@ static inline struct inflight *inflight_get(struct inflight_table *t, unsigned g
 /* Return <s> and its ID. The caller disarms its timer first. */
 void inflight_put(struct inflight_table *t, struct inflight *s);
 
-/* Keep a copy of the query <msg> of <len> bytes for <s> (for a retry or a late SERVFAIL). */
+/* Keep a copy of the query <msg> of <len> bytes for <s> (for a retry or a late SERVFAIL): in
+ * the slot when it fits, else in the ring, where later large queries may overwrite it. */
 void inflight_keep_query(struct inflight_table *t, struct inflight *s, const uint8_t *msg,
 			 size_t len);
 

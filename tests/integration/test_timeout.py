@@ -297,3 +297,47 @@ def test_ipv6_backend_answer_checks(router, fake_backend, mode):
     else:
         _assert_servfail(q, ans, elapsed)
     assert fake.count >= 1
+
+
+def test_large_queries_do_not_take_retries_away(router, fake_backend, ns1):
+    """The copies kept for retries: while one query waits for a backend that drops it, another
+    client pushes over 4 MB of large (4 KB) queries through the router. The waiting query is
+    still retried on the other backend (an ordinary query keeps its copy in its own slot;
+    large ones share a ring and can only push each other out)."""
+    import dns.edns
+    lossy = fake_backend("drop-prefixed", name="lossy")
+    good = fake_backend("normal", name="good")
+    r = router({"workers": 1, "health": NO_HEALTH,
+                "backends": [{"name": "lossy", "address": lossy.address, "timeout": "1s"},
+                             {"name": "good", "address": good.address, "timeout": "1s"},
+                             {"name": "sink", "address": ns1.addr4}],
+                "routes": [route_zone("flood.", ["sink"]),
+                           route_zone(".", ["lossy", "good"], policy="first-available")]})
+    waiting = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    flood = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        q = dnsr.query("drop1.example.")
+        waiting.sendto(q.to_wire(), ("127.0.0.1", r.port))
+        big = dnsr.query("x.flood.", "A",
+                         options=[dns.edns.GenericOption(65001, b"\0" * 3950)]).to_wire(
+                             max_size=65535)
+        assert 3900 <= len(big) <= 4096
+        flood.settimeout(2.0)
+        answered = 0
+        start = time.monotonic()
+        for _ in range(110):            # 1,100 x ~4 KB: 4.4 MB, more than the 4 MiB ring
+            for _ in range(10):         # (a few at a time: no socket buffer overflows)
+                flood.sendto(big, ("127.0.0.1", r.port))
+            for _ in range(10):
+                flood.recv(65535)       # paced by the answers: every one was forwarded
+                answered += 1
+        assert answered == 1100
+        assert time.monotonic() - start < 0.9, "the flood outlasted the 1 s timeout"
+        waiting.settimeout(3.0)
+        ans = dns.message.from_wire(waiting.recv(65535))
+        assert ans.id == q.id
+        assert ans.rcode() == dns.rcode.NOERROR and dnsr.who(ans) == "fake-good", \
+            "the waiting query was not retried: %s" % dnsr.rcode_text(ans)
+    finally:
+        waiting.close()
+        flood.close()

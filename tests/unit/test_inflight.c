@@ -245,7 +245,7 @@ static void test_ring_invalidated_after_wrap(void **state)
 	struct inflight *s = inflight_take(&f->t, &f->rnd);
 	struct inflight *other = inflight_take(&f->t, &f->rnd);
 	static uint8_t chunk[4096];
-	uint8_t q[100];
+	uint8_t q[200]; /* over INFLIGHT_INLINE: kept in the ring */
 	const uint8_t *got;
 	uint32_t written = sizeof(q);
 
@@ -264,8 +264,8 @@ static void test_ring_invalidated_after_wrap(void **state)
 	got = inflight_query(&f->t, s);
 	assert_non_null(got);
 	assert_memory_equal(got, q, sizeof(q));
-	/* One more byte lands on its first byte: gone */
-	inflight_keep_query(&f->t, other, chunk, 1);
+	/* One more copy lands on its first bytes: gone */
+	inflight_keep_query(&f->t, other, chunk, INFLIGHT_INLINE + 1);
 	assert_null(inflight_query(&f->t, s));
 	/* the newest copy is fine */
 	got = inflight_query(&f->t, other);
@@ -302,6 +302,32 @@ static void test_ring_copy_never_straddles(void **state)
 	if (got != NULL) {
 		assert_int_equal(got[0], 0x11);
 	}
+}
+
+/* A query that fits its slot keeps its copy whatever else goes through the ring: a client
+ * flooding large queries cannot take the retries of everyone else's away. */
+static void test_small_query_survives_any_ring_traffic(void **state)
+{
+	struct fixture *f = *state;
+	struct inflight *s = inflight_take(&f->t, &f->rnd);
+	struct inflight *flood = inflight_take(&f->t, &f->rnd);
+	static uint8_t big[4000];
+	uint8_t q[INFLIGHT_INLINE];
+	const uint8_t *got;
+
+	fill_query(q, sizeof(q), 9);
+	inflight_keep_query(&f->t, s, q, sizeof(q));
+	memset(big, 0x5a, sizeof(big));
+	for (uint64_t written = 0; written < 3ull * INFLIGHT_RING_SIZE; written += sizeof(big)) {
+		inflight_keep_query(&f->t, flood, big, sizeof(big));
+	}
+	got = inflight_query(&f->t, s);
+	assert_non_null(got);
+	assert_memory_equal(got, q, sizeof(q));
+	/* taken again, the slot has no query until one is kept, though its bytes stay */
+	inflight_put(&f->t, s);
+	s = inflight_take(&f->t, &f->rnd);
+	assert_null(inflight_query(&f->t, s));
 }
 
 static void test_ring_random(void **state)
@@ -366,6 +392,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ring_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ring_invalidated_after_wrap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ring_copy_never_straddles, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_small_query_survives_any_ring_traffic, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_ring_random, setup, teardown),
 	};
 

@@ -518,20 +518,19 @@ static void test_regex_differential(void **state)
 	}
 }
 
-static void test_duplicate_zone_first_wins(void **state)
+/* Two routes for one zone: the second would never be used, so the configuration is refused
+ * (test_conf.c checks the message with its line). */
+static void test_duplicate_zone_refused(void **state)
 {
 	struct fixture *f = *state;
-	const struct route *r;
+	char err[CONF_ERR_LEN];
 
 	add_backend(f, "ns1", "127.0.0.1:5301");
 	add_backend(f, "ns2", "127.0.0.1:5302");
 	add_zone(f, "example.", "ns1");
 	add_zone(f, "EXAMPLE.", "ns2");
-	build(f);
-	r = lookup_wire(f, (const uint8_t *)"\3www\7example", sizeof("\3www\7example"));
-	assert_non_null(r);
-	assert_int_equal(r->idx, 0);
-	assert_string_equal(r->pool.backends[0]->name, "ns1");
+	assert_int_equal(conf_validate(&f->conf, err, sizeof(err)), DR_ECONF);
+	assert_non_null(strstr(err, "zone 'EXAMPLE.' is already routed"));
 }
 
 static void test_many_zones(void **state)
@@ -775,7 +774,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_escaped_dot_label, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_escaped_zone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_regex_differential, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_duplicate_zone_first_wins, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_duplicate_zone_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_zones, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backends_shared, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pool_round_robin, setup, teardown),
