@@ -70,12 +70,23 @@ static void router_metrics(struct strbuf *sb, const struct metrics_source *src)
 	strbuf_printf(sb, "dnsrouter_queries_total{transport=\"tcp\"} %llu\n",
 		      (unsigned long long)sum_stat(src, ST_QUERIES_TCP));
 	header(sb, "dnsrouter_responses_total", "counter", "Responses sent to clients, by rcode.");
+	/* Responses are counted by their header's four rcode bits; BADVERS (16) has NOERROR
+	 * there. Only the router makes BADVERS answers (no query of EDNS version above 0 goes
+	 * to a backend), so their count moves from NOERROR to its own line. */
+	uint64_t badvers = sum_stat(src, ST_BADVERS);
 	for (unsigned r = 0; r < 16; r++) {
 		uint64_t n = sum_rcode(src, r);
+		if (r == WIRE_RCODE_NOERROR) {
+			n = n > badvers ? n - badvers : 0;
+		}
 		if (n > 0 || r <= 5) {
 			strbuf_printf(sb, "dnsrouter_responses_total{rcode=\"%s\"} %llu\n",
 				      rcode_names[r], (unsigned long long)n);
 		}
+	}
+	if (badvers > 0) {
+		strbuf_printf(sb, "dnsrouter_responses_total{rcode=\"BADVERS\"} %llu\n",
+			      (unsigned long long)badvers);
 	}
 	header(sb, "dnsrouter_local_answers_total", "counter",
 	       "Answers the router wrote itself (identity, version, refused transfers).");

@@ -131,6 +131,7 @@ void query_decide(struct worker *w, const struct query_origin *from, uint8_t *ms
 		/* RFC 6891 §6.1.3: EDNS versions above 0 get BADVERS; no backend speaks one
 		 * either. */
 		STAT_INC(w, ST_LOCAL);
+		STAT_INC(w, ST_BADVERS);
 		reply(w, v, msg, len, cap, q, WIRE_RCODE_BADVERS, WIRE_EDE_NONE, NULL);
 		return;
 	}

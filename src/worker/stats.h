@@ -27,6 +27,7 @@ enum stat_counter {
 	ST_XFR_COMPLETE, /* zone transfers relayed to their end */
 	ST_XFR_FAILED,   /* zone transfers the backend did not finish */
 	ST_XFR_REFUSED,  /* zone transfers of clients the transfers rule does not allow */
+	ST_BADVERS,      /* our BADVERS answers: extended rcode 16, NOERROR in the header */
 	ST_COUNT
 };
 

@@ -383,3 +383,21 @@ def test_admin_port_taken_is_one_clear_line(tmp_path, ns1):
     lines = [line for line in p.stderr.splitlines() if line.strip()]
     assert p.returncode != 0
     assert len(lines) == 1 and "admin endpoint on 127.0.0.1:%d" % port in lines[0], p.stderr
+
+
+def test_badvers_counted_as_badvers(router, free_port, ns1):
+    """BADVERS is an extended rcode (16): its header bits say NOERROR. The answers the router
+    gives to EDNS version 1 are counted under BADVERS, not NOERROR."""
+    r, admin = start(router, free_port, conf([backend("ns1", ns1.addr4)],
+                                             [route_zone("example.", ["ns1"])],
+                                             health=NO_HEALTH))
+    m0 = admin.metrics()
+    for i in range(3):
+        q = dns.message.make_query("v%d.example." % i, "TXT")
+        q.use_edns(edns=1)
+        assert r.exchange(q).rcode() == dns.rcode.BADVERS
+    assert r.exchange(dnsr.query("www.example.")).rcode() == dns.rcode.NOERROR
+    m1 = admin.metrics()
+    got = lambda rc: m1.value("dnsrouter_responses_total", rcode=rc) - \
+        m0.value("dnsrouter_responses_total", rcode=rc)  # noqa: E731
+    assert (got("BADVERS"), got("NOERROR")) == (3, 1)
