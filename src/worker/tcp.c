@@ -169,7 +169,8 @@ static void job_servfail(struct worker *w, struct tcp_job *j, int ede)
 		return;
 	}
 	n = query_servfail(j->query, j->qlen, j->qcap, ede);
-	STAT_INC(w, ST_SERVFAIL_TIMEOUT);
+	STAT_INC(w, ede == WIRE_EDE_NO_REACHABLE_AUTHORITY ? ST_SERVFAIL_NOBACKEND
+							   : ST_SERVFAIL_TIMEOUT);
 	if (n > 0) {
 		conn_send(w, j->conn, j->query, (size_t)n, j->client_id);
 	}

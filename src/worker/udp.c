@@ -272,7 +272,7 @@ static void rx_peer(const struct tx_queue *tx, unsigned i, bool pktinfo, struct 
 }
 
 /* Send <msg> to <wb> on behalf of the client in <client>/<ls_idx>. False when the table is
- * full. */
+ * full or no socket to <wb> can be had. */
 static bool forward(struct worker *w, struct wbackend *wb, const struct wire_question *q,
 		    uint8_t *msg, size_t len, const struct udp_peer *client, uint32_t ls_idx,
 		    uint16_t client_id, uint8_t tries)
@@ -288,8 +288,7 @@ static bool forward(struct worker *w, struct wbackend *wb, const struct wire_que
 	fd = worker_backend_socket(w, wb, s->group);
 	if (fd == -1) {
 		inflight_put(&w->inflight, s);
-		STAT_INC(w, ST_SERVFAIL_NOBACKEND);
-		return false;
+		return false; /* the caller's SERVFAIL is counted by its cause */
 	}
 	s->timer.kind = TIMER_KIND_INFLIGHT;
 	s->client = *client;
@@ -321,6 +320,7 @@ static void handle_query(struct worker *w, uint32_t ls_idx, uint8_t *msg, size_t
 	STAT_INC(w, ST_QUERIES_UDP);
 	query_decide(w, &from, msg, len, WORKER_QUERY_BUF, &q, &v);
 	if (v.action == QUERY_FORWARD && !forward(w, v.wb, &q, msg, len, client, ls_idx, q.id, 0)) {
+		STAT_INC(w, ST_SERVFAIL_NOBACKEND);
 		v.reply_len =
 			query_servfail(msg, len, WORKER_QUERY_BUF, WIRE_EDE_NO_REACHABLE_AUTHORITY);
 		v.action = v.reply_len > 0 ? QUERY_REPLY : QUERY_DROP;
