@@ -8,7 +8,8 @@
 #include "wire/xfr.h"
 #include "fuzz.h"
 
-/* The first byte picks AXFR or IXFR; the rest is length-prefixed messages, as on TCP. */
+/* The first byte picks AXFR or IXFR; the rest is length-prefixed messages, as on TCP: for
+ * an IXFR the query first, then the answers. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct xfr_track t;
@@ -19,6 +20,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	memset(&t, 0, sizeof(t));
 	t.qtype = (data[0] & 1) ? WIRE_TYPE_IXFR : WIRE_TYPE_AXFR;
+	/* The query's authority SOA, as the client sends it: here, the first frame. */
+	if (t.qtype == WIRE_TYPE_IXFR && size - pos >= 2) {
+		size_t len = wire_read_u16(data + pos);
+		if (size - pos - 2 >= len) {
+			xfr_track_query(&t, data + pos + 2, len);
+			pos += 2 + len;
+		}
+	}
 	while (size - pos >= 2) {
 		size_t len = wire_read_u16(data + pos);
 		uint64_t records = t.records;
@@ -29,7 +38,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		}
 		verdict = xfr_track_message(&t, data + pos, len);
-		CHECK(verdict == XFR_MORE || verdict == XFR_DONE || verdict == DR_EMALF);
+		CHECK(verdict == XFR_MORE || verdict == XFR_DONE || verdict == XFR_ERROR ||
+		      verdict == DR_EMALF);
 		/* Counts only grow, and never past what the message holds. */
 		CHECK(t.records >= records);
 		CHECK(t.records - records <= wire_read_u16(data + pos + WIRE_OFF_ANCOUNT));

@@ -33,7 +33,9 @@ struct xfr {
 	struct xfr_track track;
 	uint16_t backend_id;
 	bool connected;
-	bool paused; /* the client has enough to read: the backend waits */
+	bool paused;  /* the client has enough to read: the backend waits */
+	bool relayed; /* a message went to the client */
+	bool counted; /* its outcome is in the counters */
 	bool dead;
 	uint32_t interest;
 	uint8_t *wbuf;
@@ -49,11 +51,20 @@ static uint32_t timeout_ms(const struct xfr *x)
 	return atomic_load_explicit(&x->wb->be->timeout_ms, memory_order_relaxed);
 }
 
+/* Count how the transfer ended, once. */
+static void xfr_count(struct worker *w, struct xfr *x, enum stat_counter outcome)
+{
+	if (!x->counted) {
+		x->counted = true;
+		STAT_INC(w, outcome);
+	}
+}
+
 /* The backend failed the transfer: tell the client as tcp_job_finish says. */
 static void xfr_fail(struct worker *w, struct xfr *x)
 {
-	STAT_INC(w, ST_XFR_FAILED);
-	tcp_job_finish(w, x->job, false, x->track.messages > 0);
+	xfr_count(w, x, ST_XFR_FAILED);
+	tcp_job_finish(w, x->job, false, x->relayed);
 }
 
 int xfr_start(struct worker *w, struct tcp_job *j, struct wbackend *wb, uint16_t qtype)
@@ -69,6 +80,7 @@ int xfr_start(struct worker *w, struct tcp_job *j, struct wbackend *wb, uint16_t
 	x->job = j;
 	x->wb = wb;
 	x->track.qtype = qtype;
+	xfr_track_query(&x->track, j->query, j->qlen);
 	x->backend_id = (uint16_t)rand_next(&w->rnd);
 	wire_write_u16(x->wbuf, (uint16_t)j->qlen);
 	memcpy(x->wbuf + TCP_LEN_PREFIX, j->query, j->qlen);
@@ -105,6 +117,7 @@ void xfr_cancel(struct worker *w, struct xfr *x)
 		return;
 	}
 	x->dead = true;
+	xfr_count(w, x, ST_XFR_FAILED); /* unless it was counted: the client left, or a drain */
 	x->job->xfr = NULL;
 	timer_disarm(&w->wheel, &x->timer);
 	close(x->io.fd); /* also leaves epoll */
@@ -149,8 +162,11 @@ static bool relay_message(struct worker *w, struct xfr *x, const uint8_t *msg, s
 	if (!tcp_job_relay(w, j, msg, len)) {
 		return false; /* the client is gone, and the transfer with it */
 	}
-	if (verdict == XFR_DONE) {
-		STAT_INC(w, ST_XFR_COMPLETE);
+	x->relayed = true;
+	if (verdict != XFR_MORE) {
+		/* An error answer (REFUSED: the backend's ACL) reached the client whole, but it
+		 * is no transfer. */
+		xfr_count(w, x, verdict == XFR_DONE ? ST_XFR_COMPLETE : ST_XFR_FAILED);
 		tcp_job_finish(w, j, true, true);
 		return false;
 	}
@@ -203,6 +219,8 @@ static bool xfr_read(struct worker *w, struct xfr *x)
 			return false;
 		}
 		x->rlen += (size_t)n;
+		/* Bytes came: the backend is not stalled, however long its messages take. */
+		timer_arm(&w->wheel, &x->timer, w->now_ms + timeout_ms(x));
 		if (!relay_buffered(w, x)) {
 			return false;
 		}
@@ -279,7 +297,8 @@ void xfr_expired(struct worker *w, struct timer *t)
 {
 	struct xfr *x = (struct xfr *)((char *)t - offsetof(struct xfr, timer));
 
-	stat_add(&worker_counters(w, x->wb->be)->timeouts, 1);
+	/* Not a backend timeout for passive health: that is about live queries, and a transfer
+	 * may sit behind a slow link that queries never notice. */
 	xfr_fail(w, x);
 }
 

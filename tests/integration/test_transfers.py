@@ -122,10 +122,11 @@ def transfer_complete(qtype, serials):
     return soas.count(serials[0]) >= (3 if serials[1] is not None else 2)
 
 
-def read_transfer(sock, qid, qtype, timeout=5.0, others=None, head=()):
+def read_transfer(sock, qid, qtype, timeout=5.0, others=None, head=(), serial=None):
     """Read the raw messages of the transfer with ID <qid> from <sock>, up to and including its
-    last one (an answer with rcode != NOERROR, a lone SOA answering an IXFR, or the closing
-    SOA); <head>: its first messages, already read. Messages with another ID go to <others>
+    last one (an answer with rcode != NOERROR, a lone SOA answering an IXFR -- one not newer
+    than the client's <serial> when given --, or the closing SOA); <head>: its first messages,
+    already read. Messages with another ID go to <others>
     (pipelined queries) or fail the test. AssertionError when the connection closes or stays
     silent first. Returns all of the transfer's messages, <head> included."""
     msgs, serials = list(head), all_serials(head)
@@ -146,7 +147,8 @@ def read_transfer(sock, qid, qtype, timeout=5.0, others=None, head=()):
         if dnsr.rcode_of_wire(wire) != dns.rcode.NOERROR:
             return msgs
         got = soa_serials(wire)
-        if qtype == "IXFR" and len(msgs) == 1 and len(got) == 1 and got[0] is not None:
+        if qtype == "IXFR" and len(msgs) == 1 and len(got) == 1 and got[0] is not None and \
+                (serial is None or got[0] <= serial):
             return msgs         # a single SOA: the client is up to date
         serials.extend(got)
         if transfer_complete(qtype, serials):
@@ -386,6 +388,10 @@ class XfrFake:
     garbage   the first message, then a 7-byte frame that is no DNS message
     refused   one REFUSED answer
     silent    nothing
+    notsoa    a first message whose first record is not the SOA
+    trickle   the whole AXFR, each message sent in 512-byte pieces 100 ms apart (slower in
+              all than the backend timeout, every gap shorter)
+    onebyone  an IXFR from serial 9 to 10, one record per message (BIND's one-answer format)
     Every connection is recorded in .conns (FakeConn)."""
 
     def __init__(self, name):
@@ -504,6 +510,18 @@ class XfrFake:
             self._send(conn, r.to_wire())
         elif mode == "silent":
             pass
+        elif mode == "onebyone":
+            self._one_by_one(conn, q, zone)
+        elif mode == "notsoa":
+            first.answer.reverse()
+            self._send(conn, first.to_wire(max_size=65535))
+        elif mode == "trickle":
+            for m in (first, last):
+                frame = dnsr.tcp_frame(m.to_wire(max_size=65535))
+                conn.sent.append(frame[2:])
+                for i in range(0, len(frame), 512):
+                    conn.sock.sendall(frame[i:i + 512])
+                    time.sleep(0.1)
         else:
             first, last = first.to_wire(max_size=65535), last.to_wire(max_size=65535)
             self._send(conn, first)
@@ -518,6 +536,21 @@ class XfrFake:
             elif mode == "close":
                 conn.sock.shutdown(socket.SHUT_RDWR)
                 conn.closed.set()
+
+
+    def _one_by_one(self, conn, q, zone):
+        def soa(serial):
+            return dns.rrset.from_text(zone, 300, "IN", "SOA",
+                                       "ns.%s h.%s %d 3600 600 86400 300" % (zone, zone, serial))
+        records = [soa(10), soa(9),
+                   dns.rrset.from_text("old.%s" % zone, 300, "IN", "TXT", '"old"'), soa(10),
+                   dns.rrset.from_text("new.%s" % zone, 300, "IN", "TXT", '"new"'), soa(10)]
+        for i, rr in enumerate(records):
+            m = dns.message.make_response(q)
+            if i > 0:
+                m.question = []
+            m.answer.append(rr)
+            self._send(conn, m.to_wire())
 
 
 def fake_qname(mode, zone="fake."):
@@ -945,6 +978,51 @@ def test_failure_after_first_message_closes_client(xr, mode):
     assert conn.closed.wait(2), "the router kept its backend connection open"
 
 
+def transfer_counters(xr):
+    m = xr.admin.metrics()
+    return {res: m.value("dnsrouter_transfers_total", result=res)
+            for res in ("complete", "failed", "refused")}
+
+
+def test_ixfr_one_record_per_message(xr):
+    """Any number of records per message (RFC 5936 2.2): an IXFR from 9 to 10 sent one record
+    per message starts with the new SOA alone, which is not "up to date" since 10 is newer
+    than the client's 9. All six messages come through and the transfer counts as complete."""
+    before = transfer_counters(xr)
+    qname = fake_qname("onebyone")
+    s, q = start_transfer(xr.port, qname, "IXFR", serial=9, src=ALLOWED4)
+    with s:
+        got = read_transfer(s, q.id, "IXFR", timeout=FAKE_TIMEOUT + MARGIN, serial=9)
+        assert [m[2:] for m in got] == [m[2:] for m in fake_conn(xr.fa, qname).sent]
+        assert len(got) == 6
+        assert_usable(s)
+    after = transfer_counters(xr)
+    assert after["complete"] - before["complete"] == 1
+
+
+def test_backend_slower_than_timeout_in_all_is_not_stalled(xr):
+    """The backend timeout bounds a silence, not a transfer: messages that arrive in pieces,
+    each gap shorter than the timeout (300 ms) and the whole longer, are relayed whole."""
+    qname = fake_qname("trickle")
+    s, q = start_transfer(xr.port, qname, src=ALLOWED4)
+    with s:
+        start = time.monotonic()
+        got = read_transfer(s, q.id, "AXFR", timeout=10)
+        assert time.monotonic() - start > 3 * FAKE_TIMEOUT, "the fake did not trickle"
+        assert [m[2:] for m in got] == [m[2:] for m in fake_conn(xr.fa, qname).sent]
+        assert_usable(s)
+
+
+def test_bad_first_message_gets_servfail(xr):
+    """A first message that is no transfer's (its first record not the SOA): nothing reached
+    the client yet, so it gets SERVFAIL + EDE 23 and keeps its connection."""
+    s, q = start_transfer(xr.port, fake_qname("notsoa"), src=ALLOWED4)
+    with s:
+        got = read_transfer(s, q.id, "AXFR", timeout=FAKE_TIMEOUT + MARGIN)
+        assert len(got) == 1 and answer_of(got[0]) == ("SERVFAIL", [dnsr.EDE_NETWORK_ERROR])
+        assert_usable(s)
+
+
 # --------------------------------------------------------------------------------------------
 # a slow client
 
@@ -981,9 +1059,7 @@ def test_slow_client_gets_whole_transfer(xr, knot):
 
 def test_transfer_counters(xr):
     def counters():
-        m = xr.admin.metrics()
-        return {res: m.value("dnsrouter_transfers_total", result=res)
-                for res in ("complete", "failed", "refused")}
+        return transfer_counters(xr)
 
     def step(what, expect):
         want = counters()
@@ -1003,6 +1079,20 @@ def test_transfer_counters(xr):
         with s:
             wait_closed(s, FAKE_TIMEOUT + MARGIN)
     step(failed, "failed")
+
+    def refused_by_backend():   # relayed as it is, but no transfer took place
+        s, q = start_transfer(xr.port, fake_qname("refused"), src=ALLOWED4)
+        with s:
+            got = read_transfer(s, q.id, "AXFR", timeout=FAKE_TIMEOUT + MARGIN)
+            assert answer_of(got[-1])[0] == "REFUSED"
+    step(refused_by_backend, "failed")
+
+    def client_left():          # the client goes away half-way
+        s, q = start_transfer(xr.port, fake_qname("stall"), src=ALLOWED4)
+        with s:
+            s.settimeout(2)
+            assert_transferred([dnsr.tcp_read_msg(s)])
+    step(client_left, "failed")
     m = xr.admin.metrics()
     for res in ("complete", "failed", "refused"):
         assert len(m.find("dnsrouter_transfers_total", result=res)) == 1

@@ -177,6 +177,57 @@ static void test_ixfr_up_to_date(void **state)
 	assert_int_equal(feed(&t, &m), XFR_DONE);
 }
 
+/* An IXFR query from a client at <serial>: header, question, the client's SOA as authority. */
+static void ixfr_query(struct msg *m, uint32_t serial)
+{
+	begin(m, WIRE_TYPE_IXFR, true, 0);
+	m->b[WIRE_OFF_FLAGS1] = 0; /* a query */
+	add_soa(m, serial, true);
+	wire_write_u16(m->b + WIRE_OFF_ANCOUNT, 0);
+	wire_write_u16(m->b + WIRE_OFF_NSCOUNT, 1);
+}
+
+/* One record per message (BIND's one-answer format): the newer SOA alone in the first message
+ * only opens the answer; the same SOA alone, not newer than the client's, is all of it. */
+static void test_ixfr_one_record_per_message(void **state)
+{
+	struct xfr_track t;
+	struct msg m;
+
+	(void)state;
+	track_init(&t, WIRE_TYPE_IXFR);
+	ixfr_query(&m, 9);
+	xfr_track_query(&t, m.b, m.len);
+	assert_true(t.client_serial_known);
+	assert_int_equal(t.client_serial, 9);
+	begin(&m, WIRE_TYPE_IXFR, true, 0);
+	add_soa(&m, 10, false);
+	assert_int_equal(feed(&t, &m), XFR_MORE);
+	begin(&m, WIRE_TYPE_IXFR, false, 0);
+	add_soa(&m, 9, false);
+	assert_int_equal(feed(&t, &m), XFR_MORE);
+	assert_true(t.incremental);
+	for (int i = 0; i < 2; i++) {
+		begin(&m, WIRE_TYPE_IXFR, false, 0);
+		add_txt(&m);
+		assert_int_equal(feed(&t, &m), XFR_MORE);
+		begin(&m, WIRE_TYPE_IXFR, false, 0);
+		add_soa(&m, 10, false);
+		assert_int_equal(feed(&t, &m), i == 0 ? XFR_MORE : XFR_DONE);
+	}
+	/* The client at 10 or 11: the lone SOA 10 is the whole answer. The client at 0xfffffffe:
+	 * 10 is newer across the wrap (RFC 1982), so more comes. */
+	const uint32_t up_to_date[] = {10, 11, 0xfffffffe};
+	for (size_t i = 0; i < sizeof(up_to_date) / sizeof(up_to_date[0]); i++) {
+		track_init(&t, WIRE_TYPE_IXFR);
+		ixfr_query(&m, up_to_date[i]);
+		xfr_track_query(&t, m.b, m.len);
+		begin(&m, WIRE_TYPE_IXFR, true, 0);
+		add_soa(&m, 10, false);
+		assert_int_equal(feed(&t, &m), up_to_date[i] == 0xfffffffe ? XFR_MORE : XFR_DONE);
+	}
+}
+
 /* SOA 3, then 1 -> 2 and 2 -> 3, then SOA 3: the 3rd SOA 3 closes it, the 2nd does not. */
 static void test_ixfr_incremental(void **state)
 {
@@ -231,7 +282,7 @@ static void test_errors_end_it(void **state)
 	(void)state;
 	track_init(&t, WIRE_TYPE_AXFR);
 	begin(&m, WIRE_TYPE_AXFR, true, WIRE_RCODE_REFUSED);
-	assert_int_equal(feed(&t, &m), XFR_DONE);
+	assert_int_equal(feed(&t, &m), XFR_ERROR);
 	track_init(&t, WIRE_TYPE_AXFR);
 	begin(&m, WIRE_TYPE_AXFR, true, 0); /* NOERROR with no records */
 	assert_int_equal(feed(&t, &m), XFR_DONE);
@@ -242,7 +293,7 @@ static void test_errors_end_it(void **state)
 	add_txt(&m);
 	assert_int_equal(feed(&t, &m), XFR_MORE);
 	begin(&m, WIRE_TYPE_AXFR, false, WIRE_RCODE_SERVFAIL);
-	assert_int_equal(feed(&t, &m), XFR_DONE);
+	assert_int_equal(feed(&t, &m), XFR_ERROR);
 }
 
 static void test_garbage(void **state)
@@ -283,6 +334,7 @@ int main(void)
 		cmocka_unit_test(test_axfr_soa_alone_first),
 		cmocka_unit_test(test_ixfr_up_to_date),
 		cmocka_unit_test(test_ixfr_incremental),
+		cmocka_unit_test(test_ixfr_one_record_per_message),
 		cmocka_unit_test(test_ixfr_whole_zone),
 		cmocka_unit_test(test_errors_end_it),
 		cmocka_unit_test(test_garbage),
