@@ -40,6 +40,7 @@ struct tcp_conn {
 	bool rd_closed; /* the client sent FIN */
 	bool wrote;     /* answer bytes went out since the idle timer was last armed */
 	bool resuming;  /* in conn_resume_transfers: not again from inside it */
+	bool parsing;   /* in conn_parse: a query failing at once can settle the connection */
 	uint8_t *rbuf;
 	size_t rlen, rcap;
 	uint8_t *wbuf;
@@ -327,6 +328,8 @@ void tcp_accept(struct worker *w, uint32_t ls_idx)
 		c->peer = peer;
 		c->open = true;
 		c->rd_closed = false;
+		c->parsing = false;
+		c->resuming = false;
 		c->wrote = false;
 		c->rlen = c->woff = c->wlen = 0;
 		c->interest = 0;
@@ -419,10 +422,19 @@ static bool conn_parse(struct worker *w, struct tcp_conn *c)
 {
 	size_t pos = 0;
 
+	/* A query can fail while it starts (a shared backend connection whose write fails
+	 * fails its other queries too, this client's among them), and that settles the client:
+	 * a second pass over the same buffer would start its queries twice and leave this one's
+	 * position past the end. The pass under way serves what remains. */
+	if (c->parsing) {
+		return true;
+	}
+	c->parsing = true;
 	while (c->open && c->rlen - pos >= TCP_LEN_PREFIX) {
 		size_t len = wire_read_u16(c->rbuf + pos);
 		if (len < WIRE_HDR_LEN) {
 			STAT_INC(w, ST_DROP_SHORT);
+			c->parsing = false;
 			return false;
 		}
 		if (c->rlen - pos < TCP_LEN_PREFIX + len) {
@@ -438,6 +450,7 @@ static bool conn_parse(struct worker *w, struct tcp_conn *c)
 		memmove(c->rbuf, c->rbuf + pos, c->rlen - pos);
 		c->rlen -= pos;
 	}
+	c->parsing = false;
 	return true;
 }
 

@@ -207,10 +207,11 @@ int tcp_up_send(struct worker *w, struct tcp_job *j, struct wbackend *wb)
 		  w->now_ms + atomic_load_explicit(&wb->be->timeout_ms, memory_order_relaxed));
 	if (up->connected) {
 		if (!up_flush(up)) {
-			job_detach(up, j);
-			timer_disarm(&w->wheel, &j->timer);
+			/* <j> fails with the connection's other queries: sent once more when the
+			 * connection was a reused one (the backend's idle close racing our write),
+			 * else retried on another backend. Either way it is taken care of. */
 			up_close(w, up);
-			return DR_ENOBACKEND;
+			return DR_EOK;
 		}
 		up_interest(w, up);
 	}

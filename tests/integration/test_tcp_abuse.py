@@ -15,12 +15,15 @@
 
 import os
 import select
+import signal
 import socket
 import struct
+import threading
 import time
 
 import dns.message
 import dns.rcode
+import dns.rrset
 import pytest
 
 import dnsr
@@ -464,3 +467,137 @@ def test_slow_steady_reader_is_not_cut_off(router, ns1):
         assert sum(len(rrset) for rrset in msg.answer) == dnsr.KnotBackend.BIG_RRS, (
             "answer %d incomplete" % qid)
     assert r.alive()
+
+
+class _TcpBackend:
+    """A TCP-only backend on its own port that answers TXT "tcp-<name>" (or holds every query
+    unanswered), and whose connections the test can reset at will."""
+
+    def __init__(self, name, hold=False):
+        self.name, self.hold, self.conns = name, hold, []
+        self.ls = socket.socket()
+        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.ls.bind(("127.0.0.1", 0))
+        self.ls.listen(16)
+        self.address = "127.0.0.1:%d" % self.ls.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.ls.accept()
+            except OSError:
+                return
+            self.conns.append(c)
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        buf = b""
+        while True:
+            try:
+                d = c.recv(65536)
+            except OSError:
+                return
+            if not d:
+                return
+            buf += d
+            while len(buf) >= 2 and len(buf) >= 2 + struct.unpack("!H", buf[:2])[0]:
+                n = struct.unpack("!H", buf[:2])[0]
+                q, buf = dns.message.from_wire(buf[2:2 + n]), buf[2 + n:]
+                if self.hold:
+                    continue
+                a = dns.message.make_response(q)
+                a.answer.append(dns.rrset.from_text(q.question[0].name, 60, "IN", "TXT",
+                                                    '"tcp-%s"' % self.name))
+                try:
+                    c.sendall(dnsr.tcp_frame(a.to_wire()))
+                except OSError:
+                    return
+
+    def reset_all(self):
+        for c in self.conns:
+            c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            c.close()
+        self.conns = []
+
+    def close(self):
+        self.ls.close()
+        self.reset_all()
+
+
+def _read_answers(s, n, timeout):
+    """Up to <n> answers from <s> within <timeout>: [(id, rcode, who)]."""
+    got, deadline = [], time.monotonic() + timeout
+    s.settimeout(timeout)
+    while len(got) < n and time.monotonic() < deadline:
+        try:
+            m = dns.message.from_wire(_read_frame(s)[2:])
+        except (OSError, ConnectionError, EOFError, struct.error):
+            break
+        got.append((m.id, m.rcode(), dnsr.who(m)))
+    return got
+
+
+def test_backend_reset_under_pipelined_queries_of_one_client(router):
+    """q0 waits on A's connection; A resets it while the same client's q1 and q2 are already
+    in the router's socket (the router is stopped meanwhile, so all of it is there when it
+    wakes). Sending q1 on the dead connection fails q0 with it, which settles this client
+    while its queries are being read: each query is answered exactly once, by B, and the
+    connection stays up (once a heap overflow: the buffer was parsed a second time)."""
+    a, b = _TcpBackend("A", hold=True), _TcpBackend("B")
+    try:
+        r = router({"workers": 1, "timeout": "1s", "health": {"enabled": False},
+                    "backends": [{"name": "A", "address": a.address},
+                                 {"name": "B", "address": b.address}],
+                    "routes": [route_zone(".", ["A", "B"], policy="first-available")]})
+        for run in range(10):
+            with socket.create_connection(("127.0.0.1", r.port), timeout=5) as s:
+                s.sendall(dnsr.tcp_frame(dnsr.query("q0.example.", qid=100).to_wire()))
+                dnsr.wait_for(lambda: a.conns, timeout=2, what="q0 at backend A")
+                time.sleep(0.05)    # q0 written on A's connection
+                os.kill(r.proc.pid, signal.SIGSTOP)
+                try:
+                    s.sendall(b"".join(dnsr.tcp_frame(dnsr.query(
+                        "q%d.example." % i, qid=100 + i).to_wire()) for i in (1, 2)))
+                    a.reset_all()
+                    time.sleep(0.05)    # the reset reaches the router's socket
+                finally:
+                    os.kill(r.proc.pid, signal.SIGCONT)
+                got = _read_answers(s, 3, timeout=3.5)
+            assert sorted(got) == [(100 + i, dns.rcode.NOERROR, "tcp-B") for i in range(3)], \
+                "run %d: %r" % (run, got)
+    finally:
+        a.close()
+        b.close()
+
+
+@pytest.mark.parametrize("rst", [False, True], ids=["fin", "rst"])
+def test_reused_backend_connection_closed_under_new_queries(router, rst):
+    """The backend closes a connection that has answered before (its idle close) just as the
+    router writes new queries on it: they are sent once more on a fresh connection to the
+    same backend and answered, not failed (README: TCP)."""
+    be = _TcpBackend("only")
+    try:
+        r = router({"workers": 1, "timeout": "1s", "health": {"enabled": False},
+                    "backends": [{"name": "only", "address": be.address}],
+                    "routes": [route_zone(".", ["only"])]})
+        with socket.create_connection(("127.0.0.1", r.port), timeout=5) as s:
+            s.sendall(dnsr.tcp_frame(dnsr.query("a.example.", qid=1).to_wire()))
+            assert _read_answers(s, 1, timeout=3) == [(1, dns.rcode.NOERROR, "tcp-only")]
+            os.kill(r.proc.pid, signal.SIGSTOP)
+            try:
+                s.sendall(b"".join(dnsr.tcp_frame(dnsr.query(
+                    "q%d.example." % i, qid=10 + i).to_wire()) for i in range(2)))
+                if not rst:
+                    for c in be.conns:
+                        c.close()
+                    be.conns = []
+                else:
+                    be.reset_all()
+                time.sleep(0.05)    # the close reaches the router's socket
+            finally:
+                os.kill(r.proc.pid, signal.SIGCONT)
+            got = _read_answers(s, 2, timeout=3)
+        assert sorted(got) == [(10 + i, dns.rcode.NOERROR, "tcp-only") for i in range(2)], got
+    finally:
+        be.close()
