@@ -173,7 +173,9 @@ struct http *http_new(const union sockaddr_any *addr, const struct metrics_sourc
 		      size_t len)
 {
 	struct http *h = calloc(1, sizeof(*h));
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+	/* AUTO: epoll or poll, never select(), which drops every descriptor past 1023 -- and a
+	 * router with many backends and clients holds more than that. */
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
 	char text[SOCKADDR_STRLEN];
 
 	if (h == NULL) {

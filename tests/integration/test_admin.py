@@ -4,12 +4,15 @@
 # histogram; /api/v1/backends and /api/v1/routes JSON; drain/undrain; 404/405.
 
 import json
+import os
+import resource
 import socket
 import subprocess
 import time
 
 import dns.message
 import dns.rcode
+import pytest
 
 import dnsr
 import lbtools as lb
@@ -401,3 +404,29 @@ def test_badvers_counted_as_badvers(router, free_port, ns1):
     got = lambda rc: m1.value("dnsrouter_responses_total", rcode=rc) - \
         m0.value("dnsrouter_responses_total", rcode=rc)  # noqa: E731
     assert (got("BADVERS"), got("NOERROR")) == (3, 1)
+
+
+def test_admin_answers_with_over_1024_descriptors_open(router, free_port, ns1):
+    """With 1,100 client connections open the router holds more than 1,024 descriptors; the
+    admin endpoint's next connection gets a number past 1023 and must still be served (the
+    select()-based mode of libmicrohttpd drops those)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard < 1300:
+        pytest.skip("descriptor hard limit %d" % hard)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    clients = []
+    try:
+        r, admin = start(router, free_port, conf([backend("ns1", ns1.addr4)],
+                                                 [route_zone("example.", ["ns1"])],
+                                                 tcp={"max-connections": 2000}))
+        for _ in range(1100):
+            clients.append(socket.create_connection(("127.0.0.1", r.port), timeout=5))
+        fds = lambda: len(os.listdir("/proc/%d/fd" % r.proc.pid))  # noqa: E731
+        dnsr.wait_for(lambda: fds() > 1100, timeout=5, what="the router holding the clients")
+        m = admin.metrics()
+        assert m.value("dnsrouter_backend_up", backend="ns1") == 1
+        assert admin.backends()["ns1"]["up"] is True
+    finally:
+        for c in clients:
+            c.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
