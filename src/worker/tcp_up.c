@@ -18,8 +18,11 @@
 #include "worker/tcp_up.h"
 #include "worker/udp.h"
 
-#define UP_CONNS_MAX 4  /* per backend and worker */
-#define UP_PIPELINE 32  /* queries on one connection before another is opened */
+#define UP_CONNS_MAX 4 /* per backend and worker */
+#define UP_PIPELINE 32 /* queries on one connection before another is opened */
+#define UP_JOBS_MAX                                                                                \
+	512             /* queries on one connection at most: IDs and answers are found by a
+			 * walk of its queries, which must stay short */
 #define UP_IDLE_MS 3000 /* below the usual server idle timeout, so we close first */
 #define UP_BUF_MAX (TCP_LEN_PREFIX + WIRE_TCP_MSG_MAX)
 
@@ -156,7 +159,7 @@ static struct tcp_up *up_pick(struct worker *w, struct wbackend *wb)
 			return fresh;
 		}
 	}
-	return best;
+	return best != NULL && best->njobs < UP_JOBS_MAX ? best : NULL;
 }
 
 static bool id_taken(const struct tcp_up *up, uint16_t id)

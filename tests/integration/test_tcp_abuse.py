@@ -601,3 +601,32 @@ def test_reused_backend_connection_closed_under_new_queries(router, rst):
         assert sorted(got) == [(10 + i, dns.rcode.NOERROR, "tcp-only") for i in range(2)], got
     finally:
         be.close()
+
+
+def test_backend_connections_take_a_bounded_number_of_queries(router):
+    """A TCP backend that reads queries and answers none: a worker keeps at most 4 connections
+    x 512 queries waiting on it (finding a query by ID walks a connection's queries, which
+    must stay short); the queries past that get SERVFAIL + EDE 22 at once, and the worker
+    keeps serving the rest."""
+    be = _TcpBackend("sink", hold=True)
+    clients = []
+    try:
+        r = router({"workers": 1, "timeout": "5s", "health": {"enabled": False},
+                    "backends": [{"name": "sink", "address": be.address}],
+                    "routes": [route_zone(".", ["sink"])]})
+        for c in range(40):                 # 40 x 64 = 2,560 queries, 512 past the bound
+            s = socket.create_connection(("127.0.0.1", r.port), timeout=5)
+            s.sendall(b"".join(dnsr.tcp_frame(dnsr.query(
+                "c%dq%d.example." % (c, i), qid=i).to_wire()) for i in range(64)))
+            clients.append(s)
+        ans = r.exchange(dnsr.query("id.server.", "TXT", "CH"), timeout=2)
+        assert ans.rcode() == dns.rcode.NOERROR     # the worker went through them all
+        refused = []
+        for s in clients:
+            refused += _read_answers(s, 64, timeout=0.05)
+        assert len(refused) == 2560 - 4 * 512, "%d answered at once" % len(refused)
+        assert all(rc == dns.rcode.SERVFAIL for _, rc, _ in refused)
+    finally:
+        for s in clients:
+            s.close()
+        be.close()
