@@ -27,6 +27,12 @@
 
 #define TCP_PIPELINE_MAX 64       /* jobs per connection before we stop reading */
 #define TCP_WBUF_MAX (256u << 10) /* unsent answer bytes before we stop reading */
+/* Answers a connection may hold unsent: what its pipeline can bring after reading stopped,
+ * so a client that reads, however slowly, loses none. A client that reads nothing is closed
+ * by the idle rule, and all connections of a worker together hold at most TCP_UNSENT_MAX. */
+#define TCP_CONN_UNSENT_MAX (TCP_WBUF_MAX + TCP_PIPELINE_MAX * (TCP_LEN_PREFIX + WIRE_TCP_MSG_MAX))
+#define TCP_UNSENT_MAX (64u << 20)
+#define TCP_WBUF_KEEP (64u << 10) /* a closed connection's larger buffer is given back */
 
 struct tcp_conn {
 	struct io io; /* first: epoll data.ptr */
@@ -54,6 +60,7 @@ struct tcp_state {
 	struct tcp_conn *free_list;
 	struct tcp_conn *closed;   /* back to free_list at tcp_reap */
 	struct tcp_job *dead_jobs; /* freed at tcp_reap */
+	size_t unsent;             /* answer bytes waiting in all connections' buffers */
 };
 
 static void conn_close(struct worker *w, struct tcp_conn *c);
@@ -353,17 +360,25 @@ static void conn_close(struct worker *w, struct tcp_conn *c)
 	c->io.fd = -1;
 	c->open = false;
 	w->tcp->open--;
+	w->tcp->unsent -= c->wlen - c->woff;
+	c->wlen = c->woff = 0;
+	if (c->wcap > TCP_WBUF_KEEP) {
+		free(c->wbuf); /* one slow client's peak is not kept for every later one */
+		c->wbuf = NULL;
+		c->wcap = 0;
+	}
 	c->next_free = w->tcp->closed;
 	w->tcp->closed = c;
 }
 
-static bool conn_flush(struct tcp_conn *c)
+static bool conn_flush(struct worker *w, struct tcp_conn *c)
 {
 	size_t unsent = c->wlen - c->woff;
 	bool ok = stream_flush(c->io.fd, c->wbuf, &c->woff, &c->wlen);
 
 	if (c->wlen - c->woff < unsent) {
 		c->wrote = true;
+		w->tcp->unsent -= unsent - (c->wlen - c->woff);
 	}
 	return ok;
 }
@@ -375,9 +390,10 @@ static void conn_send(struct worker *w, struct tcp_conn *c, const uint8_t *msg, 
 		return;
 	}
 	stream_compact(c->wbuf, &c->woff, &c->wlen);
-	if (stream_reserve(&c->wbuf, &c->wcap, c->wlen + TCP_LEN_PREFIX + len,
-			   TCP_WBUF_MAX + TCP_LEN_PREFIX + WIRE_TCP_MSG_MAX) != DR_EOK) {
-		conn_close(w, c); /* a client that reads nothing: let it go */
+	if (w->tcp->unsent + TCP_LEN_PREFIX + len > TCP_UNSENT_MAX ||
+	    stream_reserve(&c->wbuf, &c->wcap, c->wlen + TCP_LEN_PREFIX + len,
+			   TCP_CONN_UNSENT_MAX) != DR_EOK) {
+		conn_close(w, c); /* a client that reads too little: let it go */
 		return;
 	}
 	STAT_RESPONSE(w, msg);
@@ -385,7 +401,8 @@ static void conn_send(struct worker *w, struct tcp_conn *c, const uint8_t *msg, 
 	memcpy(c->wbuf + c->wlen + TCP_LEN_PREFIX, msg, len);
 	wire_set_id(c->wbuf + c->wlen + TCP_LEN_PREFIX, id);
 	c->wlen += TCP_LEN_PREFIX + len;
-	if (!conn_flush(c)) {
+	w->tcp->unsent += TCP_LEN_PREFIX + len;
+	if (!conn_flush(w, c)) {
 		conn_close(w, c);
 	}
 }
@@ -556,7 +573,7 @@ void tcp_client_event(struct worker *w, struct io *io, uint32_t events)
 		conn_close(w, c);
 		return;
 	}
-	if ((events & EPOLLOUT) && !conn_flush(c)) {
+	if ((events & EPOLLOUT) && !conn_flush(w, c)) {
 		conn_close(w, c);
 		return;
 	}

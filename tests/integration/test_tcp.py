@@ -271,3 +271,27 @@ def test_slow_reader_does_not_block_others(tcp_router):
     finally:
         hog.close()
     assert tcp_router.alive()
+
+
+def test_pipelined_big_answers_to_a_slow_reader(router, ns1):
+    """64 pipelined queries (the most read at once) for ~21 KB answers, from a client with a
+    small receive buffer that waits half a second before it reads: answers pile up far past
+    the point where reading stops, and every one of them still arrives (PRODUCT.md: a TCP
+    client always gets the complete answer)."""
+    r = router({"workers": 1, "backends": [{"name": "ns1", "address": ns1.addr4}],
+                "routes": [route_zone(".", ["ns1"])]})
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 1200)
+    s.connect(("127.0.0.1", r.port))
+    with s:
+        s.sendall(b"".join(dnsr.tcp_frame(dnsr.query("big.example.", qid=i + 1).to_wire())
+                           for i in range(64)))
+        time.sleep(0.5)     # the pause is the scenario
+        s.settimeout(10)
+        ids = []
+        for _ in range(64):
+            msg = dns.message.from_wire(dnsr.tcp_read_msg(s))
+            assert msg.rcode() == dns.rcode.NOERROR and len(msg.to_wire()) > 20000
+            ids.append(msg.id)
+    assert sorted(ids) == list(range(1, 65))
