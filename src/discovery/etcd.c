@@ -50,6 +50,7 @@ struct etcd {
 	char *line; /* the watch stream, up to a newline */
 	size_t line_len, line_cap;
 	bool watch_created, watch_broken;
+	bool watch_reread;      /* etcd itself ended the watch (compaction, token): not its fault */
 	uint64_t created_by_ms; /* a watch not created by then is given up (0: none) */
 	bool silence_limit;     /* give a read up after <timeout> without a byte */
 	curl_off_t last_dn;
@@ -301,6 +302,8 @@ static void watch_message(struct etcd *e, const char *text, size_t len)
 	}
 	if (note.outcome != ETCD_WATCH_OK) {
 		e->watch_broken = true;
+		e->watch_reread =
+			note.outcome == ETCD_WATCH_COMPACTED || note.outcome == ETCD_WATCH_CANCELED;
 		if (note.outcome != ETCD_WATCH_NOMEM || !note.changed) {
 			return;
 		}
@@ -357,6 +360,7 @@ static bool watch(struct etcd *e)
 		e->key_b64, e->end_b64, (unsigned long long)(e->keys.revision + 1));
 	e->watch_created = false;
 	e->watch_broken = false;
+	e->watch_reread = false;
 	e->line_len = 0;
 	request_setup(e, "/v3/watch", body, WATCH_ROTATE_MS);
 	curl_easy_setopt(e->curl, CURLOPT_WRITEFUNCTION, stream);
@@ -415,9 +419,13 @@ static void *etcd_main(void *arg)
 		while (!atomic_load(&e->stopping) && watch(e)) {
 			atomic_store(&e->current_ms, clock_now_ms());
 		}
-		/* The watch failed: read everything again, from the next member (any member
-		 * serves the same data, and this one may be the one in trouble). */
-		e->ep = (e->ep + 1) % e->nendpoints;
+		/* The watch failed: read everything again. From the same member when etcd ended
+		 * the watch itself (a compaction, an expired token: routine, and the member is
+		 * fine); else from the next one (any member serves the same data, and this one
+		 * may be the one in trouble). */
+		if (!e->watch_reread) {
+			e->ep = (e->ep + 1) % e->nendpoints;
+		}
 	}
 	return NULL;
 }

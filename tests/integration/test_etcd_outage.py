@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+import dnsr
 import etcdtools as et
 from etcdtools import PREFIX, entry
 
@@ -222,3 +223,26 @@ def test_failover_to_next_endpoint(router, etcd, ns1, ns2, ns3, fake_backend, ho
     kvs, rev = cb.get_prefix()
     assert admin.etcd_routes() == et.expected_routes(kvs)
     admin.wait_metric("dnsrouter_etcd_revision", lambda v: v == rev, 2)
+
+
+def test_compaction_is_not_an_outage(router, etcd, ns1):
+    """A quiet prefix in a busy etcd: at the next watch the router's revision has been
+    compacted away and etcd cancels the watch. That is routine: the router reads everything
+    again from the same member (never moving on to the next endpoint, here a closed port),
+    and etcd stays up in its metrics and log."""
+    cl = etcd(1)
+    c = cl.client()
+    dead = "http://127.0.0.1:%d" % dnsr.free_port()
+    r, admin = et.start_router(router, [cl.endpoints[0], dead], timeout="1s")
+    c.put(PREFIX + "a", entry(ns1.addr4, r"^a.*\.example\.$"))
+    et.wait_answer(r.port, "a1.example.", "ns1", timeout=3)
+    log_at = len(r.log())
+    for i in range(3):
+        for j in range(3):                      # history moves on outside the prefix ...
+            c.put("/elsewhere/k", "v%d.%d" % (i, j))
+        c.compact(c.revision())                 # ... and is compacted past the router's
+        dnsr.wait_for(lambda: r.log()[log_at:].count("history compacted") > i, timeout=6,
+                      what="the router's watch meeting compaction %d" % (i + 1))
+        assert admin.metric("dnsrouter_etcd_up") == 1
+    assert "unreachable" not in r.log()[log_at:], r.log()[log_at:]
+    assert et.ask(r.port, "a1.example.") == "ns1"
