@@ -356,14 +356,9 @@ class KnotBackend:
                 lines.append('mid TXT "%s"' % (("%s-%03d-" % (self.name, i)).ljust(255, "y")))
         return "\n".join(lines) + "\n"
 
-    def start(self):
-        for zone in self.zones:
-            fname = "root" if zone == "." else zone.rstrip(".")
-            (self.dir / ("%s.zone" % fname)).write_text(self._zone_text(zone))
-        zone_lines = "\n".join(
-            '  - domain: "%s"\n    file: "%s.zone"' % (z, "root" if z == "." else z.rstrip("."))
-            for z in self.zones)
-        conf = """server:
+    def _conf_text(self, zone_lines):
+        """knotd's configuration, given the `zone:` entries."""
+        return """server:
     rundir: "{d}"
     listen: [ "127.0.0.1@{p}", "::1@{p}" ]
     identity: "{n}"
@@ -379,10 +374,18 @@ template:
 zone:
 {zones}
 """.format(d=self.dir, p=self.port, n=self.name, zones=zone_lines)
-        conf_path = self.dir / "knot.conf"
-        conf_path.write_text(conf)
+
+    def start(self):
+        for zone in self.zones:
+            fname = "root" if zone == "." else zone.rstrip(".")
+            (self.dir / ("%s.zone" % fname)).write_text(self._zone_text(zone))
+        zone_lines = "\n".join(
+            '  - domain: "%s"\n    file: "%s.zone"' % (z, "root" if z == "." else z.rstrip("."))
+            for z in self.zones)
+        self.conf_path = self.dir / "knot.conf"
+        self.conf_path.write_text(self._conf_text(zone_lines))
         self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen([KNOTD, "-c", str(conf_path)], stdout=self._log,
+        self.proc = subprocess.Popen([KNOTD, "-c", str(self.conf_path)], stdout=self._log,
                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         try:
             self._wait_ready()

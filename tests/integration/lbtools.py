@@ -36,7 +36,8 @@ def query_wire(name, qtype=TYPE_TXT, qclass=1, qid=0):
         struct.pack("!HH", qtype, qclass)
 
 
-def _skip_name(data, i):
+def skip_name(data, i):
+    """The offset just past the (possibly compressed) name at <i> of raw message <data>."""
     while True:
         n = data[i]
         if n == 0:
@@ -53,8 +54,8 @@ def parse_answer(data):
     if not ancount:
         return rcode, None
     try:
-        i = _skip_name(data, 12) + 4
-        i = _skip_name(data, i)
+        i = skip_name(data, 12) + 4
+        i = skip_name(data, i)
         rtype = (data[i] << 8) | data[i + 1]
         i += 10
         if rtype != TYPE_TXT:

@@ -79,30 +79,20 @@ def xfr_query(zone, qtype="AXFR", serial=None):
     return q
 
 
-def _skip_name(w, i):
-    while True:
-        n = w[i]
-        if n == 0:
-            return i + 1
-        if n >= 0xC0:
-            return i + 2
-        i += 1 + n
-
-
 def soa_serials(wire):
     """For each answer record of raw message <wire>: its SOA serial, or None for another type.
     (A walk over the raw records: parsing megabytes with dnspython would take seconds.)"""
     qd, an = struct.unpack("!HH", wire[4:8])
     i = 12
     for _ in range(qd):
-        i = _skip_name(wire, i) + 4
+        i = lbtools.skip_name(wire, i) + 4
     out = []
     for _ in range(an):
-        i = _skip_name(wire, i)
+        i = lbtools.skip_name(wire, i)
         rtype, _cls, _ttl, rdlen = struct.unpack("!HHIH", wire[i:i + 10])
         i += 10
         if rtype == TYPE_SOA:
-            j = _skip_name(wire, _skip_name(wire, i))
+            j = lbtools.skip_name(wire, lbtools.skip_name(wire, i))
             out.append(struct.unpack("!I", wire[j:j + 4])[0])
         else:
             out.append(None)
@@ -308,12 +298,8 @@ class XfrKnot(dnsr.KnotBackend):
             body = _names(self.IXFR_BASE, 10)
         return "\n".join(head + list(body) + list(extra)) + "\n"
 
-    def start(self):
-        for zone in self.zones:
-            (self.dir / (zone.rstrip(".") + ".zone")).write_text(self._zone_text(zone))
-        zones = "\n".join('  - domain: "%s"\n    file: "%s.zone"' % (z, z.rstrip("."))
-                          for z in self.zones)
-        conf = """server:
+    def _conf_text(self, zone_lines):
+        return """server:
     rundir: "{d}"
     listen: [ "127.0.0.1@{p}", "::1@{p}" ]
     identity: "{n}"
@@ -337,18 +323,7 @@ template:
     zonefile-sync: -1
 zone:
 {zones}
-""".format(d=self.dir, p=self.port, n=self.name, zones=zones)
-        self.conf_path = self.dir / "knot.conf"
-        self.conf_path.write_text(conf)
-        self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen([dnsr.KNOTD, "-c", str(self.conf_path)], stdout=self._log,
-                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        try:
-            self._wait_ready()
-        except BaseException:
-            self.stop()
-            raise
-        return self
+""".format(d=self.dir, p=self.port, n=self.name, zones=zone_lines)
 
     def serial(self, zone):
         r = dns.query.udp(dnsr.query(zone, "SOA"), "127.0.0.1", port=self.port, timeout=1)
