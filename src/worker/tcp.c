@@ -11,7 +11,9 @@
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -45,6 +47,7 @@ struct tcp_conn {
 	bool open;
 	bool rd_closed; /* the client sent FIN */
 	bool wrote;     /* answer bytes went out since the idle timer was last armed */
+	int outq;       /* the kernel's unsent bytes at the last idle check */
 	bool resuming;  /* in conn_resume_transfers: not again from inside it */
 	bool parsing;   /* in conn_parse: a query failing at once can settle the connection */
 	uint8_t *rbuf;
@@ -338,6 +341,7 @@ void tcp_accept(struct worker *w, uint32_t ls_idx)
 		c->parsing = false;
 		c->resuming = false;
 		c->wrote = false;
+		c->outq = 0;
 		c->rlen = c->woff = c->wlen = 0;
 		c->interest = 0;
 		t->open++;
@@ -583,6 +587,22 @@ void tcp_client_event(struct worker *w, struct io *io, uint32_t events)
 	conn_settle(w, c);
 }
 
+/* Did the client read from the kernel's send queue since the last check? Our own writes can
+ * stall for longer than an idle time while a slow client works through megabytes the
+ * kernel holds for it; that client is reading all the same. */
+static bool conn_kernel_drained(struct tcp_conn *c)
+{
+	int outq = 0;
+	bool drained;
+
+	if (ioctl(c->io.fd, SIOCOUTQ, &outq) == -1) {
+		return false;
+	}
+	drained = outq < c->outq;
+	c->outq = outq;
+	return drained;
+}
+
 void tcp_timer_expired(struct worker *w, struct timer *t)
 {
 	if (t->kind == TIMER_KIND_TCP_JOB) {
@@ -601,7 +621,8 @@ void tcp_timer_expired(struct worker *w, struct timer *t)
 		conn_close(w, c); /* RFC 7766 §6.2.3: the server may close idle ones */
 		return;
 	}
-	if (c->wlen > c->woff && !c->wrote) {
+	bool drained = conn_kernel_drained(c); /* also the mark for the next check */
+	if (c->wlen > c->woff && !c->wrote && !drained) {
 		conn_close(w, c); /* answers waiting and none read for a whole idle time */
 		return;
 	}

@@ -314,11 +314,13 @@ def stop_process(proc, sig=signal.SIGTERM, timeout=5.0):
 
 class KnotBackend:
     """A knotd serving the test zones; every zone answers TXT <name> for its apex and wildcard,
-    'big.example.' holds an ~20 KB TXT RRset, id.server. CH TXT answers <name>."""
+    'big.example.' holds an ~20 KB TXT RRset ('wide.example.' ~60 KB), id.server. CH TXT
+    answers <name>."""
 
     ZONES = ("example.", "sub.example.", "test.")
     BIG_RRS = 80   # 80 x 255-byte strings: ~21 KB over TCP
     MID_RRS = 10   # 'mid.example.': ~2.8 KB, fits a 4096-byte EDNS UDP answer
+    WIDE_RRS = 230  # 'wide.example.': ~60 KB, near the largest a TCP answer can be
 
     def __init__(self, name, workdir, zones=None):
         self.name = name
@@ -354,6 +356,8 @@ class KnotBackend:
                 lines.append('big TXT "%s"' % (("%s-%03d-" % (self.name, i)).ljust(255, "x")))
             for i in range(self.MID_RRS):
                 lines.append('mid TXT "%s"' % (("%s-%03d-" % (self.name, i)).ljust(255, "y")))
+            for i in range(self.WIDE_RRS):
+                lines.append('wide TXT "%s"' % (("%s-%03d-" % (self.name, i)).ljust(255, "w")))
         return "\n".join(lines) + "\n"
 
     def _conf_text(self, zone_lines):

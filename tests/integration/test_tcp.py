@@ -295,3 +295,23 @@ def test_pipelined_big_answers_to_a_slow_reader(router, ns1):
             assert msg.rcode() == dns.rcode.NOERROR and len(msg.to_wire()) > 20000
             ids.append(msg.id)
     assert sorted(ids) == list(range(1, 65))
+
+
+def test_slow_reader_of_megabytes_is_not_idle(router, ns1):
+    """80 pipelined queries for ~60 KB answers, read one every 100 ms: megabytes wait in the
+    kernel's send buffer, and the router's own writes stall for far longer than the idle
+    timeout (0.5 s) while the client reads all the time. The client is not taken for idle,
+    and every query is answered (those past the 64 read at once too)."""
+    r = router({"workers": 1, "tcp": {"idle-timeout": "500ms"},
+                "backends": [{"name": "ns1", "address": ns1.addr4}],
+                "routes": [route_zone(".", ["ns1"])]})
+    with socket.create_connection(("127.0.0.1", r.port), timeout=5) as s:
+        s.sendall(b"".join(dnsr.tcp_frame(dnsr.query("wide.example.", qid=i).to_wire())
+                           for i in range(80)))
+        ids = []
+        for _ in range(80):
+            msg = dns.message.from_wire(dnsr.tcp_read_msg(s))
+            assert msg.rcode() == dns.rcode.NOERROR and len(msg.to_wire()) > 55000
+            ids.append(msg.id)
+            time.sleep(0.1)     # the slow reader is the scenario
+    assert sorted(ids) == list(range(80))
