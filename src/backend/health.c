@@ -40,6 +40,7 @@ struct health_probe {
 	uint16_t id;
 	uint32_t fails, succs; /* active checks in a row */
 	uint32_t lost;         /* live queries timed out in a row, no answer between them */
+	bool starved;          /* the last check found no descriptor to use: said once */
 	uint64_t seen_timeouts, seen_answers;
 	uint8_t query[QUERY_BUF]; /* with the TCP length prefix */
 	size_t qlen, qoff;
@@ -173,6 +174,18 @@ static void check_start(struct health *h, struct backend *be)
 	p->seq = ++h->seq;
 	p->deadline_ms = h->now_ms + be->health.timeout_ms;
 	p->fd = socket(to->sa.sa_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (p->fd == -1 &&
+	    (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)) {
+		/* Our shortage, not the backend's failure: no verdict, try at the next interval. */
+		if (!p->starved) {
+			log_warn("health", "no socket for the check of %s (%s); checks wait",
+				 be->name, strerror(errno));
+		}
+		p->starved = true;
+		p->next_ms = h->now_ms + be->health.interval_ms;
+		return;
+	}
+	p->starved = false;
 	if (p->fd == -1) {
 		check_done(h, be, false, strerror(errno));
 		return;

@@ -29,6 +29,7 @@
 
 #define TCP_PIPELINE_MAX 64       /* jobs per connection before we stop reading */
 #define TCP_WBUF_MAX (256u << 10) /* unsent answer bytes before we stop reading */
+#define TCP_ACCEPT_PAUSE_MS 100   /* accepts wait this long when descriptors run out */
 /* Answers a connection may hold unsent: what its pipeline can bring after reading stopped,
  * so a client that reads, however slowly, loses none. A client that reads nothing is closed
  * by the idle rule, and all connections of a worker together hold at most TCP_UNSENT_MAX. */
@@ -313,6 +314,38 @@ void tcp_job_finish(struct worker *w, struct tcp_job *j, bool ok, bool relayed)
 
 /* Client connections */
 
+/* Out of descriptors: stop watching the listeners for a while rather than wake up for the
+ * same waiting connection in a loop. The worker turns them back on (tcp_accept_resume). */
+static void tcp_accept_pause(struct worker *w)
+{
+	if (w->accept_resume_ms != 0) {
+		return;
+	}
+	log_warn("worker",
+		 "worker %u: out of descriptors accepting TCP clients (%s); "
+		 "pausing accepts for %u ms",
+		 w->id, strerror(errno), TCP_ACCEPT_PAUSE_MS);
+	for (uint32_t i = 0; i < w->nlisteners; i++) {
+		if (w->listeners[i].tcp.fd != -1) {
+			(void)worker_watch(w, &w->listeners[i].tcp, 0, false);
+		}
+	}
+	w->accept_resume_ms = w->now_ms + TCP_ACCEPT_PAUSE_MS;
+}
+
+void tcp_accept_resume(struct worker *w)
+{
+	if (w->accept_resume_ms == 0 || w->now_ms < w->accept_resume_ms) {
+		return;
+	}
+	w->accept_resume_ms = 0;
+	for (uint32_t i = 0; i < w->nlisteners; i++) {
+		if (w->listeners[i].tcp.fd != -1) {
+			(void)worker_watch(w, &w->listeners[i].tcp, EPOLLIN, false);
+		}
+	}
+}
+
 void tcp_accept(struct worker *w, uint32_t ls_idx)
 {
 	struct tcp_state *t = w->tcp;
@@ -324,6 +357,12 @@ void tcp_accept(struct worker *w, uint32_t ls_idx)
 				 SOCK_NONBLOCK | SOCK_CLOEXEC);
 		struct tcp_conn *c;
 
+		if (fd == -1 &&
+		    (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)) {
+			tcp_accept_pause(
+				w); /* else epoll reports the waiting client at once again */
+			return;
+		}
 		if (fd == -1) {
 			return; /* EAGAIN, or a connection reset before we took it */
 		}

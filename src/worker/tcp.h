@@ -18,6 +18,9 @@ int tcp_listen(const union sockaddr_any *addr);
 /* Accept pending connections on listener <ls_idx>. */
 void tcp_accept(struct worker *w, uint32_t ls_idx);
 
+/* Watch the listeners again once a pause for want of descriptors is over. */
+void tcp_accept_resume(struct worker *w);
+
 /* Serve epoll <events> on a client connection. */
 void tcp_client_event(struct worker *w, struct io *io, uint32_t events);
 

@@ -301,6 +301,7 @@ static void *worker_main(void *arg)
 			dispatch(w, events[i].data.ptr, events[i].events);
 		}
 		run_timers(w);
+		tcp_accept_resume(w);
 		tcp_reap(w);
 		tcp_up_reap(w);
 		xfr_reap(w);

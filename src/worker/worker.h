@@ -104,6 +104,7 @@ struct worker {
 	uint8_t *rxbuf;             /* WORKER_BATCH x WORKER_RESP_BUF */
 	uint8_t *scratch;           /* WORKER_SCRATCH: a TCP query and our reply to it */
 	uint64_t now_ms;
+	uint64_t accept_resume_ms; /* TCP accepts paused (no descriptors) until then; 0: not */
 	bool draining;
 	struct worker_stats stats;
 };

@@ -630,3 +630,38 @@ def test_backend_connections_take_a_bounded_number_of_queries(router):
         for s in clients:
             s.close()
         be.close()
+
+
+def test_out_of_descriptors_no_spin_no_false_down(router, ns1):
+    """More TCP clients than descriptors (the router started with a limit of 40): the worker
+    pauses its accepts instead of spinning on a connection it cannot take, and the health
+    checks, short of a socket themselves, do not take the backend down for it. UDP queries
+    are answered throughout; once the clients leave, TCP is served again."""
+    r = router({"workers": 1, "health": {"interval": "200ms", "timeout": "200ms", "fall": 1},
+                "backends": [{"name": "ns1", "address": ns1.addr4}],
+                "routes": [route_zone(".", ["ns1"])]}, nofile=(40, 40))
+    clients = []
+    try:
+        for _ in range(60):
+            clients.append(socket.create_connection(("127.0.0.1", r.port), timeout=5))
+        dnsr.wait_for(lambda: len(os.listdir("/proc/%d/fd" % r.proc.pid)) >= 39, timeout=3,
+                      what="the router at its descriptor limit")
+        cpu0 = _worker_cpu(r.proc.pid)
+        time.sleep(1.0)     # a measurement window, not a synchronisation
+        assert _worker_cpu(r.proc.pid) - cpu0 < 0.3, "the worker spins with no descriptors"
+        for i in range(5):  # a second of health checks that found no socket
+            assert r.exchange(dnsr.query("u%d.example." % i)).rcode() == dns.rcode.NOERROR
+            time.sleep(0.2)
+        assert "is down" not in r.log(), r.log()
+        assert "pausing accepts" in r.log()
+    finally:
+        for c in clients:
+            c.close()
+
+    def tcp_served():
+        try:
+            return r.exchange(dnsr.query("t.example."), transport="tcp",
+                              timeout=0.5).rcode() == dns.rcode.NOERROR
+        except OSError:
+            return False
+    dnsr.wait_for(tcp_served, timeout=5, what="TCP served again")
