@@ -58,6 +58,48 @@ enum conf_fallback {
 
 #define CONF_WEIGHT_MAX 100
 
+/* What an access rule, or the query limit, does with a client's query. */
+enum conf_acl_action {
+	CONF_ACL_ALLOW = 0,
+	CONF_ACL_REFUSE = 1, /* REFUSED with EDE 18 Prohibited */
+	CONF_ACL_DROP = 2,   /* no answer (TCP: the connection is closed) */
+};
+
+#define CONF_ACL_MAX 10000 /* rules in one list */
+
+struct conf_acl_rule {
+	struct prefix from;
+	enum conf_acl_action action;
+};
+
+/* An ordered list of access rules: the first whose prefix holds the client decides; a client
+ * no rule holds is allowed. Heap-owned by its conf. */
+struct conf_acl {
+	struct conf_acl_rule *rules;
+	size_t n;
+};
+
+#define CONF_EXEMPT_MAX 64
+
+/* Response rate limiting (UDP answers), as in BIND and Knot. */
+struct conf_rrl {
+	uint32_t responses_ps; /* identical answers per client prefix per second; 0: off */
+	uint32_t errors_ps;    /* error answers per prefix per second; 0: responses_ps */
+	uint32_t slip;         /* every slip-th limited answer goes out as TC=1; 0: none */
+	uint32_t window_ms;    /* how far back a prefix's excess is remembered */
+	uint32_t table_size;   /* tracked entries, all workers together; fixed at start */
+	struct prefix exempt[CONF_EXEMPT_MAX];
+	size_t nexempt;
+	bool log_only; /* count what would be limited, limit nothing */
+};
+
+/* The query limit: a token bucket per client prefix, before routing, UDP and TCP. */
+struct conf_qlimit {
+	uint32_t per_second; /* 0: off */
+	uint32_t burst;      /* 0: per_second */
+	enum conf_acl_action action; /* CONF_ACL_DROP or CONF_ACL_REFUSE */
+};
+
 /* Active health checks. Every field may be set globally and overridden per backend; <set>
  * records which ones a backend's own block gave. */
 struct conf_health {
@@ -68,7 +110,9 @@ struct conf_health {
 	uint32_t interval_ms, timeout_ms;
 	uint32_t fall, rise;
 	uint32_t rcodes; /* bit n: rcode n is an answer that counts as alive */
-	uint32_t set;    /* CONF_HEALTH_* bits */
+	uint32_t hold_down_ms;     /* out at least this long after a passive take-down */
+	uint32_t hold_down_max_ms; /* the hold-down doubles with each repeat up to this */
+	uint32_t set;              /* CONF_HEALTH_* bits */
 };
 
 enum {
@@ -80,6 +124,8 @@ enum {
 	CONF_HEALTH_FALL = 1u << 5,
 	CONF_HEALTH_RISE = 1u << 6,
 	CONF_HEALTH_RCODES = 1u << 7,
+	CONF_HEALTH_HOLD_DOWN = 1u << 8,
+	CONF_HEALTH_HOLD_DOWN_MAX = 1u << 9,
 };
 
 struct conf_backend {
@@ -101,6 +147,7 @@ struct conf_route {
 	enum conf_policy policy;
 	enum conf_fallback fallback;
 	enum conf_source source;
+	struct conf_acl acl; /* checked after the global one, once the route is known */
 	int line;
 };
 
@@ -116,9 +163,21 @@ struct conf {
 	uint32_t timeout_ms;
 	uint32_t tcp_max_conns;
 	uint32_t tcp_idle_ms;
+	uint32_t tcp_per_client;    /* connections from one address; 0: no limit */
+	uint32_t tcp_query_ms;      /* a query must arrive whole this long after its first byte */
+	uint32_t tcp_max_queries;   /* queries per connection; 0: no limit */
 	union sockaddr_any admin;                    /* family 0: no admin endpoint */
+	char admin_key[CONF_TEXT_MAX + 1];           /* "": the API needs no key */
 	struct prefix transfers[CONF_TRANSFERS_MAX]; /* clients whose AXFR/IXFR are relayed */
 	size_t ntransfers;
+	struct conf_acl acl;       /* checked first, before routing */
+	struct conf_qlimit qlimit; /* per client prefix, before routing */
+	struct conf_rrl rrl;       /* on UDP answers */
+	uint8_t limit_v4_bits;     /* the client prefix of rate-limit and query-limit */
+	uint8_t limit_v6_bits;
+	char user[CONF_NAME_MAX];  /* drop root to this user after binding; "": stay */
+	char group[CONF_NAME_MAX]; /* and this group ("": the user's) */
+	char chroot[1024];         /* chroot here after binding; "": none */
 	struct conf_health health; /* global defaults */
 	struct conf_etcd etcd;
 	struct conf_backend *backends;
@@ -174,6 +233,10 @@ const char *conf_policy_name(enum conf_policy policy);
 
 /* Parse a duration "250ms", "2s" or a bare number of milliseconds. Returns DR_EOK/DR_EINVAL. */
 int conf_parse_duration(const char *s, uint32_t *ms);
+
+/* Copy <n> rules of <src> into <dst> (heap). Returns DR_EOK or DR_ENOMEM. */
+int conf_acl_copy(struct conf_acl *dst, const struct conf_acl *src);
+void conf_acl_free(struct conf_acl *acl);
 
 /* The longest busy-poll a worker may do, and the parser for it: "0", "50us", "1ms". */
 #define CONF_BUSY_POLL_MAX_US 100000u
