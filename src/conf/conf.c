@@ -15,6 +15,13 @@
 #define DEFAULT_TIMEOUT_MS 1000
 #define DEFAULT_TCP_MAX_CONNS 1024
 #define DEFAULT_TCP_IDLE_MS 10000
+#define DEFAULT_TCP_PER_CLIENT 64
+#define DEFAULT_TCP_QUERY_MS 2000
+#define DEFAULT_RRL_SLIP 2
+#define DEFAULT_RRL_WINDOW_MS 15000
+#define DEFAULT_RRL_TABLE 1000000
+#define DEFAULT_HOLD_DOWN_MS 2000
+#define DEFAULT_HOLD_DOWN_MAX_MS 60000
 #define DEFAULT_LISTEN "127.0.0.1:5353"
 #define DEFAULT_HEALTH_QUERY "id.server. CH TXT"
 
@@ -121,6 +128,8 @@ static void health_defaults(struct conf_health *h)
 	h->rise = 2;
 	h->rcodes =
 		(1u << WIRE_RCODE_NOERROR) | (1u << WIRE_RCODE_REFUSED) | (1u << WIRE_RCODE_NOTIMP);
+	h->hold_down_ms = DEFAULT_HOLD_DOWN_MS;
+	h->hold_down_max_ms = DEFAULT_HOLD_DOWN_MAX_MS;
 }
 
 /* <be>'s health: the global block, then every key the backend's own block set. */
@@ -154,6 +163,12 @@ static void health_merge(struct conf_health *be, const struct conf_health *globa
 	if (be->set & CONF_HEALTH_RCODES) {
 		merged.rcodes = be->rcodes;
 	}
+	if (be->set & CONF_HEALTH_HOLD_DOWN) {
+		merged.hold_down_ms = be->hold_down_ms;
+	}
+	if (be->set & CONF_HEALTH_HOLD_DOWN_MAX) {
+		merged.hold_down_max_ms = be->hold_down_max_ms;
+	}
 	merged.set = be->set;
 	*be = merged;
 }
@@ -165,6 +180,14 @@ int conf_init(struct conf *c)
 	c->timeout_ms = DEFAULT_TIMEOUT_MS;
 	c->tcp_max_conns = DEFAULT_TCP_MAX_CONNS;
 	c->tcp_idle_ms = DEFAULT_TCP_IDLE_MS;
+	c->tcp_per_client = DEFAULT_TCP_PER_CLIENT;
+	c->tcp_query_ms = DEFAULT_TCP_QUERY_MS;
+	c->rrl.slip = DEFAULT_RRL_SLIP;
+	c->rrl.window_ms = DEFAULT_RRL_WINDOW_MS;
+	c->rrl.table_size = DEFAULT_RRL_TABLE;
+	c->qlimit.action = CONF_ACL_DROP;
+	c->limit_v4_bits = 24; /* BIND's and Knot's defaults */
+	c->limit_v6_bits = 56;
 	health_defaults(&c->health);
 	snprintf(c->etcd.prefix, sizeof(c->etcd.prefix), "/dnsrouter/");
 	c->etcd.timeout_ms = 2000;
@@ -179,7 +202,9 @@ void conf_deinit(struct conf *c)
 	for (size_t i = 0; i < c->nroutes; i++) {
 		free(c->routes[i].pattern);
 		free(c->routes[i].backends);
+		conf_acl_free(&c->routes[i].acl);
 	}
+	conf_acl_free(&c->acl);
 	free(c->routes);
 	free(c->backends);
 	free(c->listen);
@@ -332,9 +357,34 @@ static struct conf_backend *backend_by_name(struct conf *c, const char *name)
 	return NULL;
 }
 
+int conf_acl_copy(struct conf_acl *dst, const struct conf_acl *src)
+{
+	dst->rules = NULL;
+	dst->n = 0;
+	if (src->n == 0) {
+		return DR_EOK;
+	}
+	dst->rules = malloc(src->n * sizeof(*dst->rules));
+	if (dst->rules == NULL) {
+		return DR_ENOMEM;
+	}
+	memcpy(dst->rules, src->rules, src->n * sizeof(*dst->rules));
+	dst->n = src->n;
+	return DR_EOK;
+}
+
+void conf_acl_free(struct conf_acl *acl)
+{
+	free(acl->rules);
+	acl->rules = NULL;
+	acl->n = 0;
+}
+
 int conf_clone(struct conf *dst, const struct conf *src)
 {
 	*dst = *src;
+	dst->acl.rules = NULL;
+	dst->acl.n = 0;
 	dst->etcd.nendpoints = 0;
 	dst->file = NULL;
 	dst->listen = NULL;
@@ -346,7 +396,8 @@ int conf_clone(struct conf *dst, const struct conf *src)
 	if ((src->file != NULL && (dst->file = strdup(src->file)) == NULL) ||
 	    (dst->listen = malloc((src->nlisten + 1) * sizeof(*dst->listen))) == NULL ||
 	    (dst->backends = malloc(dst->backends_cap * sizeof(*dst->backends))) == NULL ||
-	    (dst->routes = calloc(dst->routes_cap, sizeof(*dst->routes))) == NULL) {
+	    (dst->routes = calloc(dst->routes_cap, sizeof(*dst->routes))) == NULL ||
+	    conf_acl_copy(&dst->acl, &src->acl) != DR_EOK) {
 		goto fail;
 	}
 	if (src->nlisten > 0) {
@@ -367,10 +418,13 @@ int conf_clone(struct conf *dst, const struct conf *src)
 		*r = src->routes[i];
 		r->pattern = NULL;
 		r->backends = NULL;
+		r->acl.rules = NULL;
+		r->acl.n = 0;
 		dst->nroutes++;
 		r->pattern = strdup(src->routes[i].pattern);
 		r->backends = malloc((r->nbackends + 1) * sizeof(*r->backends));
-		if (r->pattern == NULL || r->backends == NULL) {
+		if (r->pattern == NULL || r->backends == NULL ||
+		    conf_acl_copy(&r->acl, &src->routes[i].acl) != DR_EOK) {
 			goto fail;
 		}
 		if (r->nbackends > 0) {
@@ -504,6 +558,18 @@ int conf_validate(struct conf *c, char *err, size_t len)
 	}
 	for (size_t i = 0; i < c->nbackends; i++) {
 		health_merge(&c->backends[i].health, &c->health);
+		if (c->backends[i].health.hold_down_max_ms < c->backends[i].health.hold_down_ms) {
+			int n = where(c, c->backends[i].line, err, len);
+			snprintf(err + n, len - (size_t)n,
+				 "health hold-down-max of backend '%s' is below its hold-down",
+				 c->backends[i].name);
+			return DR_ECONF;
+		}
+	}
+	if (c->group[0] != '\0' && c->user[0] == '\0') {
+		snprintf(err, len, "%s:0: group needs user (root keeps its groups otherwise)",
+			 c->file ? c->file : "-");
+		return DR_ECONF;
 	}
 	if (c->nlisten == 0) {
 		rc = conf_add_listen(c, DEFAULT_LISTEN, tmp, sizeof(tmp));

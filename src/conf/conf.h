@@ -95,8 +95,8 @@ struct conf_rrl {
 
 /* The query limit: a token bucket per client prefix, before routing, UDP and TCP. */
 struct conf_qlimit {
-	uint32_t per_second; /* 0: off */
-	uint32_t burst;      /* 0: per_second */
+	uint32_t per_second;         /* 0: off */
+	uint32_t burst;              /* 0: per_second */
 	enum conf_acl_action action; /* CONF_ACL_DROP or CONF_ACL_REFUSE */
 };
 
@@ -109,7 +109,7 @@ struct conf_health {
 	uint16_t qtype, qclass;
 	uint32_t interval_ms, timeout_ms;
 	uint32_t fall, rise;
-	uint32_t rcodes; /* bit n: rcode n is an answer that counts as alive */
+	uint32_t rcodes;           /* bit n: rcode n is an answer that counts as alive */
 	uint32_t hold_down_ms;     /* out at least this long after a passive take-down */
 	uint32_t hold_down_max_ms; /* the hold-down doubles with each repeat up to this */
 	uint32_t set;              /* CONF_HEALTH_* bits */
@@ -163,10 +163,10 @@ struct conf {
 	uint32_t timeout_ms;
 	uint32_t tcp_max_conns;
 	uint32_t tcp_idle_ms;
-	uint32_t tcp_per_client;    /* connections from one address; 0: no limit */
-	uint32_t tcp_query_ms;      /* a query must arrive whole this long after its first byte */
-	uint32_t tcp_max_queries;   /* queries per connection; 0: no limit */
-	union sockaddr_any admin;                    /* family 0: no admin endpoint */
+	uint32_t tcp_per_client;  /* connections from one address; 0: no limit */
+	uint32_t tcp_query_ms;    /* a query must arrive whole this long after its first byte */
+	uint32_t tcp_max_queries; /* queries per connection; 0: no limit */
+	union sockaddr_any admin; /* family 0: no admin endpoint */
 	char admin_key[CONF_TEXT_MAX + 1];           /* "": the API needs no key */
 	struct prefix transfers[CONF_TRANSFERS_MAX]; /* clients whose AXFR/IXFR are relayed */
 	size_t ntransfers;

@@ -12,158 +12,7 @@
 
 #include "common/err.h"
 #include "conf/conf.h"
-
-struct yctx {
-	yaml_document_t doc;
-	struct conf *conf;
-	char *err;
-	size_t len;
-};
-
-typedef int key_fn(struct yctx *y, yaml_node_t *value, void *obj);
-
-struct keyword {
-	const char *key;
-	key_fn *parse;
-};
-
-static int fail(struct yctx *y, const yaml_node_t *n, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(struct yctx *y, const yaml_node_t *n, const char *fmt, ...)
-{
-	va_list ap;
-	int off =
-		snprintf(y->err, y->len, "%s:%zu: ", y->conf->file, n ? n->start_mark.line + 1 : 1);
-
-	if (off < 0 || (size_t)off >= y->len) {
-		return DR_ECONF;
-	}
-	va_start(ap, fmt);
-	vsnprintf(y->err + off, y->len - (size_t)off, fmt, ap);
-	va_end(ap);
-	return DR_ECONF;
-}
-
-static yaml_node_t *node(struct yctx *y, int id)
-{
-	return yaml_document_get_node(&y->doc, id);
-}
-
-static const char *scalar(const yaml_node_t *n)
-{
-	return (const char *)n->data.scalar.value;
-}
-
-static int parse_uint(struct yctx *y, yaml_node_t *v, const char *what, unsigned min, unsigned max,
-		      unsigned *out);
-static int parse_duration(struct yctx *y, yaml_node_t *v, const char *what, uint32_t *out);
-
-static int want_scalar(struct yctx *y, yaml_node_t *n, const char *what)
-{
-	if (n->type != YAML_SCALAR_NODE) {
-		return fail(y, n, "%s must be a single value", what);
-	}
-	return DR_EOK;
-}
-
-/* A key that takes one value or a list of them: <one> for each. */
-static int each_value(struct yctx *y, yaml_node_t *v, int (*one)(struct yctx *y, yaml_node_t *v))
-{
-	if (v->type != YAML_SEQUENCE_NODE) {
-		return one(y, v);
-	}
-	for (yaml_node_item_t *i = v->data.sequence.items.start; i < v->data.sequence.items.top;
-	     i++) {
-		int rc = one(y, node(y, *i));
-		if (rc != DR_EOK) {
-			return rc;
-		}
-	}
-	return DR_EOK;
-}
-
-static int parse_map(struct yctx *y, yaml_node_t *map, const struct keyword *table, void *obj,
-		     const char *what)
-{
-	if (map->type != YAML_MAPPING_NODE) {
-		return fail(y, map, "%s must be a mapping of keys", what);
-	}
-	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
-	     p++) {
-		yaml_node_t *k = node(y, p->key), *v = node(y, p->value);
-		const struct keyword *kw;
-		int rc;
-
-		if (k->type != YAML_SCALAR_NODE) {
-			return fail(y, k, "a key in %s must be a plain word", what);
-		}
-		for (yaml_node_pair_t *q = map->data.mapping.pairs.start; q < p; q++) {
-			yaml_node_t *prev = node(y, q->key);
-			if (prev->type == YAML_SCALAR_NODE &&
-			    strcmp(scalar(prev), scalar(k)) == 0) {
-				return fail(y, k, "duplicate key '%s' in %s", scalar(k), what);
-			}
-		}
-		for (kw = table; kw->key != NULL; kw++) {
-			if (strcmp(kw->key, scalar(k)) == 0) {
-				break;
-			}
-		}
-		if (kw->key == NULL) {
-			return fail(y, k, "unknown key '%s' in %s", scalar(k), what);
-		}
-		rc = kw->parse(y, v, obj);
-		if (rc != DR_EOK) {
-			return rc;
-		}
-	}
-	return DR_EOK;
-}
-
-static int parse_uint(struct yctx *y, yaml_node_t *v, const char *what, unsigned min, unsigned max,
-		      unsigned *out)
-{
-	char *end;
-	unsigned long n;
-
-	if (want_scalar(y, v, what) != DR_EOK) {
-		return DR_ECONF;
-	}
-	errno = 0;
-	n = strtoul(scalar(v), &end, 10);
-	if (scalar(v)[0] < '0' || scalar(v)[0] > '9' || *end != '\0' || errno != 0 || n < min ||
-	    n > max) {
-		return fail(y, v, "%s must be a whole number from %u to %u, not '%s'", what, min,
-			    max, scalar(v));
-	}
-	*out = (unsigned)n;
-	return DR_EOK;
-}
-
-static int parse_duration(struct yctx *y, yaml_node_t *v, const char *what, uint32_t *out)
-{
-	if (want_scalar(y, v, what) != DR_EOK) {
-		return DR_ECONF;
-	}
-	if (conf_parse_duration(scalar(v), out) != DR_EOK) {
-		return fail(y, v, "%s must be a duration like 500ms or 2s (up to 1h), not '%s'",
-			    what, scalar(v));
-	}
-	return DR_EOK;
-}
-
-static int parse_text(struct yctx *y, yaml_node_t *v, const char *what, char *out, size_t cap)
-{
-	if (want_scalar(y, v, what) != DR_EOK) {
-		return DR_ECONF;
-	}
-	if (strlen(scalar(v)) >= cap || scalar(v)[0] == '\0') {
-		return fail(y, v, "%s must be 1 to %zu characters", what, cap - 1);
-	}
-	memcpy(out, scalar(v), strlen(scalar(v)) + 1);
-	return DR_EOK;
-}
+#include "conf/yaml_util.h"
 
 /* Top-level keys. */
 
@@ -172,38 +21,39 @@ static int listen_one(struct yctx *y, yaml_node_t *v)
 	char msg[CONF_ERR_LEN];
 	int rc;
 
-	if (want_scalar(y, v, "a listen address") != DR_EOK) {
+	if (yaml_want_scalar(y, v, "a listen address") != DR_EOK) {
 		return DR_ECONF;
 	}
-	rc = conf_add_listen(y->conf, scalar(v), msg, sizeof(msg));
-	return rc == DR_ECONF ? fail(y, v, "%s", msg) : rc;
+	rc = conf_add_listen(y->conf, yaml_scalar(v), msg, sizeof(msg));
+	return rc == DR_ECONF ? yaml_fail(y, v, "%s", msg) : rc;
 }
 
 static int key_listen(struct yctx *y, yaml_node_t *v, void *obj)
 {
 	(void)obj;
-	return each_value(y, v, listen_one);
+	return yaml_each_value(y, v, listen_one);
 }
 
 static int key_workers(struct yctx *y, yaml_node_t *v, void *obj)
 {
 	(void)obj;
-	if (v->type == YAML_SCALAR_NODE && strcmp(scalar(v), "auto") == 0) {
+	if (v->type == YAML_SCALAR_NODE && strcmp(yaml_scalar(v), "auto") == 0) {
 		y->conf->workers = 0;
 		return DR_EOK;
 	}
-	return parse_uint(y, v, "workers ('auto' or a number)", 1, 256, &y->conf->workers);
+	return yaml_parse_uint(y, v, "workers ('auto' or a number)", 1, 256, &y->conf->workers);
 }
 
 static int key_busy_poll(struct yctx *y, yaml_node_t *v, void *obj)
 {
 	(void)obj;
-	if (want_scalar(y, v, "busy-poll") != DR_EOK) {
+	if (yaml_want_scalar(y, v, "busy-poll") != DR_EOK) {
 		return DR_ECONF;
 	}
-	if (conf_parse_busy_poll(scalar(v), &y->conf->busy_poll_us) != DR_EOK) {
-		return fail(y, v, "busy-poll must be 0 or like 50us or 1ms (up to 100ms), not '%s'",
-			    scalar(v));
+	if (conf_parse_busy_poll(yaml_scalar(v), &y->conf->busy_poll_us) != DR_EOK) {
+		return yaml_fail(y, v,
+				 "busy-poll must be 0 or like 50us or 1ms (up to 100ms), not '%s'",
+				 yaml_scalar(v));
 	}
 	return DR_EOK;
 }
@@ -212,17 +62,17 @@ static int transfers_one(struct yctx *y, yaml_node_t *v)
 {
 	struct conf *c = y->conf;
 
-	if (want_scalar(y, v, "a transfers prefix") != DR_EOK) {
+	if (yaml_want_scalar(y, v, "a transfers prefix") != DR_EOK) {
 		return DR_ECONF;
 	}
 	if (c->ntransfers == CONF_TRANSFERS_MAX) {
-		return fail(y, v, "transfers takes at most %d prefixes", CONF_TRANSFERS_MAX);
+		return yaml_fail(y, v, "transfers takes at most %d prefixes", CONF_TRANSFERS_MAX);
 	}
-	if (prefix_parse(scalar(v), &c->transfers[c->ntransfers]) != DR_EOK) {
-		return fail(y, v,
-			    "bad client prefix '%s' in transfers (like 192.0.2.0/24, "
-			    "2001:db8::/32 or one address; no bits set past the length)",
-			    scalar(v));
+	if (prefix_parse(yaml_scalar(v), &c->transfers[c->ntransfers]) != DR_EOK) {
+		return yaml_fail(y, v,
+				 "bad client prefix '%s' in transfers (like 192.0.2.0/24, "
+				 "2001:db8::/32 or one address; no bits set past the length)",
+				 yaml_scalar(v));
 	}
 	c->ntransfers++;
 	return DR_EOK;
@@ -232,33 +82,34 @@ static int transfers_one(struct yctx *y, yaml_node_t *v)
 static int key_transfers(struct yctx *y, yaml_node_t *v, void *obj)
 {
 	(void)obj;
-	return each_value(y, v, transfers_one);
+	return yaml_each_value(y, v, transfers_one);
 }
 
 static int key_identity(struct yctx *y, yaml_node_t *v, void *obj)
 {
 	(void)obj;
-	return parse_text(y, v, "identity", y->conf->identity, sizeof(y->conf->identity));
+	return yaml_parse_text(y, v, "identity", y->conf->identity, sizeof(y->conf->identity));
 }
 
 static int key_version(struct yctx *y, yaml_node_t *v, void *obj)
 {
 	(void)obj;
-	return parse_text(y, v, "version", y->conf->version, sizeof(y->conf->version));
+	return yaml_parse_text(y, v, "version", y->conf->version, sizeof(y->conf->version));
 }
 
 static int key_no_route(struct yctx *y, yaml_node_t *v, void *obj)
 {
 	(void)obj;
-	if (want_scalar(y, v, "no-route") != DR_EOK) {
+	if (yaml_want_scalar(y, v, "no-route") != DR_EOK) {
 		return DR_ECONF;
 	}
-	if (strcmp(scalar(v), "servfail") == 0) {
+	if (strcmp(yaml_scalar(v), "servfail") == 0) {
 		y->conf->no_route_rcode = WIRE_RCODE_SERVFAIL;
-	} else if (strcmp(scalar(v), "refused") == 0) {
+	} else if (strcmp(yaml_scalar(v), "refused") == 0) {
 		y->conf->no_route_rcode = WIRE_RCODE_REFUSED;
 	} else {
-		return fail(y, v, "no-route must be 'servfail' or 'refused', not '%s'", scalar(v));
+		return yaml_fail(y, v, "no-route must be 'servfail' or 'refused', not '%s'",
+				 yaml_scalar(v));
 	}
 	return DR_EOK;
 }
@@ -266,19 +117,39 @@ static int key_no_route(struct yctx *y, yaml_node_t *v, void *obj)
 static int key_timeout(struct yctx *y, yaml_node_t *v, void *obj)
 {
 	(void)obj;
-	return parse_duration(y, v, "timeout", &y->conf->timeout_ms);
+	return yaml_parse_duration(y, v, "timeout", &y->conf->timeout_ms);
 }
 
 static int tcp_max_conns(struct yctx *y, yaml_node_t *v, void *obj)
 {
 	(void)obj;
-	return parse_uint(y, v, "tcp max-connections", 1, 1000000, &y->conf->tcp_max_conns);
+	return yaml_parse_uint(y, v, "tcp max-connections", 1, 1000000, &y->conf->tcp_max_conns);
 }
 
 static int tcp_idle(struct yctx *y, yaml_node_t *v, void *obj)
 {
 	(void)obj;
-	return parse_duration(y, v, "tcp idle-timeout", &y->conf->tcp_idle_ms);
+	return yaml_parse_duration(y, v, "tcp idle-timeout", &y->conf->tcp_idle_ms);
+}
+
+static int tcp_per_client(struct yctx *y, yaml_node_t *v, void *obj)
+{
+	(void)obj;
+	return yaml_parse_uint(y, v, "tcp max-connections-per-client", 0, 1000000,
+			       &y->conf->tcp_per_client);
+}
+
+static int tcp_query_timeout(struct yctx *y, yaml_node_t *v, void *obj)
+{
+	(void)obj;
+	return yaml_parse_duration(y, v, "tcp query-timeout", &y->conf->tcp_query_ms);
+}
+
+static int tcp_max_queries(struct yctx *y, yaml_node_t *v, void *obj)
+{
+	(void)obj;
+	return yaml_parse_uint(y, v, "tcp max-queries-per-connection", 0, 1000000000,
+			       &y->conf->tcp_max_queries);
 }
 
 /* health: global defaults and per-backend overrides share one table. */
@@ -287,15 +158,16 @@ static int health_enabled(struct yctx *y, yaml_node_t *v, void *obj)
 {
 	struct conf_health *h = obj;
 
-	if (want_scalar(y, v, "health enabled") != DR_EOK) {
+	if (yaml_want_scalar(y, v, "health enabled") != DR_EOK) {
 		return DR_ECONF;
 	}
-	if (strcmp(scalar(v), "true") == 0) {
+	if (strcmp(yaml_scalar(v), "true") == 0) {
 		h->enabled = true;
-	} else if (strcmp(scalar(v), "false") == 0) {
+	} else if (strcmp(yaml_scalar(v), "false") == 0) {
 		h->enabled = false;
 	} else {
-		return fail(y, v, "health enabled must be true or false, not '%s'", scalar(v));
+		return yaml_fail(y, v, "health enabled must be true or false, not '%s'",
+				 yaml_scalar(v));
 	}
 	h->set |= CONF_HEALTH_ENABLED;
 	return DR_EOK;
@@ -305,15 +177,16 @@ static int health_transport(struct yctx *y, yaml_node_t *v, void *obj)
 {
 	struct conf_health *h = obj;
 
-	if (want_scalar(y, v, "health transport") != DR_EOK) {
+	if (yaml_want_scalar(y, v, "health transport") != DR_EOK) {
 		return DR_ECONF;
 	}
-	if (strcmp(scalar(v), "tcp") == 0) {
+	if (strcmp(yaml_scalar(v), "tcp") == 0) {
 		h->tcp = true;
-	} else if (strcmp(scalar(v), "udp") == 0) {
+	} else if (strcmp(yaml_scalar(v), "udp") == 0) {
 		h->tcp = false;
 	} else {
-		return fail(y, v, "health transport must be tcp or udp, not '%s'", scalar(v));
+		return yaml_fail(y, v, "health transport must be tcp or udp, not '%s'",
+				 yaml_scalar(v));
 	}
 	h->set |= CONF_HEALTH_TRANSPORT;
 	return DR_EOK;
@@ -323,14 +196,15 @@ static int health_query(struct yctx *y, yaml_node_t *v, void *obj)
 {
 	struct conf_health *h = obj;
 
-	if (want_scalar(y, v, "health query") != DR_EOK) {
+	if (yaml_want_scalar(y, v, "health query") != DR_EOK) {
 		return DR_ECONF;
 	}
-	if (conf_parse_health_query(scalar(v), h) != DR_EOK) {
-		return fail(y, v,
-			    "health query must be 'NAME [CLASS] TYPE' (e.g. 'id.server. CH TXT'), "
-			    "not '%s'",
-			    scalar(v));
+	if (conf_parse_health_query(yaml_scalar(v), h) != DR_EOK) {
+		return yaml_fail(
+			y, v,
+			"health query must be 'NAME [CLASS] TYPE' (e.g. 'id.server. CH TXT'), "
+			"not '%s'",
+			yaml_scalar(v));
 	}
 	h->set |= CONF_HEALTH_QUERY;
 	return DR_EOK;
@@ -341,7 +215,7 @@ static int health_interval(struct yctx *y, yaml_node_t *v, void *obj)
 	struct conf_health *h = obj;
 
 	h->set |= CONF_HEALTH_INTERVAL;
-	return parse_duration(y, v, "health interval", &h->interval_ms);
+	return yaml_parse_duration(y, v, "health interval", &h->interval_ms);
 }
 
 static int health_timeout(struct yctx *y, yaml_node_t *v, void *obj)
@@ -349,7 +223,7 @@ static int health_timeout(struct yctx *y, yaml_node_t *v, void *obj)
 	struct conf_health *h = obj;
 
 	h->set |= CONF_HEALTH_TIMEOUT;
-	return parse_duration(y, v, "health timeout", &h->timeout_ms);
+	return yaml_parse_duration(y, v, "health timeout", &h->timeout_ms);
 }
 
 static int health_fall(struct yctx *y, yaml_node_t *v, void *obj)
@@ -357,7 +231,7 @@ static int health_fall(struct yctx *y, yaml_node_t *v, void *obj)
 	struct conf_health *h = obj;
 
 	h->set |= CONF_HEALTH_FALL;
-	return parse_uint(y, v, "health fall", 1, 1000, &h->fall);
+	return yaml_parse_uint(y, v, "health fall", 1, 1000, &h->fall);
 }
 
 static int health_rise(struct yctx *y, yaml_node_t *v, void *obj)
@@ -365,7 +239,23 @@ static int health_rise(struct yctx *y, yaml_node_t *v, void *obj)
 	struct conf_health *h = obj;
 
 	h->set |= CONF_HEALTH_RISE;
-	return parse_uint(y, v, "health rise", 1, 1000, &h->rise);
+	return yaml_parse_uint(y, v, "health rise", 1, 1000, &h->rise);
+}
+
+static int health_hold_down(struct yctx *y, yaml_node_t *v, void *obj)
+{
+	struct conf_health *h = obj;
+
+	h->set |= CONF_HEALTH_HOLD_DOWN;
+	return yaml_parse_duration(y, v, "health hold-down", &h->hold_down_ms);
+}
+
+static int health_hold_down_max(struct yctx *y, yaml_node_t *v, void *obj)
+{
+	struct conf_health *h = obj;
+
+	h->set |= CONF_HEALTH_HOLD_DOWN_MAX;
+	return yaml_parse_duration(y, v, "health hold-down-max", &h->hold_down_max_ms);
 }
 
 static const char *const rcode_names[] = {
@@ -379,27 +269,27 @@ static int health_rcodes(struct yctx *y, yaml_node_t *v, void *obj)
 	uint32_t mask = 0;
 
 	if (v->type != YAML_SEQUENCE_NODE) {
-		return fail(y, v, "health rcodes must be a list such as [NOERROR, REFUSED]");
+		return yaml_fail(y, v, "health rcodes must be a list such as [NOERROR, REFUSED]");
 	}
 	for (yaml_node_item_t *i = v->data.sequence.items.start; i < v->data.sequence.items.top;
 	     i++) {
-		yaml_node_t *item = node(y, *i);
+		yaml_node_t *item = yaml_node(y, *i);
 		size_t k;
-		if (want_scalar(y, item, "an rcode") != DR_EOK) {
+		if (yaml_want_scalar(y, item, "an rcode") != DR_EOK) {
 			return DR_ECONF;
 		}
 		for (k = 0; k < sizeof(rcode_names) / sizeof(rcode_names[0]); k++) {
-			if (strcasecmp(rcode_names[k], scalar(item)) == 0) {
+			if (strcasecmp(rcode_names[k], yaml_scalar(item)) == 0) {
 				break;
 			}
 		}
 		if (k == sizeof(rcode_names) / sizeof(rcode_names[0])) {
-			return fail(y, item, "unknown rcode '%s'", scalar(item));
+			return yaml_fail(y, item, "unknown rcode '%s'", yaml_scalar(item));
 		}
 		mask |= 1u << k;
 	}
 	if (mask == 0) {
-		return fail(y, v, "health rcodes must name at least one rcode");
+		return yaml_fail(y, v, "health rcodes must name at least one rcode");
 	}
 	h->rcodes = mask;
 	h->set |= CONF_HEALTH_RCODES;
@@ -407,15 +297,23 @@ static int health_rcodes(struct yctx *y, yaml_node_t *v, void *obj)
 }
 
 static const struct keyword health_keys[] = {
-	{"enabled", health_enabled},   {"query", health_query},     {"transport", health_transport},
-	{"interval", health_interval}, {"timeout", health_timeout}, {"fall", health_fall},
-	{"rise", health_rise},         {"rcodes", health_rcodes},   {NULL, NULL},
+	{"enabled", health_enabled},
+	{"query", health_query},
+	{"transport", health_transport},
+	{"interval", health_interval},
+	{"timeout", health_timeout},
+	{"fall", health_fall},
+	{"rise", health_rise},
+	{"rcodes", health_rcodes},
+	{"hold-down", health_hold_down},
+	{"hold-down-max", health_hold_down_max},
+	{NULL, NULL},
 };
 
 static int key_health(struct yctx *y, yaml_node_t *v, void *obj)
 {
 	(void)obj;
-	return parse_map(y, v, health_keys, &y->conf->health, "health");
+	return yaml_parse_map(y, v, health_keys, &y->conf->health, "health");
 }
 
 static int key_admin(struct yctx *y, yaml_node_t *v, void *obj)
@@ -424,20 +322,52 @@ static int key_admin(struct yctx *y, yaml_node_t *v, void *obj)
 	char addr[64];
 
 	(void)obj;
-	if (want_scalar(y, v, "admin") != DR_EOK) {
+	if (yaml_want_scalar(y, v, "admin") != DR_EOK) {
 		return DR_ECONF;
 	}
-	text = scalar(v);
+	text = yaml_scalar(v);
 	/* A bare port is the loopback address: the endpoint is never public by accident. */
 	if (strspn(text, "0123456789") == strlen(text) && strlen(text) <= 5) {
 		snprintf(addr, sizeof(addr), "127.0.0.1:%s", text);
 		text = addr;
 	}
 	if (sockaddr_parse(text, strlen(text), 0, &y->conf->admin) != DR_EOK) {
-		return fail(y, v, "bad admin address '%s' (want ip:port, [ipv6]:port or a port)",
-			    scalar(v));
+		return yaml_fail(y, v,
+				 "bad admin address '%s' (want ip:port, [ipv6]:port or a port)",
+				 yaml_scalar(v));
 	}
 	return DR_EOK;
+}
+
+static int key_admin_key(struct yctx *y, yaml_node_t *v, void *obj)
+{
+	(void)obj;
+	return yaml_parse_text(y, v, "admin-key", y->conf->admin_key, sizeof(y->conf->admin_key));
+}
+
+/* user, group, chroot: where the process goes once its sockets are bound. */
+static int key_user(struct yctx *y, yaml_node_t *v, void *obj)
+{
+	(void)obj;
+	return yaml_parse_text(y, v, "user", y->conf->user, sizeof(y->conf->user));
+}
+
+static int key_group(struct yctx *y, yaml_node_t *v, void *obj)
+{
+	(void)obj;
+	return yaml_parse_text(y, v, "group", y->conf->group, sizeof(y->conf->group));
+}
+
+static int key_chroot(struct yctx *y, yaml_node_t *v, void *obj)
+{
+	int rc = yaml_parse_text(y, v, "chroot", y->conf->chroot, sizeof(y->conf->chroot));
+
+	(void)obj;
+	if (rc == DR_EOK && y->conf->chroot[0] != '/') {
+		return yaml_fail(y, v, "chroot must be an absolute path, not '%s'",
+				 y->conf->chroot);
+	}
+	return rc;
 }
 
 /* etcd: { endpoints, prefix, timeout } */
@@ -446,20 +376,21 @@ static int etcd_endpoint(struct yctx *y, yaml_node_t *v)
 {
 	struct conf_etcd *e = &y->conf->etcd;
 
-	if (want_scalar(y, v, "an etcd endpoint") != DR_EOK) {
+	if (yaml_want_scalar(y, v, "an etcd endpoint") != DR_EOK) {
 		return DR_ECONF;
 	}
-	if ((strncmp(scalar(v), "http://", 7) != 0 && strncmp(scalar(v), "https://", 8) != 0) ||
-	    strlen(scalar(v)) < 9 || strlen(scalar(v)) > 255) {
-		return fail(y, v,
-			    "etcd endpoint must be an http:// or https:// URL such as "
-			    "http://127.0.0.1:2379, not '%s'",
-			    scalar(v));
+	if ((strncmp(yaml_scalar(v), "http://", 7) != 0 &&
+	     strncmp(yaml_scalar(v), "https://", 8) != 0) ||
+	    strlen(yaml_scalar(v)) < 9 || strlen(yaml_scalar(v)) > 255) {
+		return yaml_fail(y, v,
+				 "etcd endpoint must be an http:// or https:// URL such as "
+				 "http://127.0.0.1:2379, not '%s'",
+				 yaml_scalar(v));
 	}
 	if (e->nendpoints == CONF_ETCD_ENDPOINTS_MAX) {
-		return fail(y, v, "at most %d etcd endpoints", CONF_ETCD_ENDPOINTS_MAX);
+		return yaml_fail(y, v, "at most %d etcd endpoints", CONF_ETCD_ENDPOINTS_MAX);
 	}
-	e->endpoints[e->nendpoints] = strdup(scalar(v));
+	e->endpoints[e->nendpoints] = strdup(yaml_scalar(v));
 	if (e->endpoints[e->nendpoints] == NULL) {
 		return DR_ENOMEM;
 	}
@@ -470,50 +401,38 @@ static int etcd_endpoint(struct yctx *y, yaml_node_t *v)
 static int etcd_endpoints(struct yctx *y, yaml_node_t *v, void *obj)
 {
 	(void)obj;
-	return each_value(y, v, etcd_endpoint);
+	return yaml_each_value(y, v, etcd_endpoint);
 }
 
 static int etcd_prefix(struct yctx *y, yaml_node_t *v, void *obj)
 {
 	(void)obj;
-	return parse_text(y, v, "etcd prefix", y->conf->etcd.prefix, sizeof(y->conf->etcd.prefix));
+	return yaml_parse_text(y, v, "etcd prefix", y->conf->etcd.prefix,
+			       sizeof(y->conf->etcd.prefix));
 }
 
 static int etcd_timeout(struct yctx *y, yaml_node_t *v, void *obj)
 {
 	(void)obj;
-	return parse_duration(y, v, "etcd timeout", &y->conf->etcd.timeout_ms);
+	return yaml_parse_duration(y, v, "etcd timeout", &y->conf->etcd.timeout_ms);
 }
 
 /* A PEM file the etcd client will read: checked now, so a typo is a config error. */
 static int etcd_file(struct yctx *y, yaml_node_t *v, const char *what, char *out, size_t cap)
 {
-	int rc = parse_text(y, v, what, out, cap);
+	int rc = yaml_parse_text(y, v, what, out, cap);
 	struct stat st;
 
 	if (rc != DR_EOK) {
 		return rc;
 	}
 	if (stat(out, &st) != 0 || access(out, R_OK) != 0) {
-		return fail(y, v, "cannot read etcd %s '%s' (%s)", what, out, strerror(errno));
+		return yaml_fail(y, v, "cannot read etcd %s '%s' (%s)", what, out, strerror(errno));
 	}
 	if (!S_ISREG(st.st_mode)) {
-		return fail(y, v, "cannot read etcd %s '%s' (not a regular file)", what, out);
+		return yaml_fail(y, v, "cannot read etcd %s '%s' (not a regular file)", what, out);
 	}
 	return DR_EOK;
-}
-
-/* The node of key <name> in mapping <map>, for an error about it; <map> when it is absent. */
-static yaml_node_t *key_node(struct yctx *y, yaml_node_t *map, const char *name)
-{
-	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
-	     p++) {
-		yaml_node_t *k = node(y, p->key);
-		if (k->type == YAML_SCALAR_NODE && strcmp(scalar(k), name) == 0) {
-			return k;
-		}
-	}
-	return map;
 }
 
 static int etcd_ca(struct yctx *y, yaml_node_t *v, void *obj)
@@ -537,15 +456,15 @@ static int etcd_key(struct yctx *y, yaml_node_t *v, void *obj)
 static int etcd_username(struct yctx *y, yaml_node_t *v, void *obj)
 {
 	(void)obj;
-	return parse_text(y, v, "etcd username", y->conf->etcd.username,
-			  sizeof(y->conf->etcd.username));
+	return yaml_parse_text(y, v, "etcd username", y->conf->etcd.username,
+			       sizeof(y->conf->etcd.username));
 }
 
 static int etcd_password(struct yctx *y, yaml_node_t *v, void *obj)
 {
 	(void)obj;
-	return parse_text(y, v, "etcd password", y->conf->etcd.password,
-			  sizeof(y->conf->etcd.password));
+	return yaml_parse_text(y, v, "etcd password", y->conf->etcd.password,
+			       sizeof(y->conf->etcd.password));
 }
 
 static const struct keyword etcd_keys[] = {
@@ -562,7 +481,7 @@ static const struct keyword etcd_keys[] = {
 
 static int key_etcd(struct yctx *y, yaml_node_t *v, void *obj)
 {
-	int rc = parse_map(y, v, etcd_keys, obj, "etcd");
+	int rc = yaml_parse_map(y, v, etcd_keys, obj, "etcd");
 
 	const struct conf_etcd *e = &y->conf->etcd;
 
@@ -570,15 +489,15 @@ static int key_etcd(struct yctx *y, yaml_node_t *v, void *obj)
 		return rc;
 	}
 	if (e->nendpoints == 0) {
-		return fail(y, v, "etcd needs at least one endpoint");
+		return yaml_fail(y, v, "etcd needs at least one endpoint");
 	}
 	if ((e->cert[0] == '\0') != (e->key[0] == '\0')) {
-		return fail(y, key_node(y, v, e->cert[0] ? "cert" : "key"),
-			    "etcd cert and key go together");
+		return yaml_fail(y, yaml_key_node(y, v, e->cert[0] ? "cert" : "key"),
+				 "etcd cert and key go together");
 	}
 	if ((e->username[0] == '\0') != (e->password[0] == '\0')) {
-		return fail(y, key_node(y, v, e->username[0] ? "username" : "password"),
-			    "etcd username and password go together");
+		return yaml_fail(y, yaml_key_node(y, v, e->username[0] ? "username" : "password"),
+				 "etcd username and password go together");
 	}
 	return DR_EOK;
 }
@@ -586,12 +505,15 @@ static int key_etcd(struct yctx *y, yaml_node_t *v, void *obj)
 static const struct keyword tcp_keys[] = {
 	{"max-connections", tcp_max_conns},
 	{"idle-timeout", tcp_idle},
+	{"max-connections-per-client", tcp_per_client},
+	{"query-timeout", tcp_query_timeout},
+	{"max-queries-per-connection", tcp_max_queries},
 	{NULL, NULL},
 };
 
 static int key_tcp(struct yctx *y, yaml_node_t *v, void *obj)
 {
-	return parse_map(y, v, tcp_keys, obj, "tcp");
+	return yaml_parse_map(y, v, tcp_keys, obj, "tcp");
 }
 
 /* backends: [ { name, address, timeout } ] */
@@ -600,19 +522,19 @@ static int be_name(struct yctx *y, yaml_node_t *v, void *obj)
 {
 	struct conf_backend *be = obj;
 
-	return parse_text(y, v, "backend name", be->name, sizeof(be->name));
+	return yaml_parse_text(y, v, "backend name", be->name, sizeof(be->name));
 }
 
 static int be_address(struct yctx *y, yaml_node_t *v, void *obj)
 {
 	struct conf_backend *be = obj;
 
-	if (want_scalar(y, v, "backend address") != DR_EOK) {
+	if (yaml_want_scalar(y, v, "backend address") != DR_EOK) {
 		return DR_ECONF;
 	}
-	if (sockaddr_parse(scalar(v), strlen(scalar(v)), 53, &be->addr) != DR_EOK) {
-		return fail(y, v, "bad backend address '%s' (want ip:port or [ipv6]:port)",
-			    scalar(v));
+	if (sockaddr_parse(yaml_scalar(v), strlen(yaml_scalar(v)), 53, &be->addr) != DR_EOK) {
+		return yaml_fail(y, v, "bad backend address '%s' (want ip:port or [ipv6]:port)",
+				 yaml_scalar(v));
 	}
 	return DR_EOK;
 }
@@ -621,21 +543,21 @@ static int be_timeout(struct yctx *y, yaml_node_t *v, void *obj)
 {
 	struct conf_backend *be = obj;
 
-	return parse_duration(y, v, "backend timeout", &be->timeout_ms);
+	return yaml_parse_duration(y, v, "backend timeout", &be->timeout_ms);
 }
 
 static int be_weight(struct yctx *y, yaml_node_t *v, void *obj)
 {
 	struct conf_backend *be = obj;
 
-	return parse_uint(y, v, "backend weight", 1, CONF_WEIGHT_MAX, &be->weight);
+	return yaml_parse_uint(y, v, "backend weight", 1, CONF_WEIGHT_MAX, &be->weight);
 }
 
 static int be_health(struct yctx *y, yaml_node_t *v, void *obj)
 {
 	struct conf_backend *be = obj;
 
-	return parse_map(y, v, health_keys, &be->health, "backend health");
+	return yaml_parse_map(y, v, health_keys, &be->health, "backend health");
 }
 
 static const struct keyword backend_keys[] = {
@@ -647,11 +569,11 @@ static int key_backends(struct yctx *y, yaml_node_t *v, void *obj)
 {
 	(void)obj;
 	if (v->type != YAML_SEQUENCE_NODE) {
-		return fail(y, v, "backends must be a list");
+		return yaml_fail(y, v, "backends must be a list");
 	}
 	for (yaml_node_item_t *i = v->data.sequence.items.start; i < v->data.sequence.items.top;
 	     i++) {
-		yaml_node_t *item = node(y, *i);
+		yaml_node_t *item = yaml_node(y, *i);
 		struct conf_backend *be = conf_backend_add(y->conf);
 		int rc;
 
@@ -659,12 +581,12 @@ static int key_backends(struct yctx *y, yaml_node_t *v, void *obj)
 			return DR_ENOMEM;
 		}
 		be->line = (int)item->start_mark.line + 1;
-		rc = parse_map(y, item, backend_keys, be, "a backend");
+		rc = yaml_parse_map(y, item, backend_keys, be, "a backend");
 		if (rc != DR_EOK) {
 			return rc;
 		}
 		if (be->name[0] == '\0' || be->addr.sa.sa_family == 0) {
-			return fail(y, item, "a backend needs a name and an address");
+			return yaml_fail(y, item, "a backend needs a name and an address");
 		}
 	}
 	return DR_EOK;
@@ -676,20 +598,20 @@ static int route_pattern(struct yctx *y, yaml_node_t *v, struct conf_route *r,
 			 enum conf_route_kind kind)
 {
 	if (r->pattern != NULL) {
-		return fail(y, v, "a route has either zone or regex, not both");
+		return yaml_fail(y, v, "a route has either zone or regex, not both");
 	}
-	if (want_scalar(y, v, kind == CONF_ROUTE_ZONE ? "zone" : "regex") != DR_EOK) {
+	if (yaml_want_scalar(y, v, kind == CONF_ROUTE_ZONE ? "zone" : "regex") != DR_EOK) {
 		return DR_ECONF;
 	}
 	r->kind = kind;
-	r->pattern = strdup(scalar(v));
+	r->pattern = strdup(yaml_scalar(v));
 	if (r->pattern == NULL) {
 		return DR_ENOMEM;
 	}
 	if (kind == CONF_ROUTE_ZONE) {
-		int n = wire_name_from_text(scalar(v), r->zone);
+		int n = wire_name_from_text(yaml_scalar(v), r->zone);
 		if (n < 0) {
-			return fail(y, v, "bad zone name '%s'", scalar(v));
+			return yaml_fail(y, v, "bad zone name '%s'", yaml_scalar(v));
 		}
 		r->zone_len = (unsigned)n;
 	}
@@ -711,15 +633,15 @@ static int route_backends(struct yctx *y, yaml_node_t *v, void *obj)
 	struct conf_route *r = obj;
 
 	if (v->type != YAML_SEQUENCE_NODE) {
-		return fail(y, v, "route backends must be a list of backend names");
+		return yaml_fail(y, v, "route backends must be a list of backend names");
 	}
 	for (yaml_node_item_t *i = v->data.sequence.items.start; i < v->data.sequence.items.top;
 	     i++) {
-		yaml_node_t *item = node(y, *i);
-		if (want_scalar(y, item, "a backend name") != DR_EOK) {
+		yaml_node_t *item = yaml_node(y, *i);
+		if (yaml_want_scalar(y, item, "a backend name") != DR_EOK) {
 			return DR_ECONF;
 		}
-		if (conf_route_add_backend(r, scalar(item)) != DR_EOK) {
+		if (conf_route_add_backend(r, yaml_scalar(item)) != DR_EOK) {
 			return DR_ENOMEM;
 		}
 	}
@@ -730,16 +652,16 @@ static int route_policy(struct yctx *y, yaml_node_t *v, void *obj)
 {
 	struct conf_route *r = obj;
 
-	if (want_scalar(y, v, "policy") != DR_EOK) {
+	if (yaml_want_scalar(y, v, "policy") != DR_EOK) {
 		return DR_ECONF;
 	}
-	int policy = conf_policy_from_name(scalar(v));
+	int policy = conf_policy_from_name(yaml_scalar(v));
 
 	if (policy < 0) {
-		return fail(y, v,
-			    "unknown policy '%s' (round-robin, weighted, least-outstanding, "
-			    "hash, first-available)",
-			    scalar(v));
+		return yaml_fail(y, v,
+				 "unknown policy '%s' (round-robin, weighted, least-outstanding, "
+				 "hash, first-available)",
+				 yaml_scalar(v));
 	}
 	r->policy = (enum conf_policy)policy;
 	return DR_EOK;
@@ -749,33 +671,39 @@ static int route_fallback(struct yctx *y, yaml_node_t *v, void *obj)
 {
 	struct conf_route *r = obj;
 
-	if (want_scalar(y, v, "fallback") != DR_EOK) {
+	if (yaml_want_scalar(y, v, "fallback") != DR_EOK) {
 		return DR_ECONF;
 	}
-	if (strcmp(scalar(v), "servfail") == 0) {
+	if (strcmp(yaml_scalar(v), "servfail") == 0) {
 		r->fallback = CONF_FALLBACK_SERVFAIL;
-	} else if (strcmp(scalar(v), "all") == 0) {
+	} else if (strcmp(yaml_scalar(v), "all") == 0) {
 		r->fallback = CONF_FALLBACK_ALL;
 	} else {
-		return fail(y, v, "fallback must be 'servfail' or 'all', not '%s'", scalar(v));
+		return yaml_fail(y, v, "fallback must be 'servfail' or 'all', not '%s'",
+				 yaml_scalar(v));
 	}
 	return DR_EOK;
 }
 
 static const struct keyword route_keys[] = {
-	{"zone", route_zone},     {"regex", route_regex},       {"backends", route_backends},
-	{"policy", route_policy}, {"fallback", route_fallback}, {NULL, NULL},
+	{"zone", route_zone},
+	{"regex", route_regex},
+	{"backends", route_backends},
+	{"policy", route_policy},
+	{"fallback", route_fallback},
+	{"acl", yaml_route_acl},
+	{NULL, NULL},
 };
 
 static int key_routes(struct yctx *y, yaml_node_t *v, void *obj)
 {
 	(void)obj;
 	if (v->type != YAML_SEQUENCE_NODE) {
-		return fail(y, v, "routes must be a list");
+		return yaml_fail(y, v, "routes must be a list");
 	}
 	for (yaml_node_item_t *i = v->data.sequence.items.start; i < v->data.sequence.items.top;
 	     i++) {
-		yaml_node_t *item = node(y, *i);
+		yaml_node_t *item = yaml_node(y, *i);
 		struct conf_route *r = conf_route_add(y->conf);
 		int rc;
 
@@ -783,12 +711,12 @@ static int key_routes(struct yctx *y, yaml_node_t *v, void *obj)
 			return DR_ENOMEM;
 		}
 		r->line = (int)item->start_mark.line + 1;
-		rc = parse_map(y, item, route_keys, r, "a route");
+		rc = yaml_parse_map(y, item, route_keys, r, "a route");
 		if (rc != DR_EOK) {
 			return rc;
 		}
 		if (r->pattern == NULL) {
-			return fail(y, item, "a route needs a zone or a regex");
+			return yaml_fail(y, item, "a route needs a zone or a regex");
 		}
 	}
 	return DR_EOK;
@@ -807,6 +735,13 @@ static const struct keyword top_keys[] = {
 	{"timeout", key_timeout},
 	{"tcp", key_tcp},
 	{"admin", key_admin},
+	{"admin-key", key_admin_key},
+	{"rate-limit", yaml_key_rate_limit},
+	{"acl", yaml_key_acl},
+	{"query-limit", yaml_key_query_limit},
+	{"user", key_user},
+	{"group", key_group},
+	{"chroot", key_chroot},
 	{"health", key_health},
 	{"etcd", key_etcd},
 	{"backends", key_backends},
@@ -872,7 +807,7 @@ int conf_load_yaml(struct conf *c, const char *path, char *err, size_t len)
 	if (root == NULL) {
 		rc = DR_EOK; /* an empty file is every default */
 	} else {
-		rc = parse_map(&y, root, top_keys, NULL, "the configuration");
+		rc = yaml_parse_map(&y, root, top_keys, NULL, "the configuration");
 	}
 	if (rc == DR_EOK && root != NULL) {
 		rc = only_document(&y, &parser, path);

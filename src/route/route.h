@@ -8,6 +8,7 @@
 
 #include "backend/backend.h"
 #include "conf/conf.h"
+#include "limit/acl.h"
 #include "pool/pool.h"
 #include "route/regex.h"
 #include "route/regex_set.h"
@@ -21,6 +22,7 @@ struct route {
 	struct regex *re;            /* regex routes */
 	uint8_t zone[WIRE_NAME_MAX]; /* zone routes: lower-cased wire form */
 	unsigned zone_len;
+	struct acl *acl; /* the route's own rules, after the global ones; NULL: none */
 	struct pool pool;
 };
 
@@ -51,6 +53,14 @@ struct snapshot {
 	char version[CONF_TEXT_MAX + 1];
 	struct prefix transfers[CONF_TRANSFERS_MAX]; /* clients whose AXFR/IXFR are relayed */
 	uint32_t ntransfers;
+	struct acl *acl;           /* the global rules, before routing; NULL: none */
+	struct conf_qlimit qlimit; /* per client prefix, before routing */
+	struct conf_rrl rrl;       /* on UDP answers */
+	uint8_t limit_v4_bits;     /* the client prefix of qlimit and rrl */
+	uint8_t limit_v6_bits;
+	uint32_t tcp_per_client;  /* connections from one address; 0: no limit */
+	uint32_t tcp_query_ms;    /* a query must arrive whole this long after its first byte */
+	uint32_t tcp_max_queries; /* queries per connection; 0: no limit */
 };
 
 /* Build snapshot <gen> from <c>, taking backends from <reg> (creating the new ones, and

@@ -147,6 +147,9 @@ static int build_routes(struct snapshot *s, const struct conf *c, struct backend
 		if (r->pattern == NULL) {
 			return DR_ENOMEM;
 		}
+		if (cr->acl.n > 0 && (r->acl = acl_new(cr->acl.rules, cr->acl.n)) == NULL) {
+			return DR_ENOMEM;
+		}
 		rc = build_pool(s, c, cr, reg, ix, &r->pool);
 		if (rc != DR_EOK) {
 			return rc;
@@ -188,6 +191,13 @@ struct snapshot *snapshot_build(const struct conf *c, struct backend_registry *r
 	memcpy(s->version, c->version, sizeof(s->version));
 	memcpy(s->transfers, c->transfers, c->ntransfers * sizeof(*s->transfers));
 	s->ntransfers = (uint32_t)c->ntransfers;
+	s->qlimit = c->qlimit;
+	s->rrl = c->rrl;
+	s->limit_v4_bits = c->limit_v4_bits;
+	s->limit_v6_bits = c->limit_v6_bits;
+	s->tcp_per_client = c->tcp_per_client;
+	s->tcp_query_ms = c->tcp_query_ms;
+	s->tcp_max_queries = c->tcp_max_queries;
 	while (zone_slots < 2 * c->nroutes) {
 		zone_slots *= 2; /* at most half full keeps probes short */
 	}
@@ -196,8 +206,11 @@ struct snapshot *snapshot_build(const struct conf *c, struct backend_registry *r
 	s->regex = calloc(c->nroutes + 1, sizeof(*s->regex));
 	s->zones = calloc(zone_slots, sizeof(*s->zones));
 	s->backends = calloc(total_backend_refs(c) + 1, sizeof(*s->backends));
+	if (c->acl.n > 0) {
+		s->acl = acl_new(c->acl.rules, c->acl.n);
+	}
 	if (s->routes == NULL || s->regex == NULL || s->zones == NULL || s->backends == NULL ||
-	    index_init(&ix, c, prev) != DR_EOK) {
+	    (c->acl.n > 0 && s->acl == NULL) || index_init(&ix, c, prev) != DR_EOK) {
 		snprintf(err, len, "out of memory");
 		goto fail;
 	}
@@ -230,7 +243,9 @@ void snapshot_free(struct snapshot *s)
 		free(s->routes[i].pattern);
 		pool_deinit(&s->routes[i].pool);
 		regex_free(s->routes[i].re);
+		acl_free(s->routes[i].acl);
 	}
+	acl_free(s->acl);
 	regex_set_free(s->regex_set);
 	free(s->routes);
 	free(s->regex);

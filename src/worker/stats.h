@@ -24,10 +24,22 @@ enum stat_counter {
 	ST_DROP_RING,
 	ST_INFLIGHT_FULL,
 	ST_TCP_REFUSED,
-	ST_XFR_COMPLETE, /* zone transfers relayed to their end */
-	ST_XFR_FAILED,   /* zone transfers the backend did not finish */
-	ST_XFR_REFUSED,  /* zone transfers of clients the transfers rule does not allow */
-	ST_BADVERS,      /* our BADVERS answers: extended rcode 16, NOERROR in the header */
+	ST_XFR_COMPLETE,         /* zone transfers relayed to their end */
+	ST_XFR_FAILED,           /* zone transfers the backend did not finish */
+	ST_XFR_REFUSED,          /* zone transfers of clients the transfers rule does not allow */
+	ST_BADVERS,              /* our BADVERS answers: extended rcode 16, NOERROR in the header */
+	ST_ACL_REFUSE,           /* queries an access rule refused (global or a route's) */
+	ST_ACL_DROP,             /* queries an access rule dropped (TCP: connection closed) */
+	ST_QLIMIT_REFUSE,        /* queries over the query limit, refused */
+	ST_QLIMIT_DROP,          /* queries over the query limit, dropped */
+	ST_RRL_SLIP,             /* answers RRL replaced by an empty TC=1 answer */
+	ST_RRL_DROP,             /* answers RRL dropped */
+	ST_RRL_WOULD,            /* answers log-only RRL would have limited (sent all the same) */
+	ST_TCP_CLOSE_PER_CLIENT, /* connections over tcp.max-connections-per-client */
+	ST_TCP_CLOSE_QUERY_TIMEOUT, /* a query not whole within tcp.query-timeout */
+	ST_TCP_CLOSE_MAX_QUERIES,   /* tcp.max-queries-per-connection reached */
+	ST_TCP_CLOSE_EVICTED,       /* the idle-longest connection, closed for a newcomer */
+	ST_BACKEND_UNREACHABLE,     /* UDP queries failed over at once on an ICMP error */
 	ST_COUNT
 };
 

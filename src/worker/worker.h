@@ -75,6 +75,8 @@ struct wbackend {
 
 struct tx_queue;
 struct tcp_state;
+struct rrl;
+struct qlimit;
 
 struct worker {
 	unsigned id;
@@ -99,6 +101,8 @@ struct worker {
 	struct timer_wheel wheel;
 	struct tx_queue *tx;
 	struct tcp_state *tcp;
+	struct rrl *rrl;            /* response rate limiting state; NULL until the first use */
+	struct qlimit *ql;          /* query limit state; NULL until the first use */
 	struct tcp_up *tcp_up_dead; /* closed this turn, freed at its end */
 	struct xfr *xfr_dead;       /* transfers ended this turn, freed at its end */
 	uint8_t *rxbuf;             /* WORKER_BATCH x WORKER_RESP_BUF */

@@ -726,6 +726,137 @@ static void test_transfers_too_many(void **state)
 	expect_error(f, text, false, CONF_TRANSFERS_MAX + 2, "at most 64 prefixes");
 }
 
+static const char limits_yaml[] =
+	"rate-limit:\n"                                                    /* 1 */
+	"  responses-per-second: 100\n"                                    /* 2 */
+	"  errors-per-second: 20\n"                                        /* 3 */
+	"  slip: 3\n"                                                      /* 4 */
+	"  window: 5s\n"                                                   /* 5 */
+	"  ipv4-prefix: 28\n"                                              /* 6 */
+	"  ipv6-prefix: 48\n"                                              /* 7 */
+	"  table-size: 5000\n"                                             /* 8 */
+	"  exempt: [ \"192.0.2.0/24\", \"2001:db8::/32\" ]\n"              /* 9 */
+	"  log-only: true\n"                                               /* 10 */
+	"acl:\n"                                                           /* 11 */
+	"  - { from: \"198.51.100.0/24\", action: drop }\n"                /* 12 */
+	"  - { from: [ \"10.0.0.0/8\", \"::1\" ], action: refuse }\n"      /* 13 */
+	"  - { from: \"0.0.0.0/0\", action: allow }\n"                     /* 14 */
+	"query-limit: { per-second: 1000, burst: 2000, action: refuse }\n" /* 15 */
+	"tcp: { max-connections-per-client: 8, query-timeout: 3s,\n"       /* 16 */
+	"       max-queries-per-connection: 100 }\n"                       /* 17 */
+	"user: nobody\n"                                                   /* 18 */
+	"group: nogroup\n"                                                 /* 19 */
+	"chroot: /var/empty\n"                                             /* 20 */
+	"admin-key: s3cret\n"                                              /* 21 */
+	"health: { hold-down: 1s, hold-down-max: 30s }\n"                  /* 22 */
+	"backends: [ { name: ns1, address: \"127.0.0.1:5300\" } ]\n"       /* 23 */
+	"routes:\n"                                                        /* 24 */
+	"  - { zone: ., backends: [ns1],\n"                                /* 25 */
+	"      acl: [ { from: \"::/0\", action: refuse } ] }\n";           /* 26 */
+
+static void test_limits(void **state)
+{
+	struct fixture *f = *state;
+	struct conf *c = &f->conf;
+	struct conf copy;
+
+	assert_int_equal(load(f, limits_yaml, true), DR_EOK);
+	assert_int_equal(c->rrl.responses_ps, 100);
+	assert_int_equal(c->rrl.errors_ps, 20);
+	assert_int_equal(c->rrl.slip, 3);
+	assert_int_equal(c->rrl.window_ms, 5000);
+	assert_int_equal(c->limit_v4_bits, 28);
+	assert_int_equal(c->limit_v6_bits, 48);
+	assert_int_equal(c->rrl.table_size, 5000);
+	assert_int_equal(c->rrl.nexempt, 2);
+	assert_true(c->rrl.log_only);
+	assert_int_equal(c->acl.n, 4);
+	assert_int_equal(c->acl.rules[0].action, CONF_ACL_DROP);
+	assert_int_equal(c->acl.rules[1].action, CONF_ACL_REFUSE);
+	assert_int_equal(c->acl.rules[2].from.family, AF_INET6);
+	assert_int_equal(c->acl.rules[2].action, CONF_ACL_REFUSE);
+	assert_int_equal(c->acl.rules[3].action, CONF_ACL_ALLOW);
+	assert_int_equal(c->acl.rules[3].from.bits, 0);
+	assert_int_equal(c->qlimit.per_second, 1000);
+	assert_int_equal(c->qlimit.burst, 2000);
+	assert_int_equal(c->qlimit.action, CONF_ACL_REFUSE);
+	assert_int_equal(c->tcp_per_client, 8);
+	assert_int_equal(c->tcp_query_ms, 3000);
+	assert_int_equal(c->tcp_max_queries, 100);
+	assert_string_equal(c->user, "nobody");
+	assert_string_equal(c->group, "nogroup");
+	assert_string_equal(c->chroot, "/var/empty");
+	assert_string_equal(c->admin_key, "s3cret");
+	assert_int_equal(c->backends[0].health.hold_down_ms, 1000);
+	assert_int_equal(c->backends[0].health.hold_down_max_ms, 30000);
+	assert_int_equal(c->routes[0].acl.n, 1);
+	/* A clone owns its own rule lists. */
+	assert_int_equal(conf_clone(&copy, c), DR_EOK);
+	assert_ptr_not_equal(copy.acl.rules, c->acl.rules);
+	assert_ptr_not_equal(copy.routes[0].acl.rules, c->routes[0].acl.rules);
+	assert_memory_equal(copy.acl.rules, c->acl.rules, 4 * sizeof(*c->acl.rules));
+	conf_deinit(&copy);
+	conf_deinit(c);
+}
+
+static void test_limits_defaults(void **state)
+{
+	struct fixture *f = *state;
+	struct conf *c = &f->conf;
+
+	assert_int_equal(load(f, "", true), DR_EOK);
+	assert_int_equal(c->rrl.responses_ps, 0);
+	assert_int_equal(c->rrl.slip, 2);
+	assert_int_equal(c->rrl.window_ms, 15000);
+	assert_int_equal(c->rrl.table_size, 1000000);
+	assert_int_equal(c->limit_v4_bits, 24);
+	assert_int_equal(c->limit_v6_bits, 56);
+	assert_int_equal(c->qlimit.per_second, 0);
+	assert_int_equal(c->qlimit.action, CONF_ACL_DROP);
+	assert_int_equal(c->acl.n, 0);
+	assert_int_equal(c->tcp_per_client, 64);
+	assert_int_equal(c->tcp_query_ms, 2000);
+	assert_int_equal(c->tcp_max_queries, 0);
+	assert_int_equal(c->health.hold_down_ms, 2000);
+	assert_int_equal(c->health.hold_down_max_ms, 60000);
+	assert_string_equal(c->user, "");
+	conf_deinit(c);
+}
+
+static void test_limits_bad(void **state)
+{
+	struct fixture *f = *state;
+
+	expect_error(f, "rate-limit: { slip: 11 }\n", false, 1, "slip");
+	expect_error(f, "rate-limit:\n  window: 500ms\n", false, 2, "at least 1s");
+	expect_error(f, "rate-limit: { ipv4-prefix: 33 }\n", false, 1, "ipv4-prefix");
+	expect_error(f, "rate-limit: { ipv6-prefix: 65 }\n", false, 1, "ipv6-prefix");
+	expect_error(f, "rate-limit: { table-size: 10 }\n", false, 1, "table-size");
+	expect_error(f, "rate-limit: { exempt: [ \"10.0.0.1/8\" ] }\n", false, 1,
+		     "bad client prefix '10.0.0.1/8'");
+	expect_error(f, "rate-limit: { log-only: yes }\n", false, 1, "true or false");
+	expect_error(f, "rate-limit: { burst: 3 }\n", false, 1, "unknown key 'burst'");
+	expect_error(f, "acl: { from: 10.0.0.0/8 }\n", false, 1, "must be a list");
+	expect_error(f, "acl:\n  - { from: 10.0.0.0/8 }\n", false, 2, "needs from and action");
+	expect_error(f, "acl:\n  - { from: 10.0.0.0/8, action: reject }\n", false, 2,
+		     "allow, refuse or drop");
+	expect_error(f, "acl:\n  - { from: 10.0.0.0/33, action: drop }\n", false, 2,
+		     "bad client prefix");
+	expect_error(f, "query-limit: { per-second: 10, action: allow }\n", false, 1,
+		     "refuse or drop");
+	expect_error(f, "tcp: { query-timeout: 0 }\n", false, 1, "query-timeout");
+	expect_error(f, "chroot: var/empty\n", false, 1, "absolute path");
+	expect_error(f,
+		     "health: { hold-down: 5s, hold-down-max: 1s }\n"
+		     "backends: [ { name: ns1, address: \"127.0.0.1:5300\" } ]\n",
+		     true, 2, "below its hold-down");
+	expect_error(f,
+		     "backends: [ { name: ns1, address: \"127.0.0.1:5300\" } ]\n"
+		     "routes:\n"
+		     "  - { zone: ., backends: [ns1], acl: [ { from: x, action: drop } ] }\n",
+		     false, 3, "bad client prefix 'x'");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -751,6 +882,9 @@ int main(void)
 		cmocka_unit_test(test_duplicate_routes),
 		cmocka_unit_test(test_transfers),
 		cmocka_unit_test(test_transfers_too_many),
+		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_limits_defaults),
+		cmocka_unit_test(test_limits_bad),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
