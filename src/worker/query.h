@@ -19,6 +19,8 @@ enum query_action {
 struct query_verdict {
 	enum query_action action;
 	int reply_len;
+	bool close; /* with QUERY_DROP: an access rule or the query limit dropped it, and a TCP
+		     * client is closed rather than left waiting */
 	const struct route *route;
 	struct backend *be;
 	struct wbackend *wb;
