@@ -109,12 +109,22 @@ static inline int wire_rcode(const uint8_t *msg)
 	return msg[WIRE_OFF_FLAGS2] & 0x0f;
 }
 
-/* A response with no question, only an error rcode (FORMERR, NOTIMP, ...): some servers
- * answer so when they could not make sense of a query. <len> is at least a header. */
+/* A response with no question and an rcode that says the server could not take the query
+ * (FORMERR, NOTIMP, REFUSED): some servers answer so when they could not make sense of a
+ * query. Only those: an answer that says something about the name (NOERROR, NXDOMAIN) must
+ * repeat the question, or a forger who guessed the ID alone could answer for the backend.
+ * <len> is at least a header. */
 static inline bool wire_is_bare_error(const uint8_t *msg, size_t len)
 {
-	return len >= WIRE_HDR_LEN && wire_is_response(msg) &&
-	       wire_read_u16(msg + WIRE_OFF_QDCOUNT) == 0 && wire_rcode(msg) != WIRE_RCODE_NOERROR;
+	int rcode;
+
+	if (len < WIRE_HDR_LEN || !wire_is_response(msg) ||
+	    wire_read_u16(msg + WIRE_OFF_QDCOUNT) != 0) {
+		return false;
+	}
+	rcode = wire_rcode(msg);
+	return rcode == WIRE_RCODE_FORMERR || rcode == WIRE_RCODE_NOTIMP ||
+	       rcode == WIRE_RCODE_REFUSED;
 }
 
 /* The parsed view of a message's header and single question. Borrowed packet bytes are not

@@ -553,7 +553,7 @@ class Router(LoggedProcess):
 
 FAKE_MODES = ("normal", "silent", "slow", "wrong-id", "wrong-qname", "wrong-qtype",
               "wrong-source", "wrong-id-then-right", "duplicate-later", "tcp-wedge-after",
-              "bare-formerr", "drop-prefixed")
+              "bare-formerr", "drop-prefixed", "bare-nxdomain-then-right")
 
 
 class FakeBackend:
@@ -714,6 +714,11 @@ class FakeBackend:
             # a header-only FORMERR: no question section, as some servers answer
             hdr = struct.pack("!HHHHHH", q.id, 0x8000 | (q.flags & 0x0100) | 1, 0, 0, 0, 0)
             self._schedule(now, kind, target, hdr)
+        elif mode == "bare-nxdomain-then-right":
+            # a forger's guess: the right ID, no question, NXDOMAIN; the real answer follows
+            hdr = struct.pack("!HHHHHH", q.id, 0x8000 | (q.flags & 0x0100) | 3, 0, 0, 0, 0)
+            self._schedule(now, kind, target, hdr)
+            self._schedule(now + 0.05, kind, target, self._answer(q).to_wire())
         elif mode == "duplicate-later":
             self._schedule(now, kind, target, self._answer(q).to_wire())
             self._schedule(now + self.delay, kind, target, self._answer(q).to_wire())

@@ -166,6 +166,27 @@ def test_backend_error_without_question_relayed(router, fake_backend, transport)
     assert elapsed < 1.0, "answered after %.2f s: the bare FORMERR was dropped" % elapsed
 
 
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_question_less_nxdomain_not_accepted(router, fake_backend, transport):
+    """A 12-byte NXDOMAIN with the right ID and no question (what a forger who guessed the ID
+    sends) is not an answer: only FORMERR, NOTIMP and REFUSED may come without the question.
+    The client gets the backend's real answer that follows it."""
+    fake = fake_backend("bare-nxdomain-then-right")
+    r = router(_single(fake, backend_timeout="2s"))
+    for i in range(5):
+        q = dnsr.query("forged%d.example." % i)
+        wire = q.to_wire()
+        if transport == "udp":
+            data = dnsr.udp_exchange(r.port, wire, timeout=3)
+        else:
+            data = dnsr.tcp_exchange(r.port, wire, timeout=3)
+        assert data is not None
+        ans = dns.message.from_wire(data)
+        assert ans.id == q.id
+        assert ans.rcode() == dns.rcode.NOERROR, dns.rcode.to_text(ans.rcode())
+        assert dnsr.who(ans) == "fake-fake"
+
+
 BAD_MODES = {
     "wrong-id": ("udp", "tcp"),
     "wrong-qname": ("udp", "tcp"),
