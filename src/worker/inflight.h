@@ -31,6 +31,8 @@ struct inflight {
 	uint16_t client_id;
 	uint16_t id; /* what the backend sees, within <group> */
 	uint8_t group;
+	uint8_t port;  /* the source port of <group> it was sent from (worker.h wsock) */
+	uint8_t epoch; /* and that port's epoch then */
 	uint8_t tries;
 	bool in_use;
 	/* Last, and not cleared when the slot is taken: the copy of a query of up to

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* worker/udp.c -- UDP front end and UDP to the backends, in recvmmsg/sendmmsg batches */
 #include <errno.h>
+#include <time.h>
+#include <linux/errqueue.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +12,7 @@
 #include "common/err.h"
 #include "common/clock.h"
 #include "wire/wire.h"
+#include "worker/ports.h"
 #include "worker/query.h"
 #include "worker/udp.h"
 
@@ -173,11 +176,19 @@ static uint8_t *tx_own_buffer(struct worker *w)
 static void send_group(struct worker *w, int fd, struct mmsghdr *msgs, unsigned n)
 {
 	unsigned done = 0;
+	bool retried = false;
 
 	while (done < n) {
 		int rc = sendmmsg(fd, msgs + done, n - done, MSG_DONTWAIT);
 		if (rc == -1) {
 			if (errno == EINTR) {
+				continue;
+			}
+			/* An ICMP error that arrived for an earlier datagram fails the next send
+			 * and is gone with it: this datagram was not the one refused. */
+			if (!retried && (errno == ECONNREFUSED || errno == EHOSTUNREACH ||
+					 errno == ENETUNREACH)) {
+				retried = true;
 				continue;
 			}
 			/* Full socket buffer or an ICMP error for an earlier datagram: UDP may
@@ -278,15 +289,15 @@ static bool forward(struct worker *w, struct wbackend *wb, const struct wire_que
 		    uint16_t client_id, uint8_t tries)
 {
 	struct inflight *s = inflight_take(&w->inflight, &w->rnd);
+	struct wsock *port;
 	uint32_t timeout;
-	int fd;
 
 	if (s == NULL) {
 		STAT_INC(w, ST_INFLIGHT_FULL);
 		return false;
 	}
-	fd = worker_backend_socket(w, wb, s->group);
-	if (fd == -1) {
+	port = ports_pick(w, wb, s->group);
+	if (port == NULL) {
 		inflight_put(&w->inflight, s);
 		return false; /* the caller's SERVFAIL is counted by its cause */
 	}
@@ -296,6 +307,8 @@ static bool forward(struct worker *w, struct wbackend *wb, const struct wire_que
 	s->client_id = client_id;
 	s->backend_idx = wb->be->idx;
 	s->qhash = wire_question_hash(q);
+	s->port = port->port;
+	s->epoch = port->epoch;
 	s->tries = tries;
 	s->snap_gen = w->snap_gen;
 	s->sent_us = clock_now_us();
@@ -305,7 +318,7 @@ static bool forward(struct worker *w, struct wbackend *wb, const struct wire_que
 	wb->pending++;
 	stat_add(&worker_counters(w, wb->be)->queries, 1);
 	wire_set_id(msg, s->id);
-	tx_push(w, fd, NULL, msg, len);
+	tx_push(w, port->io.fd, NULL, msg, len);
 	return true;
 }
 
@@ -358,6 +371,12 @@ void udp_listener_read(struct worker *w, uint32_t ls_idx)
 	}
 }
 
+/* True when <s> went out on <ws>: the backend, the port and the port's epoch. */
+static bool sent_on(const struct inflight *s, const struct wsock *ws)
+{
+	return s->backend_idx == ws->wb->be->idx && s->port == ws->port && s->epoch == ws->epoch;
+}
+
 static void handle_answer(struct worker *w, struct wsock *ws, uint8_t *msg, size_t len)
 {
 	struct wbackend *wb = ws->wb;
@@ -375,8 +394,7 @@ static void handle_answer(struct worker *w, struct wsock *ws, uint8_t *msg, size
 		}
 	}
 	s = inflight_get(&w->inflight, ws->group, wire_id(msg));
-	if (s == NULL || s->backend_idx != wb->be->idx ||
-	    (!bare && s->qhash != wire_question_hash(&q))) {
+	if (s == NULL || !sent_on(s, ws) || (!bare && s->qhash != wire_question_hash(&q))) {
 		STAT_INC(w, ST_DROP_BAD_RESPONSE);
 		return;
 	}
@@ -404,6 +422,69 @@ void udp_backend_read(struct worker *w, struct wsock *ws)
 			break;
 		}
 	}
+}
+
+/* Whether an ICMP error <ee> says nobody will answer at that address. */
+static bool unreachable(const struct sock_extended_err *ee)
+{
+	if (ee->ee_origin != SO_EE_ORIGIN_ICMP && ee->ee_origin != SO_EE_ORIGIN_ICMP6) {
+		return false;
+	}
+	return ee->ee_errno == ECONNREFUSED || ee->ee_errno == EHOSTUNREACH ||
+	       ee->ee_errno == ENETUNREACH || ee->ee_errno == EHOSTDOWN;
+}
+
+/* The ICMP error in <h> (from the error queue) and its offending datagram's first bytes in
+ * <data>: the query it names, if that is still in flight on <ws>, fails over at once. */
+static void handle_error(struct worker *w, struct wsock *ws, const struct msghdr *h,
+			 const uint8_t *data, size_t len)
+{
+	const struct sock_extended_err *ee = NULL;
+	struct inflight *s;
+
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c != NULL;
+	     c = CMSG_NXTHDR((struct msghdr *)h, c)) {
+		if ((c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_RECVERR) ||
+		    (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_RECVERR)) {
+			ee = (const struct sock_extended_err *)CMSG_DATA(c);
+		}
+	}
+	if (ee == NULL || !unreachable(ee) || len < WIRE_HDR_LEN) {
+		return;
+	}
+	s = inflight_get(&w->inflight, ws->group, wire_id(data));
+	if (s == NULL || !sent_on(s, ws)) {
+		return;
+	}
+	STAT_INC(w, ST_BACKEND_UNREACHABLE);
+	timer_disarm(&w->wheel, &s->timer);
+	udp_inflight_expired(w, s);
+}
+
+void udp_backend_errors(struct worker *w, struct wsock *ws)
+{
+	uint8_t data[WIRE_HDR_LEN];
+	uint8_t ctl[CMSG_SPACE(sizeof(struct sock_extended_err) + sizeof(struct sockaddr_in6))]
+		__attribute__((aligned(8)));
+	int err;
+	socklen_t errlen = sizeof(err);
+
+	/* Bounded: the queue holds at most what the socket buffer allows anyway. */
+	for (int i = 0; i < WORKER_BATCH; i++) {
+		struct iovec iov = {.iov_base = data, .iov_len = sizeof(data)};
+		struct msghdr h = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl,
+				   .msg_controllen = sizeof(ctl)};
+		ssize_t n = recvmsg(ws->io.fd, &h, MSG_ERRQUEUE | MSG_DONTWAIT);
+
+		if (n == -1) {
+			break;
+		}
+		handle_error(w, ws, &h, data, (size_t)n);
+	}
+	/* The error is also pending on the socket, where it would fail the next send: take it
+	 * now, as it has been dealt with. */
+	(void)getsockopt(ws->io.fd, SOL_SOCKET, SO_ERROR, &err, &errlen);
+	udp_tx_flush(w);
 }
 
 void udp_inflight_expired(struct worker *w, struct inflight *s)

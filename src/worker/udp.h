@@ -31,6 +31,10 @@ void udp_listener_read(struct worker *w, uint32_t ls_idx);
 /* Read and relay every pending answer on backend socket <ws>. */
 void udp_backend_read(struct worker *w, struct wsock *ws);
 
+/* Read the ICMP errors queued on backend socket <ws>: a query whose datagram found no one at
+ * the backend's address fails over to another backend at once, as a timeout would. */
+void udp_backend_errors(struct worker *w, struct wsock *ws);
+
 /* A query's timer fired: retry it once elsewhere, or answer SERVFAIL. */
 void udp_inflight_expired(struct worker *w, struct inflight *s);
 

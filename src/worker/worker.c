@@ -13,6 +13,7 @@
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "worker/ports.h"
 #include "worker/tcp.h"
 #include "worker/tcp_up.h"
 #include "worker/udp.h"
@@ -34,27 +35,6 @@ int worker_watch(struct worker *w, struct io *io, uint32_t events, bool add)
 	return DR_EOK;
 }
 
-static int socket_open(struct worker *w, struct wbackend *wb, unsigned group)
-{
-	char addr[SOCKADDR_STRLEN];
-	struct wsock *ws = &wb->socks[group];
-	int fd = udp_connect(&wb->be->addr);
-
-	if (fd < 0) {
-		log_err("worker", "worker %u: cannot open a socket to %s (%s)", w->id,
-			sockaddr_format(&wb->be->addr, addr, sizeof(addr)), dr_strerror(fd));
-		return -1;
-	}
-	ws->io.fd = fd;
-	if (worker_watch(w, &ws->io, EPOLLIN, true) != DR_EOK) {
-		log_err("worker", "worker %u: epoll: %s", w->id, strerror(errno));
-		close(fd);
-		ws->io.fd = -1;
-		return -1;
-	}
-	return fd;
-}
-
 struct wbackend *worker_backend(struct worker *w, const struct backend *be)
 {
 	struct wbackend *wb = be->idx < w->nbes ? w->bes[be->idx] : NULL;
@@ -64,28 +44,18 @@ struct wbackend *worker_backend(struct worker *w, const struct backend *be)
 	}
 	/* Its first socket failed to open (out of descriptors, say): try again, once a second,
 	 * rather than answer SERVFAIL for this backend until the next reload. */
-	if (wb->socks[0].io.fd == -1 && w->now_ms >= wb->retry_ms && socket_open(w, wb, 0) == -1) {
+	if (!ports_ready(wb) && w->now_ms >= wb->retry_ms &&
+	    ports_open_first(w, wb) != DR_EOK) {
 		wb->retry_ms = w->now_ms + SOCKET_RETRY_MS;
 	}
-	return wb->socks[0].io.fd != -1 ? wb : NULL;
-}
-
-int worker_backend_socket(struct worker *w, struct wbackend *wb, unsigned group)
-{
-	int fd = wb->socks[group].io.fd;
-
-	return fd != -1 ? fd : socket_open(w, wb, group);
+	return ports_ready(wb) ? wb : NULL;
 }
 
 static void backend_close(struct worker *w, struct wbackend *wb)
 {
 	tcp_up_close_all(w, wb);
 	w->bes[wb->be->idx] = NULL;
-	for (unsigned g = 0; g < INFLIGHT_GROUPS; g++) {
-		if (wb->socks[g].io.fd != -1) {
-			close(wb->socks[g].io.fd);
-		}
-	}
+	ports_close_all(w, wb);
 	atomic_fetch_sub_explicit(&wb->be->workers_open, 1, memory_order_release);
 	free(wb);
 }
@@ -99,16 +69,10 @@ static int backend_open(struct worker *w, struct backend *be)
 	}
 	wb->be = be;
 	wb->in_snap = true;
-	for (unsigned g = 0; g < INFLIGHT_GROUPS; g++) {
-		wb->socks[g].io.kind = IO_UDP_BACKEND;
-		wb->socks[g].io.fd = -1;
-		wb->socks[g].wb = wb;
-		wb->socks[g].group = (uint8_t)g;
-	}
 	atomic_fetch_add_explicit(&be->workers_open, 1, memory_order_acq_rel);
 	w->bes[be->idx] = wb;
 	/* The first ID space's socket now; should it fail, worker_backend tries again. */
-	if (socket_open(w, wb, 0) == -1) {
+	if (ports_open_first(w, wb) != DR_EOK) {
 		wb->retry_ms = w->now_ms + SOCKET_RETRY_MS;
 	}
 	return DR_EOK;
@@ -212,6 +176,9 @@ static void dispatch(struct worker *w, struct io *io, uint32_t events)
 					 w->listeners));
 		break;
 	case IO_UDP_BACKEND:
+		if (events & EPOLLERR) {
+			udp_backend_errors(w, (struct wsock *)io);
+		}
 		udp_backend_read(w, (struct wsock *)io);
 		break;
 	case IO_TCP_CLIENT:
@@ -291,6 +258,7 @@ static void *worker_main(void *arg)
 		int n = wait_events(w, events);
 
 		w->now_ms = clock_now_ms();
+		w->port_pick = rand_next(&w->rnd);
 		sync_snapshot(w);
 		/* After the snapshot, so that a reloaded busy-poll counts from its first event. */
 		if (n > 0) {
@@ -313,6 +281,7 @@ static void *worker_main(void *arg)
 			break;
 		}
 		backends_reap(w);
+		ports_sweep(w);
 	}
 	rcu_unregister_thread();
 	return NULL;

@@ -56,21 +56,35 @@ struct wbackend;
 struct tcp_up;
 struct xfr;
 
-/* One connected UDP socket to a backend, for one ID space of the in-flight table. */
+#define UDP_PORTS 4 /* source ports per backend and ID space, each renewed now and then */
+
+/* One connected UDP socket to a backend: a source port of one ID space of the in-flight
+ * table. A forged answer must hit both the port and an ID in flight on it (RFC 5452 §4). */
 struct wsock {
-	struct io io; /* first: epoll data.ptr */
+	struct io io; /* first: epoll data.ptr; fd -1 when closed */
 	struct wbackend *wb;
-	uint8_t group;
+	uint8_t group; /* the ID space */
+	uint8_t port;  /* which of the group's ports, 0..UDP_PORTS-1 */
+	uint8_t epoch; /* bumped at each renewal: an answer returns on the port it left from */
+	uint32_t uses; /* queries sent on it */
+	uint64_t due_ms; /* in use: renewed from then on; retired: closed then */
+};
+
+/* The ports of one ID space: those in use, and the ones they replaced, which stay open until
+ * the queries sent on them have had their timeout. */
+struct wgroup {
+	struct wsock cur[UDP_PORTS];
+	struct wsock old[UDP_PORTS];
 };
 
 /* The worker's side of a backend: its connected UDP sockets and what waits on them. */
 struct wbackend {
-	struct wsock socks[INFLIGHT_GROUPS]; /* fd -1 until that ID space is first used */
+	struct wgroup *groups[INFLIGHT_GROUPS]; /* NULL until that ID space is first used */
 	struct backend *be;
 	struct tcp_up *tcp_ups; /* TCP connections to it, shared by client queries */
 	uint32_t pending;       /* UDP slots and TCP jobs waiting on it */
 	bool in_snap;           /* named by the worker's current snapshot */
-	uint64_t retry_ms;      /* socks[0] failed to open: try again from then (now_ms) */
+	uint64_t retry_ms;      /* its first socket failed to open: try again from then */
 };
 
 struct tx_queue;
@@ -108,6 +122,8 @@ struct worker {
 	uint8_t *rxbuf;             /* WORKER_BATCH x WORKER_RESP_BUF */
 	uint8_t *scratch;           /* WORKER_SCRATCH: a TCP query and our reply to it */
 	uint64_t now_ms;
+	uint64_t ports_sweep_ms; /* when retired backend ports are next looked at */
+	uint32_t port_pick;      /* drawn each loop turn: which port of a group queries use */
 	uint64_t accept_resume_ms; /* TCP accepts paused (no descriptors) until then; 0: not */
 	bool draining;
 	struct worker_stats stats;
@@ -132,8 +148,6 @@ void worker_free(struct worker *w);
 /* The worker's side of <be>, or NULL when it could not open a socket to it. */
 struct wbackend *worker_backend(struct worker *w, const struct backend *be);
 
-/* The socket of <wb> for ID space <group>, opened on first use. Returns the fd or -1. */
-int worker_backend_socket(struct worker *w, struct wbackend *wb, unsigned group);
 
 /* This worker's counters for <be>. */
 static inline struct backend_counters *worker_counters(struct worker *w, struct backend *be)
