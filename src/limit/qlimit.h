@@ -19,7 +19,7 @@ uint32_t qlimit_count(const struct qlimit *l); /* buckets in use */
 /* True when the query of <client> at <now_ms> is within <c> (c->per_second queries a second
  * per client prefix of <v4_bits>/<v6_bits>, bursts of c->burst, or of per_second when burst
  * is 0); always true when c->per_second is 0. */
-bool qlimit_allow(struct qlimit *l, const struct conf_qlimit *c, unsigned v4_bits,
-		  unsigned v6_bits, const union sockaddr_any *client, uint64_t now_ms);
+bool qlimit_allow(struct qlimit *l, const struct conf_qlimit *c, unsigned v4_bits, unsigned v6_bits,
+		  const union sockaddr_any *client, uint64_t now_ms);
 
 #endif
