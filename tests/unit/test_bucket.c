@@ -207,9 +207,9 @@ static void test_million(void **state)
 			fail_msg("key %u present %d", k, bucket_table_has(t, key));
 		}
 	}
-	/* Generous: about 0.1 s normally, several times that under the sanitizers. */
+	/* Reported, not asserted: a loaded machine must not fail the build. */
 	double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-	assert_true(s < 5.0);
+	print_message("# %u charges in %.3f s\n", n, s);
 	bucket_table_free(t);
 }
 
