@@ -46,10 +46,10 @@ uint32_t bucket_charge(struct bucket_table *t, uint64_t key, uint64_t now_ms, ui
 		       uint32_t burst, uint32_t debt);
 
 /* The key of the client prefix of <sa>: the first <v4_bits> (1..32) of an IPv4 address, or
- * the first <v6_bits> (1..64) of an IPv6 one; bit counts out of range are clamped into it.
- * Any other family gives 0. IPv4 keys have bit 32 set and IPv6 keys are
- * the prefix's first 64 bits, so the two families never share a key in practice (an IPv6
- * prefix would need to start 0000:0001::/32, which is unassigned). */
+ * the first <v6_bits> (1..64) of an IPv6 one; bit counts out of range are clamped into it,
+ * and any other family gives 0. IPv4 keys have bit 32 set and IPv6 keys are the prefix's
+ * first 64 bits, so the two families never share a key in practice (an IPv6 prefix would
+ * need to start 0000:0001::/32, which is unassigned). */
 uint64_t bucket_prefix_key(const union sockaddr_any *sa, unsigned v4_bits, unsigned v6_bits);
 
 #endif
