@@ -13,7 +13,8 @@
  * match wins, as in the list. Immutable once built: workers share it through the snapshot. */
 struct acl;
 
-/* Compile <n> rules (n >= 1). Returns NULL when out of memory. */
+/* Compile <n> rules (n >= 1; 0 gives a list that allows everyone). Rules of another family
+ * than AF_INET/AF_INET6, or longer than it, never match. Returns NULL when out of memory. */
 struct acl *acl_new(const struct conf_acl_rule *rules, size_t n);
 void acl_free(struct acl *a);
 
