@@ -228,6 +228,7 @@ static void publish(struct control *ctl, struct snapshot *next)
 {
 	struct snapshot *old = rcu_xchg_pointer(&ctl->router.snap, next);
 
+	worker_steer(ctl->workers, ctl->nworkers, next);
 	pthread_mutex_lock(&ctl->reg.lock);
 	ctl->reg.published_gen = next->gen;
 	pthread_mutex_unlock(&ctl->reg.lock);
@@ -274,9 +275,10 @@ static void reload(struct control *ctl)
 	if (next.nlisten != ctl->conf.nlisten || next.workers != ctl->conf.workers ||
 	    memcmp(next.listen, ctl->conf.listen, next.nlisten * sizeof(*next.listen)) != 0 ||
 	    !sockaddr_equal(&next.admin, &ctl->conf.admin) ||
-	    next.tcp_max_conns != ctl->conf.tcp_max_conns) {
-		log_warn("control", "listen, workers, admin and tcp max-connections changes take "
-				    "effect at the next start");
+	    next.tcp_max_conns != ctl->conf.tcp_max_conns ||
+	    next.rrl.table_size != ctl->conf.rrl.table_size) {
+		log_warn("control", "listen, workers, admin, tcp max-connections and rate-limit "
+				    "table-size changes take effect at the next start");
 	}
 	if (!etcd_conf_equal(&next.etcd, &ctl->conf.etcd)) {
 		log_warn("control", "etcd changes take effect at the next start");
@@ -378,6 +380,8 @@ static int create_workers(struct control *ctl)
 	if (ctl->router.tcp_max_conns == 0) {
 		ctl->router.tcp_max_conns = 1;
 	}
+	/* Each client prefix is steered to one worker, so the tables split the total. */
+	ctl->router.limit_entries = ctl->conf.rrl.table_size / ctl->nworkers;
 	raise_fd_limit(ctl);
 	ctl->workers = calloc(ctl->nworkers, sizeof(*ctl->workers));
 	if (ctl->workers == NULL) {
@@ -568,6 +572,7 @@ static int run(struct control *ctl)
 		goto out;
 	}
 	rcu_assign_pointer(ctl->router.snap, snap);
+	worker_steer(ctl->workers, ctl->nworkers, snap);
 	rc = start_workers(ctl);
 	if (rc != DR_EOK) {
 		goto out;

@@ -4,6 +4,8 @@
 
 #include "common/err.h"
 #include "common/prefix.h"
+#include "limit/acl.h"
+#include "limit/qlimit.h"
 #include "worker/query.h"
 #include "wire/edns.h"
 #include "wire/synth.h"
@@ -103,11 +105,49 @@ static struct backend *pick(struct worker *w, const struct route *r, const struc
 	return pool_pick(&r->pool, q, &pc, exclude);
 }
 
+/* Drop or refuse a query by <action> of an access rule or the query limit; <parsed> says
+ * whether <q> holds the query's question (a refusal needs it). */
+static void deny(struct worker *w, struct query_verdict *v, uint8_t *msg, size_t len, size_t cap,
+		 const struct wire_question *q, bool parsed, enum conf_acl_action action,
+		 enum stat_counter refused, enum stat_counter dropped)
+{
+	if (action == CONF_ACL_REFUSE && parsed) {
+		STAT_INC(w, refused);
+		reply(w, v, msg, len, cap, q, WIRE_RCODE_REFUSED, WIRE_EDE_PROHIBITED, NULL);
+		return;
+	}
+	STAT_INC(w, dropped);
+	v->action = QUERY_DROP;
+	v->close = true;
+}
+
+/* The checks before anything else is done for the client: the global access rules, then
+ * the query limit. True when they decided the query's fate. */
+static bool screen(struct worker *w, const struct query_origin *from, uint8_t *msg, size_t len,
+		   size_t cap, const struct wire_question *q, bool parsed, struct query_verdict *v)
+{
+	const struct snapshot *s = w->snap;
+	enum conf_acl_action action = acl_check(s->acl, from->client);
+
+	if (action != CONF_ACL_ALLOW) {
+		deny(w, v, msg, len, cap, q, parsed, action, ST_ACL_REFUSE, ST_ACL_DROP);
+		return true;
+	}
+	if (s->qlimit.per_second != 0 && !qlimit_allow(w->ql, &s->qlimit, s->limit_v4_bits,
+						       s->limit_v6_bits, from->client, w->now_ms)) {
+		deny(w, v, msg, len, cap, q, parsed, s->qlimit.action, ST_QLIMIT_REFUSE,
+		     ST_QLIMIT_DROP);
+		return true;
+	}
+	return false;
+}
+
 void query_decide(struct worker *w, const struct query_origin *from, uint8_t *msg, size_t len,
 		  size_t cap, struct wire_question *q, struct query_verdict *v)
 {
 	int rc = wire_parse_query(msg, len, q);
 	struct wire_opt opt;
+	enum conf_acl_action action;
 
 	memset(v, 0, sizeof(*v));
 	if (len < WIRE_HDR_LEN) {
@@ -116,6 +156,9 @@ void query_decide(struct worker *w, const struct query_origin *from, uint8_t *ms
 	}
 	if (rc == DR_ERESPONSE) {
 		STAT_INC(w, ST_DROP_QR);
+		return;
+	}
+	if (screen(w, from, msg, len, cap, q, rc == DR_EOK, v)) {
 		return;
 	}
 	if (rc == DR_EOK && edns_find_opt(msg, len, q, &opt) != DR_EOK) {
@@ -152,6 +195,11 @@ void query_decide(struct worker *w, const struct query_origin *from, uint8_t *ms
 		STAT_INC(w, ST_NOROUTE);
 		reply(w, v, msg, len, cap, q, w->snap->no_route_rcode, WIRE_EDE_NOT_AUTHORITATIVE,
 		      NULL);
+		return;
+	}
+	action = acl_check(v->route->acl, from->client);
+	if (action != CONF_ACL_ALLOW) {
+		deny(w, v, msg, len, cap, q, true, action, ST_ACL_REFUSE, ST_ACL_DROP);
 		return;
 	}
 	v->be = pick(w, v->route, q, NULL);

@@ -33,8 +33,8 @@ static uint32_t mask32(unsigned bits)
 	BPF_STMT(BPF_ALU | BPF_MUL | BPF_K, GOLDEN), BPF_STMT(BPF_MISC | BPF_TAX, 0),              \
 		BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 16), BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0)
 
-int steer_socket(int fd, sa_family_t family, unsigned nworkers, unsigned v4_bits,
-		 unsigned v6_bits, bool on)
+int steer_socket(int fd, sa_family_t family, unsigned nworkers, unsigned v4_bits, unsigned v6_bits,
+		 bool on)
 {
 	unsigned hi = v6_bits > 32 ? 32 : v6_bits, lo = v6_bits > 32 ? v6_bits - 32 : 0;
 	struct sock_filter v4[] = {

@@ -20,7 +20,7 @@ struct steer_state {
  * connection counts) then lives in one worker and is exact, with no lock and no sharing.
  * <on> false detaches the program: the kernel spreads by its 4-tuple hash again. Returns
  * DR_EOK or a negative errno. */
-int steer_socket(int fd, sa_family_t family, unsigned nworkers, unsigned v4_bits,
-		 unsigned v6_bits, bool on);
+int steer_socket(int fd, sa_family_t family, unsigned nworkers, unsigned v4_bits, unsigned v6_bits,
+		 bool on);
 
 #endif

@@ -12,6 +12,7 @@
 #include "common/err.h"
 #include "common/clock.h"
 #include "wire/wire.h"
+#include "limit/rrl.h"
 #include "worker/ports.h"
 #include "worker/query.h"
 #include "worker/udp.h"
@@ -322,6 +323,47 @@ static bool forward(struct worker *w, struct wbackend *wb, const struct wire_que
 	return true;
 }
 
+/* What response rate limiting leaves of the answer <msg> of <len> bytes to <client>, whose
+ * question is <q> (NULL when it has none): <len>, the length of the empty TC=1 answer it
+ * slipped into <msg>, or 0 to send nothing. */
+static size_t rate_limit(struct worker *w, const struct udp_peer *client,
+			 const struct wire_question *q, uint8_t *msg, size_t len)
+{
+	const struct snapshot *s = w->snap;
+	enum rrl_verdict v;
+	bool would;
+	size_t n;
+
+	if (s->rrl.responses_ps == 0) {
+		return len;
+	}
+	v = rrl_check(w->rrl, &s->rrl, s->limit_v4_bits, s->limit_v6_bits, &client->remote, q,
+		      wire_rcode(msg), w->now_ms, &would);
+	if (v == RRL_PASS) {
+		if (would) {
+			STAT_INC(w, ST_RRL_WOULD);
+		}
+		return len;
+	}
+	if (v == RRL_SLIP && (n = rrl_slip_reply(msg, len)) > 0) {
+		STAT_INC(w, ST_RRL_SLIP);
+		return n;
+	}
+	STAT_INC(w, ST_RRL_DROP);
+	return 0;
+}
+
+/* Queue the answer <msg> of <len> bytes to <client> through the listening socket <fd>, as
+ * response rate limiting allows. */
+static void reply_to(struct worker *w, int fd, const struct udp_peer *client,
+		     const struct wire_question *q, uint8_t *msg, size_t len)
+{
+	len = rate_limit(w, client, q, msg, len);
+	if (len > 0) {
+		tx_push(w, fd, client, msg, len);
+	}
+}
+
 static void handle_query(struct worker *w, uint32_t ls_idx, uint8_t *msg, size_t len,
 			 const struct udp_peer *client)
 {
@@ -339,7 +381,9 @@ static void handle_query(struct worker *w, uint32_t ls_idx, uint8_t *msg, size_t
 		v.action = v.reply_len > 0 ? QUERY_REPLY : QUERY_DROP;
 	}
 	if (v.action == QUERY_REPLY) {
-		tx_push(w, ls->udp.fd, client, msg, (size_t)v.reply_len);
+		/* A FORMERR answers a question that could not be parsed. */
+		reply_to(w, ls->udp.fd, client, wire_rcode(msg) == WIRE_RCODE_FORMERR ? NULL : &q,
+			 msg, (size_t)v.reply_len);
 	}
 }
 
@@ -399,7 +443,7 @@ static void handle_answer(struct worker *w, struct wsock *ws, uint8_t *msg, size
 		return;
 	}
 	wire_set_id(msg, s->client_id);
-	tx_push(w, w->listeners[s->listener].udp.fd, &s->client, msg, len);
+	reply_to(w, w->listeners[s->listener].udp.fd, &s->client, bare ? NULL : &q, msg, len);
 	STAT_INC(w, ST_ANSWERS);
 	backend_count_answer(worker_counters(w, wb->be), clock_now_us() - s->sent_us);
 	finish_slot(w, s);
@@ -472,7 +516,9 @@ void udp_backend_errors(struct worker *w, struct wsock *ws)
 	/* Bounded: the queue holds at most what the socket buffer allows anyway. */
 	for (int i = 0; i < WORKER_BATCH; i++) {
 		struct iovec iov = {.iov_base = data, .iov_len = sizeof(data)};
-		struct msghdr h = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl,
+		struct msghdr h = {.msg_iov = &iov,
+				   .msg_iovlen = 1,
+				   .msg_control = ctl,
 				   .msg_controllen = sizeof(ctl)};
 		ssize_t n = recvmsg(ws->io.fd, &h, MSG_ERRQUEUE | MSG_DONTWAIT);
 
@@ -518,7 +564,7 @@ void udp_inflight_expired(struct worker *w, struct inflight *s)
 	n = query_servfail(msg, s->qlen, WORKER_QUERY_BUF, WIRE_EDE_NETWORK_ERROR);
 	if (n > 0) {
 		wire_set_id(msg, s->client_id);
-		tx_push(w, ls->udp.fd, &s->client, msg, (size_t)n);
+		reply_to(w, ls->udp.fd, &s->client, &q, msg, (size_t)n);
 	}
 	finish_slot(w, s);
 }

@@ -13,6 +13,8 @@
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "limit/qlimit.h"
+#include "limit/rrl.h"
 #include "worker/ports.h"
 #include "worker/tcp.h"
 #include "worker/tcp_up.h"
@@ -44,8 +46,7 @@ struct wbackend *worker_backend(struct worker *w, const struct backend *be)
 	}
 	/* Its first socket failed to open (out of descriptors, say): try again, once a second,
 	 * rather than answer SERVFAIL for this backend until the next reload. */
-	if (!ports_ready(wb) && w->now_ms >= wb->retry_ms &&
-	    ports_open_first(w, wb) != DR_EOK) {
+	if (!ports_ready(wb) && w->now_ms >= wb->retry_ms && ports_open_first(w, wb) != DR_EOK) {
 		wb->retry_ms = w->now_ms + SOCKET_RETRY_MS;
 	}
 	return ports_ready(wb) ? wb : NULL;
@@ -323,6 +324,11 @@ static int listeners_open(struct worker *w, const union sockaddr_any *addrs, siz
 	return DR_EOK;
 }
 
+static uint64_t hash_seed(struct rand_state *rnd)
+{
+	return (uint64_t)rand_next(rnd) << 32 | rand_next(rnd);
+}
+
 struct worker *worker_new(unsigned id, struct router *r, const union sockaddr_any *addrs,
 			  size_t naddrs, char *err, size_t len)
 {
@@ -348,6 +354,8 @@ struct worker *worker_new(unsigned id, struct router *r, const union sockaddr_an
 	if (w->epfd == -1 || w->rs == NULL || w->rxbuf == NULL || w->scratch == NULL ||
 	    w->wake.fd == -1 || rand_seed(&w->rnd) != DR_EOK ||
 	    inflight_init(&w->inflight) != DR_EOK || udp_init(w) != DR_EOK ||
+	    (w->rrl = rrl_new(r->limit_entries, hash_seed(&w->rnd))) == NULL ||
+	    (w->ql = qlimit_new(r->limit_entries, hash_seed(&w->rnd))) == NULL ||
 	    tcp_init(w, r->tcp_max_conns) != DR_EOK ||
 	    worker_watch(w, &w->wake, EPOLLIN, true) != DR_EOK) {
 		snprintf(err, len, "worker %u: cannot allocate its tables (%s)", id,
@@ -362,6 +370,48 @@ struct worker *worker_new(unsigned id, struct router *r, const union sockaddr_an
 fail:
 	worker_free(w);
 	return NULL;
+}
+
+static int steer_listeners(struct worker *w0, unsigned n, const struct steer_state *st)
+{
+	for (uint32_t i = 0; i < w0->nlisteners; i++) {
+		const struct listener *ls = &w0->listeners[i];
+		sa_family_t family = ls->addr.sa.sa_family;
+		int rc = steer_socket(ls->tcp.fd, family, n, st->v4_bits, st->v6_bits, true);
+
+		if (rc == DR_EOK) {
+			rc = steer_socket(ls->udp.fd, family, n, st->v4_bits, st->v6_bits, st->udp);
+		}
+		if (rc != DR_EOK) {
+			return rc;
+		}
+	}
+	return DR_EOK;
+}
+
+void worker_steer(struct worker **ws, unsigned n, const struct snapshot *s)
+{
+	struct router *r = ws[0]->router;
+	struct steer_state want = {
+		.v4_bits = s->limit_v4_bits,
+		.v6_bits = s->limit_v6_bits,
+		.udp = s->rrl.responses_ps != 0 || s->qlimit.per_second != 0,
+	};
+	int rc;
+
+	if (n < 2 || memcmp(&want, &r->steer, sizeof(want)) == 0) {
+		return;
+	}
+	rc = steer_listeners(ws[0], n, &want);
+	if (rc != DR_EOK) {
+		/* Limits then hold per worker: a client spread over n workers gets up to n
+		 * times its limit. Said once per change. */
+		log_warn("worker",
+			 "cannot steer clients to workers by prefix (%s): per-client "
+			 "limits apply per worker",
+			 dr_strerror(rc));
+	}
+	r->steer = want;
 }
 
 int worker_start(struct worker *w)
@@ -418,6 +468,8 @@ void worker_free(struct worker *w)
 	}
 	free(w->listeners);
 	udp_deinit(w);
+	rrl_free(w->rrl);
+	qlimit_free(w->ql);
 	inflight_deinit(&w->inflight);
 	if (w->rxbuf != NULL) {
 		munmap(w->rxbuf, (size_t)WORKER_BATCH * WORKER_RESP_BUF);

@@ -14,6 +14,7 @@
 #include "route/route.h"
 #include "worker/inflight.h"
 #include "worker/stats.h"
+#include "worker/steer.h"
 #include "worker/timer.h"
 
 #define WORKER_BATCH 64       /* datagrams per recvmmsg/sendmmsg */
@@ -25,7 +26,9 @@
 struct router {
 	struct snapshot *snap; /* RCU (QSBR): rcu_dereference it, publish by exchange */
 	_Atomic bool stopping;
-	uint32_t tcp_max_conns; /* per worker */
+	uint32_t tcp_max_conns;   /* per worker */
+	uint32_t limit_entries;   /* buckets per worker in each of its rate-limit tables */
+	struct steer_state steer; /* how the listeners are steered now (control thread only) */
 };
 
 /* The kinds of file descriptor a worker's epoll loop serves. */
@@ -63,10 +66,10 @@ struct xfr;
 struct wsock {
 	struct io io; /* first: epoll data.ptr; fd -1 when closed */
 	struct wbackend *wb;
-	uint8_t group; /* the ID space */
-	uint8_t port;  /* which of the group's ports, 0..UDP_PORTS-1 */
-	uint8_t epoch; /* bumped at each renewal: an answer returns on the port it left from */
-	uint32_t uses; /* queries sent on it */
+	uint8_t group;   /* the ID space */
+	uint8_t port;    /* which of the group's ports, 0..UDP_PORTS-1 */
+	uint8_t epoch;   /* bumped at each renewal: an answer returns on the port it left from */
+	uint32_t uses;   /* queries sent on it */
 	uint64_t due_ms; /* in use: renewed from then on; retired: closed then */
 };
 
@@ -122,8 +125,8 @@ struct worker {
 	uint8_t *rxbuf;             /* WORKER_BATCH x WORKER_RESP_BUF */
 	uint8_t *scratch;           /* WORKER_SCRATCH: a TCP query and our reply to it */
 	uint64_t now_ms;
-	uint64_t ports_sweep_ms; /* when retired backend ports are next looked at */
-	uint32_t port_pick;      /* drawn each loop turn: which port of a group queries use */
+	uint64_t ports_sweep_ms;   /* when retired backend ports are next looked at */
+	uint32_t port_pick;        /* drawn each loop turn: which port of a group queries use */
 	uint64_t accept_resume_ms; /* TCP accepts paused (no descriptors) until then; 0: not */
 	bool draining;
 	struct worker_stats stats;
@@ -143,11 +146,16 @@ void worker_stop(struct worker *w);
 /* Join the thread and free everything. */
 void worker_free(struct worker *w);
 
+/* Steer the listeners of <ws> (all <n> workers, in order) by the client prefix of <s> when
+ * per-prefix state needs every query of a prefix in one worker: TCP always (connections
+ * per client), UDP while rate-limit or query-limit is on. Runs on the control thread at
+ * start and after every publish; does nothing when nothing changed. */
+void worker_steer(struct worker **ws, unsigned n, const struct snapshot *s);
+
 /* Internal to the worker's modules. */
 
 /* The worker's side of <be>, or NULL when it could not open a socket to it. */
 struct wbackend *worker_backend(struct worker *w, const struct backend *be);
-
 
 /* This worker's counters for <be>. */
 static inline struct backend_counters *worker_counters(struct worker *w, struct backend *be)

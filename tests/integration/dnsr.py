@@ -876,3 +876,19 @@ def sigstop_and_wait(proc, timeout=5.0):
         except FileNotFoundError:
             return True     # gone: nothing answers either
     wait_for(stopped, timeout=timeout, interval=0.002, what="pid %d stopped" % proc.pid)
+
+
+# --------------------------------------------------------------------------------------------
+# metrics
+
+def metric(admin, name, **labels):
+    """The value of sample <name>{<labels>} (0 when absent) at admin address "ip:port"."""
+    from prometheus_client.parser import text_string_to_metric_families
+    import urllib.request
+    with urllib.request.urlopen("http://%s/metrics" % admin, timeout=3) as resp:
+        text = resp.read().decode()
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
+                return s.value
+    return 0
