@@ -25,7 +25,7 @@
 #include "worker/udp.h"
 
 #define UDP_PORT_USES 10000     /* queries on one port before it is renewed */
-#define UDP_PORT_LIFE_MS 10000  /* or this long, whichever comes first */
+#define UDP_PORT_LIFE_MS 2000   /* or this long, whichever comes first */
 #define UDP_PORT_LINGER_MS 1000 /* a retired port outlives its queries' timeout by this */
 #define SWEEP_MS 1000
 
@@ -67,6 +67,7 @@ static int port_use(struct worker *w, struct wsock *ws, int fd)
 
 	ws->io.fd = fd;
 	ws->uses = 0;
+	ws->inflight = 0;
 	ws->due_ms = w->now_ms + UDP_PORT_LIFE_MS;
 	rc = worker_watch(w, &ws->io, EPOLLIN, true);
 	if (rc != DR_EOK) {
@@ -171,11 +172,34 @@ struct wsock *ports_pick(struct worker *w, struct wbackend *wb, unsigned group)
 			return NULL;
 		}
 	}
-	if ((++ws->uses >= UDP_PORT_USES || w->now_ms >= ws->due_ms) &&
-	    g->old[ws->port].io.fd == -1) {
-		port_renew(w, ws, &g->old[ws->port]);
+	if (++ws->uses >= UDP_PORT_USES || w->now_ms >= ws->due_ms) {
+		struct wsock *old = &g->old[ws->port];
+		/* The port it replaced last time must be done with first. */
+		if (old->io.fd != -1 && old->inflight == 0) {
+			port_close(w, old);
+		}
+		if (old->io.fd == -1) {
+			port_renew(w, ws, old);
+		}
 	}
 	return ws->io.fd != -1 ? ws : NULL;
+}
+
+struct wsock *ports_of(struct worker *w, const struct inflight *s)
+{
+	struct wbackend *wb = w->bes[s->backend_idx];
+	struct wgroup *g = wb != NULL ? wb->groups[s->group] : NULL;
+
+	if (g == NULL) {
+		return NULL;
+	}
+	if (g->cur[s->port].io.fd != -1 && g->cur[s->port].epoch == s->epoch) {
+		return &g->cur[s->port];
+	}
+	if (g->old[s->port].io.fd != -1 && g->old[s->port].epoch == s->epoch) {
+		return &g->old[s->port];
+	}
+	return NULL;
 }
 
 void ports_sweep(struct worker *w)
@@ -189,8 +213,10 @@ void ports_sweep(struct worker *w)
 		for (unsigned gi = 0; wb != NULL && gi < INFLIGHT_GROUPS; gi++) {
 			struct wgroup *g = wb->groups[gi];
 			for (unsigned i = 0; g != NULL && i < UDP_PORTS; i++) {
-				if (g->old[i].io.fd != -1 && w->now_ms >= g->old[i].due_ms) {
-					port_close(w, &g->old[i]);
+				struct wsock *old = &g->old[i];
+				if (old->io.fd != -1 &&
+				    (old->inflight == 0 || w->now_ms >= old->due_ms)) {
+					port_close(w, old);
 				}
 			}
 		}

@@ -17,7 +17,10 @@ bool ports_ready(const struct wbackend *wb);
  * carried UDP_PORT_USES queries or lived UDP_PORT_LIFE_MS. NULL when no socket can be had. */
 struct wsock *ports_pick(struct worker *w, struct wbackend *wb, unsigned group);
 
-/* Close the retired ports whose queries have all had their timeout. Cheap when called often:
+/* The port <s> was sent on, or NULL when it has been closed since. */
+struct wsock *ports_of(struct worker *w, const struct inflight *s);
+
+/* Close the retired ports that no query waits on any more. Cheap when called often:
  * it looks at most once a second. */
 void ports_sweep(struct worker *w);
 

@@ -252,6 +252,11 @@ static int rx_batch(struct worker *w, int fd, size_t bufsize, bool pktinfo)
 
 static void finish_slot(struct worker *w, struct inflight *s)
 {
+	struct wsock *port = ports_of(w, s);
+
+	if (port != NULL) {
+		port->inflight--;
+	}
 	timer_disarm(&w->wheel, &s->timer);
 	inflight_put(&w->inflight, s);
 	w->bes[s->backend_idx]->pending--;
@@ -310,6 +315,7 @@ static bool forward(struct worker *w, struct wbackend *wb, const struct wire_que
 	s->qhash = wire_question_hash(q);
 	s->port = port->port;
 	s->epoch = port->epoch;
+	port->inflight++;
 	s->tries = tries;
 	s->snap_gen = w->snap_gen;
 	s->sent_us = clock_now_us();

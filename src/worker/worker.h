@@ -66,11 +66,12 @@ struct xfr;
 struct wsock {
 	struct io io; /* first: epoll data.ptr; fd -1 when closed */
 	struct wbackend *wb;
-	uint8_t group;   /* the ID space */
-	uint8_t port;    /* which of the group's ports, 0..UDP_PORTS-1 */
-	uint8_t epoch;   /* bumped at each renewal: an answer returns on the port it left from */
-	uint32_t uses;   /* queries sent on it */
-	uint64_t due_ms; /* in use: renewed from then on; retired: closed then */
+	uint8_t group;     /* the ID space */
+	uint8_t port;      /* which of the group's ports, 0..UDP_PORTS-1 */
+	uint8_t epoch;     /* bumped at each renewal: an answer returns on the port it left from */
+	uint32_t uses;     /* queries sent on it */
+	uint32_t inflight; /* of them, still waiting for their answer or timeout */
+	uint64_t due_ms;   /* in use: renewed from then on; retired: closed then at the latest */
 };
 
 /* The ports of one ID space: those in use, and the ones they replaced, which stay open until
