@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
-/* fuzz/fuzz_wire.c -- question parsing, OPT lookup, synthesized replies and name forms */
+/* fuzz/fuzz_wire.c -- question parsing, OPT lookup, synthesized and slipped replies, names */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/err.h"
+#include "limit/rrl.h"
 #include "wire/edns.h"
 #include "wire/synth.h"
 #include "wire/wire.h"
@@ -36,6 +37,28 @@ static void reply(const uint8_t *data, size_t size, const struct wire_question *
 	free(buf);
 }
 
+/* What RRL sends instead of a limited answer: header with TC=1 and the same question. */
+static void slip(const uint8_t *data, size_t size, const struct wire_question *q)
+{
+	uint8_t *buf = malloc(size);
+	struct wire_question sq;
+	size_t n;
+
+	if (buf == NULL) {
+		return;
+	}
+	memcpy(buf, data, size);
+	n = rrl_slip_reply(buf, size);
+	CHECK(n == q->end);
+	CHECK(wire_parse_question(buf, n, &sq) == DR_EOK && sq.end == n);
+	CHECK(sq.id == q->id && sq.name_len == q->name_len &&
+	      memcmp(sq.name, q->name, q->name_len) == 0);
+	CHECK((buf[WIRE_OFF_FLAGS1] & WIRE_FLAG1_TC) && wire_read_u16(buf + WIRE_OFF_ANCOUNT) == 0 &&
+	      wire_read_u16(buf + WIRE_OFF_NSCOUNT) == 0 &&
+	      wire_read_u16(buf + WIRE_OFF_ARCOUNT) == 0);
+	free(buf);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct wire_question q;
@@ -57,6 +80,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	CHECK(q.end <= size && q.name_len <= WIRE_NAME_MAX);
+	slip(data, size, &q);
 	(void)wire_question_hash(&q);
 	rc = wire_name_to_text(q.name, text, sizeof(text));
 	CHECK(rc > 0 && (size_t)rc == strlen(text));
