@@ -2,6 +2,7 @@
 /* main.c -- command line, start-up order, signals, reloads: the control thread */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -20,6 +21,7 @@
 #include "backend/health.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/privs.h"
 #include "conf/conf.h"
 #include "discovery/etcd.h"
 #include "route/route.h"
@@ -55,6 +57,10 @@ struct control {
 	struct etcd *etcd;
 	int etcd_fd;               /* eventfd: the etcd thread published a new set */
 	struct etcd_set *etcd_set; /* the entries in force, applied after the file's routes */
+	/* user, group, chroot: taken once the sockets are bound; then reloads read the file
+	 * under the name in conf_path_inner */
+	struct privs privs;
+	char conf_path_inner[PATH_MAX];
 };
 
 static void usage(FILE *out)
@@ -255,6 +261,69 @@ static bool etcd_conf_equal(const struct conf_etcd *a, const struct conf_etcd *b
 	return true;
 }
 
+/* Who the router becomes once its sockets are bound (user, group, chroot), and whether that
+ * user can still read every file the router reads after start-up: the configuration file on
+ * each reload and etcd's TLS files on each connection, at the same path inside the chroot.
+ * Used by -t and at start, before any thread runs. DR_EOK, or DR_ECONF with one line in <err>. */
+static int privs_prepare(struct control *ctl, char *err, size_t len)
+{
+	const struct conf *c = &ctl->conf;
+	const char *paths[4];
+	size_t n = 0;
+	int rc = privs_init(&ctl->privs, c->user, c->group, c->chroot, err, len);
+
+	if (rc == DR_EOK && (ctl->privs.change || ctl->privs.root[0] != '\0')) {
+		if (ctl->cli.conf_path != NULL) {
+			paths[n++] = ctl->cli.conf_path;
+		}
+		for (size_t i = 0; c->etcd.nendpoints != 0 && i < 3; i++) {
+			const char *f = i == 0 ? c->etcd.ca : i == 1 ? c->etcd.cert : c->etcd.key;
+			if (f[0] != '\0') {
+				paths[n++] = f;
+			}
+		}
+		rc = privs_check_read(&ctl->privs, paths, n, err, len);
+	}
+	if (rc != DR_EOK && rc != DR_ECONF) {
+		snprintf(err, len, "%s", dr_strerror(rc));
+	}
+	return rc;
+}
+
+/* Everything that needs root is done (listeners, admin endpoint, descriptor limit): chroot,
+ * then become the user. The etcd and admin threads already run; glibc applies setuid and
+ * setgid to every thread of the process, which test_privileges checks task by task. */
+static int drop_privileges(struct control *ctl)
+{
+	char err[CONF_ERR_LEN];
+	int rc;
+
+	if (!ctl->privs.change && ctl->privs.root[0] == '\0') {
+		return DR_EOK;
+	}
+	if (ctl->cli.conf_path != NULL) {
+		ctl->cli.conf_path = privs_path(&ctl->privs, ctl->cli.conf_path,
+						ctl->conf_path_inner, sizeof(ctl->conf_path_inner));
+	}
+	rc = privs_drop(&ctl->privs, err, sizeof(err));
+	if (rc != DR_EOK) {
+		log_err("control", "%s", err);
+		return rc;
+	}
+	log_info("control", "running as %s (uid %u, gid %u)%s%s", ctl->privs.user,
+		 (unsigned)getuid(), (unsigned)getgid(),
+		 ctl->privs.root[0] != '\0' ? ", chroot " : "", ctl->privs.root);
+	return DR_EOK;
+}
+
+static void warn_privs_change(const struct conf *was, const struct conf *next)
+{
+	if (strcmp(was->user, next->user) != 0 || strcmp(was->group, next->group) != 0 ||
+	    strcmp(was->chroot, next->chroot) != 0) {
+		log_warn("control", "user, group and chroot changes take effect at the next start");
+	}
+}
+
 static void reload(struct control *ctl)
 {
 	char err[CONF_ERR_LEN];
@@ -283,6 +352,7 @@ static void reload(struct control *ctl)
 	if (!etcd_conf_equal(&next.etcd, &ctl->conf.etcd)) {
 		log_warn("control", "etcd changes take effect at the next start");
 	}
+	warn_privs_change(&ctl->conf, &next);
 	publish(ctl, snap);
 	conf_deinit(&ctl->conf);
 	ctl->conf = next;
@@ -486,10 +556,21 @@ static int block_signals(sigset_t *set)
 	return pthread_sigmask(SIG_BLOCK, set, NULL) == 0 ? DR_EOK : DR_EINVAL;
 }
 
+/* etcd's settings with its files named as they are reached before and after the chroot. */
+static const struct conf_etcd *etcd_conf_inner(const struct control *ctl, struct conf_etcd *e)
+{
+	*e = ctl->conf.etcd; /* borrows the endpoint strings */
+	privs_path(&ctl->privs, ctl->conf.etcd.ca, e->ca, sizeof(e->ca));
+	privs_path(&ctl->privs, ctl->conf.etcd.cert, e->cert, sizeof(e->cert));
+	privs_path(&ctl->privs, ctl->conf.etcd.key, e->key, sizeof(e->key));
+	return e;
+}
+
 /* With etcd configured, start following it. */
 static int start_etcd(struct control *ctl)
 {
 	char err[CONF_ERR_LEN];
+	struct conf_etcd inner;
 
 	if (ctl->conf.etcd.nendpoints == 0) {
 		return DR_EOK;
@@ -499,7 +580,7 @@ static int start_etcd(struct control *ctl)
 		log_err("control", "eventfd: %s", strerror(errno));
 		return -errno;
 	}
-	ctl->etcd = etcd_new(&ctl->conf.etcd, ctl->etcd_fd, err, sizeof(err));
+	ctl->etcd = etcd_new(etcd_conf_inner(ctl, &inner), ctl->etcd_fd, err, sizeof(err));
 	if (ctl->etcd == NULL) {
 		log_err("control", "%s", err);
 		return DR_ECONF;
@@ -558,6 +639,9 @@ static int run(struct control *ctl)
 	/* Sockets first: the kernel queues what arrives until the workers run. */
 	if (create_workers(ctl) != DR_EOK || start_etcd(ctl) != DR_EOK ||
 	    start_admin(ctl) != DR_EOK) {
+		goto out;
+	}
+	if (drop_privileges(ctl) != DR_EOK) {
 		goto out;
 	}
 	ctl->health = health_new(&ctl->reg, err, sizeof(err));
@@ -633,6 +717,11 @@ int main(int argc, char **argv)
 		code = 1;
 		goto out;
 	}
+	if (privs_prepare(&ctl, err, sizeof(err)) != DR_EOK) {
+		fprintf(stderr, "%s\n", err);
+		code = 1;
+		goto out;
+	}
 	if (backend_registry_init(&ctl.reg, ctl.cli.check_only ? 1 : worker_count(&ctl.conf)) !=
 	    DR_EOK) {
 		fprintf(stderr, "dnsrouter: out of memory\n");
@@ -655,6 +744,7 @@ int main(int argc, char **argv)
 	snapshot_free(ctl.router.snap);
 out:
 	conf_deinit(&ctl.conf);
+	privs_deinit(&ctl.privs);
 	if (ctl.reg.nworkers != 0) {
 		backend_registry_deinit(&ctl.reg);
 	}

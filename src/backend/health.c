@@ -36,7 +36,9 @@ struct health_probe {
 	bool connected;
 	uint64_t next_ms;       /* the next check is due */
 	uint64_t deadline_ms;   /* the check in progress fails */
-	uint64_t down_until_ms; /* checks disabled: a passive failure lasts this long */
+	uint64_t hold_until_ms; /* after a passive take-down: no check, no return before */
+	uint64_t up_since_ms;   /* back in rotation since */
+	uint32_t holds;         /* passive take-downs since it last stayed up hold-down-max */
 	uint16_t id;
 	uint32_t fails, succs; /* active checks in a row */
 	uint32_t lost;         /* live queries timed out in a row, no answer between them */
@@ -58,6 +60,7 @@ struct health {
 	uint32_t seq;
 	uint64_t now_ms;
 	struct rand_state rnd;
+	struct log_limit starved_log; /* out of descriptors: one line a second, all backends */
 };
 
 static void probe_close(struct health_probe *p)
@@ -92,12 +95,13 @@ static const char *describe(const struct backend *be, char *buf, size_t len)
 	return buf;
 }
 
-static void set_up(struct backend *be, const char *why)
+static void set_up(struct health *h, struct backend *be, const char *why)
 {
 	char who[CONF_NAME_MAX + SOCKADDR_STRLEN + 4];
 	uint32_t old = atomic_fetch_or(&be->state, BE_UP | BE_CHECKED);
 
 	if (!(old & BE_UP)) {
+		be->probe->up_since_ms = h->now_ms;
 		log_info("health", "backend %s is up (%s)", describe(be, who, sizeof(who)), why);
 	}
 }
@@ -121,11 +125,14 @@ static void check_done(struct health *h, struct backend *be, bool ok, const char
 
 	probe_close(p);
 	p->next_ms = h->now_ms + be->health.interval_ms;
+	if (ok && h->now_ms < p->hold_until_ms) {
+		return; /* a check that began before a passive take-down does not count toward rise */
+	}
 	if (ok) {
 		p->succs++;
 		p->fails = 0;
 		if (!(st & BE_UP) && (first || p->succs >= be->health.rise)) {
-			set_up(be, why);
+			set_up(h, be, why);
 		}
 		atomic_fetch_or(&be->state, BE_CHECKED);
 		return;
@@ -176,10 +183,12 @@ static void check_start(struct health *h, struct backend *be)
 	p->fd = socket(to->sa.sa_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (p->fd == -1 &&
 	    (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)) {
-		/* Our shortage, not the backend's failure: no verdict, try at the next interval. */
+		/* Our shortage, not the backend's failure: no verdict, try at the next interval.
+		 * Said once per backend, and for all backends together at most once a second. */
 		if (!p->starved) {
-			log_warn("health", "no socket for the check of %s (%s); checks wait",
-				 be->name, strerror(errno));
+			log_warn_limited(&h->starved_log, "health",
+					 "no socket for the check of %s (%s); checks wait",
+					 be->name, strerror(errno));
 		}
 		p->starved = true;
 		p->next_ms = h->now_ms + be->health.interval_ms;
@@ -329,6 +338,49 @@ static void on_event(struct health *h, uint64_t tag, uint32_t events)
 	}
 }
 
+/* A backend that answers its checks but drops queries would be back after <rise> checks and
+ * out again after <fall> lost queries, over and over, each round costing clients a timeout:
+ * after a passive take-down it stays out for the hold-down, doubled with each take-down in a
+ * row up to hold-down-max, before checks may bring it back. With checks disabled it comes back
+ * when the hold-down ends. */
+static void hold_down(struct health *h, struct backend *be)
+{
+	struct health_probe *p = be->probe;
+	const struct conf_health *c = &be->health;
+	char who[CONF_NAME_MAX + SOCKADDR_STRLEN + 4];
+	uint64_t hold = c->hold_down_ms;
+
+	for (uint32_t i = 0; i < p->holds && hold < c->hold_down_max_ms; i++) {
+		hold *= 2;
+	}
+	if (hold > c->hold_down_max_ms) {
+		hold = c->hold_down_max_ms;
+	}
+	p->holds++;
+	p->hold_until_ms = h->now_ms + hold;
+	log_info("health",
+		 "backend %s held out of rotation for %llu ms before checks may bring it back "
+		 "(passive take-down %u in a row)",
+		 describe(be, who, sizeof(who)), (unsigned long long)hold, p->holds);
+}
+
+/* Stayed in rotation hold-down-max without a passive take-down: the next hold-down is the
+ * first one again. */
+static void hold_down_reset(struct health *h, struct backend *be)
+{
+	struct health_probe *p = be->probe;
+	char who[CONF_NAME_MAX + SOCKADDR_STRLEN + 4];
+
+	if (p->holds == 0 || !(atomic_load(&be->state) & BE_UP) ||
+	    h->now_ms - p->up_since_ms < be->health.hold_down_max_ms) {
+		return;
+	}
+	p->holds = 0;
+	log_info("health", "backend %s stayed in rotation %u ms: its hold-down is %u ms again",
+		 describe(be, who, sizeof(who)), be->health.hold_down_max_ms,
+		 be->health.hold_down_ms);
+}
+
 /* Timeouts on live traffic with no answer beside them count as failed checks. */
 static void passive(struct health *h, struct backend *be)
 {
@@ -352,8 +404,7 @@ static void passive(struct health *h, struct backend *be)
 		p->lost = 0;
 		p->succs = 0; /* back only after <rise> checks that follow this, as README says */
 		set_down(be, why);
-		/* Without active checks nothing would bring it back: try again after an interval. */
-		p->down_until_ms = h->now_ms + be->health.interval_ms;
+		hold_down(h, be);
 	}
 }
 
@@ -371,10 +422,12 @@ static void tick(struct health *h, struct backend *be)
 		p->seen_answers = BACKEND_SUM(be, h->reg->nworkers, answers);
 	}
 	passive(h, be);
+	hold_down_reset(h, be);
 	if (!be->health.enabled) {
 		probe_close(p);
-		if (!(atomic_load(&be->state) & BE_UP) && h->now_ms >= p->down_until_ms) {
-			set_up(be, "health checks disabled");
+		if (!(atomic_load(&be->state) & BE_UP) && h->now_ms >= p->hold_until_ms) {
+			set_up(h, be,
+			       p->holds ? "hold-down over, checks disabled" : "checks disabled");
 		}
 		return;
 	}
@@ -385,7 +438,7 @@ static void tick(struct health *h, struct backend *be)
 		p->next_ms =
 			h->now_ms + be->health.interval_ms; /* a reload shortened the interval */
 	}
-	if (p->fd == -1 && h->now_ms >= p->next_ms) {
+	if (p->fd == -1 && h->now_ms >= p->next_ms && h->now_ms >= p->hold_until_ms) {
 		check_start(h, be);
 	}
 }
@@ -402,6 +455,9 @@ static int next_wait(struct health *h)
 			continue;
 		}
 		due = be->probe->fd != -1 ? be->probe->deadline_ms : be->probe->next_ms;
+		if (be->probe->fd == -1 && due < be->probe->hold_until_ms) {
+			due = be->probe->hold_until_ms;
+		}
 		if (due < next) {
 			next = due;
 		}
