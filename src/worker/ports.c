@@ -29,6 +29,9 @@
 #define UDP_PORT_LINGER_MS 1000 /* a retired port outlives its queries' timeout by this */
 #define SWEEP_MS 1000
 
+/* Out of descriptors, every query would say so: one line a second for all workers. */
+static struct log_limit open_failed;
+
 /* Ask for ICMP errors with the datagram that caused them (worker.c reads them on EPOLLERR),
  * so a query to a port nobody listens on fails over at once. */
 static int want_errors(int fd, sa_family_t family)
@@ -54,8 +57,9 @@ static int port_socket(struct worker *w, const struct wsock *ws)
 		fd = e;
 	}
 	if (fd < 0) {
-		log_err("worker", "worker %u: cannot open a socket to %s (%s)", w->id,
-			sockaddr_format(to, addr, sizeof(addr)), dr_strerror(fd));
+		log_err_limited(&open_failed, "worker",
+				"worker %u: cannot open a socket to %s (%s)", w->id,
+				sockaddr_format(to, addr, sizeof(addr)), dr_strerror(fd));
 	}
 	return fd;
 }
