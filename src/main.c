@@ -412,9 +412,11 @@ static unsigned worker_count(const struct conf *c)
 static void raise_fd_limit(const struct control *ctl)
 {
 	struct rlimit rl;
-	uint64_t need =
-		(uint64_t)ctl->nworkers * (2 * ctl->conf.nlisten + 4 + 2 * ctl->conf.nbackends) +
-		ctl->conf.tcp_max_conns + 64;
+	/* Per worker and backend: its UDP source ports (UDP_PORTS in use, as many retiring) and
+	 * its TCP connections, which only a busy backend fills. */
+	uint64_t need = (uint64_t)ctl->nworkers * (2 * ctl->conf.nlisten + 4 +
+						   (2 * UDP_PORTS + 4) * ctl->conf.nbackends) +
+			ctl->conf.tcp_max_conns + 64;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
 		return;
