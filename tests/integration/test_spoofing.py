@@ -205,12 +205,12 @@ def test_forged_answers_do_not_get_through(router):
 
 def test_icmp_unreachable_fails_over_at_once(router, ns1, free_port):
     """A backend whose port nobody listens on (the server is gone) answers with ICMP port
-    unreachable: the query goes to the other backend at once, not after the 2 s timeout."""
+    unreachable: the query goes to the other backend at once, not after the 3 s timeout."""
     gone = free_port()
     admin = "127.0.0.1:%d" % free_port()
     r = router({
         "workers": 1,
-        "timeout": "2s",
+        "timeout": "3s",
         "admin": admin,
         "health": {"enabled": False},
         "backends": [{"name": "gone", "address": "127.0.0.1:%d" % gone},
@@ -219,7 +219,7 @@ def test_icmp_unreachable_fails_over_at_once(router, ns1, free_port):
     })
     for i in range(10):
         start = time.monotonic()
-        ans = r.exchange(dnsr.query("q%d.example." % i), timeout=3)
+        ans = r.exchange(dnsr.query("q%d.example." % i), timeout=4)
         assert ans.rcode() == dns.rcode.NOERROR and dnsr.who(ans) == "ns1"
-        assert time.monotonic() - start < 0.5
+        assert time.monotonic() - start < 1.0
     assert dnsr.metric(admin, "dnsrouter_backend_unreachable_total") >= 3
