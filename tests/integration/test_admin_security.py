@@ -6,9 +6,9 @@
 
 import http.client
 import json
-import selectors
-import socket
-import threading
+import select
+import subprocess
+import sys
 import time
 
 import pytest
@@ -128,64 +128,74 @@ def test_foreign_host_refused(router, free_port, ns1):
         assert request(port, "GET", "/metrics", {"Host": host})[0] == 200, host
 
 
-class SlowClients(threading.Thread):
-    """<n> connections to the admin port, each sending a request line and then one header
-    line every <every> seconds, never the blank line that ends the headers. A connection
-    the server closes is opened again at the next tick (a slowloris keeps its count up)."""
+# <n> connections to the admin port, each sending a request line and then one header line
+# every <every> seconds, never the blank line that ends the headers. A connection the server
+# closes is opened again at the next tick (a slowloris keeps its count up). It runs in a
+# process of its own, as an attacker would: in a thread it would hold the test's GIL between
+# a legitimate client's connect and its request. It prints "ready" once <n> are open, and
+# {opened, lifetimes of the closed ones, errors} as JSON when its stdin closes.
+SLOW_CLIENTS = r"""
+import json, selectors, socket, sys, time
+port, n, every = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+sel = selectors.DefaultSelector()
+sel.register(sys.stdin, selectors.EVENT_READ, "stdin")
+socks, lifetimes, errors, opened, line, ready = {}, [], [], 0, 0, False
 
-    def __init__(self, port, n, every):
-        super().__init__(daemon=True)
-        self.port, self.n, self.every = port, n, every
-        self.stop = threading.Event()
-        self.socks = {}          # socket -> time opened
-        self.lifetimes = []      # seconds each closed connection lived
-        self.opened = 0
-        self.errors = []
-        self.sel = selectors.DefaultSelector()
+def close(s):
+    lifetimes.append(time.monotonic() - socks.pop(s))
+    sel.unregister(s)
+    s.close()
 
-    def _open(self):
-        s = socket.create_connection(("127.0.0.1", self.port), timeout=2)
-        s.sendall(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n")
-        s.setblocking(False)
-        self.socks[s] = time.monotonic()
-        self.sel.register(s, selectors.EVENT_READ)
-        self.opened += 1
-
-    def _close(self, s):
-        self.lifetimes.append(time.monotonic() - self.socks.pop(s))
-        self.sel.unregister(s)
-        s.close()
-
-    def _reap(self):
-        for key, _ in self.sel.select(timeout=0):
+try:
+    while True:
+        while len(socks) < n:
+            s = socket.create_connection(("127.0.0.1", port), timeout=2)
+            s.sendall(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            s.setblocking(False)
+            socks[s] = time.monotonic()
+            sel.register(s, selectors.EVENT_READ, "conn")
+            opened += 1
+        if not ready:
+            print("ready", flush=True)
+            ready = True
+        for s in list(socks):
             try:
-                data = key.fileobj.recv(4096)
+                s.send(b"X-Slow-%d: %d\r\n" % (line, line))
             except OSError:
-                data = b""
-            if not data:
-                self._close(key.fileobj)
+                close(s)
+        line += 1
+        end = time.monotonic() + every
+        stop = False
+        while not stop and time.monotonic() < end:
+            for key, _ in sel.select(timeout=max(0.0, end - time.monotonic())):
+                if key.data == "stdin":
+                    stop = True
+                    continue
+                try:
+                    data = key.fileobj.recv(4096)
+                except OSError:
+                    data = b""
+                if not data and key.fileobj in socks:
+                    close(key.fileobj)
+        if stop:
+            break
+except Exception as e:
+    errors.append(repr(e))
+print(json.dumps({"opened": opened, "lifetimes": lifetimes, "errors": errors}), flush=True)
+"""
 
-    def run(self):
-        try:
-            line = 0
-            while not self.stop.is_set():
-                self._reap()
-                while len(self.socks) < self.n and not self.stop.is_set():
-                    self._open()
-                for s in list(self.socks):
-                    try:
-                        s.send(b"X-Slow-%d: %d\r\n" % (line, line))
-                    except OSError:
-                        self._close(s)
-                line += 1
-                self.stop.wait(self.every)
-        except Exception as e:    # reported by the test, not lost in a thread
-            self.errors.append(repr(e))
-        finally:
-            for s in list(self.socks):
-                self.sel.unregister(s)
-                s.close()
-            self.socks.clear()
+
+def slow_clients(port, n, every):
+    p = subprocess.Popen([sys.executable, "-c", SLOW_CLIENTS, str(port), str(n), str(every)],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    return p
+
+
+def slow_clients_result(p):
+    p.stdin.close()
+    p.wait(timeout=15)
+    out = p.stdout.read()
+    return json.loads(out.strip().splitlines()[-1])
 
 
 @pytest.mark.parametrize("n,seconds", [(64, 13.0), (500, 6.0)])
@@ -195,12 +205,11 @@ def test_metrics_reachable_under_slow_headers(router, free_port, ns1, n, seconds
     request deadline, which closes those connections; with 500 most are closed at once to
     make room. Either way no attacker connection lives much past the deadline."""
     r, c, port = start(router, free_port, [("ns1", ns1.addr4)])
-    slow = SlowClients(port, n, 2.0)
-    slow.start()
+    p = slow_clients(port, n, 2.0)
     try:
-        dnsr.wait_for(lambda: slow.opened >= n or slow.errors, 10, interval=0.05,
-                      what="%d slow connections open" % n)
-        assert not slow.errors, slow.errors
+        ready = select.select([p.stdout], [], [], 20)[0]
+        first = p.stdout.readline().strip() if ready else "(nothing in 20 s)"
+        assert first == "ready", "slow clients did not get %d connections open: %r" % (n, first)
         end = time.monotonic() + seconds
         asked = 0
         while time.monotonic() < end:
@@ -212,15 +221,17 @@ def test_metrics_reachable_under_slow_headers(router, free_port, ns1, n, seconds
             asked += 1
             time.sleep(0.1)
         assert asked >= seconds / 1.2
-        assert not slow.errors, slow.errors
-        if n > 64:
-            assert slow.opened > n, "no slow connection was closed to make room"
-        else:
-            assert slow.lifetimes, "no slow connection reached its deadline"
-        assert max(slow.lifetimes) < 10.0 + 2.0 + 1.0, max(slow.lifetimes)
+        res = slow_clients_result(p)
     finally:
-        slow.stop.set()
-        slow.join(10)
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert not res["errors"], res["errors"]
+    if n > 64:
+        assert res["opened"] > n, "no slow connection was closed to make room"
+    else:
+        assert res["lifetimes"], "no slow connection reached its deadline"
+    assert max(res["lifetimes"]) < 10.0 + 2.0 + 1.0, max(res["lifetimes"])
     assert r.alive()
     assert metrics_status(port, timeout=1.0) == 200
 
