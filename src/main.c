@@ -356,6 +356,9 @@ static void reload(struct control *ctl)
 	publish(ctl, snap);
 	conf_deinit(&ctl->conf);
 	ctl->conf = next;
+	if (ctl->admin != NULL && http_configure(ctl->admin, &ctl->conf) != DR_EOK) {
+		log_err("control", "admin endpoint keeps the previous acl listing (out of memory)");
+	}
 	log_info("control", "configuration reloaded: %u routes, %u backends (generation %llu)",
 		 snap->nroutes, snap->nbackends, (unsigned long long)snap->gen);
 }
@@ -614,7 +617,7 @@ static int start_admin(struct control *ctl)
 	}
 	ctl->metrics = (struct metrics_source){&ctl->reg, ctl->workers, ctl->nworkers, ctl->etcd,
 					       &ctl->router};
-	ctl->admin = http_new(&ctl->conf.admin, &ctl->metrics, err, sizeof(err));
+	ctl->admin = http_new(&ctl->conf, &ctl->metrics, err, sizeof(err));
 	if (ctl->admin == NULL) {
 		log_err("control", "%s", err);
 		return DR_ECONF;

@@ -29,4 +29,10 @@ char *metrics_backends_json(const struct metrics_source *src);
  * registers with RCU for the moment it reads. Returns a string to free(), or NULL. */
 char *metrics_routes_json(const struct metrics_source *src);
 
+/* GET /api/v1/limits: the global access rules <acl> (borrowed), and the query limit, RRL and
+ * TCP limits of the published snapshot (absent while starting), each with what it did. The
+ * calling thread registers with RCU for the moment it reads. Returns a string to free(), or
+ * NULL. */
+char *metrics_limits_json(const struct metrics_source *src, const struct conf_acl *acl);
+
 #endif

@@ -55,6 +55,11 @@ def test_metrics_parse_and_count_queries(router, free_port, ns1, ns2):
         "dnsrouter_backend_timeouts": "counter",
         "dnsrouter_backend_latency_seconds": "histogram",
         "dnsrouter_dropped": "counter",
+        "dnsrouter_acl": "counter",
+        "dnsrouter_query_limit": "counter",
+        "dnsrouter_rrl": "counter",
+        "dnsrouter_tcp_closed": "counter",
+        "dnsrouter_backend_unreachable": "counter",
     }
     for fam, typ in types.items():
         assert m0.type_of(fam) == typ, "family %s: type %r, want %s; families: %s" % (
