@@ -7,6 +7,8 @@
 #include <urcu-qsbr.h>
 
 #include "admin/metrics.h"
+#include "limit/qlimit.h"
+#include "limit/rrl.h"
 #include "common/strbuf.h"
 
 static const char *const rcode_names[16] = {
@@ -407,23 +409,16 @@ static void routes_json(struct strbuf *out, const struct snapshot *snap)
 	*out = sb;
 }
 
-/* MERGE: the buckets in use in the workers' RRL and query-limit tables, summed. rrl_count()
- * and qlimit_count() (limit/rrl.c, limit/qlimit.c) are not in this tree yet; once they are,
- * the body becomes (the workers create their tables on first use, so the pointers are read
- * with acquire, which the worker's store must match with release):
- *	for (unsigned i = 0; i < src->nworkers; i++) {
- *		const struct rrl *r = __atomic_load_n(&src->workers[i]->rrl, __ATOMIC_ACQUIRE);
- *		const struct qlimit *q = __atomic_load_n(&src->workers[i]->ql, __ATOMIC_ACQUIRE);
- *		*rrl += r != NULL ? rrl_count(r) : 0;
- *		*ql += q != NULL ? qlimit_count(q) : 0;
- *	}
- *	return true;
- * Until then the counts are unknown: false, and the JSON says null. */
+/* The buckets in use in the workers' RRL and query-limit tables, summed. The tables are made
+ * with their worker, before any thread starts, and live as long as it. */
 static bool table_counts(const struct metrics_source *src, uint64_t *rrl, uint64_t *ql)
 {
-	(void)src;
 	*rrl = *ql = 0;
-	return false;
+	for (unsigned i = 0; i < src->nworkers; i++) {
+		*rrl += rrl_count(src->workers[i]->rrl);
+		*ql += qlimit_count(src->workers[i]->ql);
+	}
+	return true;
 }
 
 static const char *action_name(enum conf_acl_action a)
