@@ -227,21 +227,14 @@ void tcp_job_answered(struct worker *w, struct tcp_job *j, const uint8_t *msg, s
 	conn_settle(w, c);
 }
 
-void tcp_job_failed(struct worker *w, struct tcp_job *j, bool same_again)
+void tcp_job_failed(struct worker *w, struct tcp_job *j)
 {
 	struct tcp_conn *c = j->conn;
-	struct wbackend *wb = j->backend_idx < w->nbes ? w->bes[j->backend_idx] : NULL;
 
 	if (j->ended) {
 		return;
 	}
 	timer_disarm(&w->wheel, &j->timer);
-	if (same_again && !j->resent && wb != NULL && !w->draining) {
-		j->resent = true;
-		if (tcp_up_send(w, j, wb) == DR_EOK) {
-			return;
-		}
-	}
 	job_retry(w, j);
 	conn_settle(w, c);
 }

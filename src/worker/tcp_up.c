@@ -30,11 +30,12 @@ struct tcp_up {
 	struct io io; /* first: epoll data.ptr */
 	struct timer idle;
 	struct wbackend *wb;
-	struct tcp_up *next; /* in the backend's list, or the dead list */
-	struct tcp_job *jobs;
+	struct tcp_up *next;              /* in the backend's list, or the dead list */
+	struct tcp_job *jobs, *jobs_last; /* in the order they were sent */
 	unsigned njobs;
 	bool connected;
-	bool reused; /* has answered before: a close may be its idle timeout */
+	bool reused; /* has answered before: the backend serves, and its close is no verdict */
+	bool rescue; /* carries the queries of a connection the backend closed: no others */
 	bool stale;  /* a query timed out with no answer since: no new queries */
 	bool dead;
 	uint64_t heard_us; /* when the last answer frame arrived */
@@ -53,11 +54,16 @@ static void job_detach(struct tcp_up *up, struct tcp_job *j)
 	}
 	if (j->up_next != NULL) {
 		j->up_next->up_prev = j->up_prev;
+	} else {
+		up->jobs_last = j->up_prev;
 	}
 	j->up_prev = j->up_next = NULL;
 	j->up = NULL;
 	up->njobs--;
 	up->wb->pending--;
+	if (up->njobs == 0) {
+		up->rescue = false; /* its queries are done: an ordinary connection now */
+	}
 }
 
 static void up_unlink(struct tcp_up *up)
@@ -72,11 +78,20 @@ static void up_unlink(struct tcp_up *up)
 	}
 }
 
-/* Close <up>; its jobs fail, and go to the same backend again once when the connection was a
- * reused one (the backend may just have closed it as idle when we wrote). */
+static struct tcp_up *up_open(struct worker *w, struct wbackend *wb);
+static int up_queue(struct worker *w, struct tcp_up *up, struct tcp_job *j);
+
+/* Close <up>. When it had answered before, the queries on it go once more, in the order they
+ * were sent, on a fresh connection to the same backend that takes no other queries: the
+ * backend's idle close may have raced our write, or one client's query made the backend drop
+ * the connection (Knot answers FORMERR and closes on some), and the other clients' queries on
+ * it are not at fault. Nor is the backend slow: no timeout is counted. A query already sent
+ * once more fails like one on a connection that never answered (tcp.c tries another backend),
+ * so a query that itself kills connections cannot go round for ever. */
 static void up_close(struct worker *w, struct tcp_up *up)
 {
-	bool reused = up->reused;
+	bool resend = up->reused && !w->draining;
+	struct tcp_up *fresh = NULL;
 
 	if (up->dead) {
 		return;
@@ -89,7 +104,19 @@ static void up_close(struct worker *w, struct tcp_up *up)
 	while (up->jobs != NULL) {
 		struct tcp_job *j = up->jobs;
 		job_detach(up, j);
-		tcp_job_failed(w, j, reused);
+		if (resend && !j->resent) {
+			j->resent = true;
+			if (fresh == NULL || fresh->dead) {
+				fresh = up_open(w, up->wb);
+			}
+			if (fresh != NULL) {
+				fresh->rescue = true;
+				if (up_queue(w, fresh, j) == DR_EOK) {
+					continue;
+				}
+			}
+		}
+		tcp_job_failed(w, j);
 	}
 	/* Freed at the end of the loop turn: an event for it may still be pending. */
 	up->next = w->tcp_up_dead;
@@ -145,8 +172,8 @@ static struct tcp_up *up_pick(struct worker *w, struct wbackend *wb)
 	unsigned n = 0;
 
 	for (struct tcp_up *up = wb->tcp_ups; up != NULL; up = up->next) {
-		if (up->stale) {
-			continue; /* closes once its queries are done; not counted */
+		if (up->stale || up->rescue) {
+			continue; /* closes once its queries are done, or is a rescue: not counted */
 		}
 		n++;
 		if (best == NULL || up->njobs < best->njobs) {
@@ -172,15 +199,13 @@ static bool id_taken(const struct tcp_up *up, uint16_t id)
 	return false;
 }
 
-int tcp_up_send(struct worker *w, struct tcp_job *j, struct wbackend *wb)
+/* Queue <j> on <up> and arm its timer. */
+static int up_queue(struct worker *w, struct tcp_up *up, struct tcp_job *j)
 {
-	struct tcp_up *up = up_pick(w, wb);
+	struct wbackend *wb = up->wb;
 	size_t frame = TCP_LEN_PREFIX + j->qlen;
 	uint8_t *p;
 
-	if (up == NULL) {
-		return DR_ENOBACKEND;
-	}
 	stream_compact(up->wbuf, &up->woff, &up->wlen);
 	if (stream_reserve(&up->wbuf, &up->wcap, up->wlen + frame, UP_BUF_MAX * 4) != DR_EOK) {
 		return DR_ESPACE;
@@ -194,12 +219,14 @@ int tcp_up_send(struct worker *w, struct tcp_job *j, struct wbackend *wb)
 	wire_set_id(p + TCP_LEN_PREFIX, j->backend_id);
 	up->wlen += frame;
 	j->up = up;
-	j->up_prev = NULL;
-	j->up_next = up->jobs;
-	if (up->jobs != NULL) {
-		up->jobs->up_prev = j;
+	j->up_next = NULL;
+	j->up_prev = up->jobs_last;
+	if (up->jobs_last != NULL) {
+		up->jobs_last->up_next = j;
+	} else {
+		up->jobs = j;
 	}
-	up->jobs = j;
+	up->jobs_last = j;
 	up->njobs++;
 	wb->pending++;
 	j->sent_us = clock_now_us();
@@ -210,15 +237,22 @@ int tcp_up_send(struct worker *w, struct tcp_job *j, struct wbackend *wb)
 		  w->now_ms + atomic_load_explicit(&wb->be->timeout_ms, memory_order_relaxed));
 	if (up->connected) {
 		if (!up_flush(up)) {
-			/* <j> fails with the connection's other queries: sent once more when the
-			 * connection was a reused one (the backend's idle close racing our write),
-			 * else retried on another backend. Either way it is taken care of. */
+			/* <j> goes with the connection's other queries: sent once more on a fresh
+			 * connection (the backend's idle close racing our write), or retried on
+			 * another backend. Either way it is taken care of. */
 			up_close(w, up);
 			return DR_EOK;
 		}
 		up_interest(w, up);
 	}
 	return DR_EOK;
+}
+
+int tcp_up_send(struct worker *w, struct tcp_job *j, struct wbackend *wb)
+{
+	struct tcp_up *up = up_pick(w, wb);
+
+	return up != NULL ? up_queue(w, up, j) : DR_ENOBACKEND;
 }
 
 void tcp_up_cancel(struct worker *w, struct tcp_job *j)
