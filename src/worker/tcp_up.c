@@ -33,9 +33,11 @@ struct tcp_up {
 	struct tcp_up *next;              /* in the backend's list, or the dead list */
 	struct tcp_job *jobs, *jobs_last; /* in the order they were sent */
 	unsigned njobs;
+	unsigned nwire; /* jobs written on it (a rescue's others wait their turn) */
 	bool connected;
 	bool reused; /* has answered before: the backend serves, and its close is no verdict */
-	bool rescue; /* carries the queries of a connection the backend closed: no others */
+	bool rescue; /* carries the queries of a connection the backend closed, one at a time,
+		      * and no others */
 	bool stale;  /* a query timed out with no answer since: no new queries */
 	bool dead;
 	uint64_t heard_us; /* when the last answer frame arrived */
@@ -59,6 +61,10 @@ static void job_detach(struct tcp_up *up, struct tcp_job *j)
 	}
 	j->up_prev = j->up_next = NULL;
 	j->up = NULL;
+	if (j->on_wire) {
+		j->on_wire = false;
+		up->nwire--;
+	}
 	up->njobs--;
 	up->wb->pending--;
 	if (up->njobs == 0) {
@@ -81,16 +87,20 @@ static void up_unlink(struct tcp_up *up)
 static struct tcp_up *up_open(struct worker *w, struct wbackend *wb);
 static int up_queue(struct worker *w, struct tcp_up *up, struct tcp_job *j);
 
-/* Close <up>. When it had answered before, the queries on it go once more, in the order they
- * were sent, on a fresh connection to the same backend that takes no other queries: the
- * backend's idle close may have raced our write, or one client's query made the backend drop
- * the connection (Knot answers FORMERR and closes on some), and the other clients' queries on
- * it are not at fault. Nor is the backend slow: no timeout is counted. A query already sent
- * once more fails like one on a connection that never answered (tcp.c tries another backend),
- * so a query that itself kills connections cannot go round for ever. */
+/* Close <up>. A query written on it goes once more when it had answered before: the backend's
+ * idle close may have raced our write, or one client's query made the backend drop the
+ * connection (Knot answers FORMERR and closes on some), and the other clients' queries on it
+ * are not at fault. Nor is the backend slow: no timeout is counted. They go in the order they
+ * were sent, on a fresh connection to the same backend (a rescue) that takes no other queries
+ * and sends them one at a time, so that a query which kills connections takes no other with
+ * it the second time. A query already sent once more fails like one on a connection that
+ * never answered (tcp.c tries another backend), so such a query cannot go round for ever; a
+ * rescue's queries not yet written move on to the next rescue unharmed. */
 static void up_close(struct worker *w, struct tcp_up *up)
 {
-	bool resend = up->reused && !w->draining;
+	struct wbackend *wb = up->wb;
+	bool served = up->reused && !w->draining;
+	bool accepted = up->connected && !w->draining;
 	struct tcp_up *fresh = NULL;
 
 	if (up->dead) {
@@ -103,11 +113,12 @@ static void up_close(struct worker *w, struct tcp_up *up)
 	up->io.fd = -1;
 	while (up->jobs != NULL) {
 		struct tcp_job *j = up->jobs;
+		bool sent = j->on_wire;
 		job_detach(up, j);
-		if (resend && !j->resent) {
-			j->resent = true;
+		if (sent ? served && !j->resent : accepted) {
+			j->resent = j->resent || sent;
 			if (fresh == NULL || fresh->dead) {
-				fresh = up_open(w, up->wb);
+				fresh = up_open(w, wb);
 			}
 			if (fresh != NULL) {
 				fresh->rescue = true;
@@ -199,10 +210,9 @@ static bool id_taken(const struct tcp_up *up, uint16_t id)
 	return false;
 }
 
-/* Queue <j> on <up> and arm its timer. */
-static int up_queue(struct worker *w, struct tcp_up *up, struct tcp_job *j)
+/* Put <j>'s frame in <up>'s buffer (the caller flushes it, or EPOLLOUT does). */
+static int up_write(struct worker *w, struct tcp_up *up, struct tcp_job *j)
 {
-	struct wbackend *wb = up->wb;
 	size_t frame = TCP_LEN_PREFIX + j->qlen;
 	uint8_t *p;
 
@@ -210,14 +220,30 @@ static int up_queue(struct worker *w, struct tcp_up *up, struct tcp_job *j)
 	if (stream_reserve(&up->wbuf, &up->wcap, up->wlen + frame, UP_BUF_MAX * 4) != DR_EOK) {
 		return DR_ESPACE;
 	}
-	do {
-		j->backend_id = (uint16_t)rand_next(&w->rnd);
-	} while (id_taken(up, j->backend_id));
 	p = up->wbuf + up->wlen;
 	wire_write_u16(p, (uint16_t)j->qlen);
 	memcpy(p + TCP_LEN_PREFIX, j->query, j->qlen);
 	wire_set_id(p + TCP_LEN_PREFIX, j->backend_id);
 	up->wlen += frame;
+	j->sent_us = clock_now_us();
+	stat_add(&worker_counters(w, up->wb->be)->queries, 1);
+	return DR_EOK;
+}
+
+/* Queue <j> on <up> and arm its timer; written at once unless <up> is a rescue, which writes
+ * it when its turn comes (up_pump). */
+static int up_queue(struct worker *w, struct tcp_up *up, struct tcp_job *j)
+{
+	struct wbackend *wb = up->wb;
+
+	do {
+		j->backend_id = (uint16_t)rand_next(&w->rnd);
+	} while (id_taken(up, j->backend_id));
+	if (!up->rescue && up_write(w, up, j) != DR_EOK) {
+		return DR_ESPACE;
+	}
+	j->on_wire = !up->rescue;
+	up->nwire += j->on_wire;
 	j->up = up;
 	j->up_next = NULL;
 	j->up_prev = up->jobs_last;
@@ -230,12 +256,11 @@ static int up_queue(struct worker *w, struct tcp_up *up, struct tcp_job *j)
 	up->njobs++;
 	wb->pending++;
 	j->sent_us = clock_now_us();
-	stat_add(&worker_counters(w, wb->be)->queries, 1);
 	j->backend_idx = wb->be->idx;
 	timer_disarm(&w->wheel, &up->idle);
 	timer_arm(&w->wheel, &j->timer,
 		  w->now_ms + atomic_load_explicit(&wb->be->timeout_ms, memory_order_relaxed));
-	if (up->connected) {
+	if (up->connected && !up->rescue) {
 		if (!up_flush(up)) {
 			/* <j> goes with the connection's other queries: sent once more on a fresh
 			 * connection (the backend's idle close racing our write), or retried on
@@ -246,6 +271,21 @@ static int up_queue(struct worker *w, struct tcp_up *up, struct tcp_job *j)
 		up_interest(w, up);
 	}
 	return DR_EOK;
+}
+
+/* A rescue with nothing written and connected writes its next query. Flushed by the caller
+ * or at EPOLLOUT. */
+static void up_pump(struct worker *w, struct tcp_up *up)
+{
+	struct tcp_job *j = up->jobs;
+
+	if (up->dead || !up->rescue || !up->connected || up->nwire > 0 || j == NULL ||
+	    up_write(w, up, j) != DR_EOK) {
+		return; /* a query that cannot be written times out */
+	}
+	j->on_wire = true;
+	up->nwire++;
+	(void)worker_watch(w, &up->io, EPOLLIN | EPOLLOUT, false);
 }
 
 int tcp_up_send(struct worker *w, struct tcp_job *j, struct wbackend *wb)
@@ -270,6 +310,7 @@ void tcp_up_cancel(struct worker *w, struct tcp_job *j)
 			timer_arm(&w->wheel, &up->idle, w->now_ms + UP_IDLE_MS);
 		}
 	}
+	up_pump(w, up);
 }
 
 void tcp_up_timed_out(struct worker *w, struct tcp_job *j)
@@ -361,6 +402,11 @@ void tcp_up_event(struct worker *w, struct io *io, uint32_t events)
 		return;
 	}
 	if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !up_read(w, up)) {
+		up_close(w, up);
+		return;
+	}
+	up_pump(w, up);
+	if (up->connected && up->wlen > up->woff && !up_flush(up)) {
 		up_close(w, up);
 		return;
 	}

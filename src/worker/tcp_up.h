@@ -33,6 +33,7 @@ struct tcp_job {
 	uint64_t sent_us;
 	uint8_t tries;
 	bool resent;    /* already sent once more after its connection closed */
+	bool on_wire;   /* written on its connection (a rescue writes one at a time) */
 	bool ended;     /* answered or given up: waits for tcp_reap, touched by nobody */
 	uint8_t *query; /* the query, room for a SERVFAIL after it */
 	size_t qlen;
