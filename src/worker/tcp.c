@@ -962,7 +962,9 @@ void tcp_timer_expired(struct worker *w, struct timer *t)
 	if (t->kind == TIMER_KIND_TCP_JOB) {
 		struct tcp_job *j = (struct tcp_job *)((char *)t - offsetof(struct tcp_job, timer));
 		struct tcp_conn *c = j->conn;
-		if (j->backend_idx < w->nbes && w->bes[j->backend_idx] != NULL) {
+		/* A query sent once more after its connection closed (or waiting its turn to
+		 * be) says nothing of the backend's speed: tcp_up.c, up_close. */
+		if (j->backend_idx < w->nbes && w->bes[j->backend_idx] != NULL && !j->resent) {
 			stat_add(&worker_counters(w, w->bes[j->backend_idx]->be)->timeouts, 1);
 		}
 		tcp_up_timed_out(w, j);

@@ -35,10 +35,9 @@ struct tcp_up {
 	unsigned njobs;
 	unsigned nwire; /* jobs written on it (a rescue's others wait their turn) */
 	bool connected;
-	bool reused; /* has answered before: the backend serves, and its close is no verdict */
-	bool rescue; /* carries the queries of a connection the backend closed, one at a time,
-		      * and no others */
-	bool stale;  /* a query timed out with no answer since: no new queries */
+	bool rescue;  /* holds the queries of a connection the backend closed, and no others */
+	bool carried; /* a rescue that wrote its one query: the rest move to the next one */
+	bool stale;   /* a query timed out with no answer since: no new queries */
 	bool dead;
 	uint64_t heard_us; /* when the last answer frame arrived */
 	uint8_t *wbuf;
@@ -87,19 +86,19 @@ static void up_unlink(struct tcp_up *up)
 static struct tcp_up *up_open(struct worker *w, struct wbackend *wb);
 static int up_queue(struct worker *w, struct tcp_up *up, struct tcp_job *j);
 
-/* Close <up>. A query written on it goes once more when it had answered before: the backend's
- * idle close may have raced our write, or one client's query made the backend drop the
- * connection (Knot answers FORMERR and closes on some), and the other clients' queries on it
- * are not at fault. Nor is the backend slow: no timeout is counted. They go in the order they
- * were sent, on a fresh connection to the same backend (a rescue) that takes no other queries
- * and sends them one at a time, so that a query which kills connections takes no other with
- * it the second time. A query already sent once more fails like one on a connection that
- * never answered (tcp.c tries another backend), so such a query cannot go round for ever; a
- * rescue's queries not yet written move on to the next rescue unharmed. */
+/* Close <up>. When it had connected, a query written on it goes once more: the backend's idle
+ * close may have raced our write, or one client's query made the backend drop the connection
+ * (Knot answers FORMERR and closes on some; the answer itself can be lost with the
+ * connection), and the other clients' queries on it are not at fault. Nor is the backend
+ * slow: no timeout is counted, then or for the query sent once more. They go in the order they
+ * were sent, each alone on a fresh connection to the same backend (a rescue, which takes no
+ * other queries; see up_pump), so that a query which kills connections takes no other with it
+ * the second time. A query already sent once more fails like one on a connection that never
+ * connected (tcp.c tries another backend), so such a query cannot go round for ever; queries
+ * a rescue holds and has not written move on to the next rescue unharmed. */
 static void up_close(struct worker *w, struct tcp_up *up)
 {
 	struct wbackend *wb = up->wb;
-	bool served = up->reused && !w->draining;
 	bool accepted = up->connected && !w->draining;
 	struct tcp_up *fresh = NULL;
 
@@ -114,8 +113,9 @@ static void up_close(struct worker *w, struct tcp_up *up)
 	while (up->jobs != NULL) {
 		struct tcp_job *j = up->jobs;
 		bool sent = j->on_wire;
+		uint64_t due = j->timer.expire_ms;
 		job_detach(up, j);
-		if (sent ? served && !j->resent : accepted) {
+		if (accepted && !(sent && j->resent)) {
 			j->resent = j->resent || sent;
 			if (fresh == NULL || fresh->dead) {
 				fresh = up_open(w, wb);
@@ -123,6 +123,9 @@ static void up_close(struct worker *w, struct tcp_up *up)
 			if (fresh != NULL) {
 				fresh->rescue = true;
 				if (up_queue(w, fresh, j) == DR_EOK) {
+					if (!sent) {
+						timer_arm(&w->wheel, &j->timer, due);
+					}
 					continue;
 				}
 			}
@@ -273,19 +276,40 @@ static int up_queue(struct worker *w, struct tcp_up *up, struct tcp_job *j)
 	return DR_EOK;
 }
 
-/* A rescue with nothing written and connected writes its next query. Flushed by the caller
- * or at EPOLLOUT. */
+/* A rescue sends one query, the first it holds, once connected; when that one is done the
+ * others move to a fresh rescue. The query before may be the one that kills connections, and
+ * its answer can come just before the close: the next query must not be on that connection.
+ * Queries go one after another, never as a burst of connections. The query is flushed by the
+ * caller or at EPOLLOUT. */
 static void up_pump(struct worker *w, struct tcp_up *up)
 {
 	struct tcp_job *j = up->jobs;
+	struct tcp_up *next;
 
-	if (up->dead || !up->rescue || !up->connected || up->nwire > 0 || j == NULL ||
-	    up_write(w, up, j) != DR_EOK) {
+	if (up->dead || !up->rescue || !up->connected || up->nwire > 0 || j == NULL) {
+		return;
+	}
+	if (!up->carried) {
+		if (up_write(w, up, j) == DR_EOK) {
+			j->on_wire = true;
+			up->nwire++;
+			up->carried = true;
+			(void)worker_watch(w, &up->io, EPOLLIN | EPOLLOUT, false);
+		}
 		return; /* a query that cannot be written times out */
 	}
-	j->on_wire = true;
-	up->nwire++;
-	(void)worker_watch(w, &up->io, EPOLLIN | EPOLLOUT, false);
+	next = up_open(w, up->wb);
+	if (next == NULL) {
+		return; /* they time out */
+	}
+	next->rescue = true;
+	while ((j = up->jobs) != NULL) {
+		uint64_t due = j->timer.expire_ms; /* waiting its turn is not a new send */
+		job_detach(up, j);
+		(void)up_queue(w, next, j); /* a rescue only links it: cannot fail */
+		timer_arm(&w->wheel, &j->timer, due);
+	}
+	timer_arm(&w->wheel, &up->idle, w->now_ms + UP_IDLE_MS);
 }
 
 int tcp_up_send(struct worker *w, struct tcp_job *j, struct wbackend *wb)
@@ -336,7 +360,6 @@ static void up_answer(struct worker *w, struct tcp_up *up, const uint8_t *msg, s
 	}
 	for (struct tcp_job *j = up->jobs; j != NULL; j = j->up_next) {
 		if (j->backend_id == wire_id(msg) && (bare || j->qhash == wire_question_hash(&q))) {
-			up->reused = true;
 			backend_count_answer(worker_counters(w, up->wb->be),
 					     clock_now_us() - j->sent_us);
 			job_detach(up, j);
