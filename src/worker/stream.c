@@ -5,6 +5,7 @@
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -64,6 +65,62 @@ bool stream_flush(int fd, const uint8_t *buf, size_t *off, size_t *len)
 	}
 	*off = *len = 0;
 	return true;
+}
+
+uint8_t *stream_buf_get(struct stream_pool *p)
+{
+	void *m;
+
+	if (p->n > 0) {
+		return p->free[--p->n];
+	}
+	m = mmap(NULL, STREAM_BUF_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return m == MAP_FAILED ? NULL : m;
+}
+
+int stream_buf_grow(uint8_t **buf, size_t *cap, size_t need, size_t limit)
+{
+	size_t n = *cap;
+	void *m;
+
+	if (need <= *cap) {
+		return DR_EOK;
+	}
+	if (need > limit) {
+		return DR_ESPACE;
+	}
+	while (n < need) {
+		n *= 2;
+	}
+	if (n > limit) {
+		n = limit;
+	}
+	m = mremap(*buf, *cap, n, MREMAP_MAYMOVE);
+	if (m == MAP_FAILED) {
+		return DR_ENOMEM;
+	}
+	*buf = m;
+	*cap = n;
+	return DR_EOK;
+}
+
+void stream_buf_put(struct stream_pool *p, uint8_t *buf, size_t cap)
+{
+	if (buf == NULL) {
+		return;
+	}
+	if (cap == STREAM_BUF_SIZE && p->n < STREAM_POOL_KEEP) {
+		p->free[p->n++] = buf;
+		return;
+	}
+	(void)munmap(buf, cap);
+}
+
+void stream_pool_deinit(struct stream_pool *p)
+{
+	while (p->n > 0) {
+		(void)munmap(p->free[--p->n], STREAM_BUF_SIZE);
+	}
 }
 
 int stream_connect(const union sockaddr_any *to)

@@ -21,6 +21,32 @@ void stream_compact(uint8_t *buf, size_t *off, size_t *len);
  * is written both go back to 0. False when the connection failed. */
 bool stream_flush(int fd, const uint8_t *buf, size_t *off, size_t *len);
 
+/* Buffers of a client connection, mapped apart from the heap: only the pages a connection
+ * writes count towards the process's memory, and a buffer given back is given back to the
+ * system, which freed heap memory between live allocations is not. A worker keeps a few
+ * for reuse so that a connection that needs one briefly costs no system call. */
+#define STREAM_BUF_SIZE (80u << 10) /* a whole 65,537-byte frame and a read's worth more */
+#define STREAM_POOL_KEEP 32u        /* buffers a worker keeps: at most 2.5 MB */
+
+struct stream_pool {
+	uint8_t *free[STREAM_POOL_KEEP];
+	unsigned n;
+};
+
+/* A buffer of STREAM_BUF_SIZE bytes from <p>, or a new one; NULL when out of memory. */
+uint8_t *stream_buf_get(struct stream_pool *p);
+
+/* Grow <*buf> (of <*cap> bytes, from stream_buf_get) to at least <need>, doubling, never past
+ * <limit>. Returns DR_EOK, DR_ESPACE when <need> is over <limit>, or DR_ENOMEM. */
+int stream_buf_grow(uint8_t **buf, size_t *cap, size_t need, size_t limit);
+
+/* Give back <buf> of <cap> bytes: to <p> when it is of the first size and <p> has room,
+ * else to the system. <buf> may be NULL. */
+void stream_buf_put(struct stream_pool *p, uint8_t *buf, size_t cap);
+
+/* Give every buffer <p> keeps back to the system. */
+void stream_pool_deinit(struct stream_pool *p);
+
 /* Start a non-blocking TCP connection to <to> (TCP_NODELAY: queries go out at once).
  * Returns the fd, connecting or connected, or -1. */
 int stream_connect(const union sockaddr_any *to);

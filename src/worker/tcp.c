@@ -15,14 +15,17 @@
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "backend/backend.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "limit/acl.h"
+#include "worker/peercount.h"
 #include "worker/query.h"
-#include "worker/tcp.h"
 #include "worker/stream.h"
+#include "worker/tcp.h"
 #include "worker/tcp_up.h"
 #include "worker/udp.h"
 #include "worker/xfr.h"
@@ -35,25 +38,33 @@
  * by the idle rule, and all connections of a worker together hold at most TCP_UNSENT_MAX. */
 #define TCP_CONN_UNSENT_MAX (TCP_WBUF_MAX + TCP_PIPELINE_MAX * (TCP_LEN_PREFIX + WIRE_TCP_MSG_MAX))
 #define TCP_UNSENT_MAX (64u << 20)
-#define TCP_WBUF_KEEP (64u << 10) /* a closed connection's larger buffer is given back */
 
+/* A connection slot holds no buffer while it has nothing to keep: queries are read into the
+ * worker's read buffer and served from there, and answers are written straight to the socket.
+ * Only bytes that must wait (part of a query, answers the socket did not take) go into a
+ * buffer of the connection's own, taken from the worker's pool and given back once empty. */
 struct tcp_conn {
-	struct io io; /* first: epoll data.ptr */
-	struct timer idle;
+	struct io io;       /* first: epoll data.ptr */
+	struct timer timer; /* at the earlier of idle_at and query_at */
 	struct tcp_conn *next_free;
-	struct tcp_job *jobs; /* doubly linked through job.prev/next */
+	struct tcp_conn *lru_prev, *lru_next; /* open connections, least recent activity first */
+	struct tcp_job *jobs;                 /* doubly linked through job.prev/next */
 	unsigned njobs;
 	uint32_t interest; /* epoll events asked for */
+	uint32_t nqueries; /* whole queries read */
 	union sockaddr_any peer;
 	bool open;
-	bool rd_closed; /* the client sent FIN */
-	bool wrote;     /* answer bytes went out since the idle timer was last armed */
-	int outq;       /* the kernel's unsent bytes at the last idle check */
-	bool resuming;  /* in conn_resume_transfers: not again from inside it */
-	bool parsing;   /* in conn_parse: a query failing at once can settle the connection */
-	uint8_t *rbuf;
-	size_t rlen, rcap;
-	uint8_t *wbuf;
+	bool rd_closed;    /* the client sent FIN */
+	bool last;         /* tcp.max-queries-per-connection reached: answer, discard, close */
+	bool wrote;        /* answer bytes went out since the idle timer was last armed */
+	bool resuming;     /* in conn_resume_transfers: not again from inside it */
+	bool parsing;      /* in conn_parse: a query failing at once can settle the connection */
+	int outq;          /* the kernel's unsent bytes at the last idle check */
+	uint64_t idle_at;  /* the idle rule's next check (now_ms) */
+	uint64_t query_at; /* the query begun in rbuf must be whole by then; 0: none begun */
+	uint8_t *rbuf;     /* NULL, or STREAM_BUF_SIZE bytes from the pool */
+	size_t rlen;
+	uint8_t *wbuf; /* NULL, or from the pool, grown on demand */
 	size_t woff, wlen, wcap;
 };
 
@@ -62,9 +73,16 @@ struct tcp_state {
 	uint32_t nconns;
 	uint32_t open;
 	struct tcp_conn *free_list;
-	struct tcp_conn *closed;   /* back to free_list at tcp_reap */
+	struct tcp_conn *closed;     /* back to free_list at tcp_reap */
+	struct tcp_conn *lru_oldest; /* the eviction candidate */
+	struct tcp_conn *lru_newest;
 	struct tcp_job *dead_jobs; /* freed at tcp_reap */
 	size_t unsent;             /* answer bytes waiting in all connections' buffers */
+	uint8_t *rd;               /* STREAM_BUF_SIZE: what a connection without a buffer reads */
+	struct stream_pool pool;
+	struct peercount peers;
+	int parked_fd; /* accepted for a slot that frees at tcp_reap; -1: none */
+	union sockaddr_any parked_peer;
 };
 
 static void conn_close(struct worker *w, struct tcp_conn *c);
@@ -76,8 +94,14 @@ int tcp_init(struct worker *w, uint32_t max_conns)
 	if (t == NULL) {
 		return DR_ENOMEM;
 	}
+	t->parked_fd = -1;
 	t->conns = calloc(max_conns, sizeof(*t->conns));
-	if (t->conns == NULL) {
+	t->rd = malloc(STREAM_BUF_SIZE);
+	if (t->conns == NULL || t->rd == NULL ||
+	    peercount_init(&t->peers, max_conns,
+			   (uint64_t)rand_next(&w->rnd) << 32 | rand_next(&w->rnd)) != DR_EOK) {
+		free(t->conns);
+		free(t->rd);
 		free(t);
 		return DR_ENOMEM;
 	}
@@ -85,7 +109,7 @@ int tcp_init(struct worker *w, uint32_t max_conns)
 	for (uint32_t i = max_conns; i-- > 0;) {
 		t->conns[i].io.kind = IO_TCP_CLIENT;
 		t->conns[i].io.fd = -1;
-		t->conns[i].idle.kind = TIMER_KIND_TCP_CONN;
+		t->conns[i].timer.kind = TIMER_KIND_TCP_CONN;
 		t->conns[i].next_free = t->free_list;
 		t->free_list = &t->conns[i];
 	}
@@ -105,11 +129,14 @@ void tcp_deinit(struct worker *w)
 			conn_close(w, &t->conns[i]);
 		}
 	}
-	tcp_reap(w);
-	for (uint32_t i = 0; i < t->nconns; i++) {
-		free(t->conns[i].rbuf);
-		free(t->conns[i].wbuf);
+	if (t->parked_fd != -1) {
+		close(t->parked_fd);
+		t->parked_fd = -1;
 	}
+	tcp_reap(w);
+	stream_pool_deinit(&t->pool);
+	peercount_deinit(&t->peers);
+	free(t->rd);
 	free(t->conns);
 	free(t);
 	w->tcp = NULL;
@@ -142,6 +169,7 @@ static void conn_send(struct worker *w, struct tcp_conn *c, const uint8_t *msg, 
 static void conn_settle(struct worker *w, struct tcp_conn *c);
 static void conn_update(struct worker *w, struct tcp_conn *c);
 static void conn_resume_transfers(struct worker *w, struct tcp_conn *c);
+static void conn_arm(struct worker *w, struct tcp_conn *c);
 
 /* End <j>: off its client and its backend connection, freed at tcp_reap. Ending an ended job
  * does nothing: answering a job can close its client, which ends all of the client's jobs,
@@ -227,21 +255,14 @@ void tcp_job_answered(struct worker *w, struct tcp_job *j, const uint8_t *msg, s
 	conn_settle(w, c);
 }
 
-void tcp_job_failed(struct worker *w, struct tcp_job *j, bool same_again)
+void tcp_job_failed(struct worker *w, struct tcp_job *j)
 {
 	struct tcp_conn *c = j->conn;
-	struct wbackend *wb = j->backend_idx < w->nbes ? w->bes[j->backend_idx] : NULL;
 
 	if (j->ended) {
 		return;
 	}
 	timer_disarm(&w->wheel, &j->timer);
-	if (same_again && !j->resent && wb != NULL && !w->draining) {
-		j->resent = true;
-		if (tcp_up_send(w, j, wb) == DR_EOK) {
-			return;
-		}
-	}
 	job_retry(w, j);
 	conn_settle(w, c);
 }
@@ -302,7 +323,8 @@ void tcp_job_finish(struct worker *w, struct tcp_job *j, bool ok, bool relayed)
 		STAT_INC(w, ST_ANSWERS);
 		job_end(w, j);
 		/* A long transfer is not idleness: the next query has a whole idle time. */
-		timer_arm(&w->wheel, &c->idle, w->now_ms + w->snap->tcp_idle_ms);
+		c->idle_at = w->now_ms + w->snap->tcp_idle_ms;
+		conn_arm(w, c);
 	} else if (!relayed) {
 		job_servfail(w, j, WIRE_EDE_NETWORK_ERROR);
 	} else {
@@ -346,16 +368,99 @@ void tcp_accept_resume(struct worker *w)
 	}
 }
 
+/* The order of activity. A connection moves to the newest end when it is accepted, when a
+ * whole query arrives and when answer bytes go out; the oldest is the one a newcomer evicts
+ * from a full table. A query every few seconds does not keep a connection from being evicted
+ * by one that asks now: the idle timer alone would let such clients hold every slot. */
+static void lru_unlink(struct tcp_state *t, struct tcp_conn *c)
+{
+	if (c->lru_prev != NULL) {
+		c->lru_prev->lru_next = c->lru_next;
+	} else {
+		t->lru_oldest = c->lru_next;
+	}
+	if (c->lru_next != NULL) {
+		c->lru_next->lru_prev = c->lru_prev;
+	} else {
+		t->lru_newest = c->lru_prev;
+	}
+	c->lru_prev = c->lru_next = NULL;
+}
+
+static void lru_append(struct tcp_state *t, struct tcp_conn *c)
+{
+	c->lru_next = NULL;
+	c->lru_prev = t->lru_newest;
+	if (t->lru_newest != NULL) {
+		t->lru_newest->lru_next = c;
+	} else {
+		t->lru_oldest = c;
+	}
+	t->lru_newest = c;
+}
+
+static void conn_touch(struct worker *w, struct tcp_conn *c)
+{
+	if (w->tcp->lru_newest != c) {
+		lru_unlink(w->tcp, c);
+		lru_append(w->tcp, c);
+	}
+}
+
+/* One timer serves both rules: the idle check and the deadline of a query begun. */
+static void conn_arm(struct worker *w, struct tcp_conn *c)
+{
+	uint64_t at = c->idle_at;
+
+	if (c->query_at != 0 && c->query_at < at) {
+		at = c->query_at;
+	}
+	timer_arm(&w->wheel, &c->timer, at);
+}
+
+/* Serve <fd> from <peer>, already counted for its address, in a free slot. */
+static void conn_open(struct worker *w, int fd, const union sockaddr_any *peer)
+{
+	struct tcp_state *t = w->tcp;
+	struct tcp_conn *c = t->free_list;
+
+	t->free_list = c->next_free;
+	c->io.fd = fd;
+	c->peer = *peer;
+	c->open = true;
+	c->rd_closed = false;
+	c->last = false;
+	c->parsing = false;
+	c->resuming = false;
+	c->wrote = false;
+	c->outq = 0;
+	c->nqueries = 0;
+	c->rlen = c->woff = c->wlen = 0;
+	c->interest = 0;
+	c->query_at = 0;
+	c->idle_at = w->now_ms + w->snap->tcp_idle_ms;
+	t->open++;
+	lru_append(t, c);
+	if (worker_watch(w, &c->io, EPOLLIN, true) != DR_EOK) {
+		conn_close(w, c);
+		return;
+	}
+	c->interest = EPOLLIN;
+	conn_arm(w, c);
+}
+
 void tcp_accept(struct worker *w, uint32_t ls_idx)
 {
 	struct tcp_state *t = w->tcp;
 
-	for (int i = 0; i < 64; i++) {
+	/* While a newcomer waits for the slot an eviction frees, the others wait in the
+	 * backlog: one eviction per newcomer, and only for one that is let in. */
+	for (int i = 0; i < 64 && t->parked_fd == -1; i++) {
 		union sockaddr_any peer;
 		socklen_t peer_len = sizeof(peer);
 		int fd = accept4(w->listeners[ls_idx].tcp.fd, &peer.sa, &peer_len,
 				 SOCK_NONBLOCK | SOCK_CLOEXEC);
-		struct tcp_conn *c;
+		uint32_t per_client = w->snap->tcp_per_client;
 
 		if (fd == -1 &&
 		    (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)) {
@@ -366,52 +471,73 @@ void tcp_accept(struct worker *w, uint32_t ls_idx)
 		if (fd == -1) {
 			return; /* EAGAIN, or a connection reset before we took it */
 		}
-		c = t->free_list;
-		if (c == NULL || w->draining) {
+		if (w->draining) {
 			STAT_INC(w, ST_TCP_REFUSED);
 			close(fd);
 			continue;
 		}
-		t->free_list = c->next_free;
-		c->io.fd = fd;
-		c->peer = peer;
-		c->open = true;
-		c->rd_closed = false;
-		c->parsing = false;
-		c->resuming = false;
-		c->wrote = false;
-		c->outq = 0;
-		c->rlen = c->woff = c->wlen = 0;
-		c->interest = 0;
-		t->open++;
-		if (worker_watch(w, &c->io, EPOLLIN, true) != DR_EOK) {
-			conn_close(w, c);
+		if (acl_check(w->snap->acl, &peer) == CONF_ACL_DROP) {
+			STAT_INC(w, ST_ACL_DROP);
+			close(fd);
 			continue;
 		}
-		c->interest = EPOLLIN;
-		timer_arm(&w->wheel, &c->idle, w->now_ms + w->snap->tcp_idle_ms);
+		if (per_client != 0 && peercount_get(&t->peers, &peer) >= per_client) {
+			STAT_INC(w, ST_TCP_CLOSE_PER_CLIENT);
+			close(fd);
+			continue;
+		}
+		peercount_add(&t->peers, &peer);
+		if (t->free_list != NULL) {
+			conn_open(w, fd, &peer);
+			continue;
+		}
+		/* Full: the connection with the least recent activity makes room, unless one
+		 * closed during this turn already did. A slot is free again at tcp_reap (an
+		 * event for its old descriptor may still be pending), and the newcomer waits
+		 * for it there. */
+		if (t->closed == NULL) {
+			STAT_INC(w, ST_TCP_CLOSE_EVICTED);
+			conn_close(w, t->lru_oldest);
+		}
+		t->parked_fd = fd;
+		t->parked_peer = peer;
 	}
 }
 
 static void conn_close(struct worker *w, struct tcp_conn *c)
 {
+	struct tcp_state *t = w->tcp;
+
 	while (c->jobs != NULL) {
 		job_end(w, c->jobs);
 	}
-	timer_disarm(&w->wheel, &c->idle);
+	timer_disarm(&w->wheel, &c->timer);
 	close(c->io.fd);
 	c->io.fd = -1;
 	c->open = false;
-	w->tcp->open--;
-	w->tcp->unsent -= c->wlen - c->woff;
+	t->open--;
+	t->unsent -= c->wlen - c->woff;
 	c->wlen = c->woff = 0;
-	if (c->wcap > TCP_WBUF_KEEP) {
-		free(c->wbuf); /* one slow client's peak is not kept for every later one */
-		c->wbuf = NULL;
-		c->wcap = 0;
-	}
-	c->next_free = w->tcp->closed;
-	w->tcp->closed = c;
+	lru_unlink(t, c);
+	peercount_del(&t->peers, &c->peer);
+	/* Its buffers go back at tcp_reap: a parse under way may still hold the read buffer. */
+	c->next_free = t->closed;
+	t->closed = c;
+}
+
+static void conn_wbuf_put(struct worker *w, struct tcp_conn *c)
+{
+	stream_buf_put(&w->tcp->pool, c->wbuf, c->wcap);
+	c->wbuf = NULL;
+	c->wcap = 0;
+	c->woff = c->wlen = 0;
+}
+
+static void conn_rbuf_put(struct worker *w, struct tcp_conn *c)
+{
+	stream_buf_put(&w->tcp->pool, c->rbuf, STREAM_BUF_SIZE);
+	c->rbuf = NULL;
+	c->rlen = 0;
 }
 
 static bool conn_flush(struct worker *w, struct tcp_conn *c)
@@ -422,30 +548,90 @@ static bool conn_flush(struct worker *w, struct tcp_conn *c)
 	if (c->wlen - c->woff < unsent) {
 		c->wrote = true;
 		w->tcp->unsent -= unsent - (c->wlen - c->woff);
+		conn_touch(w, c);
+	}
+	if (ok && c->wlen == 0 && c->wbuf != NULL) {
+		conn_wbuf_put(w, c); /* all out: an idle connection keeps no buffer */
 	}
 	return ok;
+}
+
+/* Write the frame <head> (length and ID) and <msg> past its ID to <fd>. Returns the bytes
+ * written, 0 when the socket is full, -1 when the connection failed. */
+static ssize_t frame_write(int fd, uint8_t head[4], const uint8_t *msg, size_t len)
+{
+	struct iovec iov[2] = {{head, 4}, {(void *)(msg + 2), len - 2}};
+
+	for (;;) {
+		ssize_t n = writev(fd, iov, 2);
+		if (n == -1 && errno == EINTR) {
+			continue;
+		}
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			return 0;
+		}
+		return n;
+	}
 }
 
 static void conn_send(struct worker *w, struct tcp_conn *c, const uint8_t *msg, size_t len,
 		      uint16_t id)
 {
+	size_t frame = TCP_LEN_PREFIX + len;
+	uint8_t head[4];
+	size_t done = 0;
+	bool queued;
+
 	if (!c->open) {
 		return;
 	}
-	stream_compact(c->wbuf, &c->woff, &c->wlen);
-	if (w->tcp->unsent + TCP_LEN_PREFIX + len > TCP_UNSENT_MAX ||
-	    stream_reserve(&c->wbuf, &c->wcap, c->wlen + TCP_LEN_PREFIX + len,
-			   TCP_CONN_UNSENT_MAX) != DR_EOK) {
+	wire_write_u16(head, (uint16_t)len);
+	wire_write_u16(head + TCP_LEN_PREFIX, id);
+	queued = c->wlen > c->woff;
+	if (!queued) {
+		/* Nothing waits before it: straight to the socket; only what the socket does
+		 * not take goes into a buffer. */
+		ssize_t n = frame_write(c->io.fd, head, msg, len);
+		if (n == -1) {
+			conn_close(w, c);
+			return;
+		}
+		STAT_RESPONSE(w, msg);
+		done = (size_t)n;
+		if (done > 0) {
+			c->wrote = true;
+			conn_touch(w, c);
+		}
+		if (done == frame) {
+			return;
+		}
+	}
+	if (c->wbuf == NULL) {
+		c->wbuf = stream_buf_get(&w->tcp->pool);
+		c->wcap = c->wbuf != NULL ? STREAM_BUF_SIZE : 0;
+		c->woff = c->wlen = 0;
+	}
+	if (c->wbuf != NULL) {
+		stream_compact(c->wbuf, &c->woff, &c->wlen);
+	}
+	if (c->wbuf == NULL || w->tcp->unsent + frame - done > TCP_UNSENT_MAX ||
+	    stream_buf_grow(&c->wbuf, &c->wcap, c->wlen + frame - done, TCP_CONN_UNSENT_MAX) !=
+		    DR_EOK) {
 		conn_close(w, c); /* a client that reads too little: let it go */
 		return;
 	}
-	STAT_RESPONSE(w, msg);
-	wire_write_u16(c->wbuf + c->wlen, (uint16_t)len);
-	memcpy(c->wbuf + c->wlen + TCP_LEN_PREFIX, msg, len);
-	wire_set_id(c->wbuf + c->wlen + TCP_LEN_PREFIX, id);
-	c->wlen += TCP_LEN_PREFIX + len;
-	w->tcp->unsent += TCP_LEN_PREFIX + len;
-	if (!conn_flush(w, c)) {
+	if (queued) {
+		STAT_RESPONSE(w, msg);
+	}
+	w->tcp->unsent += frame - done;
+	for (size_t o = done; o < sizeof(head); o++) {
+		c->wbuf[c->wlen++] = head[o];
+	}
+	/* Past the head, byte <o> of the frame is byte o - 2 of <msg>. */
+	done = done > sizeof(head) ? done : sizeof(head);
+	memcpy(c->wbuf + c->wlen, msg + (done - TCP_LEN_PREFIX), frame - done);
+	c->wlen += frame - done;
+	if (queued && !conn_flush(w, c)) {
 		conn_close(w, c);
 	}
 }
@@ -457,73 +643,146 @@ static void conn_query(struct worker *w, struct tcp_conn *c, const uint8_t *msg,
 	struct wire_question q;
 	struct query_verdict v;
 	struct query_origin from = {.client = &c->peer, .tcp = true};
+	uint32_t max = w->snap->tcp_max_queries;
 
 	STAT_INC(w, ST_QUERIES_TCP);
 	/* Idle counts from the last whole query: bytes that never make one (a client sending
-	 * a frame a byte at a time) do not keep the connection. */
-	timer_arm(&w->wheel, &c->idle, w->now_ms + w->snap->tcp_idle_ms);
+	 * a frame a byte at a time) do not keep the connection. The next query's deadline
+	 * starts with its first byte. */
+	c->idle_at = w->now_ms + w->snap->tcp_idle_ms;
+	c->query_at = 0;
+	conn_arm(w, c);
+	conn_touch(w, c);
+	c->nqueries++;
 	memcpy(buf, msg, len);
 	query_decide(w, &from, buf, len, WORKER_SCRATCH, &q, &v);
+	if (v.action == QUERY_DROP && v.close) {
+		conn_close(w, c); /* an access rule or the query limit: the client goes */
+		return;
+	}
 	if (v.action == QUERY_REPLY) {
 		conn_send(w, c, buf, (size_t)v.reply_len, wire_id(buf));
 	} else if (v.action == QUERY_FORWARD || v.action == QUERY_TRANSFER) {
 		job_start(w, c, &v, &q, buf, len);
 	}
+	if (max != 0 && c->nqueries >= max && c->open && !c->last) {
+		/* Answer what was asked, read no more queries, then close. */
+		STAT_INC(w, ST_TCP_CLOSE_MAX_QUERIES);
+		c->last = true;
+	}
 }
 
 static bool conn_can_read(const struct tcp_conn *c, const struct worker *w)
 {
-	return !c->rd_closed && !w->draining && c->njobs < TCP_PIPELINE_MAX &&
+	return !c->rd_closed && !c->last && !w->draining && c->njobs < TCP_PIPELINE_MAX &&
 	       c->wlen - c->woff < TCP_WBUF_MAX;
 }
 
-/* Serve the complete queries in the read buffer. False when the stream is garbage. */
-static bool conn_parse(struct worker *w, struct tcp_conn *c)
+/* Past its last query a connection still reads, and discards what it reads, until its
+ * answers are out: closing with unread bytes would reset it and lose them. */
+static bool conn_discards(const struct tcp_conn *c)
+{
+	return c->last && !c->rd_closed;
+}
+
+static bool frame_whole(const uint8_t *buf, size_t len)
+{
+	return len >= TCP_LEN_PREFIX && len >= TCP_LEN_PREFIX + (size_t)wire_read_u16(buf);
+}
+
+/* Serve the whole queries at the start of <buf> (<len> bytes) while <c> may take more.
+ * Returns the bytes used, or -1 when the stream is garbage. */
+static ssize_t conn_serve(struct worker *w, struct tcp_conn *c, const uint8_t *buf, size_t len)
 {
 	size_t pos = 0;
+
+	while (c->open && conn_can_read(c, w) && len - pos >= TCP_LEN_PREFIX) {
+		size_t flen = wire_read_u16(buf + pos);
+		if (flen < WIRE_HDR_LEN) {
+			STAT_INC(w, ST_DROP_SHORT);
+			return -1;
+		}
+		if (len - pos < TCP_LEN_PREFIX + flen) {
+			break;
+		}
+		conn_query(w, c, buf + pos + TCP_LEN_PREFIX, flen);
+		pos += TCP_LEN_PREFIX + flen;
+	}
+	return (ssize_t)pos;
+}
+
+/* Serve the complete queries in the connection's own buffer. False when the stream is
+ * garbage. */
+static bool conn_parse(struct worker *w, struct tcp_conn *c)
+{
+	ssize_t used;
 
 	/* A query can fail while it starts (a shared backend connection whose write fails
 	 * fails its other queries too, this client's among them), and that settles the client:
 	 * a second pass over the same buffer would start its queries twice and leave this one's
 	 * position past the end. The pass under way serves what remains. */
-	if (c->parsing) {
+	if (c->parsing || c->rbuf == NULL) {
 		return true;
 	}
 	c->parsing = true;
-	while (c->open && c->rlen - pos >= TCP_LEN_PREFIX) {
-		size_t len = wire_read_u16(c->rbuf + pos);
-		if (len < WIRE_HDR_LEN) {
-			STAT_INC(w, ST_DROP_SHORT);
-			c->parsing = false;
-			return false;
-		}
-		if (c->rlen - pos < TCP_LEN_PREFIX + len) {
-			break;
-		}
-		conn_query(w, c, c->rbuf + pos + TCP_LEN_PREFIX, len);
-		pos += TCP_LEN_PREFIX + len;
-		if (!conn_can_read(c, w)) {
-			break;
-		}
-	}
-	if (pos > 0 && c->open) {
-		memmove(c->rbuf, c->rbuf + pos, c->rlen - pos);
-		c->rlen -= pos;
-	}
+	used = conn_serve(w, c, c->rbuf, c->rlen);
 	c->parsing = false;
+	if (used < 0) {
+		return false;
+	}
+	if (c->open) {
+		memmove(c->rbuf, c->rbuf + used, c->rlen - (size_t)used);
+		c->rlen -= (size_t)used;
+		if (c->rlen == 0 || c->last) {
+			conn_rbuf_put(w, c);
+		}
+	}
+	return true;
+}
+
+/* Serve the <n> bytes just read into the worker's buffer; what is left over (part of a
+ * query, or whole ones while the connection takes no more) moves into a buffer of the
+ * connection's own. False when the stream is garbage or no buffer is to be had. */
+static bool conn_parse_read(struct worker *w, struct tcp_conn *c, size_t n)
+{
+	uint8_t *rd = w->tcp->rd;
+	ssize_t used;
+
+	c->parsing = true;
+	used = conn_serve(w, c, rd, n);
+	c->parsing = false;
+	if (used < 0) {
+		return false;
+	}
+	if (!c->open || c->last || (size_t)used == n) {
+		return true;
+	}
+	c->rbuf = stream_buf_get(&w->tcp->pool);
+	if (c->rbuf == NULL) {
+		return false;
+	}
+	c->rlen = n - (size_t)used;
+	memcpy(c->rbuf, rd + used, c->rlen);
 	return true;
 }
 
 static void conn_read(struct worker *w, struct tcp_conn *c)
 {
-	while (c->open && conn_can_read(c, w)) {
+	/* Whole queries kept while reading paused go first. */
+	if (conn_can_read(c, w) && !conn_parse(w, c)) {
+		conn_close(w, c);
+		return;
+	}
+	while (c->open && (conn_can_read(c, w) || conn_discards(c))) {
+		bool own = c->rbuf != NULL && !c->last;
+		uint8_t *buf = own ? c->rbuf : w->tcp->rd;
+		size_t have = own ? c->rlen : 0;
 		ssize_t n;
-		if (stream_reserve(&c->rbuf, &c->rcap, c->rlen + 4096,
-				   TCP_LEN_PREFIX + WIRE_TCP_MSG_MAX + 4096) != DR_EOK) {
-			conn_close(w, c);
-			return;
+
+		if (have >= STREAM_BUF_SIZE) {
+			break; /* cannot happen: a frame is shorter than the buffer */
 		}
-		n = read(c->io.fd, c->rbuf + c->rlen, c->rcap - c->rlen);
+		n = read(c->io.fd, buf + have, STREAM_BUF_SIZE - have);
 		if (n == -1 && errno == EINTR) {
 			continue;
 		}
@@ -538,11 +797,35 @@ static void conn_read(struct worker *w, struct tcp_conn *c)
 			c->rd_closed = true;
 			break;
 		}
-		c->rlen += (size_t)n;
-		if (!conn_parse(w, c)) {
+		if (c->last) {
+			continue; /* past the last query: discarded */
+		}
+		if (own) {
+			c->rlen += (size_t)n;
+		}
+		if (!(own ? conn_parse(w, c) : conn_parse_read(w, c, (size_t)n))) {
 			conn_close(w, c);
 			return;
 		}
+	}
+}
+
+/* tcp.query-timeout: a query begun (bytes of it buffered, not yet whole) must be whole by a
+ * deadline counted from when it began, however its bytes trickle in. */
+static void conn_watch_query(struct worker *w, struct tcp_conn *c)
+{
+	uint32_t ms = w->snap->tcp_query_ms;
+	uint64_t at = 0;
+
+	if (!c->open) {
+		return;
+	}
+	if (ms != 0 && c->rbuf != NULL && !frame_whole(c->rbuf, c->rlen)) {
+		at = c->query_at != 0 ? c->query_at : w->now_ms + ms;
+	}
+	if (at != c->query_at) {
+		c->query_at = at;
+		conn_arm(w, c);
 	}
 }
 
@@ -554,11 +837,11 @@ static void conn_update(struct worker *w, struct tcp_conn *c)
 	if (!c->open) {
 		return;
 	}
-	if ((c->rd_closed || w->draining) && c->njobs == 0 && c->wlen == c->woff) {
+	if ((c->rd_closed || c->last || w->draining) && c->njobs == 0 && c->wlen == c->woff) {
 		conn_close(w, c);
 		return;
 	}
-	if (conn_can_read(c, w)) {
+	if (conn_can_read(c, w) || conn_discards(c)) {
 		want |= EPOLLIN;
 	}
 	if (c->wlen > c->woff) {
@@ -581,6 +864,7 @@ static void conn_settle(struct worker *w, struct tcp_conn *c)
 		conn_close(w, c);
 	}
 	conn_resume_transfers(w, c);
+	conn_watch_query(w, c);
 	conn_update(w, c);
 }
 
@@ -642,12 +926,45 @@ static bool conn_kernel_drained(struct tcp_conn *c)
 	return drained;
 }
 
+/* The connection's timer fired: the deadline of a query begun, or the idle check. */
+static void conn_expired(struct worker *w, struct tcp_conn *c)
+{
+	uint32_t query_ms = w->snap->tcp_query_ms;
+
+	if (c->query_at != 0 && w->now_ms >= c->query_at) {
+		if (query_ms != 0 && conn_can_read(c, w)) {
+			STAT_INC(w, ST_TCP_CLOSE_QUERY_TIMEOUT);
+			conn_close(w, c); /* a query that does not come whole: slowloris */
+			return;
+		}
+		/* Reading paused on our side (answers owed): the client is not the slow one. */
+		c->query_at = query_ms != 0 ? w->now_ms + query_ms : 0;
+	}
+	if (w->now_ms >= c->idle_at) {
+		bool drained;
+		if (c->njobs == 0 && c->wlen == c->woff) {
+			conn_close(w, c); /* RFC 7766 §6.2.3: the server may close idle ones */
+			return;
+		}
+		drained = conn_kernel_drained(c); /* also the mark for the next check */
+		if (c->wlen > c->woff && !c->wrote && !drained) {
+			conn_close(w, c); /* answers waiting and none read for a whole idle time */
+			return;
+		}
+		c->wrote = false;
+		c->idle_at = w->now_ms + w->snap->tcp_idle_ms;
+	}
+	conn_arm(w, c);
+}
+
 void tcp_timer_expired(struct worker *w, struct timer *t)
 {
 	if (t->kind == TIMER_KIND_TCP_JOB) {
 		struct tcp_job *j = (struct tcp_job *)((char *)t - offsetof(struct tcp_job, timer));
 		struct tcp_conn *c = j->conn;
-		if (j->backend_idx < w->nbes && w->bes[j->backend_idx] != NULL) {
+		/* A query sent once more after its connection closed (or waiting its turn to
+		 * be) says nothing of the backend's speed: tcp_up.c, up_close. */
+		if (j->backend_idx < w->nbes && w->bes[j->backend_idx] != NULL && !j->resent) {
 			stat_add(&worker_counters(w, w->bes[j->backend_idx]->be)->timeouts, 1);
 		}
 		tcp_up_timed_out(w, j);
@@ -655,18 +972,7 @@ void tcp_timer_expired(struct worker *w, struct timer *t)
 		conn_settle(w, c);
 		return;
 	}
-	struct tcp_conn *c = (struct tcp_conn *)((char *)t - offsetof(struct tcp_conn, idle));
-	if (c->njobs == 0 && c->wlen == c->woff) {
-		conn_close(w, c); /* RFC 7766 §6.2.3: the server may close idle ones */
-		return;
-	}
-	bool drained = conn_kernel_drained(c); /* also the mark for the next check */
-	if (c->wlen > c->woff && !c->wrote && !drained) {
-		conn_close(w, c); /* answers waiting and none read for a whole idle time */
-		return;
-	}
-	c->wrote = false;
-	timer_arm(&w->wheel, &c->idle, w->now_ms + w->snap->tcp_idle_ms);
+	conn_expired(w, (struct tcp_conn *)((char *)t - offsetof(struct tcp_conn, timer)));
 }
 
 void tcp_reap(struct worker *w)
@@ -682,8 +988,22 @@ void tcp_reap(struct worker *w)
 	while (t->closed != NULL) {
 		struct tcp_conn *c = t->closed;
 		t->closed = c->next_free;
+		conn_rbuf_put(w, c);
+		conn_wbuf_put(w, c);
 		c->next_free = t->free_list;
 		t->free_list = c;
+	}
+	/* The newcomer an eviction made room for. */
+	if (t->parked_fd != -1 && t->free_list != NULL) {
+		int fd = t->parked_fd;
+		t->parked_fd = -1;
+		if (w->draining) {
+			peercount_del(&t->peers, &t->parked_peer);
+			STAT_INC(w, ST_TCP_REFUSED);
+			close(fd);
+		} else {
+			conn_open(w, fd, &t->parked_peer);
+		}
 	}
 }
 
@@ -700,5 +1020,5 @@ void tcp_drain(struct worker *w)
 
 bool tcp_busy(const struct worker *w)
 {
-	return w->tcp->open > 0;
+	return w->tcp->open > 0 || w->tcp->parked_fd != -1;
 }

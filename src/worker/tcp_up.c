@@ -30,12 +30,14 @@ struct tcp_up {
 	struct io io; /* first: epoll data.ptr */
 	struct timer idle;
 	struct wbackend *wb;
-	struct tcp_up *next; /* in the backend's list, or the dead list */
-	struct tcp_job *jobs;
+	struct tcp_up *next;              /* in the backend's list, or the dead list */
+	struct tcp_job *jobs, *jobs_last; /* in the order they were sent */
 	unsigned njobs;
+	unsigned nwire; /* jobs written on it (a rescue's others wait their turn) */
 	bool connected;
-	bool reused; /* has answered before: a close may be its idle timeout */
-	bool stale;  /* a query timed out with no answer since: no new queries */
+	bool rescue;  /* holds the queries of a connection the backend closed, and no others */
+	bool carried; /* a rescue that wrote its one query: the rest move to the next one */
+	bool stale;   /* a query timed out with no answer since: no new queries */
 	bool dead;
 	uint64_t heard_us; /* when the last answer frame arrived */
 	uint8_t *wbuf;
@@ -53,11 +55,20 @@ static void job_detach(struct tcp_up *up, struct tcp_job *j)
 	}
 	if (j->up_next != NULL) {
 		j->up_next->up_prev = j->up_prev;
+	} else {
+		up->jobs_last = j->up_prev;
 	}
 	j->up_prev = j->up_next = NULL;
 	j->up = NULL;
+	if (j->on_wire) {
+		j->on_wire = false;
+		up->nwire--;
+	}
 	up->njobs--;
 	up->wb->pending--;
+	if (up->njobs == 0) {
+		up->rescue = false; /* its queries are done: an ordinary connection now */
+	}
 }
 
 static void up_unlink(struct tcp_up *up)
@@ -72,11 +83,24 @@ static void up_unlink(struct tcp_up *up)
 	}
 }
 
-/* Close <up>; its jobs fail, and go to the same backend again once when the connection was a
- * reused one (the backend may just have closed it as idle when we wrote). */
+static struct tcp_up *up_open(struct worker *w, struct wbackend *wb);
+static int up_queue(struct worker *w, struct tcp_up *up, struct tcp_job *j);
+
+/* Close <up>. When it had connected, a query written on it goes once more: the backend's idle
+ * close may have raced our write, or one client's query made the backend drop the connection
+ * (Knot answers FORMERR and closes on some; the answer itself can be lost with the
+ * connection), and the other clients' queries on it are not at fault. Nor is the backend
+ * slow: no timeout is counted, then or for the query sent once more. They go in the order they
+ * were sent, each alone on a fresh connection to the same backend (a rescue, which takes no
+ * other queries; see up_pump), so that a query which kills connections takes no other with it
+ * the second time. A query already sent once more fails like one on a connection that never
+ * connected (tcp.c tries another backend), so such a query cannot go round for ever; queries
+ * a rescue holds and has not written move on to the next rescue unharmed. */
 static void up_close(struct worker *w, struct tcp_up *up)
 {
-	bool reused = up->reused;
+	struct wbackend *wb = up->wb;
+	bool accepted = up->connected && !w->draining;
+	struct tcp_up *fresh = NULL;
 
 	if (up->dead) {
 		return;
@@ -88,8 +112,25 @@ static void up_close(struct worker *w, struct tcp_up *up)
 	up->io.fd = -1;
 	while (up->jobs != NULL) {
 		struct tcp_job *j = up->jobs;
+		bool sent = j->on_wire;
+		uint64_t due = j->timer.expire_ms;
 		job_detach(up, j);
-		tcp_job_failed(w, j, reused);
+		if (accepted && !(sent && j->resent)) {
+			j->resent = j->resent || sent;
+			if (fresh == NULL || fresh->dead) {
+				fresh = up_open(w, wb);
+			}
+			if (fresh != NULL) {
+				fresh->rescue = true;
+				if (up_queue(w, fresh, j) == DR_EOK) {
+					if (!sent) {
+						timer_arm(&w->wheel, &j->timer, due);
+					}
+					continue;
+				}
+			}
+		}
+		tcp_job_failed(w, j);
 	}
 	/* Freed at the end of the loop turn: an event for it may still be pending. */
 	up->next = w->tcp_up_dead;
@@ -145,8 +186,8 @@ static struct tcp_up *up_pick(struct worker *w, struct wbackend *wb)
 	unsigned n = 0;
 
 	for (struct tcp_up *up = wb->tcp_ups; up != NULL; up = up->next) {
-		if (up->stale) {
-			continue; /* closes once its queries are done; not counted */
+		if (up->stale || up->rescue) {
+			continue; /* closes once its queries are done, or is a rescue: not counted */
 		}
 		n++;
 		if (best == NULL || up->njobs < best->njobs) {
@@ -172,53 +213,110 @@ static bool id_taken(const struct tcp_up *up, uint16_t id)
 	return false;
 }
 
-int tcp_up_send(struct worker *w, struct tcp_job *j, struct wbackend *wb)
+/* Put <j>'s frame in <up>'s buffer (the caller flushes it, or EPOLLOUT does). */
+static int up_write(struct worker *w, struct tcp_up *up, struct tcp_job *j)
 {
-	struct tcp_up *up = up_pick(w, wb);
 	size_t frame = TCP_LEN_PREFIX + j->qlen;
 	uint8_t *p;
 
-	if (up == NULL) {
-		return DR_ENOBACKEND;
-	}
 	stream_compact(up->wbuf, &up->woff, &up->wlen);
 	if (stream_reserve(&up->wbuf, &up->wcap, up->wlen + frame, UP_BUF_MAX * 4) != DR_EOK) {
 		return DR_ESPACE;
 	}
-	do {
-		j->backend_id = (uint16_t)rand_next(&w->rnd);
-	} while (id_taken(up, j->backend_id));
 	p = up->wbuf + up->wlen;
 	wire_write_u16(p, (uint16_t)j->qlen);
 	memcpy(p + TCP_LEN_PREFIX, j->query, j->qlen);
 	wire_set_id(p + TCP_LEN_PREFIX, j->backend_id);
 	up->wlen += frame;
-	j->up = up;
-	j->up_prev = NULL;
-	j->up_next = up->jobs;
-	if (up->jobs != NULL) {
-		up->jobs->up_prev = j;
+	j->sent_us = clock_now_us();
+	stat_add(&worker_counters(w, up->wb->be)->queries, 1);
+	return DR_EOK;
+}
+
+/* Queue <j> on <up> and arm its timer; written at once unless <up> is a rescue, which writes
+ * it when its turn comes (up_pump). */
+static int up_queue(struct worker *w, struct tcp_up *up, struct tcp_job *j)
+{
+	struct wbackend *wb = up->wb;
+
+	do {
+		j->backend_id = (uint16_t)rand_next(&w->rnd);
+	} while (id_taken(up, j->backend_id));
+	if (!up->rescue && up_write(w, up, j) != DR_EOK) {
+		return DR_ESPACE;
 	}
-	up->jobs = j;
+	j->on_wire = !up->rescue;
+	up->nwire += j->on_wire;
+	j->up = up;
+	j->up_next = NULL;
+	j->up_prev = up->jobs_last;
+	if (up->jobs_last != NULL) {
+		up->jobs_last->up_next = j;
+	} else {
+		up->jobs = j;
+	}
+	up->jobs_last = j;
 	up->njobs++;
 	wb->pending++;
 	j->sent_us = clock_now_us();
-	stat_add(&worker_counters(w, wb->be)->queries, 1);
 	j->backend_idx = wb->be->idx;
 	timer_disarm(&w->wheel, &up->idle);
 	timer_arm(&w->wheel, &j->timer,
 		  w->now_ms + atomic_load_explicit(&wb->be->timeout_ms, memory_order_relaxed));
-	if (up->connected) {
+	if (up->connected && !up->rescue) {
 		if (!up_flush(up)) {
-			/* <j> fails with the connection's other queries: sent once more when the
-			 * connection was a reused one (the backend's idle close racing our write),
-			 * else retried on another backend. Either way it is taken care of. */
+			/* <j> goes with the connection's other queries: sent once more on a fresh
+			 * connection (the backend's idle close racing our write), or retried on
+			 * another backend. Either way it is taken care of. */
 			up_close(w, up);
 			return DR_EOK;
 		}
 		up_interest(w, up);
 	}
 	return DR_EOK;
+}
+
+/* A rescue sends one query, the first it holds, once connected; when that one is done the
+ * others move to a fresh rescue. The query before may be the one that kills connections, and
+ * its answer can come just before the close: the next query must not be on that connection.
+ * Queries go one after another, never as a burst of connections. The query is flushed by the
+ * caller or at EPOLLOUT. */
+static void up_pump(struct worker *w, struct tcp_up *up)
+{
+	struct tcp_job *j = up->jobs;
+	struct tcp_up *next;
+
+	if (up->dead || !up->rescue || !up->connected || up->nwire > 0 || j == NULL) {
+		return;
+	}
+	if (!up->carried) {
+		if (up_write(w, up, j) == DR_EOK) {
+			j->on_wire = true;
+			up->nwire++;
+			up->carried = true;
+			(void)worker_watch(w, &up->io, EPOLLIN | EPOLLOUT, false);
+		}
+		return; /* a query that cannot be written times out */
+	}
+	next = up_open(w, up->wb);
+	if (next == NULL) {
+		return; /* they time out */
+	}
+	next->rescue = true;
+	while ((j = up->jobs) != NULL) {
+		uint64_t due = j->timer.expire_ms; /* waiting its turn is not a new send */
+		job_detach(up, j);
+		(void)up_queue(w, next, j); /* a rescue only links it: cannot fail */
+		timer_arm(&w->wheel, &j->timer, due);
+	}
+	timer_arm(&w->wheel, &up->idle, w->now_ms + UP_IDLE_MS);
+}
+
+int tcp_up_send(struct worker *w, struct tcp_job *j, struct wbackend *wb)
+{
+	struct tcp_up *up = up_pick(w, wb);
+
+	return up != NULL ? up_queue(w, up, j) : DR_ENOBACKEND;
 }
 
 void tcp_up_cancel(struct worker *w, struct tcp_job *j)
@@ -236,6 +334,7 @@ void tcp_up_cancel(struct worker *w, struct tcp_job *j)
 			timer_arm(&w->wheel, &up->idle, w->now_ms + UP_IDLE_MS);
 		}
 	}
+	up_pump(w, up);
 }
 
 void tcp_up_timed_out(struct worker *w, struct tcp_job *j)
@@ -261,7 +360,6 @@ static void up_answer(struct worker *w, struct tcp_up *up, const uint8_t *msg, s
 	}
 	for (struct tcp_job *j = up->jobs; j != NULL; j = j->up_next) {
 		if (j->backend_id == wire_id(msg) && (bare || j->qhash == wire_question_hash(&q))) {
-			up->reused = true;
 			backend_count_answer(worker_counters(w, up->wb->be),
 					     clock_now_us() - j->sent_us);
 			job_detach(up, j);
@@ -327,6 +425,11 @@ void tcp_up_event(struct worker *w, struct io *io, uint32_t events)
 		return;
 	}
 	if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !up_read(w, up)) {
+		up_close(w, up);
+		return;
+	}
+	up_pump(w, up);
+	if (up->connected && up->wlen > up->woff && !up_flush(up)) {
 		up_close(w, up);
 		return;
 	}

@@ -32,7 +32,8 @@ struct tcp_job {
 	uint16_t backend_id;
 	uint64_t sent_us;
 	uint8_t tries;
-	bool resent;    /* already re-sent after a reused connection closed */
+	bool resent;    /* already sent once more after its connection closed */
+	bool on_wire;   /* written on its connection (a rescue writes one at a time) */
 	bool ended;     /* answered or given up: waits for tcp_reap, touched by nobody */
 	uint8_t *query; /* the query, room for a SERVFAIL after it */
 	size_t qlen;
@@ -63,9 +64,9 @@ void tcp_up_close_all(struct worker *w, struct wbackend *wb);
 void tcp_up_reap(struct worker *w);
 
 /* Implemented by tcp.c: the answer <msg> of <len> bytes for <j>, checked against its ID and
- * question; and the failure of <j>'s backend (<same_again>: the connection was a reused one
- * that closed, so sending to the same backend again is worth it once). */
+ * question; and the failure of <j>'s backend (tcp.c tries another backend once, then
+ * answers SERVFAIL). */
 void tcp_job_answered(struct worker *w, struct tcp_job *j, const uint8_t *msg, size_t len);
-void tcp_job_failed(struct worker *w, struct tcp_job *j, bool same_again);
+void tcp_job_failed(struct worker *w, struct tcp_job *j);
 
 #endif
