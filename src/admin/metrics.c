@@ -27,7 +27,7 @@ static const struct {
 	{"send_failed", ST_DROP_SEND},
 	{"retry_lost", ST_DROP_RING}, /* query copy overwritten before its timeout */
 	{"table_full", ST_INFLIGHT_FULL},
-	{"tcp_refused", ST_TCP_REFUSED}, /* over tcp.max-connections */
+	{"tcp_refused", ST_TCP_REFUSED}, /* accepted while draining */
 };
 
 static uint64_t sum_stat(const struct metrics_source *src, enum stat_counter k)
