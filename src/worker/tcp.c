@@ -657,7 +657,9 @@ static void conn_query(struct worker *w, struct tcp_conn *c, const uint8_t *msg,
 	memcpy(buf, msg, len);
 	query_decide(w, &from, buf, len, WORKER_SCRATCH, &q, &v);
 	if (v.action == QUERY_DROP && v.close) {
-		conn_close(w, c); /* an access rule or the query limit: the client goes */
+		/* An access rule or the query limit: the client goes, once it has the answers
+		 * of the queries it was allowed (read no more, as after its last query). */
+		c->last = true;
 		return;
 	}
 	if (v.action == QUERY_REPLY) {
