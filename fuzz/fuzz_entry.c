@@ -7,7 +7,7 @@
 #include "backend/backend.h"
 #include "common/err.h"
 #include "conf/conf.h"
-#include "route/regex.h"
+#include "common/regex.h"
 #include "route/route.h"
 #include "wire/wire.h"
 #include "fuzz.h"

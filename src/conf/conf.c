@@ -10,7 +10,7 @@
 #include "common/err.h"
 #include "common/strmap.h"
 #include "conf/conf.h"
-#include "route/regex.h"
+#include "common/regex.h"
 
 #define DEFAULT_TIMEOUT_MS 1000
 #define DEFAULT_TCP_MAX_CONNS 1024

@@ -7,7 +7,7 @@
 #include "common/err.h"
 #include "common/strmap.h"
 #include "conf/conf.h"
-#include "route/regex.h"
+#include "common/regex.h"
 
 /* Backends by address and regex routes by pattern, as positions + 1 (the arrays move as they
  * grow), so that adding n entries costs O(n), not O(n^2). */

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "route/regex.h"
+#include "common/regex.h"
 
 struct route;
 

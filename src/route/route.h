@@ -10,7 +10,7 @@
 #include "conf/conf.h"
 #include "limit/acl.h"
 #include "pool/pool.h"
-#include "route/regex.h"
+#include "common/regex.h"
 #include "route/regex_set.h"
 #include "wire/wire.h"
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* route/regex.h -- PCRE2 patterns, JIT-compiled, matched against presentation names */
-#ifndef DR_ROUTE_REGEX_H
-#define DR_ROUTE_REGEX_H
+/* common/regex.h -- PCRE2 patterns, JIT-compiled, matched against presentation names */
+#ifndef DR_COMMON_REGEX_H
+#define DR_COMMON_REGEX_H
 
 #include <stdbool.h>
 #include <stddef.h>

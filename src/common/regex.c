@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* route/regex.c -- PCRE2 patterns, JIT-compiled, matched against presentation names */
+/* common/regex.c -- PCRE2 patterns, JIT-compiled, matched against presentation names */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 #include <stdatomic.h>
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 
 #include "common/err.h"
-#include "route/regex.h"
+#include "common/regex.h"
 
 struct regex {
 	pcre2_code *code;
