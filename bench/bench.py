@@ -5,8 +5,13 @@
 Starts one Knot backend with a generated zone of 100,000 names, then measures each system in
 front of it with dnsperf: maximum throughput (closed loop), latency at a fixed offered rate,
 CPU time per forwarded query (the router process's user+system time over the queries it
-answered) and peak RSS. Prints one table and writes it to bench/results/latest.md.
-Every load is bounded in time; every process started is stopped at the end.
+answered) and peak RSS. The floor (bench/floor.c, a forwarder that does nothing but swap IDs)
+is measured the same way, and every router's CPU per query is also given as a multiple of
+the floor's.
+Prints one table and writes it to bench/results/latest.md.
+Every load is bounded in time; every process started is stopped at the end. A system that
+fails to start (say, a config key this dnsrouter does not know yet) is reported as not run.
+BENCH_QUICK=1 shortens every load and A/B comparison, to check the script, not to measure.
 """
 import datetime
 import os
@@ -22,16 +27,21 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 WORK = os.path.join(HERE, "work")
 ROUTER = os.environ.get("DNSROUTER_BIN", os.path.join(ROOT, "build", "dnsrouter"))
+FLOOR = os.environ.get("FLOOR_BIN", os.path.join(ROOT, "build", "bench-floor"))
 NAMES = 100_000
 QUERIES = 200_000
 MISSING = 0.05
-RUN_S = int(os.environ.get("BENCH_SECONDS", "8"))
-SAT_S = 5   # each of the two closed-loop runs
+QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
+RUN_S = int(os.environ.get("BENCH_SECONDS", "3" if QUICK else "8"))
+SAT_S = 2 if QUICK else 5   # each of the two closed-loop runs
+AB_ROUNDS = 1 if QUICK else 5
 RATE = int(os.environ.get("BENCH_RATE", "20000"))
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 ZONE = "bench."
 BUSY_POLL = "200us"
 BUSY_POLL_ROW = "dnsrouter, 1 worker, busy-poll %s" % BUSY_POLL
+ONE_ROW = "dnsrouter, 1 worker"
+FLOOR_ROW = "floor (bench/floor.c, 1 thread)"
 
 procs = []
 
@@ -86,8 +96,18 @@ def start(argv, cpu, log):
     out = open(os.path.join(WORK, log), "w")
     p = subprocess.Popen(["taskset", "-c", cpu] + argv, stdout=out, stderr=subprocess.STDOUT,
                          start_new_session=True)
+    p.log_path = out.name
     procs.append(p)
     return p
+
+
+def last_log_line(p):
+    try:
+        with open(p.log_path) as f:
+            lines = [line.strip() for line in f if line.strip()]
+    except OSError:
+        return "?"
+    return lines[-1][:200] if lines else "no output"
 
 
 def stop(p):
@@ -100,7 +120,9 @@ def stop(p):
             p.wait()
 
 
-def wait_ready(port, name="n1.bench.", deadline_s=20):
+def wait_ready(port, name="n1.bench.", deadline_s=20, proc=None):
+    """Until <port> answers <name> with NOERROR; RuntimeError after <deadline_s> or as soon as
+    <proc> (when given) has exited, with its last log line."""
     q = bytes.fromhex("abcd01000001000000000000")
     for label in name.rstrip(".").split("."):
         q += bytes([len(label)]) + label.encode()
@@ -110,6 +132,9 @@ def wait_ready(port, name="n1.bench.", deadline_s=20):
     end = time.time() + deadline_s
     try:
         while time.time() < end:
+            if proc is not None and proc.poll() is not None:
+                raise RuntimeError("exited with status %d: %s" % (proc.returncode,
+                                                                 last_log_line(proc)))
             s.sendto(q, ("127.0.0.1", port))
             try:
                 data = s.recv(4096)
@@ -159,7 +184,22 @@ def start_dnsrouter(port, knot_port, workers, cpu, zone_routes=0, regex_routes=0
     conf = os.path.join(WORK, "dnsrouter-%d.yaml" % port)
     write_routes_conf(conf, port, knot_port, zone_routes, regex_routes, extra)
     p = start([ROUTER, "-c", conf, "-w", str(workers)], cpu, "dnsrouter-%d.log" % port)
-    wait_ready(port)
+    try:
+        wait_ready(port, proc=p)
+    except RuntimeError:
+        stop(p)
+        raise
+    return p
+
+
+def start_floor(port, knot_port, cpu):
+    p = start([FLOOR, "127.0.0.1:%d" % port, "127.0.0.1:%d" % knot_port], cpu,
+              "floor-%d.log" % port)
+    try:
+        wait_ready(port, proc=p)
+    except RuntimeError:
+        stop(p)
+        raise
     return p
 
 
@@ -282,6 +322,10 @@ def table(rows):
     lines = ["| system | max qps (loss %%) | avg / p50 / p99 latency ms at %d qps | added p50 / p99 ms | CPU µs/query saturated (of which user) | CPU µs/query at %d qps | router CPU at max, %% of one core | peak RSS MiB |" % (RATE, RATE),
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
+        if "not_run" in r:
+            lines.append("| %s | not run: %s | — | — | — | — | — | — |"
+                         % (r["name"], r["not_run"].replace("|", "/")))
+            continue
         added = "—" if r is direct else "%.3f / %.3f" % (r["p50_ms"] - direct["p50_ms"],
                                                          r["p99_ms"] - direct["p99_ms"])
         lines.append("| %s | %.0f (%.2f) | %.3f / %.3f / %.3f | %s | %s | %s | %s | %s |" % (
@@ -292,30 +336,89 @@ def table(rows):
     return "\n".join(lines)
 
 
+def measured(rows):
+    """The rows that ran, by name."""
+    return {r["name"]: r for r in rows if "not_run" not in r}
+
+
+def over_floor(r, floor, key):
+    """<r>'s figure <key> as a multiple of the floor's, or None."""
+    if floor is None or r.get(key) is None or not floor.get(key):
+        return None
+    return r[key] / floor[key]
+
+
+def floor_table(rows):
+    """Every forwarder's CPU per query as a multiple of the floor's, and what it adds to it."""
+    floor = measured(rows).get(FLOOR_ROW)
+    if floor is None:
+        why = next((r["not_run"] for r in rows if r["name"] == FLOOR_ROW), "not in this run")
+        return "(no floor figures: the floor did not run: %s)" % why
+    lines = ["CPU per query against the floor's (%.2f µs saturated, of which user %.2f; %.2f µs "
+             "at %d qps):" % (floor["cpu_sat_us"], floor["user_sat_us"], floor["cpu_fixed_us"],
+                              RATE), "",
+             "| system | × floor saturated | × floor at %d qps | µs/query above the floor, "
+             "saturated (of which user) | µs/query above the floor at %d qps |" % (RATE, RATE),
+             "| --- | --- | --- | --- | --- |"]
+    for r in rows:
+        if r is floor or r.get("cpu_sat_us") is None:
+            continue
+        lines.append("| %s | %s | %s | %s (%s) | %s |" % (
+            r["name"], fmt(over_floor(r, floor, "cpu_sat_us"), "%.2f"),
+            fmt(over_floor(r, floor, "cpu_fixed_us"), "%.2f"),
+            fmt(r["cpu_sat_us"] - floor["cpu_sat_us"], "%+.2f"),
+            fmt(r["user_sat_us"] - floor["user_sat_us"], "%+.2f"),
+            fmt(r["cpu_fixed_us"] - floor["cpu_fixed_us"]
+                if r["cpu_fixed_us"] is not None else None, "%+.2f")))
+    return "\n".join(lines)
+
+
 def ratios(rows):
-    by = {r["name"]: r for r in rows}
+    by = measured(rows)
     direct = rows[0]
+    floor = by.get(FLOOR_ROW)
     out = []
 
+    def multiples(name):
+        a = by[name]
+        sat, fixed = over_floor(a, floor, "cpu_sat_us"), over_floor(a, floor, "cpu_fixed_us")
+        if sat is None or fixed is None:
+            return ""
+        return "; CPU per query %.2fx (saturated) and %.2fx (at %d qps) the floor's" % (
+            sat, fixed, RATE)
+
     def pair(ours, theirs):
+        if ours not in by or theirs not in by:
+            out.append("- %s vs %s: not both run" % (ours, theirs))
+            return
         a, b = by[ours], by[theirs]
         out.append("- %s vs %s: CPU per query %.2fx (saturated; user-space part %.2fx) and %.2fx "
                    "(at %d qps) of dnsdist's; "
                    "throughput %.0f%% of Knot direct; queries per CPU-second %.1fx dnsdist's; "
-                   "added latency p50 %.3f ms vs %.3f ms, p99 %.3f ms vs %.3f ms" % (
+                   "added latency p50 %.3f ms vs %.3f ms, p99 %.3f ms vs %.3f ms%s" % (
                        ours, theirs, a["cpu_sat_us"] / b["cpu_sat_us"],
                        a["user_sat_us"] / b["user_sat_us"] if b["user_sat_us"] else 0.0,
                        a["cpu_fixed_us"] / b["cpu_fixed_us"], RATE,
                        100.0 * a["max_qps"] / direct["max_qps"],
                        b["cpu_sat_us"] / a["cpu_sat_us"],
                        a["p50_ms"] - direct["p50_ms"], b["p50_ms"] - direct["p50_ms"],
-                       a["p99_ms"] - direct["p99_ms"], b["p99_ms"] - direct["p99_ms"]))
-    pair("dnsrouter, 1 worker", "dnsdist, 1 thread")
+                       a["p99_ms"] - direct["p99_ms"], b["p99_ms"] - direct["p99_ms"],
+                       multiples(ours)))
+    if floor is not None:
+        out.append("- %s: throughput %.0f%% of Knot direct; added latency p50 %.3f ms, p99 %.3f "
+                   "ms; dnsdist's CPU per query (1 thread) %s the floor's" % (
+                       FLOOR_ROW, 100.0 * floor["max_qps"] / direct["max_qps"],
+                       floor["p50_ms"] - direct["p50_ms"], floor["p99_ms"] - direct["p99_ms"],
+                       fmt(over_floor(by.get("dnsdist, 1 thread", {}), floor, "cpu_sat_us"),
+                           "%.2fx")))
+    pair(ONE_ROW, "dnsdist, 1 thread")
     pair(BUSY_POLL_ROW, "dnsdist, 1 thread")
     pair("dnsrouter, 2 workers", "dnsdist, 2 threads")
-    one, many = by["dnsrouter, 1 worker"], by["dnsrouter, 1 worker, 11,000 routes"]
-    out.append("- 10,000 zone + 1,000 regex routes: %.1f%% of the one-route throughput, "
-               "peak RSS %.1f MiB" % (100.0 * many["max_qps"] / one["max_qps"], many["rss_mib"]))
+    many = by.get("dnsrouter, 1 worker, 11,000 routes")
+    if ONE_ROW in by and many is not None:
+        out.append("- 10,000 zone + 1,000 regex routes: %.1f%% of the one-route throughput, "
+                   "peak RSS %.1f MiB%s" % (100.0 * many["max_qps"] / by[ONE_ROW]["max_qps"],
+                                            many["rss_mib"], multiples(many["name"])))
     return "\n".join(out)
 
 
@@ -332,12 +435,12 @@ def routes_ab(knot_port, queries, cpu, rounds=5):
                             str(port), "-d", queries, "-l", "1"], capture_output=True,
                            timeout=30)
             qps[routes].append(dnsperf(port, queries, cpu["load"], ["-c", "8", "-q", "300"],
-                                       seconds=5)["qps"])
+                                       seconds=SAT_S)["qps"])
             stop(p)
     one, many = sorted(qps[1])[rounds // 2], sorted(qps[11000])[rounds // 2]
-    line = ("- route lookup cost, %d alternated 5 s runs each, medians: one route %.0f qps, "
+    line = ("- route lookup cost, %d alternated %d s runs each, medians: one route %.0f qps, "
             "10,000 zone + 1,000 regex routes %.0f qps = %.1f%% of one route"
-            % (rounds, one, many, 100.0 * many / one))
+            % (rounds, SAT_S, one, many, 100.0 * many / one))
     print(line, flush=True)
     return line
 
@@ -439,7 +542,8 @@ def main():
     start_knot(zone, knot_port, cpu["load"])
     rows = [measure("Knot direct", knot_port, None, queries, cpu["load"])]
     runs = [
-        ("dnsrouter, 1 worker", lambda p: start_dnsrouter(p, knot_port, 1, cpu["router1"])),
+        (FLOOR_ROW, lambda p: start_floor(p, knot_port, cpu["router1"])),
+        (ONE_ROW, lambda p: start_dnsrouter(p, knot_port, 1, cpu["router1"])),
         ("dnsdist, 1 thread", lambda p: start_dnsdist(p, knot_port, 1, cpu["router1"])),
         (BUSY_POLL_ROW, lambda p: start_dnsrouter(p, knot_port, 1, cpu["router1"],
                                                   extra="busy-poll: %s\n" % BUSY_POLL)),
@@ -451,12 +555,17 @@ def main():
     where = None
     for name, launch in runs:
         port = free_port()
-        p = launch(port)
+        try:
+            p = launch(port)
+        except RuntimeError as e:
+            rows.append({"name": name, "not_run": str(e)})
+            print("  %-38s not run: %s" % (name, e), flush=True)
+            continue
         rows.append(measure(name, port, p, queries, cpu["load"]))
-        if name == "dnsrouter, 1 worker":
+        if name == ONE_ROW:
             where = profile(port, p, queries, cpu["load"])
         stop(p)
-    route_cost = routes_ab(knot_port, queries, cpu)
+    route_cost = routes_ab(knot_port, queries, cpu, AB_ROUNDS)
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     report = "\n".join([
         "# dnsrouter benchmark, %s" % now, "",
@@ -468,8 +577,8 @@ def main():
         "%d qps for %d s."
         % (cpu["router1"], cpu["router2"], cpu["load"], NAMES, 100 - MISSING * 100,
            MISSING * 100, SAT_S, RATE, RUN_S), "",
-        table(rows), "", ratios(rows), route_cost, "", where or "(no perf profile: perf missing "
-        "or not allowed)", ""])
+        table(rows), "", floor_table(rows), "", ratios(rows), route_cost, "",
+        where or "(no perf profile: perf missing or not allowed)", ""])
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
     with open(os.path.join(HERE, "results", "latest.md"), "w") as f:
         f.write(report)
