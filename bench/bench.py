@@ -7,13 +7,15 @@ front of it with dnsperf: maximum throughput (closed loop), latency at a fixed o
 CPU time per forwarded query (the router process's user+system time over the queries it
 answered) and peak RSS. The floor (bench/floor.c, a forwarder that does nothing but swap IDs)
 is measured the same way, and every router's CPU per query is also given as a multiple of
-the floor's.
+the floor's. Then dnsrouter with its abuse controls on but never limiting, against the plain
+configuration.
 Prints one table and writes it to bench/results/latest.md.
 Every load is bounded in time; every process started is stopped at the end. A system that
 fails to start (say, a config key this dnsrouter does not know yet) is reported as not run.
 BENCH_QUICK=1 shortens every load and A/B comparison, to check the script, not to measure.
 """
 import datetime
+import ipaddress
 import os
 import platform
 import random
@@ -28,6 +30,7 @@ ROOT = os.path.dirname(HERE)
 WORK = os.path.join(HERE, "work")
 ROUTER = os.environ.get("DNSROUTER_BIN", os.path.join(ROOT, "build", "dnsrouter"))
 FLOOR = os.environ.get("FLOOR_BIN", os.path.join(ROOT, "build", "bench-floor"))
+FLOOD = os.environ.get("FLOOD_BIN", os.path.join(ROOT, "build", "flood"))
 NAMES = 100_000
 QUERIES = 200_000
 MISSING = 0.05
@@ -42,6 +45,13 @@ BUSY_POLL = "200us"
 BUSY_POLL_ROW = "dnsrouter, 1 worker, busy-poll %s" % BUSY_POLL
 ONE_ROW = "dnsrouter, 1 worker"
 FLOOR_ROW = "floor (bench/floor.c, 1 thread)"
+ABUSE_ROW = "dnsrouter, 1 worker, abuse controls on"
+ACL_RULES = 100
+# Abuse controls on, with limits no benchmark load reaches: what the checks cost.
+ABUSE_CONF = (
+    "rate-limit: { responses-per-second: 1000000, errors-per-second: 1000000, slip: 2, "
+    "window: 15s, ipv4-prefix: 24, ipv6-prefix: 56, table-size: 1000000 }\n"
+    "query-limit: { per-second: 10000000, burst: 10000000, action: drop }\n")
 
 procs = []
 
@@ -201,6 +211,18 @@ def start_floor(port, knot_port, cpu):
         stop(p)
         raise
     return p
+
+
+def acl_conf(n=ACL_RULES):
+    """<n> drop rules of mixed prefix lengths, none holding a loopback address, then allow."""
+    lengths = (24, 16, 20, 22, 26, 28, 30, 32)
+    lines = ["acl:"]
+    for i in range(n):
+        addr = ipaddress.IPv4Address((198 << 24) | ((i + 1) << 16) | ((i * 40503) & 0xffff))
+        net = ipaddress.ip_network((addr, lengths[i % len(lengths)]), strict=False)
+        lines.append("  - { from: \"%s\", action: drop }" % net)
+    lines.append("  - { from: \"0.0.0.0/0\", action: allow }")
+    return "\n".join(lines) + "\n"
 
 
 def start_dnsdist(port, knot_port, threads, cpu):
@@ -419,7 +441,29 @@ def ratios(rows):
         out.append("- 10,000 zone + 1,000 regex routes: %.1f%% of the one-route throughput, "
                    "peak RSS %.1f MiB%s" % (100.0 * many["max_qps"] / by[ONE_ROW]["max_qps"],
                                             many["rss_mib"], multiples(many["name"])))
+    out.append(abuse_line(rows))
     return "\n".join(out)
+
+
+def abuse_line(rows):
+    by = measured(rows)
+    if ABUSE_ROW not in by:
+        why = next((r["not_run"] for r in rows if r["name"] == ABUSE_ROW), "not in this run")
+        return "- %s: not run: %s" % (ABUSE_ROW, why)
+    if ONE_ROW not in by:
+        return "- %s: no plain 1-worker row to compare with" % ABUSE_ROW
+    a, one = by[ABUSE_ROW], by[ONE_ROW]
+    sat = 100.0 * (a["cpu_sat_us"] / one["cpu_sat_us"] - 1)
+    fixed = 100.0 * (a["cpu_fixed_us"] / one["cpu_fixed_us"] - 1)
+    floor = by.get(FLOOR_ROW)
+    return ("- %s (rate-limit, query-limit, %d ACL rules; limits no load reaches) vs %s, same "
+            "run: CPU per query %+.1f%% saturated, %+.1f%% at %d qps (target: under +10%%); "
+            "throughput %.1f%% of it%s" % (
+                ABUSE_ROW, ACL_RULES + 1, ONE_ROW, sat, fixed, RATE,
+                100.0 * a["max_qps"] / one["max_qps"],
+                "; %.2fx and %.2fx the floor's" % (over_floor(a, floor, "cpu_sat_us"),
+                                                   over_floor(a, floor, "cpu_fixed_us"))
+                if floor else ""))
 
 
 def routes_ab(knot_port, queries, cpu, rounds=5):
@@ -441,6 +485,48 @@ def routes_ab(knot_port, queries, cpu, rounds=5):
     line = ("- route lookup cost, %d alternated %d s runs each, medians: one route %.0f qps, "
             "10,000 zone + 1,000 regex routes %.0f qps = %.1f%% of one route"
             % (rounds, SAT_S, one, many, 100.0 * many / one))
+    print(line, flush=True)
+    return line
+
+
+def abuse_ab(knot_port, queries, cpu, rounds=3):
+    """CPU per query of the plain 1-worker config against the abuse-controls one, alternated
+    (saturated, then at the fixed rate), medians: the cost of the checks, with less of the
+    run-to-run noise of single rows. None when the abuse config does not start."""
+    extra = ABUSE_CONF + acl_conf()
+    us = {"plain": {"sat": [], "fixed": []}, "abuse": {"sat": [], "fixed": []}}
+    fixed_s = 2 if QUICK else 3
+    for _ in range(rounds):
+        for kind in ("plain", "abuse"):
+            port = free_port()
+            try:
+                p = start_dnsrouter(port, knot_port, 1, cpu["router1"],
+                                    extra=extra if kind == "abuse" else "")
+            except RuntimeError:
+                return None
+            subprocess.run(["taskset", "-c", cpu["load"], "dnsperf", "-s", "127.0.0.1", "-p",
+                            str(port), "-d", queries, "-l", "1"], capture_output=True,
+                           timeout=30)
+            for what, args, secs in (("sat", ["-c", "8", "-q", "300"], SAT_S),
+                                     ("fixed", ["-Q", str(RATE), "-c", "8", "-q", "200"],
+                                      fixed_s)):
+                c0 = sum(cpu_seconds(p.pid))
+                res = dnsperf(port, queries, cpu["load"], args, seconds=secs)
+                c1 = sum(cpu_seconds(p.pid))
+                if res["completed"]:
+                    us[kind][what].append(1e6 * (c1 - c0) / res["completed"])
+            stop(p)
+
+    def med(v):
+        return sorted(v)[len(v) // 2] if v else float("nan")
+    ps, pf = med(us["plain"]["sat"]), med(us["plain"]["fixed"])
+    as_, af = med(us["abuse"]["sat"]), med(us["abuse"]["fixed"])
+    line = ("- abuse controls cost, %d alternated runs each (%d s saturated, %d s at %d qps), "
+            "medians: CPU per query %.2f vs %.2f µs saturated (%+.1f%%), %.2f vs %.2f µs at "
+            "%d qps (%+.1f%%); target under +10%%: %s"
+            % (rounds, SAT_S, fixed_s, RATE, as_, ps, 100.0 * (as_ / ps - 1), af, pf, RATE,
+               100.0 * (af / pf - 1),
+               "met" if as_ < 1.1 * ps and af < 1.1 * pf else "not met"))
     print(line, flush=True)
     return line
 
@@ -544,6 +630,8 @@ def main():
     runs = [
         (FLOOR_ROW, lambda p: start_floor(p, knot_port, cpu["router1"])),
         (ONE_ROW, lambda p: start_dnsrouter(p, knot_port, 1, cpu["router1"])),
+        (ABUSE_ROW, lambda p: start_dnsrouter(p, knot_port, 1, cpu["router1"],
+                                              extra=ABUSE_CONF + acl_conf())),
         ("dnsdist, 1 thread", lambda p: start_dnsdist(p, knot_port, 1, cpu["router1"])),
         (BUSY_POLL_ROW, lambda p: start_dnsrouter(p, knot_port, 1, cpu["router1"],
                                                   extra="busy-poll: %s\n" % BUSY_POLL)),
@@ -566,6 +654,9 @@ def main():
             where = profile(port, p, queries, cpu["load"])
         stop(p)
     route_cost = routes_ab(knot_port, queries, cpu, AB_ROUNDS)
+    abuse_cost = None
+    if ABUSE_ROW in measured(rows):
+        abuse_cost = abuse_ab(knot_port, queries, cpu, 1 if QUICK else 3)
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     report = "\n".join([
         "# dnsrouter benchmark, %s" % now, "",
@@ -577,8 +668,9 @@ def main():
         "%d qps for %d s."
         % (cpu["router1"], cpu["router2"], cpu["load"], NAMES, 100 - MISSING * 100,
            MISSING * 100, SAT_S, RATE, RUN_S), "",
-        table(rows), "", floor_table(rows), "", ratios(rows), route_cost, "",
-        where or "(no perf profile: perf missing or not allowed)", ""])
+        table(rows), "", floor_table(rows), "", ratios(rows), route_cost]
+        + ([abuse_cost] if abuse_cost else []) + ["", where or "(no perf profile: perf "
+                                                  "missing or not allowed)", ""])
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
     with open(os.path.join(HERE, "results", "latest.md"), "w") as f:
         f.write(report)
