@@ -8,7 +8,8 @@ CPU time per forwarded query (the router process's user+system time over the que
 answered) and peak RSS. The floor (bench/floor.c, a forwarder that does nothing but swap IDs)
 is measured the same way, and every router's CPU per query is also given as a multiple of
 the floor's. Then dnsrouter with its abuse controls on but never limiting, against the plain
-configuration.
+configuration, and dnsrouter with response rate limiting under a flood from 50 sources
+(tests/tools/flood.c) while a legitimate client asks at 100 q/s.
 Prints one table and writes it to bench/results/latest.md.
 Every load is bounded in time; every process started is stopped at the end. A system that
 fails to start (say, a config key this dnsrouter does not know yet) is reported as not run.
@@ -16,6 +17,7 @@ BENCH_QUICK=1 shortens every load and A/B comparison, to check the script, not t
 """
 import datetime
 import ipaddress
+import json
 import os
 import platform
 import random
@@ -52,6 +54,18 @@ ABUSE_CONF = (
     "rate-limit: { responses-per-second: 1000000, errors-per-second: 1000000, slip: 2, "
     "window: 15s, ipv4-prefix: 24, ipv6-prefix: 56, table-size: 1000000 }\n"
     "query-limit: { per-second: 10000000, burst: 10000000, action: drop }\n")
+# The flood row: RRL as an operator would set it, 50 flooding sources each in its own /24
+# (127.2.0.1, 127.2.1.1, ...), a legitimate client at 127.0.0.1, in none of them.
+FLOOD_RESPONSES, FLOOD_ERRORS = 100, 20
+FLOOD_RRL = ("rate-limit: { responses-per-second: %d, errors-per-second: %d, slip: 2 }\n"
+             % (FLOOD_RESPONSES, FLOOD_ERRORS))
+FLOOD_PACED = 50000     # the second flood: well under dnsrouter's maximum
+FLOOD_S = RUN_S + 1
+LEGIT_S = RUN_S - 1
+FLOOD_SOURCES = 50
+FLOOD_BASE = "127.2.0.1"
+LEGIT_SOURCE = "127.0.0.1"
+LEGIT_RATE = 100
 
 procs = []
 
@@ -266,7 +280,7 @@ def dnsperf(port, queries, cpu, extra, verbose=False, seconds=RUN_S):
         subprocess.run(argv, stdout=f, stderr=subprocess.STDOUT, timeout=seconds + 30)
         f.seek(0)
         out = f.read()
-    res = {"qps": 0.0, "sent": 0, "completed": 0, "lost": 0, "lat": []}
+    res = {"qps": 0.0, "sent": 0, "completed": 0, "lost": 0, "lat": [], "rcodes": ""}
     for line in out.splitlines():
         if line.startswith("> "):
             try:
@@ -282,6 +296,8 @@ def dnsperf(port, queries, cpu, extra, verbose=False, seconds=RUN_S):
             res["completed"] = int(line.split()[2])
         elif "Queries lost:" in line:
             res["lost"] = int(line.split()[2])
+        elif "Response codes:" in line:
+            res["rcodes"] = line.split(":", 1)[1].strip()
     return res
 
 
@@ -531,6 +547,118 @@ def abuse_ab(knot_port, queries, cpu, rounds=3):
     return line
 
 
+def rcode_counts(text):
+    """dnsperf's "NOERROR 71 (52.21%), SERVFAIL 60 (44.12%)" as {"NOERROR": 71, ...}."""
+    counts = {}
+    for part in text.split(","):
+        words = part.split()
+        if len(words) >= 2 and words[1].isdigit():
+            counts[words[0]] = int(words[1])
+    return counts
+
+
+def flood_run(knot_port, queries, cpu, rate):
+    """dnsrouter with RRL under a flood from FLOOD_SOURCES /24s at <rate> q/s (0: the flood
+    tool's full rate), while a legitimate client outside them asks at LEGIT_RATE q/s: how much
+    of each is answered. A dict for flood_report()."""
+    res = {"rate": rate}
+    if not os.access(FLOOD, os.X_OK):
+        res["not_run"] = "no flood tool at %s (make tools)" % FLOOD
+        return res
+    port = free_port()
+    try:
+        p = start_dnsrouter(port, knot_port, 1, cpu["router1"], extra=FLOOD_RRL)
+    except RuntimeError as e:
+        res["not_run"] = str(e)
+        return res
+    c0, t0 = sum(cpu_seconds(p.pid)), time.time()
+    # At the lowest priority: a flood comes from the attacker's CPUs, not the backend's, so
+    # here it gets only what Knot and the legitimate client leave of the load CPU.
+    fl = subprocess.Popen(["taskset", "-c", cpu["load"], "nice", "-n", "19", FLOOD,
+                           "-s", "127.0.0.1:%d" % port,
+                           "-t", str(FLOOD_S), "-r", str(rate), "-S", str(FLOOD_SOURCES),
+                           "-B", FLOOD_BASE, "--step", "256", "-m", "random", "-z", ZONE],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.5)     # the flood first
+        legit = dnsperf(port, queries, cpu["load"], ["-Q", str(LEGIT_RATE), "-a", LEGIT_SOURCE],
+                        verbose=True, seconds=LEGIT_S)
+        out, err = fl.communicate(timeout=FLOOD_S + 30)
+    finally:
+        if fl.poll() is None:
+            fl.kill()
+            fl.wait()
+    c1, t1 = sum(cpu_seconds(p.pid)), time.time()
+    stop(p)
+    try:
+        res["flood"] = json.loads(out.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        res["not_run"] = "flood tool failed (%d): %s" % (fl.returncode, err.strip()[:200])
+        return res
+    rc = rcode_counts(legit["rcodes"])
+    res["legit"] = legit
+    # Answered: an answer from Knot. A SERVFAIL (the router's, on a backend timeout) or a
+    # TC=1 slip is a reply but not an answer.
+    res["legit_ok_pct"] = (100.0 * (rc.get("NOERROR", 0) + rc.get("NXDOMAIN", 0))
+                           / legit["sent"] if legit["sent"] else 0.0)
+    res["legit_reply_pct"] = 100.0 * legit["completed"] / legit["sent"] if legit["sent"] else 0.0
+    res["router_pct"] = 100.0 * (c1 - c0) / (t1 - t0)
+    f = res["flood"]
+    print("  flood at %-29s legitimate %.1f%% answered; flood %.0f q/s, %.2f%% answered" % (
+        flood_rate_text(rate), res["legit_ok_pct"], f["qps"],
+        100.0 * f["answers"] / max(1, f["sent"])), flush=True)
+    return res
+
+
+def flood_rate_text(rate):
+    return "%d q/s" % rate if rate else "full rate"
+
+
+def flood_report(results):
+    """The flood rows' paragraph and table, and their summary lines."""
+    head = ("Under a flood: dnsrouter, 1 worker, on CPU 0, with `%s`, client prefixes /24. The "
+            "flood tool (tests/tools/flood.c) sends random names under %s from %d sources "
+            "(%s, %s, ...: each its own /24) for %d s, as fast as it can and then paced at "
+            "%d q/s (under dnsrouter's maximum); with each, a legitimate client, dnsperf from "
+            "%s, asks %d q/s (names of the query file) for %d s from 0.5 s into the flood. "
+            "Flood (at nice 19: the attacker's CPU is not the backend's), client and Knot on CPU 1. "
+            "Answered: NOERROR or NXDOMAIN (from Knot); a "
+            "SERVFAIL is a reply but not an answer." % (
+                FLOOD_RRL.strip(), ZONE, FLOOD_SOURCES, FLOOD_BASE,
+                str(ipaddress.IPv4Address(FLOOD_BASE) + 256), FLOOD_S, FLOOD_PACED,
+                LEGIT_SOURCE, LEGIT_RATE, LEGIT_S))
+    lines = [head, "",
+             "| flood rate | legitimate client: answered % (any reply %; sent) | its rcodes | "
+             "its p50 / p99 ms | flood: sent (q/s) | flood: answered % (answers; of which "
+             "TC=1) | flood answers by rcode | dnsrouter CPU, % of one core |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    summary = []
+    for res in results:
+        what = flood_rate_text(res["rate"])
+        if "not_run" in res:
+            lines.append("| %s | not run: %s | — | — | — | — | — | — |"
+                         % (what, res["not_run"].replace("|", "/")))
+            summary.append("- under a flood at %s: not run: %s" % (what, res["not_run"]))
+            continue
+        legit, f = res["legit"], res["flood"]
+        flood_pct = 100.0 * f["answers"] / max(1, f["sent"])
+        rcodes = ", ".join("%s %d" % kv
+                           for kv in sorted(f["rcodes"].items(), key=lambda kv: -kv[1]))
+        lines.append("| %s | %.1f (%.1f; %d) | %s | %.3f / %.3f | %d (%.0f) | %.2f (%d; %d) | "
+                     "%s | %.0f |" % (
+                         what, res["legit_ok_pct"], res["legit_reply_pct"], legit["sent"],
+                         legit["rcodes"] or "—", 1000 * percentile(legit["lat"], 0.50),
+                         1000 * percentile(legit["lat"], 0.99), f["sent"], f["qps"], flood_pct,
+                         f["answers"], f["tc"], rcodes or "—", res["router_pct"]))
+        summary.append("- under a flood at %s (%.0f q/s from %d /24s, RRL %s/%s per s): the "
+                       "legitimate client at %d q/s got %.1f%% answered; the flood %.2f%% (%d "
+                       "answers, %d of them TC=1); dnsrouter %.0f%% busy" % (
+                           what, f["qps"], FLOOD_SOURCES, FLOOD_RESPONSES, FLOOD_ERRORS,
+                           LEGIT_RATE, res["legit_ok_pct"], flood_pct, f["answers"], f["tc"],
+                           res["router_pct"]))
+    return "\n".join(lines), "\n".join(summary)
+
+
 # Where a profiled sample's time went: the first rule whose function is on its call stack.
 PROFILE_BUCKETS = [
     ("__schedule", "sleeping in epoll_wait and being woken again"),
@@ -657,6 +785,8 @@ def main():
     abuse_cost = None
     if ABUSE_ROW in measured(rows):
         abuse_cost = abuse_ab(knot_port, queries, cpu, 1 if QUICK else 3)
+    flood_text, flood_line = flood_report([flood_run(knot_port, queries, cpu, rate)
+                                           for rate in (0, FLOOD_PACED)])
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     report = "\n".join([
         "# dnsrouter benchmark, %s" % now, "",
@@ -669,8 +799,9 @@ def main():
         % (cpu["router1"], cpu["router2"], cpu["load"], NAMES, 100 - MISSING * 100,
            MISSING * 100, SAT_S, RATE, RUN_S), "",
         table(rows), "", floor_table(rows), "", ratios(rows), route_cost]
-        + ([abuse_cost] if abuse_cost else []) + ["", where or "(no perf profile: perf "
-                                                  "missing or not allowed)", ""])
+        + ([abuse_cost] if abuse_cost else []) + [flood_line, "", flood_text, "",
+                                                  where or "(no perf profile: perf missing "
+                                                  "or not allowed)", ""])
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
     with open(os.path.join(HERE, "results", "latest.md"), "w") as f:
         f.write(report)
