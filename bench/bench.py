@@ -557,6 +557,13 @@ def rcode_counts(text):
     return counts
 
 
+def udp_rcvbuf_errors():
+    """Datagrams the kernel dropped for a full socket receive buffer, all sockets."""
+    with open("/proc/net/snmp") as f:
+        udp = [line.split() for line in f if line.startswith("Udp:")]
+    return int(udp[1][udp[0].index("RcvbufErrors")])
+
+
 def flood_run(knot_port, queries, cpu, rate):
     """dnsrouter with RRL under a flood from FLOOD_SOURCES /24s at <rate> q/s (0: the flood
     tool's full rate), while a legitimate client outside them asks at LEGIT_RATE q/s: how much
@@ -571,7 +578,7 @@ def flood_run(knot_port, queries, cpu, rate):
     except RuntimeError as e:
         res["not_run"] = str(e)
         return res
-    c0, t0 = sum(cpu_seconds(p.pid)), time.time()
+    c0, t0, d0 = sum(cpu_seconds(p.pid)), time.time(), udp_rcvbuf_errors()
     # At the lowest priority: a flood comes from the attacker's CPUs, not the backend's, so
     # here it gets only what Knot and the legitimate client leave of the load CPU.
     fl = subprocess.Popen(["taskset", "-c", cpu["load"], "nice", "-n", "19", FLOOD,
@@ -588,8 +595,9 @@ def flood_run(knot_port, queries, cpu, rate):
         if fl.poll() is None:
             fl.kill()
             fl.wait()
-    c1, t1 = sum(cpu_seconds(p.pid)), time.time()
+    c1, t1, d1 = sum(cpu_seconds(p.pid)), time.time(), udp_rcvbuf_errors()
     stop(p)
+    res["rcvbuf_drops"] = d1 - d0
     try:
         res["flood"] = json.loads(out.strip().splitlines()[-1])
     except (ValueError, IndexError):
@@ -621,22 +629,24 @@ def flood_report(results):
             "(%s, %s, ...: each its own /24) for %d s, as fast as it can and then paced at "
             "%d q/s (under dnsrouter's maximum); with each, a legitimate client, dnsperf from "
             "%s, asks %d q/s (names of the query file) for %d s from 0.5 s into the flood. "
-            "Flood (at nice 19: the attacker's CPU is not the backend's), client and Knot on CPU 1. "
-            "Answered: NOERROR or NXDOMAIN (from Knot); a "
-            "SERVFAIL is a reply but not an answer." % (
+            "Flood (at nice 19: the attacker's CPU is not the backend's), client and Knot on "
+            "CPU 1. Answered: NOERROR or NXDOMAIN (from Knot); a SERVFAIL is a reply but not an "
+            "answer. Receive-buffer drops: UDP datagrams the kernel dropped for a full socket "
+            "buffer during the row, all sockets (router, Knot, clients)." % (
                 FLOOD_RRL.strip(), ZONE, FLOOD_SOURCES, FLOOD_BASE,
                 str(ipaddress.IPv4Address(FLOOD_BASE) + 256), FLOOD_S, FLOOD_PACED,
                 LEGIT_SOURCE, LEGIT_RATE, LEGIT_S))
     lines = [head, "",
              "| flood rate | legitimate client: answered % (any reply %; sent) | its rcodes | "
              "its p50 / p99 ms | flood: sent (q/s) | flood: answered % (answers; of which "
-             "TC=1) | flood answers by rcode | dnsrouter CPU, % of one core |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "TC=1) | flood answers by rcode | dnsrouter CPU, % of one core | receive-buffer "
+             "drops |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     summary = []
     for res in results:
         what = flood_rate_text(res["rate"])
         if "not_run" in res:
-            lines.append("| %s | not run: %s | — | — | — | — | — | — |"
+            lines.append("| %s | not run: %s | — | — | — | — | — | — | — |"
                          % (what, res["not_run"].replace("|", "/")))
             summary.append("- under a flood at %s: not run: %s" % (what, res["not_run"]))
             continue
@@ -645,11 +655,12 @@ def flood_report(results):
         rcodes = ", ".join("%s %d" % kv
                            for kv in sorted(f["rcodes"].items(), key=lambda kv: -kv[1]))
         lines.append("| %s | %.1f (%.1f; %d) | %s | %.3f / %.3f | %d (%.0f) | %.2f (%d; %d) | "
-                     "%s | %.0f |" % (
+                     "%s | %.0f | %d |" % (
                          what, res["legit_ok_pct"], res["legit_reply_pct"], legit["sent"],
                          legit["rcodes"] or "—", 1000 * percentile(legit["lat"], 0.50),
                          1000 * percentile(legit["lat"], 0.99), f["sent"], f["qps"], flood_pct,
-                         f["answers"], f["tc"], rcodes or "—", res["router_pct"]))
+                         f["answers"], f["tc"], rcodes or "—", res["router_pct"],
+                         res["rcvbuf_drops"]))
         summary.append("- under a flood at %s (%.0f q/s from %d /24s, RRL %s/%s per s): the "
                        "legitimate client at %d q/s got %.1f%% answered; the flood %.2f%% (%d "
                        "answers, %d of them TC=1); dnsrouter %.0f%% busy" % (
