@@ -5,10 +5,19 @@
 Starts one Knot backend with a generated zone of 100,000 names, then measures each system in
 front of it with dnsperf: maximum throughput (closed loop), latency at a fixed offered rate,
 CPU time per forwarded query (the router process's user+system time over the queries it
-answered) and peak RSS. Prints one table and writes it to bench/results/latest.md.
-Every load is bounded in time; every process started is stopped at the end.
+answered) and peak RSS. The floor (bench/floor.c, a forwarder that does nothing but swap IDs)
+is measured the same way, and every router's CPU per query is also given as a multiple of
+the floor's. Then dnsrouter with its abuse controls on but never limiting, against the plain
+configuration, and dnsrouter with response rate limiting under a flood from 50 sources
+(tests/tools/flood.c) while a legitimate client asks at 100 q/s.
+Prints one table and writes it to bench/results/latest.md.
+Every load is bounded in time; every process started is stopped at the end. A system that
+fails to start (say, a config key this dnsrouter does not know yet) is reported as not run.
+BENCH_QUICK=1 shortens every load and A/B comparison, to check the script, not to measure.
 """
 import datetime
+import ipaddress
+import json
 import os
 import platform
 import random
@@ -22,16 +31,41 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 WORK = os.path.join(HERE, "work")
 ROUTER = os.environ.get("DNSROUTER_BIN", os.path.join(ROOT, "build", "dnsrouter"))
+FLOOR = os.environ.get("FLOOR_BIN", os.path.join(ROOT, "build", "bench-floor"))
+FLOOD = os.environ.get("FLOOD_BIN", os.path.join(ROOT, "build", "flood"))
 NAMES = 100_000
 QUERIES = 200_000
 MISSING = 0.05
-RUN_S = int(os.environ.get("BENCH_SECONDS", "8"))
-SAT_S = 5   # each of the two closed-loop runs
+QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
+RUN_S = int(os.environ.get("BENCH_SECONDS", "3" if QUICK else "8"))
+SAT_S = 2 if QUICK else 5   # each of the two closed-loop runs
+AB_ROUNDS = 1 if QUICK else 5
 RATE = int(os.environ.get("BENCH_RATE", "20000"))
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 ZONE = "bench."
 BUSY_POLL = "200us"
 BUSY_POLL_ROW = "dnsrouter, 1 worker, busy-poll %s" % BUSY_POLL
+ONE_ROW = "dnsrouter, 1 worker"
+FLOOR_ROW = "floor (bench/floor.c, 1 thread)"
+ABUSE_ROW = "dnsrouter, 1 worker, abuse controls on"
+ACL_RULES = 100
+# Abuse controls on, with limits no benchmark load reaches: what the checks cost.
+ABUSE_CONF = (
+    "rate-limit: { responses-per-second: 1000000, errors-per-second: 1000000, slip: 2, "
+    "window: 15s, ipv4-prefix: 24, ipv6-prefix: 56, table-size: 1000000 }\n"
+    "query-limit: { per-second: 10000000, burst: 10000000, action: drop }\n")
+# The flood row: RRL as an operator would set it, 50 flooding sources each in its own /24
+# (127.2.0.1, 127.2.1.1, ...), a legitimate client at 127.0.0.1, in none of them.
+FLOOD_RESPONSES, FLOOD_ERRORS = 100, 20
+FLOOD_RRL = ("rate-limit: { responses-per-second: %d, errors-per-second: %d, slip: 2 }\n"
+             % (FLOOD_RESPONSES, FLOOD_ERRORS))
+FLOOD_PACED = 50000     # the second flood: well under dnsrouter's maximum
+FLOOD_S = RUN_S + 1
+LEGIT_S = RUN_S - 1
+FLOOD_SOURCES = 50
+FLOOD_BASE = "127.2.0.1"
+LEGIT_SOURCE = "127.0.0.1"
+LEGIT_RATE = 100
 
 procs = []
 
@@ -86,8 +120,18 @@ def start(argv, cpu, log):
     out = open(os.path.join(WORK, log), "w")
     p = subprocess.Popen(["taskset", "-c", cpu] + argv, stdout=out, stderr=subprocess.STDOUT,
                          start_new_session=True)
+    p.log_path = out.name
     procs.append(p)
     return p
+
+
+def last_log_line(p):
+    try:
+        with open(p.log_path) as f:
+            lines = [line.strip() for line in f if line.strip()]
+    except OSError:
+        return "?"
+    return lines[-1][:200] if lines else "no output"
 
 
 def stop(p):
@@ -100,7 +144,9 @@ def stop(p):
             p.wait()
 
 
-def wait_ready(port, name="n1.bench.", deadline_s=20):
+def wait_ready(port, name="n1.bench.", deadline_s=20, proc=None):
+    """Until <port> answers <name> with NOERROR; RuntimeError after <deadline_s> or as soon as
+    <proc> (when given) has exited, with its last log line."""
     q = bytes.fromhex("abcd01000001000000000000")
     for label in name.rstrip(".").split("."):
         q += bytes([len(label)]) + label.encode()
@@ -110,6 +156,9 @@ def wait_ready(port, name="n1.bench.", deadline_s=20):
     end = time.time() + deadline_s
     try:
         while time.time() < end:
+            if proc is not None and proc.poll() is not None:
+                raise RuntimeError("exited with status %d: %s" % (proc.returncode,
+                                                                 last_log_line(proc)))
             s.sendto(q, ("127.0.0.1", port))
             try:
                 data = s.recv(4096)
@@ -159,8 +208,35 @@ def start_dnsrouter(port, knot_port, workers, cpu, zone_routes=0, regex_routes=0
     conf = os.path.join(WORK, "dnsrouter-%d.yaml" % port)
     write_routes_conf(conf, port, knot_port, zone_routes, regex_routes, extra)
     p = start([ROUTER, "-c", conf, "-w", str(workers)], cpu, "dnsrouter-%d.log" % port)
-    wait_ready(port)
+    try:
+        wait_ready(port, proc=p)
+    except RuntimeError:
+        stop(p)
+        raise
     return p
+
+
+def start_floor(port, knot_port, cpu):
+    p = start([FLOOR, "127.0.0.1:%d" % port, "127.0.0.1:%d" % knot_port], cpu,
+              "floor-%d.log" % port)
+    try:
+        wait_ready(port, proc=p)
+    except RuntimeError:
+        stop(p)
+        raise
+    return p
+
+
+def acl_conf(n=ACL_RULES):
+    """<n> drop rules of mixed prefix lengths, none holding a loopback address, then allow."""
+    lengths = (24, 16, 20, 22, 26, 28, 30, 32)
+    lines = ["acl:"]
+    for i in range(n):
+        addr = ipaddress.IPv4Address((198 << 24) | ((i + 1) << 16) | ((i * 40503) & 0xffff))
+        net = ipaddress.ip_network((addr, lengths[i % len(lengths)]), strict=False)
+        lines.append("  - { from: \"%s\", action: drop }" % net)
+    lines.append("  - { from: \"0.0.0.0/0\", action: allow }")
+    return "\n".join(lines) + "\n"
 
 
 def start_dnsdist(port, knot_port, threads, cpu):
@@ -204,7 +280,7 @@ def dnsperf(port, queries, cpu, extra, verbose=False, seconds=RUN_S):
         subprocess.run(argv, stdout=f, stderr=subprocess.STDOUT, timeout=seconds + 30)
         f.seek(0)
         out = f.read()
-    res = {"qps": 0.0, "sent": 0, "completed": 0, "lost": 0, "lat": []}
+    res = {"qps": 0.0, "sent": 0, "completed": 0, "lost": 0, "lat": [], "rcodes": ""}
     for line in out.splitlines():
         if line.startswith("> "):
             try:
@@ -220,6 +296,8 @@ def dnsperf(port, queries, cpu, extra, verbose=False, seconds=RUN_S):
             res["completed"] = int(line.split()[2])
         elif "Queries lost:" in line:
             res["lost"] = int(line.split()[2])
+        elif "Response codes:" in line:
+            res["rcodes"] = line.split(":", 1)[1].strip()
     return res
 
 
@@ -282,6 +360,10 @@ def table(rows):
     lines = ["| system | max qps (loss %%) | avg / p50 / p99 latency ms at %d qps | added p50 / p99 ms | CPU µs/query saturated (of which user) | CPU µs/query at %d qps | router CPU at max, %% of one core | peak RSS MiB |" % (RATE, RATE),
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
+        if "not_run" in r:
+            lines.append("| %s | not run: %s | — | — | — | — | — | — |"
+                         % (r["name"], r["not_run"].replace("|", "/")))
+            continue
         added = "—" if r is direct else "%.3f / %.3f" % (r["p50_ms"] - direct["p50_ms"],
                                                          r["p99_ms"] - direct["p99_ms"])
         lines.append("| %s | %.0f (%.2f) | %.3f / %.3f / %.3f | %s | %s | %s | %s | %s |" % (
@@ -292,31 +374,112 @@ def table(rows):
     return "\n".join(lines)
 
 
+def measured(rows):
+    """The rows that ran, by name."""
+    return {r["name"]: r for r in rows if "not_run" not in r}
+
+
+def over_floor(r, floor, key):
+    """<r>'s figure <key> as a multiple of the floor's, or None."""
+    if floor is None or r.get(key) is None or not floor.get(key):
+        return None
+    return r[key] / floor[key]
+
+
+def floor_table(rows):
+    """Every forwarder's CPU per query as a multiple of the floor's, and what it adds to it."""
+    floor = measured(rows).get(FLOOR_ROW)
+    if floor is None:
+        why = next((r["not_run"] for r in rows if r["name"] == FLOOR_ROW), "not in this run")
+        return "(no floor figures: the floor did not run: %s)" % why
+    lines = ["CPU per query against the floor's (%.2f µs saturated, of which user %.2f; %.2f µs "
+             "at %d qps):" % (floor["cpu_sat_us"], floor["user_sat_us"], floor["cpu_fixed_us"],
+                              RATE), "",
+             "| system | × floor saturated | × floor at %d qps | µs/query above the floor, "
+             "saturated (of which user) | µs/query above the floor at %d qps |" % (RATE, RATE),
+             "| --- | --- | --- | --- | --- |"]
+    for r in rows:
+        if r is floor or r.get("cpu_sat_us") is None:
+            continue
+        lines.append("| %s | %s | %s | %s (%s) | %s |" % (
+            r["name"], fmt(over_floor(r, floor, "cpu_sat_us"), "%.2f"),
+            fmt(over_floor(r, floor, "cpu_fixed_us"), "%.2f"),
+            fmt(r["cpu_sat_us"] - floor["cpu_sat_us"], "%+.2f"),
+            fmt(r["user_sat_us"] - floor["user_sat_us"], "%+.2f"),
+            fmt(r["cpu_fixed_us"] - floor["cpu_fixed_us"]
+                if r["cpu_fixed_us"] is not None else None, "%+.2f")))
+    return "\n".join(lines)
+
+
 def ratios(rows):
-    by = {r["name"]: r for r in rows}
+    by = measured(rows)
     direct = rows[0]
+    floor = by.get(FLOOR_ROW)
     out = []
 
+    def multiples(name):
+        a = by[name]
+        sat, fixed = over_floor(a, floor, "cpu_sat_us"), over_floor(a, floor, "cpu_fixed_us")
+        if sat is None or fixed is None:
+            return ""
+        return "; CPU per query %.2fx (saturated) and %.2fx (at %d qps) the floor's" % (
+            sat, fixed, RATE)
+
     def pair(ours, theirs):
+        if ours not in by or theirs not in by:
+            out.append("- %s vs %s: not both run" % (ours, theirs))
+            return
         a, b = by[ours], by[theirs]
         out.append("- %s vs %s: CPU per query %.2fx (saturated; user-space part %.2fx) and %.2fx "
                    "(at %d qps) of dnsdist's; "
                    "throughput %.0f%% of Knot direct; queries per CPU-second %.1fx dnsdist's; "
-                   "added latency p50 %.3f ms vs %.3f ms, p99 %.3f ms vs %.3f ms" % (
+                   "added latency p50 %.3f ms vs %.3f ms, p99 %.3f ms vs %.3f ms%s" % (
                        ours, theirs, a["cpu_sat_us"] / b["cpu_sat_us"],
                        a["user_sat_us"] / b["user_sat_us"] if b["user_sat_us"] else 0.0,
                        a["cpu_fixed_us"] / b["cpu_fixed_us"], RATE,
                        100.0 * a["max_qps"] / direct["max_qps"],
                        b["cpu_sat_us"] / a["cpu_sat_us"],
                        a["p50_ms"] - direct["p50_ms"], b["p50_ms"] - direct["p50_ms"],
-                       a["p99_ms"] - direct["p99_ms"], b["p99_ms"] - direct["p99_ms"]))
-    pair("dnsrouter, 1 worker", "dnsdist, 1 thread")
+                       a["p99_ms"] - direct["p99_ms"], b["p99_ms"] - direct["p99_ms"],
+                       multiples(ours)))
+    if floor is not None:
+        out.append("- %s: throughput %.0f%% of Knot direct; added latency p50 %.3f ms, p99 %.3f "
+                   "ms; dnsdist's CPU per query (1 thread) %s the floor's" % (
+                       FLOOR_ROW, 100.0 * floor["max_qps"] / direct["max_qps"],
+                       floor["p50_ms"] - direct["p50_ms"], floor["p99_ms"] - direct["p99_ms"],
+                       fmt(over_floor(by.get("dnsdist, 1 thread", {}), floor, "cpu_sat_us"),
+                           "%.2fx")))
+    pair(ONE_ROW, "dnsdist, 1 thread")
     pair(BUSY_POLL_ROW, "dnsdist, 1 thread")
     pair("dnsrouter, 2 workers", "dnsdist, 2 threads")
-    one, many = by["dnsrouter, 1 worker"], by["dnsrouter, 1 worker, 11,000 routes"]
-    out.append("- 10,000 zone + 1,000 regex routes: %.1f%% of the one-route throughput, "
-               "peak RSS %.1f MiB" % (100.0 * many["max_qps"] / one["max_qps"], many["rss_mib"]))
+    many = by.get("dnsrouter, 1 worker, 11,000 routes")
+    if ONE_ROW in by and many is not None:
+        out.append("- 10,000 zone + 1,000 regex routes: %.1f%% of the one-route throughput, "
+                   "peak RSS %.1f MiB%s" % (100.0 * many["max_qps"] / by[ONE_ROW]["max_qps"],
+                                            many["rss_mib"], multiples(many["name"])))
+    out.append(abuse_line(rows))
     return "\n".join(out)
+
+
+def abuse_line(rows):
+    by = measured(rows)
+    if ABUSE_ROW not in by:
+        why = next((r["not_run"] for r in rows if r["name"] == ABUSE_ROW), "not in this run")
+        return "- %s: not run: %s" % (ABUSE_ROW, why)
+    if ONE_ROW not in by:
+        return "- %s: no plain 1-worker row to compare with" % ABUSE_ROW
+    a, one = by[ABUSE_ROW], by[ONE_ROW]
+    sat = 100.0 * (a["cpu_sat_us"] / one["cpu_sat_us"] - 1)
+    fixed = 100.0 * (a["cpu_fixed_us"] / one["cpu_fixed_us"] - 1)
+    floor = by.get(FLOOR_ROW)
+    return ("- %s (rate-limit, query-limit, %d ACL rules; limits no load reaches) vs %s, same "
+            "run: CPU per query %+.1f%% saturated, %+.1f%% at %d qps (target: under +10%%); "
+            "throughput %.1f%% of it%s" % (
+                ABUSE_ROW, ACL_RULES + 1, ONE_ROW, sat, fixed, RATE,
+                100.0 * a["max_qps"] / one["max_qps"],
+                "; %.2fx and %.2fx the floor's" % (over_floor(a, floor, "cpu_sat_us"),
+                                                   over_floor(a, floor, "cpu_fixed_us"))
+                if floor else ""))
 
 
 def routes_ab(knot_port, queries, cpu, rounds=5):
@@ -332,14 +495,179 @@ def routes_ab(knot_port, queries, cpu, rounds=5):
                             str(port), "-d", queries, "-l", "1"], capture_output=True,
                            timeout=30)
             qps[routes].append(dnsperf(port, queries, cpu["load"], ["-c", "8", "-q", "300"],
-                                       seconds=5)["qps"])
+                                       seconds=SAT_S)["qps"])
             stop(p)
     one, many = sorted(qps[1])[rounds // 2], sorted(qps[11000])[rounds // 2]
-    line = ("- route lookup cost, %d alternated 5 s runs each, medians: one route %.0f qps, "
+    line = ("- route lookup cost, %d alternated %d s runs each, medians: one route %.0f qps, "
             "10,000 zone + 1,000 regex routes %.0f qps = %.1f%% of one route"
-            % (rounds, one, many, 100.0 * many / one))
+            % (rounds, SAT_S, one, many, 100.0 * many / one))
     print(line, flush=True)
     return line
+
+
+def abuse_ab(knot_port, queries, cpu, rounds=3):
+    """CPU per query of the plain 1-worker config against the abuse-controls one, alternated
+    (saturated, then at the fixed rate), medians: the cost of the checks, with less of the
+    run-to-run noise of single rows. None when the abuse config does not start."""
+    extra = ABUSE_CONF + acl_conf()
+    us = {"plain": {"sat": [], "fixed": []}, "abuse": {"sat": [], "fixed": []}}
+    fixed_s = 2 if QUICK else 3
+    for _ in range(rounds):
+        for kind in ("plain", "abuse"):
+            port = free_port()
+            try:
+                p = start_dnsrouter(port, knot_port, 1, cpu["router1"],
+                                    extra=extra if kind == "abuse" else "")
+            except RuntimeError:
+                return None
+            subprocess.run(["taskset", "-c", cpu["load"], "dnsperf", "-s", "127.0.0.1", "-p",
+                            str(port), "-d", queries, "-l", "1"], capture_output=True,
+                           timeout=30)
+            for what, args, secs in (("sat", ["-c", "8", "-q", "300"], SAT_S),
+                                     ("fixed", ["-Q", str(RATE), "-c", "8", "-q", "200"],
+                                      fixed_s)):
+                c0 = sum(cpu_seconds(p.pid))
+                res = dnsperf(port, queries, cpu["load"], args, seconds=secs)
+                c1 = sum(cpu_seconds(p.pid))
+                if res["completed"]:
+                    us[kind][what].append(1e6 * (c1 - c0) / res["completed"])
+            stop(p)
+
+    def med(v):
+        return sorted(v)[len(v) // 2] if v else float("nan")
+    ps, pf = med(us["plain"]["sat"]), med(us["plain"]["fixed"])
+    as_, af = med(us["abuse"]["sat"]), med(us["abuse"]["fixed"])
+    line = ("- abuse controls cost, %d alternated runs each (%d s saturated, %d s at %d qps), "
+            "medians: CPU per query %.2f vs %.2f µs saturated (%+.1f%%), %.2f vs %.2f µs at "
+            "%d qps (%+.1f%%); target under +10%%: %s"
+            % (rounds, SAT_S, fixed_s, RATE, as_, ps, 100.0 * (as_ / ps - 1), af, pf, RATE,
+               100.0 * (af / pf - 1),
+               "met" if as_ < 1.1 * ps and af < 1.1 * pf else "not met"))
+    print(line, flush=True)
+    return line
+
+
+def rcode_counts(text):
+    """dnsperf's "NOERROR 71 (52.21%), SERVFAIL 60 (44.12%)" as {"NOERROR": 71, ...}."""
+    counts = {}
+    for part in text.split(","):
+        words = part.split()
+        if len(words) >= 2 and words[1].isdigit():
+            counts[words[0]] = int(words[1])
+    return counts
+
+
+def udp_rcvbuf_errors():
+    """Datagrams the kernel dropped for a full socket receive buffer, all sockets."""
+    with open("/proc/net/snmp") as f:
+        udp = [line.split() for line in f if line.startswith("Udp:")]
+    return int(udp[1][udp[0].index("RcvbufErrors")])
+
+
+def flood_run(knot_port, queries, cpu, rate):
+    """dnsrouter with RRL under a flood from FLOOD_SOURCES /24s at <rate> q/s (0: the flood
+    tool's full rate), while a legitimate client outside them asks at LEGIT_RATE q/s: how much
+    of each is answered. A dict for flood_report()."""
+    res = {"rate": rate}
+    if not os.access(FLOOD, os.X_OK):
+        res["not_run"] = "no flood tool at %s (make tools)" % FLOOD
+        return res
+    port = free_port()
+    try:
+        p = start_dnsrouter(port, knot_port, 1, cpu["router1"], extra=FLOOD_RRL)
+    except RuntimeError as e:
+        res["not_run"] = str(e)
+        return res
+    c0, t0, d0 = sum(cpu_seconds(p.pid)), time.time(), udp_rcvbuf_errors()
+    # At the lowest priority: a flood comes from the attacker's CPUs, not the backend's, so
+    # here it gets only what Knot and the legitimate client leave of the load CPU.
+    fl = subprocess.Popen(["taskset", "-c", cpu["load"], "nice", "-n", "19", FLOOD,
+                           "-s", "127.0.0.1:%d" % port,
+                           "-t", str(FLOOD_S), "-r", str(rate), "-S", str(FLOOD_SOURCES),
+                           "-B", FLOOD_BASE, "--step", "256", "-m", "random", "-z", ZONE],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.5)     # the flood first
+        legit = dnsperf(port, queries, cpu["load"], ["-Q", str(LEGIT_RATE), "-a", LEGIT_SOURCE],
+                        verbose=True, seconds=LEGIT_S)
+        out, err = fl.communicate(timeout=FLOOD_S + 30)
+    finally:
+        if fl.poll() is None:
+            fl.kill()
+            fl.wait()
+    c1, t1, d1 = sum(cpu_seconds(p.pid)), time.time(), udp_rcvbuf_errors()
+    stop(p)
+    res["rcvbuf_drops"] = d1 - d0
+    try:
+        res["flood"] = json.loads(out.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        res["not_run"] = "flood tool failed (%d): %s" % (fl.returncode, err.strip()[:200])
+        return res
+    rc = rcode_counts(legit["rcodes"])
+    res["legit"] = legit
+    # Answered: an answer from Knot. A SERVFAIL (the router's, on a backend timeout) or a
+    # TC=1 slip is a reply but not an answer.
+    res["legit_ok_pct"] = (100.0 * (rc.get("NOERROR", 0) + rc.get("NXDOMAIN", 0))
+                           / legit["sent"] if legit["sent"] else 0.0)
+    res["legit_reply_pct"] = 100.0 * legit["completed"] / legit["sent"] if legit["sent"] else 0.0
+    res["router_pct"] = 100.0 * (c1 - c0) / (t1 - t0)
+    f = res["flood"]
+    print("  flood at %-29s legitimate %.1f%% answered; flood %.0f q/s, %.2f%% answered" % (
+        flood_rate_text(rate), res["legit_ok_pct"], f["qps"],
+        100.0 * f["answers"] / max(1, f["sent"])), flush=True)
+    return res
+
+
+def flood_rate_text(rate):
+    return "%d q/s" % rate if rate else "full rate"
+
+
+def flood_report(results):
+    """The flood rows' paragraph and table, and their summary lines."""
+    head = ("Under a flood: dnsrouter, 1 worker, on CPU 0, with `%s`, client prefixes /24. The "
+            "flood tool (tests/tools/flood.c) sends random names under %s from %d sources "
+            "(%s, %s, ...: each its own /24) for %d s, as fast as it can and then paced at "
+            "%d q/s (under dnsrouter's maximum); with each, a legitimate client, dnsperf from "
+            "%s, asks %d q/s (names of the query file) for %d s from 0.5 s into the flood. "
+            "Flood (at nice 19: the attacker's CPU is not the backend's), client and Knot on "
+            "CPU 1. Answered: NOERROR or NXDOMAIN (from Knot); a SERVFAIL is a reply but not an "
+            "answer. Receive-buffer drops: UDP datagrams the kernel dropped for a full socket "
+            "buffer during the row, all sockets (router, Knot, clients)." % (
+                FLOOD_RRL.strip(), ZONE, FLOOD_SOURCES, FLOOD_BASE,
+                str(ipaddress.IPv4Address(FLOOD_BASE) + 256), FLOOD_S, FLOOD_PACED,
+                LEGIT_SOURCE, LEGIT_RATE, LEGIT_S))
+    lines = [head, "",
+             "| flood rate | legitimate client: answered % (any reply %; sent) | its rcodes | "
+             "its p50 / p99 ms | flood: sent (q/s) | flood: answered % (answers; of which "
+             "TC=1) | flood answers by rcode | dnsrouter CPU, % of one core | receive-buffer "
+             "drops |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    summary = []
+    for res in results:
+        what = flood_rate_text(res["rate"])
+        if "not_run" in res:
+            lines.append("| %s | not run: %s | — | — | — | — | — | — | — |"
+                         % (what, res["not_run"].replace("|", "/")))
+            summary.append("- under a flood at %s: not run: %s" % (what, res["not_run"]))
+            continue
+        legit, f = res["legit"], res["flood"]
+        flood_pct = 100.0 * f["answers"] / max(1, f["sent"])
+        rcodes = ", ".join("%s %d" % kv
+                           for kv in sorted(f["rcodes"].items(), key=lambda kv: -kv[1]))
+        lines.append("| %s | %.1f (%.1f; %d) | %s | %.3f / %.3f | %d (%.0f) | %.2f (%d; %d) | "
+                     "%s | %.0f | %d |" % (
+                         what, res["legit_ok_pct"], res["legit_reply_pct"], legit["sent"],
+                         legit["rcodes"] or "—", 1000 * percentile(legit["lat"], 0.50),
+                         1000 * percentile(legit["lat"], 0.99), f["sent"], f["qps"], flood_pct,
+                         f["answers"], f["tc"], rcodes or "—", res["router_pct"],
+                         res["rcvbuf_drops"]))
+        summary.append("- under a flood at %s (%.0f q/s from %d /24s, RRL %s/%s per s): the "
+                       "legitimate client at %d q/s got %.1f%% answered; the flood %.2f%% (%d "
+                       "answers, %d of them TC=1); dnsrouter %.0f%% busy" % (
+                           what, f["qps"], FLOOD_SOURCES, FLOOD_RESPONSES, FLOOD_ERRORS,
+                           LEGIT_RATE, res["legit_ok_pct"], flood_pct, f["answers"], f["tc"],
+                           res["router_pct"]))
+    return "\n".join(lines), "\n".join(summary)
 
 
 # Where a profiled sample's time went: the first rule whose function is on its call stack.
@@ -439,7 +767,10 @@ def main():
     start_knot(zone, knot_port, cpu["load"])
     rows = [measure("Knot direct", knot_port, None, queries, cpu["load"])]
     runs = [
-        ("dnsrouter, 1 worker", lambda p: start_dnsrouter(p, knot_port, 1, cpu["router1"])),
+        (FLOOR_ROW, lambda p: start_floor(p, knot_port, cpu["router1"])),
+        (ONE_ROW, lambda p: start_dnsrouter(p, knot_port, 1, cpu["router1"])),
+        (ABUSE_ROW, lambda p: start_dnsrouter(p, knot_port, 1, cpu["router1"],
+                                              extra=ABUSE_CONF + acl_conf())),
         ("dnsdist, 1 thread", lambda p: start_dnsdist(p, knot_port, 1, cpu["router1"])),
         (BUSY_POLL_ROW, lambda p: start_dnsrouter(p, knot_port, 1, cpu["router1"],
                                                   extra="busy-poll: %s\n" % BUSY_POLL)),
@@ -451,12 +782,22 @@ def main():
     where = None
     for name, launch in runs:
         port = free_port()
-        p = launch(port)
+        try:
+            p = launch(port)
+        except RuntimeError as e:
+            rows.append({"name": name, "not_run": str(e)})
+            print("  %-38s not run: %s" % (name, e), flush=True)
+            continue
         rows.append(measure(name, port, p, queries, cpu["load"]))
-        if name == "dnsrouter, 1 worker":
+        if name == ONE_ROW:
             where = profile(port, p, queries, cpu["load"])
         stop(p)
-    route_cost = routes_ab(knot_port, queries, cpu)
+    route_cost = routes_ab(knot_port, queries, cpu, AB_ROUNDS)
+    abuse_cost = None
+    if ABUSE_ROW in measured(rows):
+        abuse_cost = abuse_ab(knot_port, queries, cpu, 1 if QUICK else 3)
+    flood_text, flood_line = flood_report([flood_run(knot_port, queries, cpu, rate)
+                                           for rate in (0, FLOOD_PACED)])
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     report = "\n".join([
         "# dnsrouter benchmark, %s" % now, "",
@@ -468,8 +809,10 @@ def main():
         "%d qps for %d s."
         % (cpu["router1"], cpu["router2"], cpu["load"], NAMES, 100 - MISSING * 100,
            MISSING * 100, SAT_S, RATE, RUN_S), "",
-        table(rows), "", ratios(rows), route_cost, "", where or "(no perf profile: perf missing "
-        "or not allowed)", ""])
+        table(rows), "", floor_table(rows), "", ratios(rows), route_cost]
+        + ([abuse_cost] if abuse_cost else []) + [flood_line, "", flood_text, "",
+                                                  where or "(no perf profile: perf missing "
+                                                  "or not allowed)", ""])
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
     with open(os.path.join(HERE, "results", "latest.md"), "w") as f:
         f.write(report)
