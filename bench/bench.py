@@ -54,11 +54,14 @@ ABUSE_CONF = (
     "rate-limit: { responses-per-second: 1000000, errors-per-second: 1000000, slip: 2, "
     "window: 15s, ipv4-prefix: 24, ipv6-prefix: 56, table-size: 1000000 }\n"
     "query-limit: { per-second: 10000000, burst: 10000000, action: drop }\n")
-# The flood row: RRL as an operator would set it, 50 flooding sources each in its own /24
-# (127.2.0.1, 127.2.1.1, ...), a legitimate client at 127.0.0.1, in none of them.
+# The flood row: RRL and the query limit as an operator would set them, 50 flooding sources
+# each in its own /24 (127.2.0.1, 127.2.1.1, ...), a legitimate client at 127.0.0.1, in none
+# of them. RRL limits answers; the query limit keeps the flood off the backend.
 FLOOD_RESPONSES, FLOOD_ERRORS = 100, 20
+FLOOD_QLIMIT = 200
 FLOOD_RRL = ("rate-limit: { responses-per-second: %d, errors-per-second: %d, slip: 2 }\n"
-             % (FLOOD_RESPONSES, FLOOD_ERRORS))
+             "query-limit: { per-second: %d, burst: %d, action: drop }\n"
+             % (FLOOD_RESPONSES, FLOOD_ERRORS, FLOOD_QLIMIT, 2 * FLOOD_QLIMIT))
 FLOOD_PACED = 50000     # the second flood: well under dnsrouter's maximum
 FLOOD_S = RUN_S + 1
 LEGIT_S = RUN_S - 1
@@ -633,7 +636,7 @@ def flood_report(results):
             "CPU 1. Answered: NOERROR or NXDOMAIN (from Knot); a SERVFAIL is a reply but not an "
             "answer. Receive-buffer drops: UDP datagrams the kernel dropped for a full socket "
             "buffer during the row, all sockets (router, Knot, clients)." % (
-                FLOOD_RRL.strip(), ZONE, FLOOD_SOURCES, FLOOD_BASE,
+                FLOOD_RRL.strip().replace("\n", " "), ZONE, FLOOD_SOURCES, FLOOD_BASE,
                 str(ipaddress.IPv4Address(FLOOD_BASE) + 256), FLOOD_S, FLOOD_PACED,
                 LEGIT_SOURCE, LEGIT_RATE, LEGIT_S))
     lines = [head, "",
