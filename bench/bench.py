@@ -509,20 +509,27 @@ def routes_ab(knot_port, queries, cpu, rounds=5):
 
 
 def abuse_ab(knot_port, queries, cpu, rounds=3):
-    """CPU per query of the plain 1-worker config against the abuse-controls one, alternated
-    (saturated, then at the fixed rate), medians: the cost of the checks, with less of the
-    run-to-run noise of single rows. None when the abuse config does not start."""
+    """CPU per query of the floor, the plain 1-worker config and the abuse-controls one,
+    alternated (saturated, then at the fixed rate), medians: the cost of the checks, and
+    dnsrouter with every control on against the floor, with less of the run-to-run noise of
+    single rows. None when the abuse config does not start."""
     extra = ABUSE_CONF + acl_conf()
-    us = {"plain": {"sat": [], "fixed": []}, "abuse": {"sat": [], "fixed": []}}
+    kinds = ("floor", "plain", "abuse")
+    us = {k: {"sat": [], "fixed": []} for k in kinds}
     fixed_s = 2 if QUICK else 3
     for _ in range(rounds):
-        for kind in ("plain", "abuse"):
+        for kind in kinds:
             port = free_port()
             try:
-                p = start_dnsrouter(port, knot_port, 1, cpu["router1"],
-                                    extra=extra if kind == "abuse" else "")
+                if kind == "floor":
+                    p = start_floor(port, knot_port, cpu["router1"])
+                else:
+                    p = start_dnsrouter(port, knot_port, 1, cpu["router1"],
+                                        extra=extra if kind == "abuse" else "")
             except RuntimeError:
-                return None
+                if kind == "abuse":
+                    return None
+                continue
             subprocess.run(["taskset", "-c", cpu["load"], "dnsperf", "-s", "127.0.0.1", "-p",
                             str(port), "-d", queries, "-l", "1"], capture_output=True,
                            timeout=30)
@@ -538,6 +545,7 @@ def abuse_ab(knot_port, queries, cpu, rounds=3):
 
     def med(v):
         return sorted(v)[len(v) // 2] if v else float("nan")
+    fs, ff = med(us["floor"]["sat"]), med(us["floor"]["fixed"])
     ps, pf = med(us["plain"]["sat"]), med(us["plain"]["fixed"])
     as_, af = med(us["abuse"]["sat"]), med(us["abuse"]["fixed"])
     line = ("- abuse controls cost, %d alternated runs each (%d s saturated, %d s at %d qps), "
@@ -546,6 +554,12 @@ def abuse_ab(knot_port, queries, cpu, rounds=3):
             % (rounds, SAT_S, fixed_s, RATE, as_, ps, 100.0 * (as_ / ps - 1), af, pf, RATE,
                100.0 * (af / pf - 1),
                "met" if as_ < 1.1 * ps and af < 1.1 * pf else "not met"))
+    line += ("\n- against the floor in the same alternated runs (floor %.2f µs saturated, "
+             "%.2f µs at %d qps), medians: dnsrouter 1 worker %.2fx / %.2fx, with every abuse "
+             "control on %.2fx / %.2fx (saturated / at %d qps); target with every control on: "
+             "at most 1.00x saturated and 1.10x at %d qps: %s"
+             % (fs, ff, RATE, ps / fs, pf / ff, as_ / fs, af / ff, RATE, RATE,
+                "met" if as_ <= fs and af <= 1.1 * ff else "not met"))
     print(line, flush=True)
     return line
 
@@ -798,7 +812,7 @@ def main():
     route_cost = routes_ab(knot_port, queries, cpu, AB_ROUNDS)
     abuse_cost = None
     if ABUSE_ROW in measured(rows):
-        abuse_cost = abuse_ab(knot_port, queries, cpu, 1 if QUICK else 3)
+        abuse_cost = abuse_ab(knot_port, queries, cpu, 1 if QUICK else 5)
     flood_text, flood_line = flood_report([flood_run(knot_port, queries, cpu, rate)
                                            for rate in (0, FLOOD_PACED)])
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
