@@ -84,7 +84,16 @@ def test_sighup_while_starting_is_not_fatal(tmp_path, ns1):
     r = dnsr.Router(tmp_path / "big", conf, ready=False)
     r.start()
     try:
-        time.sleep(0.02)  # the signal is meant to land while the file is read
+        # The signal is meant to land while the file is read: as soon as main() has held
+        # SIGHUP back (before that, the process is still being loaded, and a SIGHUP then
+        # kills any program), which /proc shows as bit 0 of SigBlk.
+        def hup_held():
+            with open("/proc/%d/status" % r.proc.pid) as f:
+                for line in f:
+                    if line.startswith("SigBlk:"):
+                        return int(line.split()[1], 16) & 1
+            return False
+        dnsr.wait_for(hup_held, timeout=10, interval=0.001, what="SIGHUP held back")
         r.proc.send_signal(signal.SIGHUP)
         r.wait_ready(timeout=20)
         assert r.alive(), "router died of a SIGHUP during start-up: rc %s" % r.proc.returncode
