@@ -7,6 +7,22 @@
 #include "wire/ecs.h"
 #include "wire/wire.h"
 
+/* RFC 1035 types whose RDATA holds names that may be compressed (RFC 3597 §4: no later type
+ * may be). */
+enum {
+	TYPE_NS = 2,
+	TYPE_MD = 3,
+	TYPE_MF = 4,
+	TYPE_CNAME = 5,
+	TYPE_SOA = 6,
+	TYPE_MB = 7,
+	TYPE_MG = 8,
+	TYPE_MR = 9,
+	TYPE_PTR = 12,
+	TYPE_MINFO = 14,
+	TYPE_MX = 15,
+};
+
 enum {
 	TYPE_SIG = 24,        /* in the additional section: SIG(0), RFC 2931 */
 	TYPE_TSIG = 250,      /* RFC 8945 */
@@ -22,18 +38,119 @@ enum {
 	ECS_OFF_ADDR = 8,
 	ECS_FAMILY_IP4 = 1, /* IANA address family numbers */
 	ECS_FAMILY_IP6 = 2,
+	PTR_MASK = 0x3fff, /* RFC 1035 §4.1.4: 14 bits of offset */
+	NAME_LABELS_MAX = 128,
 };
 
 /* Where things are in a message that walk() found well formed. Offsets 0 mean "none": the
  * header is there. */
 struct ecs_view {
-	size_t opt;     /* the OPT record's owner */
-	size_t rdata;   /* the OPT record's RDATA */
-	size_t rdlen;   /* its RDLENGTH */
-	size_t ecs;     /* the ECS option's code, inside the RDATA */
-	size_t ecs_len; /* the whole option, header included */
-	bool is_signed; /* a TSIG or SIG(0) record in the additional section */
+	size_t opt;       /* the OPT record's owner */
+	size_t rdata;     /* the OPT record's RDATA */
+	size_t rdlen;     /* its RDLENGTH */
+	size_t ecs;       /* the ECS option's code, inside the RDATA */
+	size_t ecs_len;   /* the whole option, header included */
+	bool is_signed;   /* a TSIG or SIG(0) record in the additional section */
+	unsigned after;   /* records after the OPT */
+	bool shift;       /* some of them point past the OPT: an edit must move their pointers */
+	size_t shift_max; /* the furthest such pointer's target */
 };
+
+/* One resource record, and where its names end in a compression pointer. */
+struct rr {
+	uint16_t type;
+	size_t owner, rdata, rdlen;
+	size_t ptr[3]; /* owner, and up to two names in the RDATA */
+	unsigned nptr;
+};
+
+/* Step over the name at *<pos>, which must end before <end>, and add where it ends in a
+ * pointer to <rr>. RFC 1035 §4.1.4: a pointer goes to a prior occurrence of a name, so one
+ * that points forward (or at itself) is refused, as Knot does: then no name points into what
+ * follows it, and an edit has only the names after it to fix. */
+static int rr_name(const uint8_t *msg, size_t end, size_t *pos, struct rr *rr)
+{
+	size_t p = *pos;
+
+	for (unsigned n = 0; n < NAME_LABELS_MAX; n++) {
+		if (p >= end) {
+			return DR_EMALF;
+		}
+		uint8_t l = msg[p];
+		if ((l & 0xc0) == 0xc0) {
+			if (end - p < 2 || (wire_read_u16(msg + p) & PTR_MASK) >= p) {
+				return DR_EMALF;
+			}
+			rr->ptr[rr->nptr++] = p;
+			*pos = p + 2;
+			return DR_EOK;
+		}
+		if (l > WIRE_LABEL_MAX) {
+			return DR_EMALF;
+		}
+		p += 1u + l;
+		if (l == 0) {
+			*pos = p;
+			return DR_EOK;
+		}
+	}
+	return DR_EMALF;
+}
+
+/* Read the record at *<pos> of <msg> (<len> bytes) into <rr> and step over it. The names in
+ * the RDATA of the RFC 1035 types that may compress them must lie within it; the RDATA of
+ * other types is not read (RFC 3597 §4 forbids compressing names there; a sender that did
+ * anyway would see them go stale past an edit). */
+static int rr_read(const uint8_t *msg, size_t len, size_t *pos, struct rr *rr)
+{
+	unsigned names = 0;
+	size_t skip = 0, p;
+
+	rr->owner = *pos;
+	rr->nptr = 0;
+	if (rr_name(msg, len, pos, rr) != DR_EOK || len - *pos < RR_FIXED) {
+		return DR_EMALF;
+	}
+	rr->type = wire_read_u16(msg + *pos);
+	rr->rdata = *pos + RR_FIXED;
+	rr->rdlen = wire_read_u16(msg + *pos + RR_OFF_RDLEN);
+	if (rr->rdlen > len - rr->rdata) {
+		return DR_EMALF;
+	}
+	*pos = rr->rdata + rr->rdlen;
+	switch (rr->type) {
+	case TYPE_NS:
+	case TYPE_MD:
+	case TYPE_MF:
+	case TYPE_CNAME:
+	case TYPE_MB:
+	case TYPE_MG:
+	case TYPE_MR:
+	case TYPE_PTR:
+		names = 1;
+		break;
+	case TYPE_MX:
+		names = 1;
+		skip = 2; /* PREFERENCE */
+		break;
+	case TYPE_SOA:
+	case TYPE_MINFO:
+		names = 2;
+		break;
+	default:
+		break;
+	}
+	if (skip > rr->rdlen) {
+		return DR_EMALF;
+	}
+	p = rr->rdata + skip;
+	for (unsigned i = 0; i < names; i++) {
+		if (rr_name(msg, *pos, &p, rr) != DR_EOK) {
+			return DR_EMALF;
+		}
+	}
+	return DR_EOK;
+}
 
 /* Find the ECS option in the OPT RDATA at <rdata> (<rdlen> bytes, within the message). The
  * options must fill it exactly (RFC 6891 §6.1.2), with one ECS option at most. */
@@ -79,52 +196,93 @@ static int walk(const uint8_t *msg, size_t len, struct ecs_view *v)
 	size_t pos = WIRE_HDR_LEN;
 
 	for (unsigned i = 0; i < qdcount; i++) {
-		if (wire_skip_name(msg, len, &pos) != DR_EOK || len - pos < 4) {
+		struct rr q = {.nptr = 0};
+		if (rr_name(msg, len, &pos, &q) != DR_EOK || len - pos < 4) {
 			return DR_EMALF;
 		}
 		pos += 4; /* QTYPE, QCLASS */
 	}
 	for (unsigned i = 0; i < records; i++) {
-		size_t owner = pos;
-		if (wire_skip_name(msg, len, &pos) != DR_EOK || len - pos < RR_FIXED) {
+		struct rr rr;
+		if (rr_read(msg, len, &pos, &rr) != DR_EOK) {
 			return DR_EMALF;
 		}
-		uint16_t type = wire_read_u16(msg + pos);
-		size_t rdata = pos + RR_FIXED;
-		size_t rdlen = wire_read_u16(msg + pos + RR_OFF_RDLEN);
-		if (rdlen > len - rdata) {
-			return DR_EMALF;
+		if (v->opt != 0) {
+			/* After the OPT: a name there may point at a name after it too, which
+			 * an edit of the OPT moves; none can live in the OPT itself. */
+			size_t opt_end = v->rdata + v->rdlen;
+			for (unsigned k = 0; k < rr.nptr; k++) {
+				size_t target = wire_read_u16(msg + rr.ptr[k]) & PTR_MASK;
+				if (target >= v->opt && target < opt_end) {
+					return DR_EMALF;
+				}
+				if (target >= opt_end) {
+					v->shift = true;
+					v->shift_max =
+						target > v->shift_max ? target : v->shift_max;
+				}
+			}
+			v->after++;
 		}
-		pos = rdata + rdlen;
-		if (type == WIRE_TYPE_OPT) {
+		if (rr.type == WIRE_TYPE_OPT) {
 			/* RFC 6891 §6.1.1: one OPT, in the additional section, owned by the root. */
-			if (i < first_additional || msg[owner] != 0 || v->opt != 0) {
+			if (i < first_additional || msg[rr.owner] != 0 || v->opt != 0) {
 				return DR_EMALF;
 			}
-			v->opt = owner;
-			v->rdata = rdata;
-			v->rdlen = rdlen;
-			if (find_ecs(msg, rdata, rdlen, v) != DR_EOK) {
+			v->opt = rr.owner;
+			v->rdata = rr.rdata;
+			v->rdlen = rr.rdlen;
+			if (find_ecs(msg, rr.rdata, rr.rdlen, v) != DR_EOK) {
 				return DR_EMALF;
 			}
-		} else if (i >= first_additional && (type == TYPE_TSIG || type == TYPE_SIG)) {
+		} else if (i >= first_additional && (rr.type == TYPE_TSIG || rr.type == TYPE_SIG)) {
 			v->is_signed = true;
 		}
 	}
 	return pos == len ? DR_EOK : DR_EMALF;
 }
 
-/* Replace the <old_len> bytes at <at> of the message (<*len> bytes) by <new_len> bytes of
- * <src> (NULL: remove), moving the rest. Nothing changes when the result would not fit <cap>
- * or a message's 65535 bytes. */
-static int splice(uint8_t *msg, size_t *len, size_t cap, size_t at, size_t old_len,
-		  const uint8_t *src, size_t new_len)
+/* Add <delta> to the compression pointers of the records after the OPT of <v> that point past
+ * it, in place: their targets move with the edit. */
+static void shift_pointers(uint8_t *msg, size_t len, const struct ecs_view *v, long delta)
+{
+	size_t opt_end = v->rdata + v->rdlen, pos = opt_end;
+
+	for (unsigned i = 0; i < v->after; i++) {
+		struct rr rr;
+		int rc = rr_read(msg, len, &pos, &rr);
+		assert(rc == DR_EOK);
+		(void)rc;
+		for (unsigned k = 0; k < rr.nptr; k++) {
+			size_t target = wire_read_u16(msg + rr.ptr[k]) & PTR_MASK;
+			if (target >= opt_end) {
+				wire_write_u16(msg + rr.ptr[k],
+					       (uint16_t)(0xc000 | (size_t)((long)target + delta)));
+			}
+		}
+	}
+}
+
+/* Replace the <old_len> bytes at <at>, within the OPT record of <v> or at the end of the
+ * message, by <new_len> bytes of <src> (NULL: remove), moving the rest and the pointers to
+ * it. Nothing changes when the result would not fit <cap> or a message's 65535 bytes, or a
+ * moved pointer would point beyond 16383. */
+static int edit(uint8_t *msg, size_t *len, size_t cap, const struct ecs_view *v, size_t at,
+		size_t old_len, const uint8_t *src, size_t new_len)
 {
 	assert(at + old_len <= *len);
 	size_t out = *len - old_len + new_len;
+	long delta = (long)new_len - (long)old_len;
 
 	if (out > cap || out > WIRE_TCP_MSG_MAX) {
 		return DR_ESPACE;
+	}
+	if (v->shift) {
+		if ((long)v->shift_max + delta > PTR_MASK) {
+			return DR_ESPACE;
+		}
+		/* before the move: rr_read must see the records where they are */
+		shift_pointers(msg, *len, v, delta);
 	}
 	memmove(msg + at + new_len, msg + at + old_len, *len - at - old_len);
 	if (new_len != 0) {
@@ -217,7 +375,7 @@ int ecs_add(uint8_t *msg, size_t *len, size_t cap, const union sockaddr_any *cli
 		wire_write_u16(opt + 3, OPT_NOEDNS_UDP);
 		memset(opt + 5, 0, 4); /* extended RCODE, version, DO and Z */
 		wire_write_u16(opt + 9, (uint16_t)n);
-		rc = splice(msg, len, cap, *len, 0, opt, OPT_RR_FIXED + (size_t)n);
+		rc = edit(msg, len, cap, &v, *len, 0, opt, OPT_RR_FIXED + (size_t)n);
 		if (rc == DR_EOK) {
 			add_arcount(msg, 1);
 			undo->edit = ECS_ADDED_OPT;
@@ -225,7 +383,7 @@ int ecs_add(uint8_t *msg, size_t *len, size_t cap, const union sockaddr_any *cli
 		return rc;
 	}
 	if (v.ecs == 0) {
-		rc = splice(msg, len, cap, v.rdata + v.rdlen, 0, ecs, (size_t)n);
+		rc = edit(msg, len, cap, &v, v.rdata + v.rdlen, 0, ecs, (size_t)n);
 		if (rc == DR_EOK) {
 			opt_set_rdlen(msg, &v, n);
 			undo->edit = ECS_ADDED_OPTION;
@@ -239,8 +397,8 @@ int ecs_add(uint8_t *msg, size_t *len, size_t cap, const union sockaddr_any *cli
 	if (v.ecs_len > ECS_OPTION_MAX) {
 		return DR_EMALF; /* §6: at most 16 address bytes; and we could not give it back */
 	}
-	memcpy(undo->client_opt, msg + v.ecs, v.ecs_len); /* before the splice overwrites it */
-	rc = splice(msg, len, cap, v.ecs, v.ecs_len, ecs, (size_t)n);
+	memcpy(undo->client_opt, msg + v.ecs, v.ecs_len); /* before the edit overwrites it */
+	rc = edit(msg, len, cap, &v, v.ecs, v.ecs_len, ecs, (size_t)n);
 	if (rc == DR_EOK) {
 		opt_set_rdlen(msg, &v, (long)n - (long)v.ecs_len);
 		undo->edit = ECS_REPLACED;
@@ -265,7 +423,7 @@ int ecs_undo(uint8_t *msg, size_t *len, size_t cap, const struct ecs_undo *undo)
 
 	switch (undo->edit) {
 	case ECS_ADDED_OPT:
-		rc = splice(msg, len, cap, v.opt, v.rdata + v.rdlen - v.opt, NULL, 0);
+		rc = edit(msg, len, cap, &v, v.opt, v.rdata + v.rdlen - v.opt, NULL, 0);
 		if (rc == DR_EOK) {
 			add_arcount(msg, -1);
 		}
@@ -274,7 +432,7 @@ int ecs_undo(uint8_t *msg, size_t *len, size_t cap, const struct ecs_undo *undo)
 		if (v.ecs == 0) {
 			return DR_EOK;
 		}
-		rc = splice(msg, len, cap, v.ecs, v.ecs_len, NULL, 0);
+		rc = edit(msg, len, cap, &v, v.ecs, v.ecs_len, NULL, 0);
 		if (rc == DR_EOK) {
 			opt_set_rdlen(msg, &v, -(long)v.ecs_len);
 		}
@@ -288,7 +446,7 @@ int ecs_undo(uint8_t *msg, size_t *len, size_t cap, const struct ecs_undo *undo)
 		if (undo->client_len > ECS_OFF_SCOPE && v.ecs_len > ECS_OFF_SCOPE) {
 			client[ECS_OFF_SCOPE] = msg[v.ecs + ECS_OFF_SCOPE];
 		}
-		rc = splice(msg, len, cap, v.ecs, v.ecs_len, client, undo->client_len);
+		rc = edit(msg, len, cap, &v, v.ecs, v.ecs_len, client, undo->client_len);
 		if (rc == DR_EOK) {
 			opt_set_rdlen(msg, &v, (long)undo->client_len - (long)v.ecs_len);
 		}

@@ -44,10 +44,14 @@ struct ecs_undo {
  *    break the signature, so it is left alone: DR_EOK with ECS_NONE.
  * The query is checked whole on the way: every record must lie within the message and end it
  * exactly, an OPT record must be the only one, in the additional section with the root as
- * owner, and its options must fill its RDATA exactly, with at most one ECS option.
+ * owner, and its options must fill its RDATA exactly, with at most one ECS option. Records
+ * after the OPT move, and so do the targets of the compression pointers among them that point
+ * past it: those pointers are fixed. For that, names (owners, questions, and the RDATA names
+ * of the RFC 1035 types) must point backwards (RFC 1035 §4.1.4, "a prior occurrence") and not
+ * into the OPT record.
  * Updates *<len>. Returns DR_EOK; DR_EINVAL when <client> is neither IPv4 nor IPv6 or a
  * prefix length is out of range; DR_ESPACE when the edited query would not fit <cap> (or
- * 65535 bytes); DR_EMALF when the query is malformed as above, or when with <override> the
+ * 65535 bytes, or a moved pointer would point beyond 16383); DR_EMALF when the query is malformed as above, or when with <override> the
  * client's ECS option is longer than ECS_OPTION_MAX (it could not be given back). On every
  * error <msg> and *<len> are unchanged and undo->edit is ECS_NONE: the caller forwards the
  * query as it is (or counts and refuses it, for DR_EMALF, as it likes). */
@@ -66,11 +70,13 @@ int ecs_add(uint8_t *msg, size_t *len, size_t cap, const union sockaddr_any *cli
  *    the answer's SCOPE PREFIX-LENGTH: the client's query said 0, and 0 in an answer means
  *    "good for every address" (§7.2.1), which an answer made for one network is not.
  *  - ECS_NONE, ECS_KEPT: nothing, and the answer is not read.
- * An answer without OPT (a bare error header, say) is left as it is. Updates *<len>. Returns
- * DR_EOK; DR_ESPACE when the client's option does not fit <cap>; DR_EINVAL when <undo> holds
- * an edit ecs_add does not write; DR_EMALF when the answer is malformed in any of the ways ecs_add checks (the question section may hold any number of
- * questions, compressed or not). On error <msg> and *<len> are unchanged: the caller relays
- * the answer as the backend sent it, as a router that edits nothing would, and counts it. */
+ * An answer without OPT (a bare error header, say) is left as it is; pointers after the OPT are
+ * fixed as in ecs_add. Updates *<len>. Returns DR_EOK; DR_ESPACE when the client's option
+ * does not fit <cap> (or a moved pointer would point beyond 16383); DR_EINVAL when <undo>
+ * holds an edit ecs_add does not write; DR_EMALF when the answer is malformed in any of the
+ * ways ecs_add checks (its question section may hold any number of questions). On error
+ * <msg> and *<len> are unchanged: the caller relays the answer as the backend sent it, as a
+ * router that edits nothing would, and counts it. */
 int ecs_undo(uint8_t *msg, size_t *len, size_t cap, const struct ecs_undo *undo);
 
 #endif

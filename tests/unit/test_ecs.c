@@ -171,6 +171,57 @@ static const uint8_t r_formerr_opt[] = {
 	0x00, 0x00, 0x29, 0x04, 0xd0, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
 };
 
+/* ;; id 0xabcd, opcode QUERY, flags: rd; QUERY: 1, ADDITIONAL: 4
+ * example.com.	IN	A
+ * ;; OPT: udp 1232
+ * ns.example.com.	3600	IN	A	192.0.2.53	("ns" + pointer to 12, at offset 40)
+ * ns.example.com.	3600	IN	AAAA	2001:db8::53	(owner: pointer to 40)
+ * www.example.com.	3600	IN	CNAME	ns.example.com.	(RDATA: pointer to 40) */
+static const uint8_t q_ptr_after[] = {
+	0xab, 0xcd, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x04, 0x07, 0x65, 0x78,
+	0x61, 0x6d, 0x70, 0x6c, 0x65, 0x03, 0x63, 0x6f, 0x6d, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00,
+	0x00, 0x29, 0x04, 0xd0, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x6e, 0x73, 0xc0, 0x0c,
+	0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x0e, 0x10, 0x00, 0x04, 0xc0, 0x00, 0x02, 0x35, 0xc0,
+	0x28, 0x00, 0x1c, 0x00, 0x01, 0x00, 0x00, 0x0e, 0x10, 0x00, 0x10, 0x20, 0x01, 0x0d, 0xb8,
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x53, 0x03, 0x77, 0x77,
+	0x77, 0xc0, 0x0c, 0x00, 0x05, 0x00, 0x01, 0x00, 0x00, 0x0e, 0x10, 0x00, 0x02, 0xc0, 0x28,
+};
+
+/* q_ptr_after with ECS 198.51.103.0/24 scope 0: the glue at 51, the pointers to it follow */
+static const uint8_t q_ptr_after_ecs[] = {
+	0xab, 0xcd, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x04, 0x07, 0x65, 0x78,
+	0x61, 0x6d, 0x70, 0x6c, 0x65, 0x03, 0x63, 0x6f, 0x6d, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00,
+	0x00, 0x29, 0x04, 0xd0, 0x00, 0x00, 0x00, 0x00, 0x00, 0x0b, 0x00, 0x08, 0x00, 0x07, 0x00,
+	0x01, 0x18, 0x00, 0xc6, 0x33, 0x67, 0x02, 0x6e, 0x73, 0xc0, 0x0c, 0x00, 0x01, 0x00, 0x01,
+	0x00, 0x00, 0x0e, 0x10, 0x00, 0x04, 0xc0, 0x00, 0x02, 0x35, 0xc0, 0x33, 0x00, 0x1c, 0x00,
+	0x01, 0x00, 0x00, 0x0e, 0x10, 0x00, 0x10, 0x20, 0x01, 0x0d, 0xb8, 0x00, 0x00, 0x00, 0x00,
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x53, 0x03, 0x77, 0x77, 0x77, 0xc0, 0x0c, 0x00,
+	0x05, 0x00, 0x01, 0x00, 0x00, 0x0e, 0x10, 0x00, 0x02, 0xc0, 0x33,
+};
+
+/* q_ptr_after answered, flags: qr; the OPT holds ECS 198.51.103.0/24 scope 24 */
+static const uint8_t r_ptr_after[] = {
+	0xab, 0xcd, 0x81, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x04, 0x07, 0x65, 0x78,
+	0x61, 0x6d, 0x70, 0x6c, 0x65, 0x03, 0x63, 0x6f, 0x6d, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00,
+	0x00, 0x29, 0x04, 0xd0, 0x00, 0x00, 0x00, 0x00, 0x00, 0x0b, 0x00, 0x08, 0x00, 0x07, 0x00,
+	0x01, 0x18, 0x18, 0xc6, 0x33, 0x67, 0x02, 0x6e, 0x73, 0xc0, 0x0c, 0x00, 0x01, 0x00, 0x01,
+	0x00, 0x00, 0x0e, 0x10, 0x00, 0x04, 0xc0, 0x00, 0x02, 0x35, 0xc0, 0x33, 0x00, 0x1c, 0x00,
+	0x01, 0x00, 0x00, 0x0e, 0x10, 0x00, 0x10, 0x20, 0x01, 0x0d, 0xb8, 0x00, 0x00, 0x00, 0x00,
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x53, 0x03, 0x77, 0x77, 0x77, 0xc0, 0x0c, 0x00,
+	0x05, 0x00, 0x01, 0x00, 0x00, 0x0e, 0x10, 0x00, 0x02, 0xc0, 0x33,
+};
+
+/* r_ptr_after without the OPT: the glue at 29, ADDITIONAL: 3 */
+static const uint8_t r_ptr_after_no_opt[] = {
+	0xab, 0xcd, 0x81, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0x07, 0x65,
+	0x78, 0x61, 0x6d, 0x70, 0x6c, 0x65, 0x03, 0x63, 0x6f, 0x6d, 0x00, 0x00, 0x01, 0x00,
+	0x01, 0x02, 0x6e, 0x73, 0xc0, 0x0c, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x0e, 0x10,
+	0x00, 0x04, 0xc0, 0x00, 0x02, 0x35, 0xc0, 0x1d, 0x00, 0x1c, 0x00, 0x01, 0x00, 0x00,
+	0x0e, 0x10, 0x00, 0x10, 0x20, 0x01, 0x0d, 0xb8, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x53, 0x03, 0x77, 0x77, 0x77, 0xc0, 0x0c, 0x00, 0x05,
+	0x00, 0x01, 0x00, 0x00, 0x0e, 0x10, 0x00, 0x02, 0xc0, 0x1d,
+};
+
 /* Helpers */
 
 static union sockaddr_any addr(const char *ip)
@@ -536,9 +587,11 @@ static void test_add_einval(void **state)
 }
 
 /* Malformed messages, built from the fixtures. */
+#define BAD_MAX 24
+
 struct bad {
 	const char *what;
-	uint8_t msg[128];
+	uint8_t msg[160];
 	size_t len;
 };
 
@@ -557,7 +610,7 @@ static size_t bad_cases(struct bad *b)
 	const size_t qend = sizeof(q_plain); /* q_edns's question ends there too */
 	size_t n = 0;
 
-	memset(b, 0, 16 * sizeof(*b));
+	memset(b, 0, BAD_MAX * sizeof(*b));
 	b[n].what = "header cut short";
 	put(&b[n++], q_plain, WIRE_HDR_LEN - 1);
 	b[n].what = "question cut short";
@@ -596,15 +649,31 @@ static size_t bad_cases(struct bad *b)
 	put(&b[n], q_client_ecs, sizeof(q_client_ecs));
 	b[n].msg[sizeof(q_client_ecs) - 12 + 1] = ECS_OPTION_CODE; /* the cookie's code */
 	n++;
+	b[n].what = "pointer to itself";
+	put(&b[n], q_cookie_glue, sizeof(q_cookie_glue));
+	b[n++].msg[sizeof(q_cookie_glue) - 15] = (uint8_t)(sizeof(q_cookie_glue) - 16);
+	b[n].what = "pointer forward";
+	put(&b[n], q_cookie_glue, sizeof(q_cookie_glue));
+	b[n++].msg[sizeof(q_cookie_glue) - 15] = (uint8_t)(sizeof(q_cookie_glue) - 4);
+	b[n].what = "pointer into the OPT record";
+	put(&b[n], q_cookie_glue, sizeof(q_cookie_glue));
+	b[n++].msg[sizeof(q_cookie_glue) - 15] = (uint8_t)qend;
+	b[n].what = "CNAME RDATA pointing at itself";
+	put(&b[n], q_ptr_after, sizeof(q_ptr_after));
+	b[n++].msg[sizeof(q_ptr_after) - 1] = (uint8_t)(sizeof(q_ptr_after) - 2);
+	b[n].what = "NS RDATA name past its RDLENGTH"; /* the AAAA made an NS */
+	put(&b[n], q_ptr_after, sizeof(q_ptr_after));
+	b[n++].msg[62] = 2;
 	b[n].what = "RDLENGTH past the end";
 	put(&b[n], q_edns, sizeof(q_edns));
 	b[n++].msg[sizeof(q_edns) - 1] = 1;
+	assert_true(n <= BAD_MAX);
 	return n;
 }
 
 static void test_add_malformed(void **state)
 {
-	struct bad b[16];
+	struct bad b[BAD_MAX];
 	size_t n = bad_cases(b);
 	uint8_t out[512];
 	struct ecs_undo u;
@@ -646,6 +715,101 @@ static void test_add_client_too_long(void **state)
 	assert_int_equal(add(msg, n, sizeof(out), CLIENT4, 24, 56, false, &u, out, &len), DR_EOK);
 	assert_int_equal(u.edit, ECS_KEPT);
 	assert_int_equal(add(msg, n, sizeof(out), CLIENT4, 24, 56, true, &u, out, &len), DR_EMALF);
+	assert_int_equal(u.edit, ECS_NONE);
+	assert_int_equal(len, n);
+	assert_memory_equal(out, msg, n);
+}
+
+/* Names after the OPT that point to names after it: their pointers move with them. */
+static void test_add_pointers_after(void **state)
+{
+	uint8_t out[512];
+	struct ecs_undo u;
+	size_t len;
+
+	(void)state;
+	assert_int_equal(add(q_ptr_after, sizeof(q_ptr_after), sizeof(out), CLIENT4, 24, 56, false,
+			     &u, out, &len),
+			 DR_EOK);
+	assert_int_equal(u.edit, ECS_ADDED_OPTION);
+	assert_int_equal(len, sizeof(q_ptr_after_ecs));
+	assert_memory_equal(out, q_ptr_after_ecs, len);
+}
+
+static void test_undo_pointers_after(void **state)
+{
+	struct ecs_undo opt = undo_of(ECS_ADDED_OPT, NULL, 0);
+	struct ecs_undo option = undo_of(ECS_ADDED_OPTION, NULL, 0);
+	uint8_t out[512], want[sizeof(q_ptr_after)];
+	size_t len;
+
+	(void)state;
+	assert_int_equal(
+		undo_in(r_ptr_after, sizeof(r_ptr_after), sizeof(r_ptr_after), &opt, out, &len),
+		DR_EOK);
+	assert_int_equal(len, sizeof(r_ptr_after_no_opt));
+	assert_memory_equal(out, r_ptr_after_no_opt, len);
+
+	memcpy(want, q_ptr_after, sizeof(want));
+	want[WIRE_OFF_FLAGS1] = WIRE_FLAG1_QR | WIRE_FLAG1_RD;
+	assert_int_equal(
+		undo_in(r_ptr_after, sizeof(r_ptr_after), sizeof(r_ptr_after), &option, out, &len),
+		DR_EOK);
+	assert_int_equal(len, sizeof(want));
+	assert_memory_equal(out, want, len);
+}
+
+/* A moved pointer must still reach its target in 14 bits (RFC 1035 §4.1.4). The message: the
+ * question, an empty OPT, a record of <fill> bytes of RDATA, "a.example.com. A" and a record
+ * whose owner points to it. */
+static size_t far_message(uint8_t *msg, size_t fill)
+{
+	static const uint8_t opt[] = {0x00, 0x00, 0x29, 0x04, 0xd0, 0, 0, 0, 0, 0x00, 0x00};
+	static const uint8_t big[] = {0x00, 0xff, 0x00, 0x00, 0x01, 0, 0, 0, 0};
+	static const uint8_t a[] = {0x01, 'a', 0xc0, 0x0c, 0x00, 0x01, 0x00, 0x01, 0,
+				    0,    0,   0,    0x00, 0x04, 192,  0,    2,    1};
+	static const uint8_t a2[] = {0x00, 0x01, 0x00, 0x01, 0, 0, 0, 0, 0x00, 0x04, 192, 0, 2, 2};
+	size_t n = sizeof(q_plain), target;
+
+	memcpy(msg, q_plain, n);
+	msg[WIRE_OFF_ARCOUNT + 1] = 4;
+	memcpy(msg + n, opt, sizeof(opt));
+	n += sizeof(opt);
+	memcpy(msg + n, big, sizeof(big)); /* . TYPE65280 (0xff00) CLASS1, TTL 0 */
+	n += sizeof(big);
+	wire_write_u16(msg + n, (uint16_t)fill);
+	n += 2;
+	memset(msg + n, 0, fill);
+	n += fill;
+	target = n;
+	memcpy(msg + n, a, sizeof(a));
+	n += sizeof(a);
+	wire_write_u16(msg + n, (uint16_t)(0xc000 | target));
+	n += 2;
+	memcpy(msg + n, a2, sizeof(a2));
+	return n + sizeof(a2);
+}
+
+static void test_pointer_range(void **state)
+{
+	const size_t grow = 11; /* CLIENT4 at /24 */
+	static uint8_t msg[17000], out[17000];
+	struct ecs_undo u;
+	size_t n, len, fill;
+
+	(void)state;
+	/* the target lands on 16383 exactly */
+	fill = 16383 - grow - (sizeof(q_plain) + 11 + 11);
+	n = far_message(msg, fill);
+	assert_int_equal(add(msg, n, sizeof(out), CLIENT4, 24, 56, false, &u, out, &len), DR_EOK);
+	assert_int_equal(u.edit, ECS_ADDED_OPTION);
+	assert_int_equal(wire_read_u16(out + len - 16), 0xc000 | 16383);
+
+	/* one further: it would not */
+	n = far_message(msg, fill + 1);
+	assert_int_equal(wire_read_u16(msg + n - 16), 0xc000 | (16383 - grow + 1));
+	assert_int_equal(add(msg, n, sizeof(out), CLIENT4, 24, 56, false, &u, out, &len),
+			 DR_ESPACE);
 	assert_int_equal(u.edit, ECS_NONE);
 	assert_int_equal(len, n);
 	assert_memory_equal(out, msg, n);
@@ -820,7 +984,7 @@ static void test_undo_bare_error(void **state)
 static void test_undo_malformed(void **state)
 {
 	static const enum ecs_edit edits[] = {ECS_ADDED_OPT, ECS_ADDED_OPTION, ECS_REPLACED};
-	struct bad b[16];
+	struct bad b[BAD_MAX];
 	size_t n = bad_cases(b);
 	uint8_t out[512];
 	size_t len;
@@ -914,10 +1078,13 @@ int main(void)
 		cmocka_unit_test(test_add_einval),
 		cmocka_unit_test(test_add_malformed),
 		cmocka_unit_test(test_add_client_too_long),
+		cmocka_unit_test(test_add_pointers_after),
+		cmocka_unit_test(test_pointer_range),
 		cmocka_unit_test(test_undo_added_opt),
 		cmocka_unit_test(test_undo_added_opt_tsig),
 		cmocka_unit_test(test_undo_added_option),
 		cmocka_unit_test(test_undo_replaced),
+		cmocka_unit_test(test_undo_pointers_after),
 		cmocka_unit_test(test_undo_space),
 		cmocka_unit_test(test_undo_nothing),
 		cmocka_unit_test(test_undo_bare_error),
