@@ -126,6 +126,11 @@ static void limit_metrics(struct strbuf *sb, const struct metrics_source *src)
 	       "UDP queries failed over at once because the backend was unreachable (ICMP).");
 	strbuf_printf(sb, "dnsrouter_backend_unreachable_total %llu\n",
 		      (unsigned long long)sum_stat(src, ST_BACKEND_UNREACHABLE));
+	header(sb, "dnsrouter_ecs_unedited_total", "counter",
+	       "Queries that went without the client subnet (signed, malformed, no room) and "
+	       "answers the router's subnet could not be taken out of.");
+	strbuf_printf(sb, "dnsrouter_ecs_unedited_total %llu\n",
+		      (unsigned long long)sum_stat(src, ST_ECS_UNEDITED));
 }
 
 static void router_metrics(struct strbuf *sb, const struct metrics_source *src)

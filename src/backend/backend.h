@@ -37,13 +37,15 @@ struct health_probe;
 
 /* A backend outlives the snapshots that name it, so a reload keeps its in-flight queries, its
  * health and its counters. The control thread creates and frees backends under the registry's
- * lock; workers read only <state>, <timeout_ms> and <addr>, write only their own counters, and
+ * lock; workers read only <state>, <timeout_ms>, <client_address> and <addr>, write only their
+ * own counters, and
  * keep their own sockets for it in an array indexed by <idx>. */
 struct backend {
 	uint32_t idx;                      /* registry slot; stable while the backend lives */
 	union sockaddr_any addr;           /* identity: never changes */
 	_Atomic uint32_t state;            /* BE_* bits */
 	_Atomic uint32_t timeout_ms;       /* per-try timeout, set at each snapshot build */
+	_Atomic uint32_t client_address;   /* CONF_CA_NONE or CONF_CA_ECS, set with it */
 	_Atomic int workers_open;          /* workers holding sockets to it; freed at zero */
 	struct backend_counters *counters; /* one per worker */
 	/* Under the registry lock: */

@@ -186,6 +186,9 @@ int conf_init(struct conf *c)
 	c->rrl.window_ms = DEFAULT_RRL_WINDOW_MS;
 	c->rrl.table_size = DEFAULT_RRL_TABLE;
 	c->qlimit.action = CONF_ACL_DROP;
+	c->client_address = CONF_CA_NONE;
+	c->ecs.v4_bits = 24; /* RFC 7871 §11.1: 24 and 56 keep the client private enough */
+	c->ecs.v6_bits = 56;
 	c->limit_v4_bits = 24; /* BIND's and Knot's defaults */
 	c->limit_v6_bits = 56;
 	health_defaults(&c->health);

@@ -128,11 +128,25 @@ enum {
 	CONF_HEALTH_HOLD_DOWN_MAX = 1u << 9,
 };
 
+/* How a backend learns the client's address. */
+enum conf_client_address {
+	CONF_CA_DEFAULT = 0, /* a backend's own: the global setting */
+	CONF_CA_NONE = 1,    /* the query as it came */
+	CONF_CA_ECS = 2,     /* an EDNS Client Subnet option with the client's prefix */
+};
+
+/* The client subnet the router adds (RFC 7871). */
+struct conf_ecs {
+	uint8_t v4_bits, v6_bits; /* 0..32, 0..128 */
+	bool override;            /* replace a client's own option (and give it back) */
+};
+
 struct conf_backend {
 	char name[CONF_NAME_MAX];
 	union sockaddr_any addr;
-	uint32_t timeout_ms;       /* 0: the global timeout */
-	uint32_t weight;           /* 1..CONF_WEIGHT_MAX */
+	uint32_t timeout_ms;                     /* 0: the global timeout */
+	uint32_t weight;                         /* 1..CONF_WEIGHT_MAX */
+	enum conf_client_address client_address; /* CONF_CA_DEFAULT: the global one */
 	struct conf_health health; /* the global block with this backend's overrides */
 	int line;
 };
@@ -170,10 +184,12 @@ struct conf {
 	char admin_key[CONF_TEXT_MAX + 1];           /* "": the API needs no key */
 	struct prefix transfers[CONF_TRANSFERS_MAX]; /* clients whose AXFR/IXFR are relayed */
 	size_t ntransfers;
-	struct conf_acl acl;       /* checked first, before routing */
-	struct conf_qlimit qlimit; /* per client prefix, before routing */
-	struct conf_rrl rrl;       /* on UDP answers */
-	uint8_t limit_v4_bits;     /* the client prefix of rate-limit and query-limit */
+	struct conf_acl acl;                     /* checked first, before routing */
+	struct conf_qlimit qlimit;               /* per client prefix, before routing */
+	struct conf_rrl rrl;                     /* on UDP answers */
+	enum conf_client_address client_address; /* for backends that say nothing */
+	struct conf_ecs ecs;
+	uint8_t limit_v4_bits; /* the client prefix of rate-limit and query-limit */
 	uint8_t limit_v6_bits;
 	char user[CONF_NAME_MAX];  /* drop root to this user after binding; "": stay */
 	char group[CONF_NAME_MAX]; /* and this group ("": the user's) */

@@ -553,6 +553,73 @@ static int be_weight(struct yctx *y, yaml_node_t *v, void *obj)
 	return yaml_parse_uint(y, v, "backend weight", 1, CONF_WEIGHT_MAX, &be->weight);
 }
 
+static int parse_client_address(struct yctx *y, yaml_node_t *v, enum conf_client_address *out)
+{
+	if (yaml_want_scalar(y, v, "client-address") != DR_EOK) {
+		return DR_ECONF;
+	}
+	if (strcmp(yaml_scalar(v), "none") == 0) {
+		*out = CONF_CA_NONE;
+	} else if (strcmp(yaml_scalar(v), "ecs") == 0) {
+		*out = CONF_CA_ECS;
+	} else {
+		return yaml_fail(y, v, "client-address must be none or ecs, not '%s'",
+				 yaml_scalar(v));
+	}
+	return DR_EOK;
+}
+
+static int be_client_address(struct yctx *y, yaml_node_t *v, void *obj)
+{
+	struct conf_backend *be = obj;
+
+	return parse_client_address(y, v, &be->client_address);
+}
+
+static int key_client_address(struct yctx *y, yaml_node_t *v, void *obj)
+{
+	(void)obj;
+	return parse_client_address(y, v, &y->conf->client_address);
+}
+
+static int ecs_v4(struct yctx *y, yaml_node_t *v, void *obj)
+{
+	unsigned bits;
+	int rc = yaml_parse_uint(y, v, "ecs ipv4-prefix", 0, 32, &bits);
+
+	(void)obj;
+	y->conf->ecs.v4_bits = (uint8_t)bits;
+	return rc;
+}
+
+static int ecs_v6(struct yctx *y, yaml_node_t *v, void *obj)
+{
+	unsigned bits;
+	int rc = yaml_parse_uint(y, v, "ecs ipv6-prefix", 0, 128, &bits);
+
+	(void)obj;
+	y->conf->ecs.v6_bits = (uint8_t)bits;
+	return rc;
+}
+
+static int ecs_override(struct yctx *y, yaml_node_t *v, void *obj)
+{
+	(void)obj;
+	return yaml_parse_bool(y, v, "ecs override", &y->conf->ecs.override);
+}
+
+static const struct keyword ecs_keys[] = {
+	{"ipv4-prefix", ecs_v4},
+	{"ipv6-prefix", ecs_v6},
+	{"override", ecs_override},
+	{NULL, NULL},
+};
+
+static int key_ecs(struct yctx *y, yaml_node_t *v, void *obj)
+{
+	return yaml_parse_map(y, v, ecs_keys, obj, "ecs");
+}
+
 static int be_health(struct yctx *y, yaml_node_t *v, void *obj)
 {
 	struct conf_backend *be = obj;
@@ -562,7 +629,8 @@ static int be_health(struct yctx *y, yaml_node_t *v, void *obj)
 
 static const struct keyword backend_keys[] = {
 	{"name", be_name},     {"address", be_address}, {"timeout", be_timeout},
-	{"weight", be_weight}, {"health", be_health},   {NULL, NULL},
+	{"weight", be_weight}, {"health", be_health},   {"client-address", be_client_address},
+	{NULL, NULL},
 };
 
 static int key_backends(struct yctx *y, yaml_node_t *v, void *obj)
@@ -737,6 +805,8 @@ static const struct keyword top_keys[] = {
 	{"admin", key_admin},
 	{"admin-key", key_admin_key},
 	{"rate-limit", yaml_key_rate_limit},
+	{"client-address", key_client_address},
+	{"ecs", key_ecs},
 	{"acl", yaml_key_acl},
 	{"query-limit", yaml_key_query_limit},
 	{"user", key_user},

@@ -83,6 +83,8 @@ static int build_pool(struct snapshot *s, const struct conf *c, const struct con
 		be->weight = cb->weight;
 		be->health = cb->health;
 		atomic_store(&be->timeout_ms, cb->timeout_ms ? cb->timeout_ms : c->timeout_ms);
+		atomic_store(&be->client_address,
+			     cb->client_address ? cb->client_address : c->client_address);
 		p->backends[p->n++] = be;
 		note_backend(s, be);
 	}
@@ -192,6 +194,7 @@ struct snapshot *snapshot_build(const struct conf *c, struct backend_registry *r
 	memcpy(s->transfers, c->transfers, c->ntransfers * sizeof(*s->transfers));
 	s->ntransfers = (uint32_t)c->ntransfers;
 	s->qlimit = c->qlimit;
+	s->ecs = c->ecs;
 	s->rrl = c->rrl;
 	s->limit_v4_bits = c->limit_v4_bits;
 	s->limit_v6_bits = c->limit_v6_bits;

@@ -407,6 +407,21 @@ int ecs_add(uint8_t *msg, size_t *len, size_t cap, const union sockaddr_any *cli
 	return rc;
 }
 
+/* The scope to give back in the client's own option <client>, from the answer's option
+ * <ours>: the backend's scope, when both are of one family (at most that family's bits);
+ * for an answer made for the other family, the client's source prefix (the answer is good
+ * for just the network it asked about, as far as it can tell). */
+static uint8_t give_back_scope(const uint8_t *client, const uint8_t *ours)
+{
+	uint16_t family = wire_read_u16(client + ECS_OFF_FAMILY);
+	unsigned max = family == 1 ? 32 : 128;
+
+	if (family != wire_read_u16(ours + ECS_OFF_FAMILY)) {
+		return client[ECS_OFF_SOURCE];
+	}
+	return ours[ECS_OFF_SCOPE] > max ? (uint8_t)max : ours[ECS_OFF_SCOPE];
+}
+
 int ecs_undo(uint8_t *msg, size_t *len, size_t cap, const struct ecs_undo *undo)
 {
 	uint8_t client[ECS_OPTION_MAX];
@@ -443,8 +458,8 @@ int ecs_undo(uint8_t *msg, size_t *len, size_t cap, const struct ecs_undo *undo)
 		}
 		assert(undo->client_len >= OPTION_HDR && undo->client_len <= ECS_OPTION_MAX);
 		memcpy(client, undo->client_opt, undo->client_len);
-		if (undo->client_len > ECS_OFF_SCOPE && v.ecs_len > ECS_OFF_SCOPE) {
-			client[ECS_OFF_SCOPE] = msg[v.ecs + ECS_OFF_SCOPE];
+		if (undo->client_len >= ECS_OFF_ADDR && v.ecs_len >= ECS_OFF_ADDR) {
+			client[ECS_OFF_SCOPE] = give_back_scope(client, msg + v.ecs);
 		}
 		rc = edit(msg, len, cap, &v, v.ecs, v.ecs_len, client, undo->client_len);
 		if (rc == DR_EOK) {

@@ -68,7 +68,9 @@ int ecs_add(uint8_t *msg, size_t *len, size_t cap, const union sockaddr_any *cli
  *  - ECS_REPLACED: the answer's ECS option, if it has one, is replaced by the client's own
  *    (RFC 7871 §7.3: a resolver drops an answer whose ECS does not match its query's), with
  *    the answer's SCOPE PREFIX-LENGTH: the client's query said 0, and 0 in an answer means
- *    "good for every address" (§7.2.1), which an answer made for one network is not.
+ *    "good for every address" (§7.2.1), which an answer made for one network is not. When
+ *    the answer was made for the other family (an IPv6 client that sent an IPv4 option), the
+ *    scope is the client's own source prefix length.
  *  - ECS_NONE, ECS_KEPT: nothing, and the answer is not read.
  * An answer without OPT (a bare error header, say) is left as it is; pointers after the OPT are
  * fixed as in ecs_add. Updates *<len>. Returns DR_EOK; DR_ESPACE when the client's option

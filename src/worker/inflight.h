@@ -9,6 +9,7 @@
 
 #include "common/rand.h"
 #include "common/sockaddr.h"
+#include "wire/ecs.h"
 #include "worker/timer.h"
 
 #define INFLIGHT_IDS 65536u /* one 16-bit ID space */
@@ -35,6 +36,7 @@ struct inflight {
 	uint8_t epoch; /* and that port's epoch then */
 	uint8_t tries;
 	bool in_use;
+	struct ecs_undo ecs; /* what the answer needs undone of the client-address edit */
 	/* Last, and not cleared when the slot is taken: the copy of a query of up to
 	 * INFLIGHT_INLINE bytes (nearly every query; RFC 8467 pads to 128), so that no amount of
 	 * other traffic can take its retry away. Larger ones go to the ring. */

@@ -23,6 +23,7 @@
 #include "common/log.h"
 #include "limit/acl.h"
 #include "worker/peercount.h"
+#include "worker/clientaddr.h"
 #include "worker/query.h"
 #include "worker/stream.h"
 #include "worker/tcp.h"
@@ -250,6 +251,12 @@ void tcp_job_answered(struct worker *w, struct tcp_job *j, const uint8_t *msg, s
 		return;
 	}
 	STAT_INC(w, ST_ANSWERS);
+	if (j->ecs.edit != ECS_NONE) {
+		/* The answer is the backend connection's to keep: undo the edit in a copy. */
+		memcpy(w->edit, msg, len);
+		len = clientaddr_answer(w, w->edit, len, WORKER_EDIT_BUF, &j->ecs);
+		msg = w->edit;
+	}
 	conn_send(w, c, msg, len, j->client_id);
 	job_end(w, j);
 	conn_settle(w, c);
@@ -280,6 +287,7 @@ static void job_start(struct worker *w, struct tcp_conn *c, const struct query_v
 	}
 	j->timer.kind = TIMER_KIND_TCP_JOB;
 	j->conn = c;
+	j->client = c->peer;
 	j->client_id = q->id;
 	j->qhash = wire_question_hash(q);
 	j->qlen = len;

@@ -15,6 +15,7 @@
 #include "common/err.h"
 #include "wire/wire.h"
 #include "worker/stream.h"
+#include "worker/clientaddr.h"
 #include "worker/tcp_up.h"
 #include "worker/udp.h"
 
@@ -216,18 +217,24 @@ static bool id_taken(const struct tcp_up *up, uint16_t id)
 /* Put <j>'s frame in <up>'s buffer (the caller flushes it, or EPOLLOUT does). */
 static int up_write(struct worker *w, struct tcp_up *up, struct tcp_job *j)
 {
-	size_t frame = TCP_LEN_PREFIX + j->qlen;
+	size_t room = TCP_LEN_PREFIX + j->qlen + CLIENTADDR_HEADROOM;
+	size_t len;
 	uint8_t *p;
 
 	stream_compact(up->wbuf, &up->woff, &up->wlen);
-	if (stream_reserve(&up->wbuf, &up->wcap, up->wlen + frame, UP_BUF_MAX * 4) != DR_EOK) {
+	if (stream_reserve(&up->wbuf, &up->wcap, up->wlen + room, UP_BUF_MAX * 4) != DR_EOK) {
 		return DR_ESPACE;
 	}
+	/* From the client's own query every time: a resend may go to another backend. */
 	p = up->wbuf + up->wlen;
-	wire_write_u16(p, (uint16_t)j->qlen);
 	memcpy(p + TCP_LEN_PREFIX, j->query, j->qlen);
+	len = clientaddr_query(w, up->wb->be, &j->client, p + TCP_LEN_PREFIX, j->qlen,
+			       WIRE_TCP_MSG_MAX < room - TCP_LEN_PREFIX ? WIRE_TCP_MSG_MAX
+									: room - TCP_LEN_PREFIX,
+			       &j->ecs);
+	wire_write_u16(p, (uint16_t)len);
 	wire_set_id(p + TCP_LEN_PREFIX, j->backend_id);
-	up->wlen += frame;
+	up->wlen += TCP_LEN_PREFIX + len;
 	j->sent_us = clock_now_us();
 	stat_add(&worker_counters(w, up->wb->be)->queries, 1);
 	return DR_EOK;

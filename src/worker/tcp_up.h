@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "wire/ecs.h"
 #include "worker/timer.h"
 #include "worker/worker.h"
 
@@ -35,9 +36,11 @@ struct tcp_job {
 	bool resent;    /* already sent once more after its connection closed */
 	bool on_wire;   /* written on its connection (a rescue writes one at a time) */
 	bool ended;     /* answered or given up: waits for tcp_reap, touched by nobody */
-	uint8_t *query; /* the query, room for a SERVFAIL after it */
+	uint8_t *query; /* the client's query, room for a SERVFAIL after it */
 	size_t qlen;
 	size_t qcap;
+	union sockaddr_any client; /* for the backend's client-address edit */
+	struct ecs_undo ecs;       /* what the answer needs undone of that edit */
 };
 
 /* Queue <j> on a connection to <wb> (opening one when all are busy) and arm its timer. On

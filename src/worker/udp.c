@@ -13,6 +13,7 @@
 #include "common/clock.h"
 #include "wire/wire.h"
 #include "limit/rrl.h"
+#include "worker/clientaddr.h"
 #include "worker/ports.h"
 #include "worker/query.h"
 #include "worker/udp.h"
@@ -291,8 +292,8 @@ static void rx_peer(const struct tx_queue *tx, unsigned i, bool pktinfo, struct 
 /* Send <msg> to <wb> on behalf of the client in <client>/<ls_idx>. False when the table is
  * full or no socket to <wb> can be had. */
 static bool forward(struct worker *w, struct wbackend *wb, const struct wire_question *q,
-		    uint8_t *msg, size_t len, const struct udp_peer *client, uint32_t ls_idx,
-		    uint16_t client_id, uint8_t tries)
+		    uint8_t *msg, size_t len, size_t cap, const struct udp_peer *client,
+		    uint32_t ls_idx, uint16_t client_id, uint8_t tries)
 {
 	struct inflight *s = inflight_take(&w->inflight, &w->rnd);
 	struct wsock *port;
@@ -319,7 +320,10 @@ static bool forward(struct worker *w, struct wbackend *wb, const struct wire_que
 	s->tries = tries;
 	s->snap_gen = w->snap_gen;
 	s->sent_us = clock_now_us();
+	/* The copy for a retry is the client's own query: the next backend may want another
+	 * edit. */
 	inflight_keep_query(&w->inflight, s, msg, len);
+	len = clientaddr_query(w, wb->be, &client->remote, msg, len, cap, &s->ecs);
 	timeout = atomic_load_explicit(&wb->be->timeout_ms, memory_order_relaxed);
 	timer_arm(&w->wheel, &s->timer, w->now_ms + timeout);
 	wb->pending++;
@@ -380,7 +384,8 @@ static void handle_query(struct worker *w, uint32_t ls_idx, uint8_t *msg, size_t
 
 	STAT_INC(w, ST_QUERIES_UDP);
 	query_decide(w, &from, msg, len, WORKER_QUERY_BUF, &q, &v);
-	if (v.action == QUERY_FORWARD && !forward(w, v.wb, &q, msg, len, client, ls_idx, q.id, 0)) {
+	if (v.action == QUERY_FORWARD &&
+	    !forward(w, v.wb, &q, msg, len, WORKER_RESP_BUF, client, ls_idx, q.id, 0)) {
 		STAT_INC(w, ST_SERVFAIL_NOBACKEND);
 		v.reply_len =
 			query_servfail(msg, len, WORKER_QUERY_BUF, WIRE_EDE_NO_REACHABLE_AUTHORITY);
@@ -449,6 +454,7 @@ static void handle_answer(struct worker *w, struct wsock *ws, uint8_t *msg, size
 		return;
 	}
 	wire_set_id(msg, s->client_id);
+	len = clientaddr_answer(w, msg, len, WORKER_RESP_BUF, &s->ecs);
 	reply_to(w, w->listeners[s->listener].udp.fd, &s->client, bare ? NULL : &q, msg, len);
 	STAT_INC(w, ST_ANSWERS);
 	backend_count_answer(worker_counters(w, wb->be), clock_now_us() - s->sent_us);
@@ -559,8 +565,8 @@ void udp_inflight_expired(struct worker *w, struct inflight *s)
 	memcpy(msg, kept, s->qlen);
 	if (s->tries == 0 && !w->draining) {
 		struct wbackend *next = query_pick_retry(w, &q, failed->be);
-		if (next != NULL &&
-		    forward(w, next, &q, msg, s->qlen, &s->client, s->listener, s->client_id, 1)) {
+		if (next != NULL && forward(w, next, &q, msg, s->qlen, WORKER_QUERY_BUF, &s->client,
+					    s->listener, s->client_id, 1)) {
 			STAT_INC(w, ST_RETRIES);
 			finish_slot(w, s);
 			return;

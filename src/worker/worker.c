@@ -347,12 +347,13 @@ struct worker *worker_new(unsigned id, struct router *r, const union sockaddr_an
 	w->rxbuf = mmap(NULL, (size_t)WORKER_BATCH * WORKER_RESP_BUF, PROT_READ | PROT_WRITE,
 			MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	w->scratch = malloc(WORKER_SCRATCH);
+	w->edit = malloc(WORKER_EDIT_BUF);
 	if (w->rxbuf == MAP_FAILED) {
 		w->rxbuf = NULL;
 	}
 	w->wake.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (w->epfd == -1 || w->rs == NULL || w->rxbuf == NULL || w->scratch == NULL ||
-	    w->wake.fd == -1 || rand_seed(&w->rnd) != DR_EOK ||
+	    w->edit == NULL || w->wake.fd == -1 || rand_seed(&w->rnd) != DR_EOK ||
 	    inflight_init(&w->inflight) != DR_EOK || udp_init(w) != DR_EOK ||
 	    (w->rrl = rrl_new(r->limit_entries, hash_seed(&w->rnd))) == NULL ||
 	    (w->ql = qlimit_new(r->limit_entries, hash_seed(&w->rnd))) == NULL ||
@@ -475,6 +476,7 @@ void worker_free(struct worker *w)
 		munmap(w->rxbuf, (size_t)WORKER_BATCH * WORKER_RESP_BUF);
 	}
 	free(w->scratch);
+	free(w->edit);
 	free(w->rr);
 	regex_scratch_free(w->rs);
 	if (w->wake.fd >= 0) {

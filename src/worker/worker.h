@@ -21,6 +21,7 @@
 #define WORKER_QUERY_BUF 4096 /* largest UDP query accepted; larger ones are dropped */
 #define WORKER_RESP_BUF 65536 /* backend answers can fill a whole datagram */
 #define WORKER_SCRATCH (WIRE_TCP_MSG_MAX + 1024)
+#define WORKER_EDIT_BUF (WIRE_TCP_MSG_MAX + 64) /* an answer, and the option given back */
 
 /* What the control thread shares with the workers. */
 struct router {
@@ -125,6 +126,7 @@ struct worker {
 	struct xfr *xfr_dead;       /* transfers ended this turn, freed at its end */
 	uint8_t *rxbuf;             /* WORKER_BATCH x WORKER_RESP_BUF */
 	uint8_t *scratch;           /* WORKER_SCRATCH: a TCP query and our reply to it */
+	uint8_t *edit; /* WORKER_EDIT_BUF: a TCP answer with its client-address edit undone */
 	uint64_t now_ms;
 	uint64_t ports_sweep_ms;   /* when retired backend ports are next looked at */
 	uint32_t port_pick;        /* drawn each loop turn: which port of a group queries use */

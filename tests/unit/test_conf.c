@@ -857,6 +857,42 @@ static void test_limits_bad(void **state)
 		     false, 3, "bad client prefix 'x'");
 }
 
+static void test_client_address(void **state)
+{
+	struct fixture *f = *state;
+	struct conf *c = &f->conf;
+
+	assert_int_equal(
+		load(f,
+		     "client-address: ecs\n"
+		     "ecs: { ipv4-prefix: 20, ipv6-prefix: 48, override: true }\n"
+		     "backends:\n"
+		     "  - { name: a, address: \"127.0.0.1:5300\" }\n"
+		     "  - { name: b, address: \"127.0.0.1:5301\", client-address: none }\n",
+		     true),
+		DR_EOK);
+	assert_int_equal(c->client_address, CONF_CA_ECS);
+	assert_int_equal(c->ecs.v4_bits, 20);
+	assert_int_equal(c->ecs.v6_bits, 48);
+	assert_true(c->ecs.override);
+	assert_int_equal(c->backends[0].client_address, CONF_CA_DEFAULT);
+	assert_int_equal(c->backends[1].client_address, CONF_CA_NONE);
+	conf_deinit(c);
+	assert_int_equal(load(f, "", true), DR_EOK);
+	assert_int_equal(c->client_address, CONF_CA_NONE);
+	assert_int_equal(c->ecs.v4_bits, 24);
+	assert_int_equal(c->ecs.v6_bits, 56);
+	assert_false(c->ecs.override);
+	conf_deinit(c);
+	expect_error(f, "client-address: proxy\n", false, 1, "none or ecs");
+	expect_error(f, "ecs: { ipv4-prefix: 33 }\n", false, 1, "ipv4-prefix");
+	expect_error(f, "ecs: { ipv6-prefix: 129 }\n", false, 1, "ipv6-prefix");
+	expect_error(f,
+		     "backends:\n"
+		     "  - { name: a, address: \"127.0.0.1:5300\", client-address: all }\n",
+		     false, 2, "none or ecs");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -885,6 +921,7 @@ int main(void)
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_limits_defaults),
 		cmocka_unit_test(test_limits_bad),
+		cmocka_unit_test(test_client_address),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

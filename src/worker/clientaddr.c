@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: MIT */
+/* worker/clientaddr.c -- how a backend learns the client's address: edits of the query on its
+ * way out, undone on the answer on its way back, the same for every transport */
+#include "common/err.h"
+#include "worker/clientaddr.h"
+
+size_t clientaddr_query(struct worker *w, const struct backend *be,
+			const union sockaddr_any *client, uint8_t *msg, size_t len, size_t cap,
+			struct ecs_undo *undo)
+{
+	const struct conf_ecs *ecs = &w->snap->ecs;
+
+	undo->edit = ECS_NONE;
+	if (atomic_load_explicit(&be->client_address, memory_order_relaxed) != CONF_CA_ECS) {
+		return len;
+	}
+	if (ecs_add(msg, &len, cap, client, ecs->v4_bits, ecs->v6_bits, ecs->override, undo) !=
+	    DR_EOK) {
+		STAT_INC(w, ST_ECS_UNEDITED);
+		return len; /* unchanged: the backend sees the router's address alone */
+	}
+	return len;
+}
+
+size_t clientaddr_answer(struct worker *w, uint8_t *msg, size_t len, size_t cap,
+			 const struct ecs_undo *undo)
+{
+	if (undo->edit == ECS_NONE || undo->edit == ECS_KEPT) {
+		return len;
+	}
+	if (ecs_undo(msg, &len, cap, undo) != DR_EOK) {
+		STAT_INC(w, ST_ECS_UNEDITED);
+	}
+	return len;
+}

@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: MIT */
+/* worker/clientaddr.h -- how a backend learns the client's address: edits of the query on its
+ * way out, undone on the answer on its way back, the same for every transport */
+#ifndef DR_WORKER_CLIENTADDR_H
+#define DR_WORKER_CLIENTADDR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend/backend.h"
+#include "common/sockaddr.h"
+#include "wire/ecs.h"
+#include "worker/worker.h"
+
+/* Room a query needs past its end for the edits (an OPT record with an ECS option). */
+#define CLIENTADDR_HEADROOM (11 + ECS_OPTION_MAX)
+
+/* Edit the query in <msg> of <len> bytes (buffer of <cap>) for <be>, from <client>, as the
+ * backend's client-address setting says; <undo> records what its answer needs undone.
+ * Returns the query's new length. A query that cannot be edited (signed, malformed, no room)
+ * goes as it is, counted. Never allocates. */
+size_t clientaddr_query(struct worker *w, const struct backend *be,
+			const union sockaddr_any *client, uint8_t *msg, size_t len, size_t cap,
+			struct ecs_undo *undo);
+
+/* Undo <undo> on the answer in <msg> of <len> bytes (buffer of <cap>); returns its new
+ * length. An answer that cannot be undone is relayed as it is, counted. */
+size_t clientaddr_answer(struct worker *w, uint8_t *msg, size_t len, size_t cap,
+			 const struct ecs_undo *undo);
+
+#endif
