@@ -53,7 +53,8 @@ static void slip(const uint8_t *data, size_t size, const struct wire_question *q
 	CHECK(wire_parse_question(buf, n, &sq) == DR_EOK && sq.end == n);
 	CHECK(sq.id == q->id && sq.name_len == q->name_len &&
 	      memcmp(sq.name, q->name, q->name_len) == 0);
-	CHECK((buf[WIRE_OFF_FLAGS1] & WIRE_FLAG1_TC) && wire_read_u16(buf + WIRE_OFF_ANCOUNT) == 0 &&
+	CHECK((buf[WIRE_OFF_FLAGS1] & WIRE_FLAG1_TC) &&
+	      wire_read_u16(buf + WIRE_OFF_ANCOUNT) == 0 &&
 	      wire_read_u16(buf + WIRE_OFF_NSCOUNT) == 0 &&
 	      wire_read_u16(buf + WIRE_OFF_ARCOUNT) == 0);
 	free(buf);
