@@ -14,20 +14,7 @@
 #include "common/prefix.h"
 #include "limit/acl.h"
 
-static union sockaddr_any addr(const char *ip)
-{
-	union sockaddr_any sa;
-
-	memset(&sa, 0, sizeof(sa));
-	if (inet_pton(AF_INET, ip, &sa.sin.sin_addr) == 1) {
-		sa.sin.sin_family = AF_INET;
-		sa.sin.sin_port = htons(5353);
-	} else {
-		assert_int_equal(inet_pton(AF_INET6, ip, &sa.sin6.sin6_addr), 1);
-		sa.sin6.sin6_family = AF_INET6;
-	}
-	return sa;
-}
+#include "unit_addr.h"
 
 static struct conf_acl_rule rule(const char *prefix, enum conf_acl_action action)
 {
@@ -51,7 +38,7 @@ static size_t linear(const struct conf_acl_rule *rules, size_t n, const union so
 
 static enum conf_acl_action check(const struct acl *a, const char *ip)
 {
-	union sockaddr_any sa = addr(ip);
+	union sockaddr_any sa = unit_addr(ip);
 
 	return acl_check(a, &sa);
 }

@@ -12,19 +12,7 @@
 
 #include "limit/bucket.h"
 
-static union sockaddr_any addr(const char *ip)
-{
-	union sockaddr_any sa;
-
-	memset(&sa, 0, sizeof(sa));
-	if (inet_pton(AF_INET, ip, &sa.sin.sin_addr) == 1) {
-		sa.sin.sin_family = AF_INET;
-	} else {
-		assert_int_equal(inet_pton(AF_INET6, ip, &sa.sin6.sin6_addr), 1);
-		sa.sin6.sin6_family = AF_INET6;
-	}
-	return sa;
-}
+#include "unit_addr.h"
 
 /* Events of <key> at <now_ms> allowed out of <n> at (rate 10, burst 5, debt 0). */
 static unsigned allowed(struct bucket_table *t, uint64_t key, uint64_t now_ms, unsigned n)
@@ -215,9 +203,11 @@ static void test_million(void **state)
 
 static void test_prefix_key(void **state)
 {
-	union sockaddr_any a = addr("192.0.2.77"), b = addr("192.0.2.200"), c = addr("192.0.3.1");
-	union sockaddr_any d = addr("2001:db8:0:1234:5::1"), e = addr("2001:db8:0:12ff::2");
-	union sockaddr_any f = addr("2001:db8:0:1300::");
+	union sockaddr_any a = unit_addr("192.0.2.77"), b = unit_addr("192.0.2.200"),
+			   c = unit_addr("192.0.3.1");
+	union sockaddr_any d = unit_addr("2001:db8:0:1234:5::1"),
+			   e = unit_addr("2001:db8:0:12ff::2");
+	union sockaddr_any f = unit_addr("2001:db8:0:1300::");
 	union sockaddr_any none;
 
 	(void)state;

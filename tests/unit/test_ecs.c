@@ -224,19 +224,7 @@ static const uint8_t r_ptr_after_no_opt[] = {
 
 /* Helpers */
 
-static union sockaddr_any addr(const char *ip)
-{
-	union sockaddr_any sa;
-
-	memset(&sa, 0, sizeof(sa));
-	if (inet_pton(AF_INET, ip, &sa.sin.sin_addr) == 1) {
-		sa.sin.sin_family = AF_INET;
-	} else {
-		assert_int_equal(inet_pton(AF_INET6, ip, &sa.sin6.sin6_addr), 1);
-		sa.sin6.sin6_family = AF_INET6;
-	}
-	return sa;
-}
+#include "unit_addr.h"
 
 #define CLIENT4 "198.51.103.77"
 #define CLIENT6 "2001:db8:1234:5678:9abc:def0:1234:5678"
@@ -251,7 +239,7 @@ static int add(const uint8_t *msg, size_t msg_len, size_t cap, const char *ip, u
 	       unsigned v6_bits, bool override, struct ecs_undo *undo, uint8_t *out, size_t *len)
 {
 	uint8_t *buf = malloc(cap);
-	union sockaddr_any client = addr(ip);
+	union sockaddr_any client = unit_addr(ip);
 	int rc;
 
 	assert_non_null(buf);

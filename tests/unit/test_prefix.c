@@ -12,25 +12,12 @@
 #include "common/err.h"
 #include "common/prefix.h"
 
-static union sockaddr_any addr(const char *ip)
-{
-	union sockaddr_any sa;
-
-	memset(&sa, 0, sizeof(sa));
-	if (inet_pton(AF_INET, ip, &sa.sin.sin_addr) == 1) {
-		sa.sin.sin_family = AF_INET;
-		sa.sin.sin_port = htons(5353);
-	} else {
-		assert_int_equal(inet_pton(AF_INET6, ip, &sa.sin6.sin6_addr), 1);
-		sa.sin6.sin6_family = AF_INET6;
-	}
-	return sa;
-}
+#include "unit_addr.h"
 
 static bool contains(const char *prefix, const char *ip)
 {
 	struct prefix p;
-	union sockaddr_any sa = addr(ip);
+	union sockaddr_any sa = unit_addr(ip);
 
 	assert_int_equal(prefix_parse(prefix, &p), DR_EOK);
 	return prefix_contains(&p, &sa);

@@ -11,25 +11,13 @@
 
 #include "limit/qlimit.h"
 
-static union sockaddr_any addr(const char *ip)
-{
-	union sockaddr_any sa;
-
-	memset(&sa, 0, sizeof(sa));
-	if (inet_pton(AF_INET, ip, &sa.sin.sin_addr) == 1) {
-		sa.sin.sin_family = AF_INET;
-	} else {
-		assert_int_equal(inet_pton(AF_INET6, ip, &sa.sin6.sin6_addr), 1);
-		sa.sin6.sin6_family = AF_INET6;
-	}
-	return sa;
-}
+#include "unit_addr.h"
 
 /* Queries allowed of <n> from <ip>, one every <step_ms> from <*now>. */
 static unsigned allowed(struct qlimit *l, const struct conf_qlimit *c, const char *ip, unsigned n,
 			uint64_t step_ms, uint64_t *now)
 {
-	union sockaddr_any sa = addr(ip);
+	union sockaddr_any sa = unit_addr(ip);
 	unsigned ok = 0;
 
 	for (unsigned i = 0; i < n; i++, *now += step_ms) {

@@ -18,20 +18,7 @@
 #define V4_BITS 24
 #define V6_BITS 56
 
-static union sockaddr_any addr(const char *ip)
-{
-	union sockaddr_any sa;
-
-	memset(&sa, 0, sizeof(sa));
-	if (inet_pton(AF_INET, ip, &sa.sin.sin_addr) == 1) {
-		sa.sin.sin_family = AF_INET;
-		sa.sin.sin_port = htons(5353);
-	} else {
-		assert_int_equal(inet_pton(AF_INET6, ip, &sa.sin6.sin6_addr), 1);
-		sa.sin6.sin6_family = AF_INET6;
-	}
-	return sa;
-}
+#include "unit_addr.h"
 
 static struct wire_question question(const char *name, uint16_t qtype)
 {
@@ -65,7 +52,7 @@ static struct tally flood(struct rrl *r, const struct conf_rrl *c, const char *i
 			  const struct wire_question *q, int rcode, unsigned n, uint64_t step_ms,
 			  uint64_t *now)
 {
-	union sockaddr_any sa = addr(ip);
+	union sockaddr_any sa = unit_addr(ip);
 	struct tally t = {0, 0, 0, 0};
 
 	for (unsigned i = 0; i < n; i++, *now += step_ms) {
@@ -120,7 +107,7 @@ static void test_slip_pattern(void **state)
 {
 	struct rrl *r = rrl_new(64, 7);
 	struct wire_question q = question("example.com", WIRE_TYPE_A);
-	union sockaddr_any sa = addr("198.51.100.9");
+	union sockaddr_any sa = unit_addr("198.51.100.9");
 	uint64_t now = 0;
 
 	(void)state;
@@ -152,7 +139,8 @@ static void test_errors(void **state)
 {
 	struct rrl *r = rrl_new(4096, 9);
 	struct conf_rrl c = conf(100, 0, 1000);
-	union sockaddr_any sa = addr("2001:db8:0:aa00::1"), same = addr("2001:db8:0:aaff::2");
+	union sockaddr_any sa = unit_addr("2001:db8:0:aa00::1"),
+			   same = unit_addr("2001:db8:0:aaff::2");
 	unsigned pass = 0, pass_noerror = 0;
 	char name[64];
 
@@ -219,7 +207,7 @@ static void test_exempt_and_off(void **state)
 
 	/* responses_ps 0: off, whatever else is set. */
 	c = conf(0, 1, 1000);
-	union sockaddr_any sa = addr("203.0.113.1");
+	union sockaddr_any sa = unit_addr("203.0.113.1");
 	for (unsigned i = 0; i < 100; i++) {
 		assert_int_equal(rrl_check(r, &c, V4_BITS, V6_BITS, &sa, &q, 0, now, &would),
 				 RRL_PASS);
@@ -339,7 +327,7 @@ static void test_case(void **state)
 	struct wire_question a, b;
 	struct rrl *r = rrl_new(64, 1);
 	struct conf_rrl c = conf(1, 0, 1000);
-	union sockaddr_any sa = addr("192.0.2.1");
+	union sockaddr_any sa = unit_addr("192.0.2.1");
 
 	(void)state;
 	assert_non_null(r);
