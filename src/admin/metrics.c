@@ -126,11 +126,11 @@ static void limit_metrics(struct strbuf *sb, const struct metrics_source *src)
 	       "UDP queries failed over at once because the backend was unreachable (ICMP).");
 	strbuf_printf(sb, "dnsrouter_backend_unreachable_total %llu\n",
 		      (unsigned long long)sum_stat(src, ST_BACKEND_UNREACHABLE));
-	header(sb, "dnsrouter_ecs_unedited_total", "counter",
-	       "Queries that went without the client subnet (signed, malformed, no room) and "
-	       "answers the router's subnet could not be taken out of.");
-	strbuf_printf(sb, "dnsrouter_ecs_unedited_total %llu\n",
-		      (unsigned long long)sum_stat(src, ST_ECS_UNEDITED));
+	header(sb, "dnsrouter_client_address_unedited_total", "counter",
+	       "Queries that went without the client's address (signed, malformed, no room) and "
+	       "answers the router's client subnet could not be taken out of.");
+	strbuf_printf(sb, "dnsrouter_client_address_unedited_total %llu\n",
+		      (unsigned long long)sum_stat(src, ST_CLIENTADDR_UNEDITED));
 }
 
 static void router_metrics(struct strbuf *sb, const struct metrics_source *src)

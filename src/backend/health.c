@@ -22,6 +22,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/rand.h"
+#include "wire/proxy.h"
 #include "wire/wire.h"
 
 #define TICK_MAX_MS 100 /* passive checks look at the counters this often */
@@ -45,7 +46,9 @@ struct health_probe {
 	bool starved;          /* the last check found no descriptor to use: said once */
 	uint64_t seen_timeouts, seen_answers;
 	uint8_t query[QUERY_BUF]; /* with the TCP length prefix */
-	size_t qlen, qoff;
+	size_t qlen;
+	uint8_t out[PROXY_V2_LOCAL_LEN + QUERY_BUF]; /* what is sent: the query as it goes */
+	size_t olen, qoff;                           /* bytes of <out>, and those sent (TCP) */
 	uint8_t answer[2 + ANSWER_BUF];
 	size_t alen;
 };
@@ -165,6 +168,15 @@ static void build_query(struct health *h, const struct backend *be, struct healt
 	wire_write_u16(p->query, (uint16_t)p->qlen);
 	p->qoff = 0;
 	p->alen = 0;
+	/* A backend that reads the client's address from a PROXY v2 header takes no query
+	 * without one, and the check is the router's own: a LOCAL header, with no address. */
+	p->olen = 0;
+	if (atomic_load_explicit(&be->client_address, memory_order_relaxed) == CONF_CA_PROXY) {
+		p->olen = proxy_v2_local(p->out, sizeof(p->out));
+	}
+	memcpy(p->out + p->olen, be->health.tcp ? p->query : p->query + 2,
+	       be->health.tcp ? p->qlen + 2 : p->qlen);
+	p->olen += be->health.tcp ? p->qlen + 2 : p->qlen;
 }
 
 static void check_start(struct health *h, struct backend *be)
@@ -208,7 +220,7 @@ static void check_start(struct health *h, struct backend *be)
 	}
 	if (!p->tcp) {
 		p->connected = true;
-		if (send(p->fd, p->query + 2, p->qlen, 0) == -1) {
+		if (send(p->fd, p->out, p->olen, 0) == -1) {
 			check_done(h, be, false, strerror(errno));
 			return;
 		}
@@ -275,13 +287,12 @@ static void on_tcp(struct health *h, struct backend *be, uint32_t events)
 		}
 		p->connected = true;
 	}
-	if (p->qoff < p->qlen + 2) {
+	if (p->qoff < p->olen) {
 		struct epoll_event ev = {.events = EPOLLIN,
 					 .data.u64 = ((uint64_t)be->idx << 32) | p->seq};
 
-		while (p->qoff < p->qlen + 2) {
-			ssize_t n = send(p->fd, p->query + p->qoff, p->qlen + 2 - p->qoff,
-					 MSG_NOSIGNAL);
+		while (p->qoff < p->olen) {
+			ssize_t n = send(p->fd, p->out + p->qoff, p->olen - p->qoff, MSG_NOSIGNAL);
 			if (n == -1) {
 				if (errno != EAGAIN && errno != EWOULDBLOCK) {
 					check_done(h, be, false, strerror(errno));

@@ -133,6 +133,7 @@ enum conf_client_address {
 	CONF_CA_DEFAULT = 0, /* a backend's own: the global setting */
 	CONF_CA_NONE = 1,    /* the query as it came */
 	CONF_CA_ECS = 2,     /* an EDNS Client Subnet option with the client's prefix */
+	CONF_CA_PROXY = 3,   /* a PROXY protocol v2 header in front of the query */
 };
 
 /* The client subnet the router adds (RFC 7871). */

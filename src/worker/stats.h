@@ -40,7 +40,7 @@ enum stat_counter {
 	ST_TCP_CLOSE_MAX_QUERIES,   /* tcp.max-queries-per-connection reached */
 	ST_TCP_CLOSE_EVICTED,       /* the idle-longest connection, closed for a newcomer */
 	ST_BACKEND_UNREACHABLE,     /* UDP queries failed over at once on an ICMP error */
-	ST_ECS_UNEDITED, /* queries or answers the client subnet could not be edited in */
+	ST_CLIENTADDR_UNEDITED, /* queries or answers the client-address edit could not be made in */
 	ST_COUNT
 };
 

@@ -54,6 +54,7 @@ struct tcp_conn {
 	uint32_t interest; /* epoll events asked for */
 	uint32_t nqueries; /* whole queries read */
 	union sockaddr_any peer;
+	union sockaddr_any local; /* the router's address the client connected to, once known */
 	bool open;
 	bool rd_closed;    /* the client sent FIN */
 	bool last;         /* tcp.max-queries-per-connection reached: answer, discard, close */
@@ -274,6 +275,18 @@ void tcp_job_failed(struct worker *w, struct tcp_job *j)
 	conn_settle(w, c);
 }
 
+/* The router's address <c> connected to: what a PROXY v2 header names as the destination.
+ * Asked of the kernel once per connection. */
+static union sockaddr_any conn_local(struct tcp_conn *c)
+{
+	socklen_t len = sizeof(c->local);
+
+	if (c->local.sa.sa_family == 0 && getsockname(c->io.fd, &c->local.sa, &len) == -1) {
+		c->local.sa.sa_family = 0; /* the header then says UNSPEC: see wire/proxy.h */
+	}
+	return c->local;
+}
+
 static void job_start(struct worker *w, struct tcp_conn *c, const struct query_verdict *v,
 		      const struct wire_question *q, const uint8_t *msg, size_t len)
 {
@@ -288,6 +301,7 @@ static void job_start(struct worker *w, struct tcp_conn *c, const struct query_v
 	j->timer.kind = TIMER_KIND_TCP_JOB;
 	j->conn = c;
 	j->client = c->peer;
+	j->local = conn_local(c);
 	j->client_id = q->id;
 	j->qhash = wire_question_hash(q);
 	j->qlen = len;
@@ -435,6 +449,7 @@ static void conn_open(struct worker *w, int fd, const union sockaddr_any *peer)
 	t->free_list = c->next_free;
 	c->io.fd = fd;
 	c->peer = *peer;
+	c->local.sa.sa_family = 0;
 	c->open = true;
 	c->rd_closed = false;
 	c->last = false;

@@ -40,7 +40,9 @@ struct tcp_up {
 	bool carried; /* a rescue that wrote its one query: the rest move to the next one */
 	bool stale;   /* a query timed out with no answer since: no new queries */
 	bool dead;
-	uint64_t heard_us; /* when the last answer frame arrived */
+	bool proxied; /* carries the queries of one client, announced by a PROXY v2 header */
+	union sockaddr_any client, local; /* that client, and the router's address it reached */
+	uint64_t heard_us;                /* when the last answer frame arrived */
 	uint8_t *wbuf;
 	size_t woff, wlen, wcap;
 	uint8_t *rbuf;
@@ -84,7 +86,7 @@ static void up_unlink(struct tcp_up *up)
 	}
 }
 
-static struct tcp_up *up_open(struct worker *w, struct wbackend *wb);
+static struct tcp_up *up_open(struct worker *w, struct wbackend *wb, const struct tcp_job *j);
 static int up_queue(struct worker *w, struct tcp_up *up, struct tcp_job *j);
 
 /* Close <up>. When it had connected, a query written on it goes once more: the backend's idle
@@ -119,7 +121,7 @@ static void up_close(struct worker *w, struct tcp_up *up)
 		if (accepted && !(sent && j->resent)) {
 			j->resent = j->resent || sent;
 			if (fresh == NULL || fresh->dead) {
-				fresh = up_open(w, wb);
+				fresh = up_open(w, wb, j);
 			}
 			if (fresh != NULL) {
 				fresh->rescue = true;
@@ -155,7 +157,22 @@ static void up_interest(struct worker *w, struct tcp_up *up)
 	}
 }
 
-static struct tcp_up *up_open(struct worker *w, struct wbackend *wb)
+/* A connection to a backend that learns the client's address from a PROXY v2 header
+ * carries one client's queries: the header, first on the connection, names it. */
+static int up_announce(struct tcp_up *up, const struct tcp_job *j)
+{
+	up->proxied = true;
+	up->client = j->client;
+	up->local = j->local;
+	if (stream_reserve(&up->wbuf, &up->wcap, PROXY_V2_MAX, UP_BUF_MAX * 4) != DR_EOK) {
+		return DR_ENOMEM;
+	}
+	up->wlen = proxy_v2_header(up->wbuf, up->wcap, &j->client, &j->local, true);
+	return up->wlen > 0 ? DR_EOK : DR_EINVAL;
+}
+
+/* A new connection to <wb>, for the client of <j> alone when <wb> wants PROXY headers. */
+static struct tcp_up *up_open(struct worker *w, struct wbackend *wb, const struct tcp_job *j)
 {
 	struct tcp_up *up = calloc(1, sizeof(*up));
 
@@ -165,8 +182,14 @@ static struct tcp_up *up_open(struct worker *w, struct wbackend *wb)
 	up->io.kind = IO_TCP_BACKEND;
 	up->idle.kind = TIMER_KIND_TCP_UP;
 	up->wb = wb;
+	if (clientaddr_proxied(wb->be) && up_announce(up, j) != DR_EOK) {
+		free(up->wbuf);
+		free(up);
+		return NULL;
+	}
 	up->io.fd = stream_connect(&wb->be->addr);
 	if (up->io.fd == -1) {
+		free(up->wbuf);
 		free(up);
 		return NULL;
 	}
@@ -180,14 +203,29 @@ static struct tcp_up *up_open(struct worker *w, struct wbackend *wb)
 	return up;
 }
 
-/* The least busy connection to <wb>, or a new one when they are all busy. */
-static struct tcp_up *up_pick(struct worker *w, struct wbackend *wb)
+/* Whether <j> may ride on <up>: any job may on a shared connection; on one that announced
+ * a client with a PROXY header, only that client's (the same address and port, so the same
+ * client connection, and the same router address). */
+static bool up_fits(const struct tcp_up *up, const struct tcp_job *j, bool proxied)
 {
+	if (up->proxied != proxied) {
+		return false; /* the backend's setting changed: old connections finish alone */
+	}
+	return !proxied ||
+	       (sockaddr_equal(&up->client, &j->client) && sockaddr_equal(&up->local, &j->local));
+}
+
+/* The least busy connection to <wb> that <j> may use, or a new one when they are all busy.
+ * The limit of connections counts those <j> may use: a proxied backend gets up to
+ * UP_CONNS_MAX per client. */
+static struct tcp_up *up_pick(struct worker *w, struct wbackend *wb, const struct tcp_job *j)
+{
+	bool proxied = clientaddr_proxied(wb->be);
 	struct tcp_up *best = NULL;
 	unsigned n = 0;
 
 	for (struct tcp_up *up = wb->tcp_ups; up != NULL; up = up->next) {
-		if (up->stale || up->rescue) {
+		if (up->stale || up->rescue || !up_fits(up, j, proxied)) {
 			continue; /* closes once its queries are done, or is a rescue: not counted */
 		}
 		n++;
@@ -196,7 +234,7 @@ static struct tcp_up *up_pick(struct worker *w, struct wbackend *wb)
 		}
 	}
 	if (best == NULL || (best->njobs >= UP_PIPELINE && n < UP_CONNS_MAX)) {
-		struct tcp_up *fresh = up_open(w, wb);
+		struct tcp_up *fresh = up_open(w, wb, j);
 		if (fresh != NULL) {
 			return fresh;
 		}
@@ -228,10 +266,10 @@ static int up_write(struct worker *w, struct tcp_up *up, struct tcp_job *j)
 	/* From the client's own query every time: a resend may go to another backend. */
 	p = up->wbuf + up->wlen;
 	memcpy(p + TCP_LEN_PREFIX, j->query, j->qlen);
-	len = clientaddr_query(w, up->wb->be, &j->client, p + TCP_LEN_PREFIX, j->qlen,
-			       WIRE_TCP_MSG_MAX < room - TCP_LEN_PREFIX ? WIRE_TCP_MSG_MAX
-									: room - TCP_LEN_PREFIX,
-			       &j->ecs);
+	len = clientaddr_query(
+		w, up->wb->be, &j->client, &j->local, true, p + TCP_LEN_PREFIX, j->qlen,
+		WIRE_TCP_MSG_MAX < room - TCP_LEN_PREFIX ? WIRE_TCP_MSG_MAX : room - TCP_LEN_PREFIX,
+		&j->ecs);
 	wire_write_u16(p, (uint16_t)len);
 	wire_set_id(p + TCP_LEN_PREFIX, j->backend_id);
 	up->wlen += TCP_LEN_PREFIX + len;
@@ -305,7 +343,7 @@ static void up_pump(struct worker *w, struct tcp_up *up)
 		}
 		return; /* a query that cannot be written times out */
 	}
-	next = up_open(w, up->wb);
+	next = up_open(w, up->wb, up->jobs);
 	if (next == NULL) {
 		return; /* they time out */
 	}
@@ -321,7 +359,7 @@ static void up_pump(struct worker *w, struct tcp_up *up)
 
 int tcp_up_send(struct worker *w, struct tcp_job *j, struct wbackend *wb)
 {
-	struct tcp_up *up = up_pick(w, wb);
+	struct tcp_up *up = up_pick(w, wb, j);
 
 	return up != NULL ? up_queue(w, up, j) : DR_ENOBACKEND;
 }

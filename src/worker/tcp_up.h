@@ -40,6 +40,7 @@ struct tcp_job {
 	size_t qlen;
 	size_t qcap;
 	union sockaddr_any client; /* for the backend's client-address edit */
+	union sockaddr_any local;  /* the router's address the client reached */
 	struct ecs_undo ecs;       /* what the answer needs undone of that edit */
 };
 

@@ -289,6 +289,21 @@ static void rx_peer(const struct tx_queue *tx, unsigned i, bool pktinfo, struct 
 	}
 }
 
+/* The router's address that <client> sent to on listener <ls_idx>: the one it learned from
+ * IP_PKTINFO on a wildcard listener, else the listener's own. */
+static void local_address(const struct worker *w, const struct udp_peer *client, uint32_t ls_idx,
+			  union sockaddr_any *out)
+{
+	const union sockaddr_any *ls = &w->listeners[ls_idx].addr;
+
+	*out = *ls;
+	if (client->local_family == AF_INET) {
+		out->sin.sin_addr = client->local.v4;
+	} else if (client->local_family == AF_INET6) {
+		out->sin6.sin6_addr = client->local.v6;
+	}
+}
+
 /* Send <msg> to <wb> on behalf of the client in <client>/<ls_idx>. False when the table is
  * full or no socket to <wb> can be had. */
 static bool forward(struct worker *w, struct wbackend *wb, const struct wire_question *q,
@@ -296,6 +311,7 @@ static bool forward(struct worker *w, struct wbackend *wb, const struct wire_que
 		    uint32_t ls_idx, uint16_t client_id, uint8_t tries)
 {
 	struct inflight *s = inflight_take(&w->inflight, &w->rnd);
+	union sockaddr_any local;
 	struct wsock *port;
 	uint32_t timeout;
 
@@ -323,12 +339,13 @@ static bool forward(struct worker *w, struct wbackend *wb, const struct wire_que
 	/* The copy for a retry is the client's own query: the next backend may want another
 	 * edit. */
 	inflight_keep_query(&w->inflight, s, msg, len);
-	len = clientaddr_query(w, wb->be, &client->remote, msg, len, cap, &s->ecs);
+	wire_set_id(msg, s->id); /* before a PROXY header moves the message along */
+	local_address(w, client, ls_idx, &local);
+	len = clientaddr_query(w, wb->be, &client->remote, &local, false, msg, len, cap, &s->ecs);
 	timeout = atomic_load_explicit(&wb->be->timeout_ms, memory_order_relaxed);
 	timer_arm(&w->wheel, &s->timer, w->now_ms + timeout);
 	wb->pending++;
 	stat_add(&worker_counters(w, wb->be)->queries, 1);
-	wire_set_id(msg, s->id);
 	tx_push(w, port->io.fd, NULL, msg, len);
 	return true;
 }

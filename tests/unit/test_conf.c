@@ -884,13 +884,13 @@ static void test_client_address(void **state)
 	assert_int_equal(c->ecs.v6_bits, 56);
 	assert_false(c->ecs.override);
 	conf_deinit(c);
-	expect_error(f, "client-address: proxy\n", false, 1, "none or ecs");
+	expect_error(f, "client-address: proxy\n", false, 1, "none, ecs or proxy-v2");
 	expect_error(f, "ecs: { ipv4-prefix: 33 }\n", false, 1, "ipv4-prefix");
 	expect_error(f, "ecs: { ipv6-prefix: 129 }\n", false, 1, "ipv6-prefix");
 	expect_error(f,
 		     "backends:\n"
 		     "  - { name: a, address: \"127.0.0.1:5300\", client-address: all }\n",
-		     false, 2, "none or ecs");
+		     false, 2, "none, ecs or proxy-v2");
 }
 
 int main(void)
