@@ -195,6 +195,27 @@ def start_knot(zone, port, cpu):
     return p
 
 
+def start_pdns(zone, port, cpu, proxy_from):
+    """PowerDNS Authoritative (bind backend) with the bench zone on <port>, taking PROXY v2
+    headers from <proxy_from> ("" for none), no security poll, no query log, no API."""
+    d = os.path.join(WORK, "pdns-%d" % port)
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    with open(os.path.join(d, "named.conf"), "w") as f:
+        f.write('zone "%s" { type master; file "%s"; };\n' % (ZONE.rstrip("."), zone))
+    with open(os.path.join(d, "pdns.conf"), "w") as f:
+        f.write("launch=bind\nbind-config=%s/named.conf\nlocal-address=127.0.0.1\n"
+                "local-port=%d\nsecurity-poll-suffix=\nwebserver=no\napi=no\ndaemon=no\n"
+                "guardian=no\nwrite-pid=no\nsocket-dir=%s\ndisable-syslog=yes\n"
+                "receiver-threads=1\ndistributor-threads=1\n%s"
+                % (d, port, d, "proxy-protocol-from=%s\n" % proxy_from if proxy_from else ""))
+    p = start(["pdns_server", "--config-dir=%s" % d, "--daemon=no", "--guardian=no",
+               "--socket-dir=%s" % d], cpu, "pdns-%d.log" % port)
+    if not proxy_from:
+        wait_ready(port, proc=p)
+    return p
+
+
 def write_routes_conf(path, port, knot_port, zone_routes, regex_routes, extra=""):
     with open(path, "w") as f:
         f.write("listen: [ \"127.0.0.1:%d\" ]\nidentity: bench\n%s" % (port, extra))
@@ -571,6 +592,58 @@ def abuse_ab(knot_port, queries, cpu, rounds=3):
     return line
 
 
+def proxy_ab(zone, queries, cpu, rounds=3):
+    """CPU per query of dnsrouter with client-address: proxy-v2 against none, each in front of
+    its own PowerDNS (one takes PROXY headers from the router, the other plain queries:
+    PowerDNS takes no plain query from an address it expects headers from), alternated,
+    medians. None when PowerDNS is not there or does not start."""
+    if shutil.which("pdns_server") is None:
+        return None
+    plain_port, proxy_port = free_port(), free_port()
+    servers = []
+    try:
+        servers.append(start_pdns(zone, plain_port, cpu["load"], ""))
+        servers.append(start_pdns(zone, proxy_port, cpu["load"], "127.0.0.1"))
+    except RuntimeError:
+        for p in servers:
+            stop(p)
+        return None
+    time.sleep(2)   # the second one answers no plain probe: give it the first one's time
+    us = {k: {"sat": [], "fixed": []} for k in ("none", "proxy-v2")}
+    fixed_s = 2 if QUICK else 3
+    for _ in range(rounds):
+        for kind, backend in (("none", plain_port), ("proxy-v2", proxy_port)):
+            port = free_port()
+            extra = "client-address: proxy-v2\n" if kind == "proxy-v2" else ""
+            try:
+                p = start_dnsrouter(port, backend, 1, cpu["router1"], extra=extra)
+            except RuntimeError:
+                continue
+            for what, args, secs in (("sat", ["-c", "8", "-q", "300"], SAT_S),
+                                     ("fixed", ["-Q", str(RATE), "-c", "8", "-q", "200"],
+                                      fixed_s)):
+                c0 = sum(cpu_seconds(p.pid))
+                res = dnsperf(port, queries, cpu["load"], args, seconds=secs)
+                c1 = sum(cpu_seconds(p.pid))
+                if res["completed"]:
+                    us[kind][what].append(1e6 * (c1 - c0) / res["completed"])
+            stop(p)
+    for p in servers:
+        stop(p)
+
+    def med(v):
+        return sorted(v)[len(v) // 2] if v else float("nan")
+    ns, nf = med(us["none"]["sat"]), med(us["none"]["fixed"])
+    xs, xf = med(us["proxy-v2"]["sat"]), med(us["proxy-v2"]["fixed"])
+    line = ("- client-address: proxy-v2 against none, each in front of its own PowerDNS, %d "
+            "alternated runs, medians: CPU per query %.2f vs %.2f µs saturated (%+.1f%%), "
+            "%.2f vs %.2f µs at %d qps (%+.1f%%); target under +10%%: %s"
+            % (rounds, xs, ns, 100.0 * (xs / ns - 1), xf, nf, RATE, 100.0 * (xf / nf - 1),
+               "met" if xs < 1.1 * ns and xf < 1.1 * nf else "not met"))
+    print(line, flush=True)
+    return line
+
+
 def rcode_counts(text):
     """dnsperf's "NOERROR 71 (52.21%), SERVFAIL 60 (44.12%)" as {"NOERROR": 71, ...}."""
     counts = {}
@@ -820,6 +893,7 @@ def main():
     abuse_cost = None
     if ABUSE_ROW in measured(rows):
         abuse_cost = abuse_ab(knot_port, queries, cpu, 1 if QUICK else 5)
+    proxy_cost = proxy_ab(zone, queries, cpu, 1 if QUICK else 3)
     flood_text, flood_line = flood_report([flood_run(knot_port, queries, cpu, rate)
                                            for rate in (0, FLOOD_PACED)])
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -834,7 +908,8 @@ def main():
         % (cpu["router1"], cpu["router2"], cpu["load"], NAMES, 100 - MISSING * 100,
            MISSING * 100, SAT_S, RATE, RUN_S), "",
         table(rows), "", floor_table(rows), "", ratios(rows), route_cost]
-        + ([abuse_cost] if abuse_cost else []) + [flood_line, "", flood_text, "",
+        + ([abuse_cost] if abuse_cost else []) + ([proxy_cost] if proxy_cost else [])
+        + [flood_line, "", flood_text, "",
                                                   where or "(no perf profile: perf missing "
                                                   "or not allowed)", ""])
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
