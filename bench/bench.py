@@ -529,6 +529,22 @@ def routes_ab(knot_port, queries, cpu, rounds=5):
     return line
 
 
+def cpu_per_query(p, port, queries, cpu, fixed_s, into):
+    """Process <p>'s CPU µs per answered query through <port>, saturated and at RATE (for
+    <fixed_s> s), appended to into["sat"] and into["fixed"]."""
+    for what, args, secs in (("sat", ["-c", "8", "-q", "300"], SAT_S),
+                             ("fixed", ["-Q", str(RATE), "-c", "8", "-q", "200"], fixed_s)):
+        c0 = sum(cpu_seconds(p.pid))
+        res = dnsperf(port, queries, cpu["load"], args, seconds=secs)
+        c1 = sum(cpu_seconds(p.pid))
+        if res["completed"]:
+            into[what].append(1e6 * (c1 - c0) / res["completed"])
+
+
+def median(v):
+    return sorted(v)[len(v) // 2] if v else float("nan")
+
+
 def abuse_ab(knot_port, queries, cpu, rounds=3):
     """CPU per query of the floor, the plain 1-worker config and the abuse-controls one,
     alternated (saturated, then at the fixed rate), medians: the cost of the checks, and
@@ -555,18 +571,10 @@ def abuse_ab(knot_port, queries, cpu, rounds=3):
             subprocess.run(["taskset", "-c", cpu["load"], "dnsperf", "-s", "127.0.0.1", "-p",
                             str(port), "-d", queries, "-l", "1"], capture_output=True,
                            timeout=30)
-            for what, args, secs in (("sat", ["-c", "8", "-q", "300"], SAT_S),
-                                     ("fixed", ["-Q", str(RATE), "-c", "8", "-q", "200"],
-                                      fixed_s)):
-                c0 = sum(cpu_seconds(p.pid))
-                res = dnsperf(port, queries, cpu["load"], args, seconds=secs)
-                c1 = sum(cpu_seconds(p.pid))
-                if res["completed"]:
-                    us[kind][what].append(1e6 * (c1 - c0) / res["completed"])
+            cpu_per_query(p, port, queries, cpu, fixed_s, us[kind])
             stop(p)
 
-    def med(v):
-        return sorted(v)[len(v) // 2] if v else float("nan")
+    med = median
     fs, ff = med(us["floor"]["sat"]), med(us["floor"]["fixed"])
     ps, pf = med(us["plain"]["sat"]), med(us["plain"]["fixed"])
     as_, af = med(us["abuse"]["sat"]), med(us["abuse"]["fixed"])
@@ -619,20 +627,12 @@ def proxy_ab(zone, queries, cpu, rounds=3):
                 p = start_dnsrouter(port, backend, 1, cpu["router1"], extra=extra)
             except RuntimeError:
                 continue
-            for what, args, secs in (("sat", ["-c", "8", "-q", "300"], SAT_S),
-                                     ("fixed", ["-Q", str(RATE), "-c", "8", "-q", "200"],
-                                      fixed_s)):
-                c0 = sum(cpu_seconds(p.pid))
-                res = dnsperf(port, queries, cpu["load"], args, seconds=secs)
-                c1 = sum(cpu_seconds(p.pid))
-                if res["completed"]:
-                    us[kind][what].append(1e6 * (c1 - c0) / res["completed"])
+            cpu_per_query(p, port, queries, cpu, fixed_s, us[kind])
             stop(p)
     for p in servers:
         stop(p)
 
-    def med(v):
-        return sorted(v)[len(v) // 2] if v else float("nan")
+    med = median
     ns, nf = med(us["none"]["sat"]), med(us["none"]["fixed"])
     xs, xf = med(us["proxy-v2"]["sat"]), med(us["proxy-v2"]["fixed"])
     line = ("- client-address: proxy-v2 against none, each in front of its own PowerDNS, %d "
