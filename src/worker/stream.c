@@ -12,22 +12,32 @@
 #include "common/err.h"
 #include "worker/stream.h"
 
-int stream_reserve(uint8_t **buf, size_t *cap, size_t need, size_t limit)
+/* The size a buffer of <cap> bytes (<first> when empty) doubles to for <need>, at most
+ * <limit>: DR_EOK with it in <out>, or DR_ESPACE when <need> is past <limit>. */
+static int next_size(size_t cap, size_t first, size_t need, size_t limit, size_t *out)
 {
-	size_t n = *cap ? *cap : 512;
-	uint8_t *grown;
+	size_t n = cap ? cap : first;
 
-	if (need <= *cap) {
-		return DR_EOK;
-	}
 	if (need > limit) {
 		return DR_ESPACE;
 	}
 	while (n < need) {
 		n *= 2;
 	}
-	if (n > limit) {
-		n = limit;
+	*out = n > limit ? limit : n;
+	return DR_EOK;
+}
+
+int stream_reserve(uint8_t **buf, size_t *cap, size_t need, size_t limit)
+{
+	uint8_t *grown;
+	size_t n;
+
+	if (need <= *cap) {
+		return DR_EOK;
+	}
+	if (next_size(*cap, 512, need, limit, &n) != DR_EOK) {
+		return DR_ESPACE;
 	}
 	grown = realloc(*buf, n);
 	if (grown == NULL) {
@@ -80,20 +90,14 @@ uint8_t *stream_buf_get(struct stream_pool *p)
 
 int stream_buf_grow(uint8_t **buf, size_t *cap, size_t need, size_t limit)
 {
-	size_t n = *cap;
+	size_t n;
 	void *m;
 
 	if (need <= *cap) {
 		return DR_EOK;
 	}
-	if (need > limit) {
+	if (next_size(*cap, STREAM_BUF_SIZE, need, limit, &n) != DR_EOK) {
 		return DR_ESPACE;
-	}
-	while (n < need) {
-		n *= 2;
-	}
-	if (n > limit) {
-		n = limit;
 	}
 	m = mremap(*buf, *cap, n, MREMAP_MAYMOVE);
 	if (m == MAP_FAILED) {
