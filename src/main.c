@@ -177,6 +177,9 @@ static int load_conf(const struct cli *cli, struct conf *c, char *err, size_t le
 	if (rc == DR_EOK) {
 		rc = conf_validate(c, err, len);
 	}
+	if (rc == DR_EOK) {
+		rc = conf_check_transparent(c, err, len);
+	}
 	if (rc != DR_EOK && rc != DR_ECONF) {
 		snprintf(err, len, "%s", dr_strerror(rc));
 	}
@@ -271,6 +274,8 @@ static int privs_prepare(struct control *ctl, char *err, size_t len)
 	const char *paths[4];
 	size_t n = 0;
 	int rc = privs_init(&ctl->privs, c->user, c->group, c->chroot, err, len);
+
+	ctl->privs.keep_net_admin = conf_has_transparent(c);
 
 	if (rc == DR_EOK && (ctl->privs.change || ctl->privs.root[0] != '\0')) {
 		if (ctl->cli.conf_path != NULL) {

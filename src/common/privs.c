@@ -7,10 +7,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/capability.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -248,6 +251,22 @@ out:
 	return rc;
 }
 
+/* After the switch to a user, the one capability transparent sockets need, in the calling
+ * thread; threads it starts inherit it. Raw capset: libcap for one call is not worth it. */
+static int keep_net_admin(void)
+{
+	struct __user_cap_header_struct head = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+
+	memset(data, 0, sizeof(data));
+	data[CAP_NET_ADMIN / 32].effective = 1u << (CAP_NET_ADMIN % 32);
+	data[CAP_NET_ADMIN / 32].permitted = 1u << (CAP_NET_ADMIN % 32);
+	if (syscall(SYS_capset, &head, data) == -1) {
+		return -errno;
+	}
+	return prctl(PR_SET_KEEPCAPS, 0L, 0L, 0L, 0L) == -1 ? -errno : DR_EOK;
+}
+
 int privs_drop(const struct privs *p, char *err, size_t len)
 {
 	uid_t ru, eu, su;
@@ -260,6 +279,10 @@ int privs_drop(const struct privs *p, char *err, size_t len)
 	if (!p->change) {
 		return DR_EOK;
 	}
+	if (p->keep_net_admin && prctl(PR_SET_KEEPCAPS, 1L, 0L, 0L, 0L) == -1) {
+		snprintf(err, len, "cannot keep CAP_NET_ADMIN (%s)", strerror(errno));
+		return -errno;
+	}
 	/* Groups first: once the uid is not root, they can no longer be changed. */
 	if (setgroups((size_t)p->ngroups, p->groups) == -1 ||
 	    setresgid(p->gid, p->gid, p->gid) == -1 || setresuid(p->uid, p->uid, p->uid) == -1) {
@@ -271,6 +294,14 @@ int privs_drop(const struct privs *p, char *err, size_t len)
 	    (p->uid != 0 && setuid(0) != -1)) {
 		snprintf(err, len, "user '%s': the switch did not take", p->user);
 		return DR_EINVAL;
+	}
+	if (p->keep_net_admin) {
+		int rc = keep_net_admin();
+		if (rc != DR_EOK) {
+			snprintf(err, len, "user '%s': cannot keep CAP_NET_ADMIN (%s)", p->user,
+				 dr_strerror(rc));
+			return rc;
+		}
 	}
 	return DR_EOK;
 }

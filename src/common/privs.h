@@ -16,6 +16,7 @@ struct privs {
 	gid_t gid;     /* the group's, or the user's primary one */
 	gid_t *groups; /* supplementary groups: the user's, with <gid> (heap) */
 	int ngroups;
+	bool keep_net_admin; /* keep CAP_NET_ADMIN as the user: transparent backends need it */
 	char user[64];       /* for messages: the name, or "uid N" */
 	char root[PATH_MAX]; /* the chroot, symlinks resolved; "" none */
 };
@@ -42,7 +43,8 @@ int privs_check_read(const struct privs *p, const char *const *paths, size_t n, 
 		     size_t len);
 
 /* chroot and chdir("/") when there is a chroot, then supplementary groups, gid and uid;
- * verifies that root cannot be regained. With glibc, setuid applies to every thread of the
+ * with <keep_net_admin>, the calling thread (and the threads it starts later) keeps
+ * CAP_NET_ADMIN and nothing else; verifies that root cannot be regained. With glibc, setuid applies to every thread of the
  * process. Returns DR_EOK, or a negative errno with <err>. */
 int privs_drop(const struct privs *p, char *err, size_t len);
 

@@ -9,6 +9,7 @@
 
 #include "common/err.h"
 #include "common/strmap.h"
+#include "common/transparent.h"
 #include "conf/conf.h"
 #include "common/regex.h"
 
@@ -581,4 +582,43 @@ int conf_validate(struct conf *c, char *err, size_t len)
 		}
 	}
 	return DR_EOK;
+}
+
+int conf_check_transparent(const struct conf *c, char *err, size_t len)
+{
+	int rc;
+
+	for (size_t i = 0; i < c->nbackends; i++) {
+		const struct conf_backend *be = &c->backends[i];
+		enum conf_client_address mode =
+			be->client_address ? be->client_address : c->client_address;
+		if (mode != CONF_CA_TRANSPARENT ||
+		    (rc = transparent_probe(be->addr.sa.sa_family)) == DR_EOK) {
+			continue;
+		}
+		int n = where(c, be->line, err, len);
+		snprintf(err + n, len - (size_t)n,
+			 "backend '%s': client-address transparent needs CAP_NET_ADMIN and kernel "
+			 "support (%s)",
+			 be->name, dr_strerror(rc));
+		return DR_ECONF;
+	}
+	/* Backends etcd adds later take the global setting: the same check, once. */
+	if (c->client_address == CONF_CA_TRANSPARENT && (rc = transparent_probe(AF_INET)) != DR_EOK) {
+		snprintf(err, len,
+			 "%s:0: client-address transparent needs CAP_NET_ADMIN and kernel support (%s)",
+			 c->file ? c->file : "-", dr_strerror(rc));
+		return DR_ECONF;
+	}
+	return DR_EOK;
+}
+
+bool conf_has_transparent(const struct conf *c)
+{
+	for (size_t i = 0; i < c->nbackends; i++) {
+		if (c->backends[i].client_address == CONF_CA_TRANSPARENT) {
+			return true;
+		}
+	}
+	return c->client_address == CONF_CA_TRANSPARENT;
 }

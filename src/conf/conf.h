@@ -134,6 +134,7 @@ enum conf_client_address {
 	CONF_CA_NONE = 1,    /* the query as it came */
 	CONF_CA_ECS = 2,     /* an EDNS Client Subnet option with the client's prefix */
 	CONF_CA_PROXY = 3,   /* a PROXY protocol v2 header in front of the query */
+	CONF_CA_TRANSPARENT = 4, /* sent from the client's own address (IP_TRANSPARENT) */
 };
 
 /* The client subnet the router adds (RFC 7871). */
@@ -233,6 +234,15 @@ int conf_add_listen(struct conf *c, const char *addr, char *err, size_t len);
 /* Check what no single key can: routes naming unknown backends, regexps that do not compile,
  * duplicate names. Applies defaults that depend on other keys. Returns DR_EOK or DR_ECONF. */
 int conf_validate(struct conf *c, char *err, size_t len);
+
+/* Whether this host lets the process send from a client's address for every backend whose
+ * client-address is transparent (the global setting included, for backends etcd adds):
+ * DR_EOK, or DR_ECONF with "FILE:LINE: backend 'NAME': client-address transparent needs
+ * CAP_NET_ADMIN and kernel support (REASON)". */
+int conf_check_transparent(const struct conf *c, char *err, size_t len);
+
+/* True when some backend, or the global setting, is client-address transparent. */
+bool conf_has_transparent(const struct conf *c);
 
 /* For the parsers: append a zeroed backend or route to <c>, or a backend name to <r>.
  * Return the new element (NULL when out of memory) or DR_EOK/DR_ENOMEM. */

@@ -564,8 +564,11 @@ static int parse_client_address(struct yctx *y, yaml_node_t *v, enum conf_client
 		*out = CONF_CA_ECS;
 	} else if (strcmp(yaml_scalar(v), "proxy-v2") == 0) {
 		*out = CONF_CA_PROXY;
+	} else if (strcmp(yaml_scalar(v), "transparent") == 0) {
+		*out = CONF_CA_TRANSPARENT;
 	} else {
-		return yaml_fail(y, v, "client-address must be none, ecs or proxy-v2, not '%s'",
+		return yaml_fail(y, v,
+				 "client-address must be none, ecs, proxy-v2 or transparent, not '%s'",
 				 yaml_scalar(v));
 	}
 	return DR_EOK;

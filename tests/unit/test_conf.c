@@ -884,13 +884,29 @@ static void test_client_address(void **state)
 	assert_int_equal(c->ecs.v6_bits, 56);
 	assert_false(c->ecs.override);
 	conf_deinit(c);
-	expect_error(f, "client-address: proxy\n", false, 1, "none, ecs or proxy-v2");
+	assert_int_equal(load(f,
+			      "backends:\n"
+			      "  - { name: a, address: \"127.0.0.1:5300\" }\n"
+			      "  - { name: t, address: \"127.0.0.1:5301\", client-address: transparent }\n",
+			      true),
+			 DR_EOK);
+	assert_int_equal(c->backends[1].client_address, CONF_CA_TRANSPARENT);
+	assert_true(conf_has_transparent(c));
+	conf_deinit(c);
+	assert_int_equal(load(f, "client-address: transparent\n", true), DR_EOK);
+	assert_int_equal(c->client_address, CONF_CA_TRANSPARENT);
+	assert_true(conf_has_transparent(c));
+	conf_deinit(c);
+	assert_int_equal(load(f, "client-address: proxy-v2\n", true), DR_EOK);
+	assert_false(conf_has_transparent(c));
+	conf_deinit(c);
+	expect_error(f, "client-address: proxy\n", false, 1, "none, ecs, proxy-v2 or transparent");
 	expect_error(f, "ecs: { ipv4-prefix: 33 }\n", false, 1, "ipv4-prefix");
 	expect_error(f, "ecs: { ipv6-prefix: 129 }\n", false, 1, "ipv6-prefix");
 	expect_error(f,
 		     "backends:\n"
 		     "  - { name: a, address: \"127.0.0.1:5300\", client-address: all }\n",
-		     false, 2, "none, ecs or proxy-v2");
+		     false, 2, "none, ecs, proxy-v2 or transparent");
 }
 
 int main(void)
