@@ -95,6 +95,30 @@ static const struct labelled tcp_closes[] = {
 	{"evicted", ST_TCP_CLOSE_EVICTED},
 };
 
+/* Families of one counter without labels. */
+static const struct {
+	const char *name;
+	const char *help;
+	enum stat_counter counter;
+} plain[] = {
+	{"dnsrouter_backend_unreachable_total",
+	 "UDP queries failed over at once because the backend was unreachable (ICMP).",
+	 ST_BACKEND_UNREACHABLE},
+	{"dnsrouter_client_address_unedited_total",
+	 "Queries that went without the client's address (signed, malformed, no room, or a "
+	 "transparent backend of the other family) and answers the router's client subnet could "
+	 "not be taken out of.",
+	 ST_CLIENTADDR_UNEDITED},
+	{"dnsrouter_transparent_sockets_opened_total",
+	 "UDP sockets opened from a client's own address to a transparent backend (a client that "
+	 "keeps its port reuses its socket).",
+	 ST_TRANSPARENT_OPENED},
+	{"dnsrouter_transparent_failed_total",
+	 "Queries to a transparent backend answered SERVFAIL because no socket from the client's "
+	 "address could be had (all busy, or the host refused it).",
+	 ST_TRANSPARENT_FAILED},
+};
+
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 static void labelled_family(struct strbuf *sb, const struct metrics_source *src, const char *name,
@@ -122,15 +146,11 @@ static void limit_metrics(struct strbuf *sb, const struct metrics_source *src)
 	labelled_family(sb, src, "dnsrouter_tcp_closed_total",
 			"Client TCP connections the TCP limits closed, by limit.", "reason",
 			tcp_closes, NELEM(tcp_closes));
-	header(sb, "dnsrouter_backend_unreachable_total", "counter",
-	       "UDP queries failed over at once because the backend was unreachable (ICMP).");
-	strbuf_printf(sb, "dnsrouter_backend_unreachable_total %llu\n",
-		      (unsigned long long)sum_stat(src, ST_BACKEND_UNREACHABLE));
-	header(sb, "dnsrouter_client_address_unedited_total", "counter",
-	       "Queries that went without the client's address (signed, malformed, no room) and "
-	       "answers the router's client subnet could not be taken out of.");
-	strbuf_printf(sb, "dnsrouter_client_address_unedited_total %llu\n",
-		      (unsigned long long)sum_stat(src, ST_CLIENTADDR_UNEDITED));
+	for (size_t i = 0; i < NELEM(plain); i++) {
+		header(sb, plain[i].name, "counter", plain[i].help);
+		strbuf_printf(sb, "%s %llu\n", plain[i].name,
+			      (unsigned long long)sum_stat(src, plain[i].counter));
+	}
 }
 
 static void router_metrics(struct strbuf *sb, const struct metrics_source *src)

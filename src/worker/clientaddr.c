@@ -34,6 +34,26 @@ bool clientaddr_proxied(const struct backend *be)
 	return atomic_load_explicit(&be->client_address, memory_order_relaxed) == CONF_CA_PROXY;
 }
 
+bool clientaddr_transparent(struct worker *w, const struct backend *be,
+			    const union sockaddr_any *client)
+{
+	if (atomic_load_explicit(&be->client_address, memory_order_relaxed) !=
+	    CONF_CA_TRANSPARENT) {
+		return false;
+	}
+	if (client->sa.sa_family != be->addr.sa.sa_family) {
+		STAT_INC(w, ST_CLIENTADDR_UNEDITED);
+		return false;
+	}
+	return true;
+}
+
+const union sockaddr_any *clientaddr_source(struct worker *w, const struct backend *be,
+					    const union sockaddr_any *client)
+{
+	return clientaddr_transparent(w, be, client) ? client : NULL;
+}
+
 size_t clientaddr_answer(struct worker *w, uint8_t *msg, size_t len, size_t cap,
 			 const struct ecs_undo *undo)
 {

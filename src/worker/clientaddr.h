@@ -30,6 +30,17 @@ size_t clientaddr_query(struct worker *w, const struct backend *be,
 /* True when TCP connections to <be> carry one client each, announced by a PROXY v2 header. */
 bool clientaddr_proxied(const struct backend *be);
 
+/* True when a query of <client> goes to <be> from the client's own address. A transparent
+ * backend of the other family cannot be sent to from it: such a query goes from the
+ * router's address, counted as unedited. */
+bool clientaddr_transparent(struct worker *w, const struct backend *be,
+			    const union sockaddr_any *client);
+
+/* The address a connection to <be> for <client> is made from: <client> itself when
+ * clientaddr_transparent, else NULL (one of the router's). */
+const union sockaddr_any *clientaddr_source(struct worker *w, const struct backend *be,
+					    const union sockaddr_any *client);
+
 /* Undo <undo> on the answer in <msg> of <len> bytes (buffer of <cap>); returns its new
  * length. An answer that cannot be undone is relayed as it is, counted. */
 size_t clientaddr_answer(struct worker *w, uint8_t *msg, size_t len, size_t cap,

@@ -22,6 +22,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "worker/ports.h"
+#include "worker/transparent.h"
 #include "worker/udp.h"
 
 #define UDP_PORT_USES 10000     /* queries on one port before it is renewed */
@@ -32,18 +33,6 @@
 /* Out of descriptors, every query would say so: one line a second for all workers. */
 static struct log_limit open_failed;
 
-/* Ask for ICMP errors with the datagram that caused them (worker.c reads them on EPOLLERR),
- * so a query to a port nobody listens on fails over at once. */
-static int want_errors(int fd, sa_family_t family)
-{
-	int one = 1;
-
-	if (family == AF_INET) {
-		return setsockopt(fd, IPPROTO_IP, IP_RECVERR, &one, sizeof(one));
-	}
-	return setsockopt(fd, IPPROTO_IPV6, IPV6_RECVERR, &one, sizeof(one));
-}
-
 /* A new socket connected to the backend of <ws>, or a negative errno (logged). */
 static int port_socket(struct worker *w, const struct wsock *ws)
 {
@@ -51,7 +40,7 @@ static int port_socket(struct worker *w, const struct wsock *ws)
 	const union sockaddr_any *to = &ws->wb->be->addr;
 	int fd = udp_connect(to);
 
-	if (fd >= 0 && want_errors(fd, to->sa.sa_family) == -1) {
+	if (fd >= 0 && udp_want_errors(fd, to->sa.sa_family) == -1) {
 		int e = -errno;
 		close(fd);
 		fd = e;
@@ -194,6 +183,9 @@ struct wsock *ports_of(struct worker *w, const struct inflight *s)
 	struct wbackend *wb = w->bes[s->backend_idx];
 	struct wgroup *g = wb != NULL ? wb->groups[s->group] : NULL;
 
+	if (s->port == TRANSPARENT_GROUP) {
+		return transparent_of(w, s);
+	}
 	if (g == NULL) {
 		return NULL;
 	}
@@ -206,12 +198,22 @@ struct wsock *ports_of(struct worker *w, const struct inflight *s)
 	return NULL;
 }
 
+void ports_release(struct worker *w, const struct inflight *s)
+{
+	struct wsock *ws = ports_of(w, s);
+
+	if (ws != NULL && --ws->inflight == 0 && ws->group == TRANSPARENT_GROUP) {
+		transparent_idle(w, ws);
+	}
+}
+
 void ports_sweep(struct worker *w)
 {
 	if (w->now_ms < w->ports_sweep_ms) {
 		return;
 	}
 	w->ports_sweep_ms = w->now_ms + SWEEP_MS;
+	transparent_sweep(w);
 	for (uint32_t b = 0; b < w->nbes; b++) {
 		struct wbackend *wb = w->bes[b];
 		for (unsigned gi = 0; wb != NULL && gi < INFLIGHT_GROUPS; gi++) {

@@ -17,11 +17,15 @@ bool ports_ready(const struct wbackend *wb);
  * carried UDP_PORT_USES queries or lived UDP_PORT_LIFE_MS. NULL when no socket can be had. */
 struct wsock *ports_pick(struct worker *w, struct wbackend *wb, unsigned group);
 
-/* The port <s> was sent on, or NULL when it has been closed since. */
+/* The port <s> was sent on (a transparent socket included), or NULL when it has been closed
+ * since. */
 struct wsock *ports_of(struct worker *w, const struct inflight *s);
 
-/* Close the retired ports that no query waits on any more. Cheap when called often:
- * it looks at most once a second. */
+/* <s> waits no more on its port: one query fewer in flight there. */
+void ports_release(struct worker *w, const struct inflight *s);
+
+/* Close the retired ports that no query waits on any more, and the transparent sockets idle
+ * long. Cheap when called often: it looks at most once a second. */
 void ports_sweep(struct worker *w);
 
 /* Close every port of <wb> and free its groups. */

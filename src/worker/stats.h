@@ -41,6 +41,8 @@ enum stat_counter {
 	ST_TCP_CLOSE_EVICTED,       /* the idle-longest connection, closed for a newcomer */
 	ST_BACKEND_UNREACHABLE,     /* UDP queries failed over at once on an ICMP error */
 	ST_CLIENTADDR_UNEDITED, /* queries or answers the client-address edit could not be made in */
+	ST_TRANSPARENT_OPENED,  /* sockets opened from a client's address */
+	ST_TRANSPARENT_FAILED,  /* queries no socket from the client's address could be had for */
 	ST_COUNT
 };
 

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "common/err.h"
+#include "common/transparent.h"
 #include "worker/stream.h"
 
 /* The size a buffer of <cap> bytes (<first> when empty) doubles to for <need>, at most
@@ -127,7 +128,7 @@ void stream_pool_deinit(struct stream_pool *p)
 	}
 }
 
-int stream_connect(const union sockaddr_any *to)
+int stream_connect(const union sockaddr_any *to, const union sockaddr_any *from)
 {
 	int one = 1;
 	int fd = socket(to->sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -136,6 +137,10 @@ int stream_connect(const union sockaddr_any *to)
 		return -1;
 	}
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (from != NULL && transparent_bind(fd, from) != DR_EOK) {
+		close(fd);
+		return -1;
+	}
 	if (connect(fd, &to->sa, sockaddr_len(to)) == -1 && errno != EINPROGRESS) {
 		close(fd);
 		return -1;

@@ -47,9 +47,10 @@ void stream_buf_put(struct stream_pool *p, uint8_t *buf, size_t cap);
 /* Give every buffer <p> keeps back to the system. */
 void stream_pool_deinit(struct stream_pool *p);
 
-/* Start a non-blocking TCP connection to <to> (TCP_NODELAY: queries go out at once).
- * Returns the fd, connecting or connected, or -1. */
-int stream_connect(const union sockaddr_any *to);
+/* Start a non-blocking TCP connection to <to> (TCP_NODELAY: queries go out at once), from
+ * the address <from> the host does not own (common/transparent.h), or from one of ours when
+ * <from> is NULL. Returns the fd, connecting or connected, or -1. */
+int stream_connect(const union sockaddr_any *to, const union sockaddr_any *from);
 
 /* After the first EPOLLOUT or error on a connecting <fd>: true when it connected. */
 bool stream_connected(int fd);

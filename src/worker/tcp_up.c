@@ -27,6 +27,13 @@
 #define UP_IDLE_MS 3000 /* below the usual server idle timeout, so we close first */
 #define UP_BUF_MAX (TCP_LEN_PREFIX + WIRE_TCP_MSG_MAX)
 
+/* Whom a connection carries queries of. */
+enum up_kind {
+	UP_SHARED = 0,      /* any client's */
+	UP_PROXY = 1,       /* one client's, announced by a PROXY v2 header */
+	UP_TRANSPARENT = 2, /* one client's, sent from its own address */
+};
+
 struct tcp_up {
 	struct io io; /* first: epoll data.ptr */
 	struct timer idle;
@@ -40,8 +47,9 @@ struct tcp_up {
 	bool carried; /* a rescue that wrote its one query: the rest move to the next one */
 	bool stale;   /* a query timed out with no answer since: no new queries */
 	bool dead;
-	bool proxied; /* carries the queries of one client, announced by a PROXY v2 header */
-	union sockaddr_any client, local; /* that client, and the router's address it reached */
+	enum up_kind kind;
+	union sockaddr_any client, local; /* its client, one-client kinds, and the router's
+					     address it reached */
 	uint64_t heard_us;                /* when the last answer frame arrived */
 	uint8_t *wbuf;
 	size_t woff, wlen, wcap;
@@ -86,7 +94,8 @@ static void up_unlink(struct tcp_up *up)
 	}
 }
 
-static struct tcp_up *up_open(struct worker *w, struct wbackend *wb, const struct tcp_job *j);
+static struct tcp_up *up_open(struct worker *w, struct wbackend *wb, const struct tcp_job *j,
+			      enum up_kind kind);
 static int up_queue(struct worker *w, struct tcp_up *up, struct tcp_job *j);
 
 /* Close <up>. When it had connected, a query written on it goes once more: the backend's idle
@@ -121,7 +130,7 @@ static void up_close(struct worker *w, struct tcp_up *up)
 		if (accepted && !(sent && j->resent)) {
 			j->resent = j->resent || sent;
 			if (fresh == NULL || fresh->dead) {
-				fresh = up_open(w, wb, j);
+				fresh = up_open(w, wb, j, up->kind);
 			}
 			if (fresh != NULL) {
 				fresh->rescue = true;
@@ -157,13 +166,19 @@ static void up_interest(struct worker *w, struct tcp_up *up)
 	}
 }
 
+/* The kind of connection <j> needs to <be> now. */
+static enum up_kind kind_for(struct worker *w, const struct backend *be, const struct tcp_job *j)
+{
+	if (clientaddr_proxied(be)) {
+		return UP_PROXY;
+	}
+	return clientaddr_transparent(w, be, &j->client) ? UP_TRANSPARENT : UP_SHARED;
+}
+
 /* A connection to a backend that learns the client's address from a PROXY v2 header
  * carries one client's queries: the header, first on the connection, names it. */
 static int up_announce(struct tcp_up *up, const struct tcp_job *j)
 {
-	up->proxied = true;
-	up->client = j->client;
-	up->local = j->local;
 	if (stream_reserve(&up->wbuf, &up->wcap, PROXY_V2_MAX, UP_BUF_MAX * 4) != DR_EOK) {
 		return DR_ENOMEM;
 	}
@@ -171,8 +186,10 @@ static int up_announce(struct tcp_up *up, const struct tcp_job *j)
 	return up->wlen > 0 ? DR_EOK : DR_EINVAL;
 }
 
-/* A new connection to <wb>, for the client of <j> alone when <wb> wants PROXY headers. */
-static struct tcp_up *up_open(struct worker *w, struct wbackend *wb, const struct tcp_job *j)
+/* A new connection to <wb> of <kind>: for the client of <j> alone when <wb> wants PROXY
+ * headers or the client's own address. */
+static struct tcp_up *up_open(struct worker *w, struct wbackend *wb, const struct tcp_job *j,
+			      enum up_kind kind)
 {
 	struct tcp_up *up = calloc(1, sizeof(*up));
 
@@ -182,13 +199,19 @@ static struct tcp_up *up_open(struct worker *w, struct wbackend *wb, const struc
 	up->io.kind = IO_TCP_BACKEND;
 	up->idle.kind = TIMER_KIND_TCP_UP;
 	up->wb = wb;
-	if (clientaddr_proxied(wb->be) && up_announce(up, j) != DR_EOK) {
+	up->kind = kind;
+	up->client = j->client;
+	up->local = j->local;
+	if (kind == UP_PROXY && up_announce(up, j) != DR_EOK) {
 		free(up->wbuf);
 		free(up);
 		return NULL;
 	}
-	up->io.fd = stream_connect(&wb->be->addr);
+	up->io.fd = stream_connect(&wb->be->addr, kind == UP_TRANSPARENT ? &j->client : NULL);
 	if (up->io.fd == -1) {
+		if (kind == UP_TRANSPARENT) {
+			STAT_INC(w, ST_TRANSPARENT_FAILED);
+		}
 		free(up->wbuf);
 		free(up);
 		return NULL;
@@ -203,29 +226,29 @@ static struct tcp_up *up_open(struct worker *w, struct wbackend *wb, const struc
 	return up;
 }
 
-/* Whether <j> may ride on <up>: any job may on a shared connection; on one that announced
- * a client with a PROXY header, only that client's (the same address and port, so the same
- * client connection, and the same router address). */
-static bool up_fits(const struct tcp_up *up, const struct tcp_job *j, bool proxied)
+/* Whether <j> may ride on <up>, a connection of <kind>: any job may on a shared connection;
+ * on one that carries one client, only that client's (the same address and port, so the
+ * same client connection, and the same router address). */
+static bool up_fits(const struct tcp_up *up, const struct tcp_job *j, enum up_kind kind)
 {
-	if (up->proxied != proxied) {
+	if (up->kind != kind) {
 		return false; /* the backend's setting changed: old connections finish alone */
 	}
-	return !proxied ||
+	return kind == UP_SHARED ||
 	       (sockaddr_equal(&up->client, &j->client) && sockaddr_equal(&up->local, &j->local));
 }
 
 /* The least busy connection to <wb> that <j> may use, or a new one when they are all busy.
- * The limit of connections counts those <j> may use: a proxied backend gets up to
- * UP_CONNS_MAX per client. */
+ * The limit of connections counts those <j> may use: a backend with one client a connection
+ * gets up to UP_CONNS_MAX per client. */
 static struct tcp_up *up_pick(struct worker *w, struct wbackend *wb, const struct tcp_job *j)
 {
-	bool proxied = clientaddr_proxied(wb->be);
+	enum up_kind kind = kind_for(w, wb->be, j);
 	struct tcp_up *best = NULL;
 	unsigned n = 0;
 
 	for (struct tcp_up *up = wb->tcp_ups; up != NULL; up = up->next) {
-		if (up->stale || up->rescue || !up_fits(up, j, proxied)) {
+		if (up->stale || up->rescue || !up_fits(up, j, kind)) {
 			continue; /* closes once its queries are done, or is a rescue: not counted */
 		}
 		n++;
@@ -234,7 +257,7 @@ static struct tcp_up *up_pick(struct worker *w, struct wbackend *wb, const struc
 		}
 	}
 	if (best == NULL || (best->njobs >= UP_PIPELINE && n < UP_CONNS_MAX)) {
-		struct tcp_up *fresh = up_open(w, wb, j);
+		struct tcp_up *fresh = up_open(w, wb, j, kind);
 		if (fresh != NULL) {
 			return fresh;
 		}
@@ -343,7 +366,7 @@ static void up_pump(struct worker *w, struct tcp_up *up)
 		}
 		return; /* a query that cannot be written times out */
 	}
-	next = up_open(w, up->wb, up->jobs);
+	next = up_open(w, up->wb, up->jobs, up->kind);
 	if (next == NULL) {
 		return; /* they time out */
 	}

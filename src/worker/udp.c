@@ -16,6 +16,7 @@
 #include "worker/clientaddr.h"
 #include "worker/ports.h"
 #include "worker/query.h"
+#include "worker/transparent.h"
 #include "worker/udp.h"
 
 #define TX_MAX (2 * WORKER_BATCH)
@@ -96,6 +97,16 @@ int udp_listen(const union sockaddr_any *addr)
 	}
 	set_buffers(fd);
 	return fd;
+}
+
+int udp_want_errors(int fd, sa_family_t family)
+{
+	int one = 1;
+
+	if (family == AF_INET) {
+		return setsockopt(fd, IPPROTO_IP, IP_RECVERR, &one, sizeof(one));
+	}
+	return setsockopt(fd, IPPROTO_IPV6, IPV6_RECVERR, &one, sizeof(one));
 }
 
 int udp_connect(const union sockaddr_any *addr)
@@ -253,11 +264,7 @@ static int rx_batch(struct worker *w, int fd, size_t bufsize, bool pktinfo)
 
 static void finish_slot(struct worker *w, struct inflight *s)
 {
-	struct wsock *port = ports_of(w, s);
-
-	if (port != NULL) {
-		port->inflight--;
-	}
+	ports_release(w, s);
 	timer_disarm(&w->wheel, &s->timer);
 	inflight_put(&w->inflight, s);
 	w->bes[s->backend_idx]->pending--;
@@ -304,6 +311,28 @@ static void local_address(const struct worker *w, const struct udp_peer *client,
 	}
 }
 
+/* The socket a query in <s> from <client> goes to <wb> on, recorded in <s>: one of the
+ * backend's random ports, or the socket from the client's own address. */
+static struct wsock *source_pick(struct worker *w, struct wbackend *wb, struct inflight *s,
+				 const union sockaddr_any *client)
+{
+	struct wsock *ws;
+
+	if (clientaddr_transparent(w, wb->be, client)) {
+		ws = transparent_pick(w, wb, client);
+		if (ws != NULL) {
+			transparent_mark(ws, s);
+		}
+		return ws;
+	}
+	ws = ports_pick(w, wb, s->group);
+	if (ws != NULL) {
+		s->port = ws->port;
+		s->epoch = ws->epoch;
+	}
+	return ws;
+}
+
 /* Send <msg> to <wb> on behalf of the client in <client>/<ls_idx>. False when the table is
  * full or no socket to <wb> can be had. */
 static bool forward(struct worker *w, struct wbackend *wb, const struct wire_question *q,
@@ -319,7 +348,7 @@ static bool forward(struct worker *w, struct wbackend *wb, const struct wire_que
 		STAT_INC(w, ST_INFLIGHT_FULL);
 		return false;
 	}
-	port = ports_pick(w, wb, s->group);
+	port = source_pick(w, wb, s, &client->remote);
 	if (port == NULL) {
 		inflight_put(&w->inflight, s);
 		return false; /* the caller's SERVFAIL is counted by its cause */
@@ -330,8 +359,6 @@ static bool forward(struct worker *w, struct wbackend *wb, const struct wire_que
 	s->client_id = client_id;
 	s->backend_idx = wb->be->idx;
 	s->qhash = wire_question_hash(q);
-	s->port = port->port;
-	s->epoch = port->epoch;
 	port->inflight++;
 	s->tries = tries;
 	s->snap_gen = w->snap_gen;
@@ -446,7 +473,25 @@ void udp_listener_read(struct worker *w, uint32_t ls_idx)
 /* True when <s> went out on <ws>: the backend, the port and the port's epoch. */
 static bool sent_on(const struct inflight *s, const struct wsock *ws)
 {
-	return s->backend_idx == ws->wb->be->idx && s->port == ws->port && s->epoch == ws->epoch;
+	return s->backend_idx == ws->wb->be->idx && s->port == ws->port && s->epoch == ws->epoch &&
+	       (ws->group != TRANSPARENT_GROUP || s->tsock == ws->place);
+}
+
+/* The query in flight on <ws> under backend-side <id>, or NULL. A port belongs to one ID
+ * space; a transparent socket carries queries of any, so each is looked at. */
+static struct inflight *slot_on(struct worker *w, const struct wsock *ws, uint16_t id)
+{
+	if (ws->group != TRANSPARENT_GROUP) {
+		struct inflight *s = inflight_get(&w->inflight, ws->group, id);
+		return s != NULL && sent_on(s, ws) ? s : NULL;
+	}
+	for (unsigned g = 0; g < w->inflight.ngroups; g++) {
+		struct inflight *s = inflight_get(&w->inflight, g, id);
+		if (s != NULL && sent_on(s, ws)) {
+			return s;
+		}
+	}
+	return NULL;
 }
 
 static void handle_answer(struct worker *w, struct wsock *ws, uint8_t *msg, size_t len)
@@ -465,8 +510,8 @@ static void handle_answer(struct worker *w, struct wsock *ws, uint8_t *msg, size
 			return;
 		}
 	}
-	s = inflight_get(&w->inflight, ws->group, wire_id(msg));
-	if (s == NULL || !sent_on(s, ws) || (!bare && s->qhash != wire_question_hash(&q))) {
+	s = slot_on(w, ws, wire_id(msg));
+	if (s == NULL || (!bare && s->qhash != wire_question_hash(&q))) {
 		STAT_INC(w, ST_DROP_BAD_RESPONSE);
 		return;
 	}
@@ -525,8 +570,8 @@ static void handle_error(struct worker *w, struct wsock *ws, const struct msghdr
 	if (ee == NULL || !unreachable(ee) || len < WIRE_HDR_LEN) {
 		return;
 	}
-	s = inflight_get(&w->inflight, ws->group, wire_id(data));
-	if (s == NULL || !sent_on(s, ws)) {
+	s = slot_on(w, ws, wire_id(data));
+	if (s == NULL) {
 		return;
 	}
 	STAT_INC(w, ST_BACKEND_UNREACHABLE);

@@ -25,6 +25,11 @@ int udp_listen(const union sockaddr_any *addr);
  * Returns the fd or a negative errno. */
 int udp_connect(const union sockaddr_any *addr);
 
+/* Ask for ICMP errors on <fd> of <family> with the datagram that caused them (worker.c reads
+ * them on EPOLLERR), so a query to a port nobody listens on fails over at once. Returns 0 or
+ * -1 with errno. */
+int udp_want_errors(int fd, sa_family_t family);
+
 /* Read and route every pending query on listener <ls_idx>. */
 void udp_listener_read(struct worker *w, uint32_t ls_idx);
 

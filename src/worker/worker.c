@@ -16,6 +16,7 @@
 #include "limit/qlimit.h"
 #include "limit/rrl.h"
 #include "worker/ports.h"
+#include "worker/transparent.h"
 #include "worker/tcp.h"
 #include "worker/tcp_up.h"
 #include "worker/udp.h"
@@ -57,6 +58,7 @@ static void backend_close(struct worker *w, struct wbackend *wb)
 	tcp_up_close_all(w, wb);
 	w->bes[wb->be->idx] = NULL;
 	ports_close_all(w, wb);
+	transparent_close_backend(w, wb);
 	atomic_fetch_sub_explicit(&wb->be->workers_open, 1, memory_order_release);
 	free(wb);
 }
@@ -459,6 +461,7 @@ void worker_free(struct worker *w)
 		}
 	}
 	free(w->bes);
+	transparent_free(w);
 	tcp_up_reap(w);
 	xfr_reap(w);
 	for (uint32_t i = 0; i < w->nlisteners; i++) {

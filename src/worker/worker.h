@@ -67,9 +67,10 @@ struct xfr;
 struct wsock {
 	struct io io; /* first: epoll data.ptr; fd -1 when closed */
 	struct wbackend *wb;
-	uint8_t group;     /* the ID space */
+	uint8_t group;     /* the ID space, or TRANSPARENT_GROUP: carries queries of every one */
 	uint8_t port;      /* which of the group's ports, 0..UDP_PORTS-1 */
 	uint8_t epoch;     /* bumped at each renewal: an answer returns on the port it left from */
+	uint16_t place;    /* a transparent socket's place in its table (worker/transparent.c) */
 	uint32_t uses;     /* queries sent on it */
 	uint32_t inflight; /* of them, still waiting for their answer or timeout */
 	uint64_t due_ms;   /* in use: renewed from then on; retired: closed then at the latest */
@@ -96,6 +97,7 @@ struct tx_queue;
 struct tcp_state;
 struct rrl;
 struct qlimit;
+struct transparent;
 
 struct worker {
 	unsigned id;
@@ -122,6 +124,7 @@ struct worker {
 	struct tcp_state *tcp;
 	struct rrl *rrl;            /* response rate limiting state; NULL until the first use */
 	struct qlimit *ql;          /* query limit state; NULL until the first use */
+	struct transparent *transparent; /* sockets from clients' addresses; NULL until used */
 	struct tcp_up *tcp_up_dead; /* closed this turn, freed at its end */
 	struct xfr *xfr_dead;       /* transfers ended this turn, freed at its end */
 	uint8_t *rxbuf;             /* WORKER_BATCH x WORKER_RESP_BUF */

@@ -16,6 +16,7 @@
 #include "common/clock.h"
 #include "common/err.h"
 #include "wire/xfr.h"
+#include "worker/clientaddr.h"
 #include "worker/stream.h"
 #include "worker/udp.h"
 #include "worker/xfr.h"
@@ -70,9 +71,16 @@ static void xfr_fail(struct worker *w, struct xfr *x)
 int xfr_start(struct worker *w, struct tcp_job *j, struct wbackend *wb, uint16_t qtype)
 {
 	struct xfr *x = calloc(1, sizeof(*x));
+	size_t head = 0;
 
-	if (x == NULL ||
-	    stream_reserve(&x->wbuf, &x->wcap, TCP_LEN_PREFIX + j->qlen, XFR_FRAME_MAX) != DR_EOK) {
+	if (x == NULL || stream_reserve(&x->wbuf, &x->wcap, PROXY_V2_MAX + TCP_LEN_PREFIX + j->qlen,
+					XFR_FRAME_MAX) != DR_EOK) {
+		goto fail;
+	}
+	/* A transfer is a query like any other: the backend learns the client as it does for
+	 * the rest (ECS aside: a zone is the same for every subnet). */
+	if (clientaddr_proxied(wb->be) &&
+	    (head = proxy_v2_header(x->wbuf, x->wcap, &j->client, &j->local, true)) == 0) {
 		goto fail;
 	}
 	x->io.kind = IO_XFR_BACKEND;
@@ -82,11 +90,11 @@ int xfr_start(struct worker *w, struct tcp_job *j, struct wbackend *wb, uint16_t
 	x->track.qtype = qtype;
 	xfr_track_query(&x->track, j->query, j->qlen);
 	x->backend_id = (uint16_t)rand_next(&w->rnd);
-	wire_write_u16(x->wbuf, (uint16_t)j->qlen);
-	memcpy(x->wbuf + TCP_LEN_PREFIX, j->query, j->qlen);
-	wire_set_id(x->wbuf + TCP_LEN_PREFIX, x->backend_id);
-	x->wlen = TCP_LEN_PREFIX + j->qlen;
-	x->io.fd = stream_connect(&wb->be->addr);
+	wire_write_u16(x->wbuf + head, (uint16_t)j->qlen);
+	memcpy(x->wbuf + head + TCP_LEN_PREFIX, j->query, j->qlen);
+	wire_set_id(x->wbuf + head + TCP_LEN_PREFIX, x->backend_id);
+	x->wlen = head + TCP_LEN_PREFIX + j->qlen;
+	x->io.fd = stream_connect(&wb->be->addr, clientaddr_source(w, wb->be, &j->client));
 	if (x->io.fd == -1) {
 		goto fail;
 	}
