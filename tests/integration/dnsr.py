@@ -464,7 +464,7 @@ class Router(LoggedProcess):
     """A running dnsrouter; start() waits until it answers id.server. CH TXT."""
 
     def __init__(self, workdir, conf=None, args=(), port=None, listen=None, ready=True,
-                 env=None, nofile=None):
+                 env=None, nofile=None, wrapper=()):
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
@@ -477,6 +477,7 @@ class Router(LoggedProcess):
         self.ready = ready
         self.env = env
         self.nofile = nofile  # (soft, hard) descriptor limits to start it with
+        self.wrapper = list(wrapper)  # a command that execs the router, e.g. setpriv ... --
         if conf is not None:
             if isinstance(conf, dict):
                 conf = dict(conf)
@@ -496,7 +497,7 @@ class Router(LoggedProcess):
         if self.nofile is not None:
             def limits():
                 resource.setrlimit(resource.RLIMIT_NOFILE, self.nofile)
-        self.proc = subprocess.Popen([ROUTER_BIN] + self.args, stdout=self._log,
+        self.proc = subprocess.Popen(self.wrapper + [ROUTER_BIN] + self.args, stdout=self._log,
                                      stderr=self._log, stdin=subprocess.DEVNULL, env=env,
                                      preexec_fn=limits)
         if self.ready:

@@ -142,6 +142,9 @@ class PdnsServer(dnsr.LoggedProcess):
             "local-port=%d" % self.port,
             "proxy-protocol-from=%s" % self.proxy_from if self.proxy_from else "",
             "log-dns-queries=yes",
+            # zone transfers only to clients in 127.0.1.0/24, not to the router's 127.0.0.1:
+            # a transfer through the router succeeds only when the header names the client
+            "allow-axfr-ips=127.0.1.0/24",
             "loglevel=6",
             "disable-syslog=yes",
             "log-timestamp=no",

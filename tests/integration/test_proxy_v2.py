@@ -23,6 +23,7 @@ import socket
 import time
 
 import dns.message
+import dns.rcode
 import dns.rdatatype
 import pytest
 
@@ -470,3 +471,30 @@ def test_none_backend_beside_proxy_v2(router, pdns, ns1, fake_backend, default, 
     for kind, wire in seen:
         assert kind == transport and not wire.startswith(SIG), "header sent to a none backend"
     assert not any(w.startswith(SIG) for _, w, _ in fake.queries)
+
+
+# ============================================================= 5. zone transfers
+
+@pytest.mark.parametrize("src,allowed", [("127.0.1.1", True), ("127.0.0.1", False)])
+def test_zone_transfer_carries_client_address(router, pdns, src, allowed):
+    """A relayed AXFR opens its own backend connection: the PROXY header goes first on it, so
+    PowerDNS (allow-axfr-ips=127.0.1.0/24) decides by the client's address."""
+    c = pdns_conf(pdns)
+    c["transfers"] = ["127.0.0.0/8"]
+    r = router(c)
+    q = dnsr.query("example.", "AXFR")
+    rrsets = []
+    with tcp_open(src, r.port) as s:
+        s.sendall(dnsr.tcp_frame(q.to_wire()))
+        first = dns.message.from_wire(dnsr.tcp_read_msg(s), one_rr_per_rrset=True)
+        rrsets += first.answer
+        # The transfer ends with the SOA it began with.
+        while allowed and (len(rrsets) < 2 or rrsets[-1].rdtype != dns.rdatatype.SOA):
+            rrsets += dns.message.from_wire(dnsr.tcp_read_msg(s), one_rr_per_rrset=True).answer
+    if allowed:
+        assert first.rcode() == dns.rcode.NOERROR
+        assert rrsets[0].rdtype == dns.rdatatype.SOA
+        names = {rrset.name.to_text() for rrset in rrsets}
+        assert "host.example." in names, names
+    else:
+        assert first.rcode() != dns.rcode.NOERROR or not first.answer, first
