@@ -89,7 +89,7 @@ static void port_close(struct worker *w, struct wsock *ws)
 
 static void port_init(struct wsock *ws, struct wbackend *wb, unsigned group, unsigned port)
 {
-	ws->io.kind = IO_UDP_BACKEND;
+	ws->io.ready = udp_backend_ready;
 	ws->io.fd = -1;
 	ws->wb = wb;
 	ws->group = (uint8_t)group;

@@ -88,6 +88,8 @@ struct tcp_state {
 };
 
 static void conn_close(struct worker *w, struct tcp_conn *c);
+static void conn_fire(struct worker *w, struct timer *t);
+static void job_fire(struct worker *w, struct timer *t);
 
 int tcp_init(struct worker *w, uint32_t max_conns)
 {
@@ -109,9 +111,9 @@ int tcp_init(struct worker *w, uint32_t max_conns)
 	}
 	t->nconns = max_conns;
 	for (uint32_t i = max_conns; i-- > 0;) {
-		t->conns[i].io.kind = IO_TCP_CLIENT;
+		t->conns[i].io.ready = tcp_client_event;
 		t->conns[i].io.fd = -1;
-		t->conns[i].timer.kind = TIMER_KIND_TCP_CONN;
+		t->conns[i].timer.fire = conn_fire;
 		t->conns[i].next_free = t->free_list;
 		t->free_list = &t->conns[i];
 	}
@@ -298,7 +300,7 @@ static void job_start(struct worker *w, struct tcp_conn *c, const struct query_v
 		STAT_INC(w, ST_INFLIGHT_FULL);
 		return;
 	}
-	j->timer.kind = TIMER_KIND_TCP_JOB;
+	j->timer.fire = job_fire;
 	j->conn = c;
 	j->client = c->peer;
 	j->local = conn_local(c);
@@ -472,7 +474,7 @@ static void conn_open(struct worker *w, int fd, const union sockaddr_any *peer)
 	conn_arm(w, c);
 }
 
-void tcp_accept(struct worker *w, uint32_t ls_idx)
+static void tcp_accept(struct worker *w, uint32_t ls_idx)
 {
 	struct tcp_state *t = w->tcp;
 
@@ -525,6 +527,13 @@ void tcp_accept(struct worker *w, uint32_t ls_idx)
 		t->parked_fd = fd;
 		t->parked_peer = peer;
 	}
+}
+
+void tcp_listener_ready(struct worker *w, struct io *io, uint32_t events)
+{
+	(void)events;
+	tcp_accept(w, (uint32_t)((struct listener *)((char *)io - offsetof(struct listener, tcp)) -
+				 w->listeners));
 }
 
 static void conn_close(struct worker *w, struct tcp_conn *c)
@@ -982,21 +991,25 @@ static void conn_expired(struct worker *w, struct tcp_conn *c)
 	conn_arm(w, c);
 }
 
-void tcp_timer_expired(struct worker *w, struct timer *t)
+/* A query's timer: its backend did not answer in time. */
+static void job_fire(struct worker *w, struct timer *t)
 {
-	if (t->kind == TIMER_KIND_TCP_JOB) {
-		struct tcp_job *j = (struct tcp_job *)((char *)t - offsetof(struct tcp_job, timer));
-		struct tcp_conn *c = j->conn;
-		/* A query sent once more after its connection closed (or waiting its turn to
-		 * be) says nothing of the backend's speed: tcp_up.c, up_close. */
-		if (j->backend_idx < w->nbes && w->bes[j->backend_idx] != NULL && !j->resent) {
-			stat_add(&worker_counters(w, w->bes[j->backend_idx]->be)->timeouts, 1);
-		}
-		tcp_up_timed_out(w, j);
-		job_retry(w, j);
-		conn_settle(w, c);
-		return;
+	struct tcp_job *j = (struct tcp_job *)((char *)t - offsetof(struct tcp_job, timer));
+	struct tcp_conn *c = j->conn;
+
+	/* A query sent once more after its connection closed (or waiting its turn to be) says
+	 * nothing of the backend's speed: tcp_up.c, up_close. */
+	if (j->backend_idx < w->nbes && w->bes[j->backend_idx] != NULL && !j->resent) {
+		stat_add(&worker_counters(w, w->bes[j->backend_idx]->be)->timeouts, 1);
 	}
+	tcp_up_timed_out(w, j);
+	job_retry(w, j);
+	conn_settle(w, c);
+}
+
+/* A connection's timer: idle, or a query not whole in time. */
+static void conn_fire(struct worker *w, struct timer *t)
+{
 	conn_expired(w, (struct tcp_conn *)((char *)t - offsetof(struct tcp_conn, timer)));
 }
 

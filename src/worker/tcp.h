@@ -15,17 +15,14 @@ void tcp_deinit(struct worker *w);
 /* Open a listening TCP socket on <addr> (SO_REUSEPORT). Returns the fd or a negative errno. */
 int tcp_listen(const union sockaddr_any *addr);
 
-/* Accept pending connections on listener <ls_idx>. */
-void tcp_accept(struct worker *w, uint32_t ls_idx);
+/* A listener's TCP socket is readable: accept the pending connections. */
+void tcp_listener_ready(struct worker *w, struct io *io, uint32_t events);
 
 /* Watch the listeners again once a pause for want of descriptors is over. */
 void tcp_accept_resume(struct worker *w);
 
 /* Serve epoll <events> on a client connection. */
 void tcp_client_event(struct worker *w, struct io *io, uint32_t events);
-
-/* A client connection's idle timer or a query's timeout fired. */
-void tcp_timer_expired(struct worker *w, struct timer *t);
 
 /* Free what was closed during this loop turn (events for it may still have been pending). */
 void tcp_reap(struct worker *w);

@@ -196,8 +196,8 @@ static struct tcp_up *up_open(struct worker *w, struct wbackend *wb, const struc
 	if (up == NULL) {
 		return NULL;
 	}
-	up->io.kind = IO_TCP_BACKEND;
-	up->idle.kind = TIMER_KIND_TCP_UP;
+	up->io.ready = tcp_up_event;
+	up->idle.fire = tcp_up_expired;
 	up->wb = wb;
 	up->kind = kind;
 	up->client = j->client;

@@ -8,11 +8,17 @@
 
 #define TIMER_WHEEL_SLOTS 4096u /* a power of two; one turn spans 4.096 s */
 
+struct worker;
+struct timer;
+
+/* What the owner of <t> does when it expires: set by the owner, called by the worker. */
+typedef void (*timer_fire_fn)(struct worker *w, struct timer *t);
+
 /* Embedded in whatever waits: an in-flight query, a TCP connection. */
 struct timer {
 	struct timer *next, *prev; /* NULL: not armed */
 	uint64_t expire_ms;
-	unsigned kind; /* the owner's type, for the owner's dispatch */
+	timer_fire_fn fire;
 };
 
 struct timer_wheel {

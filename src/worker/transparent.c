@@ -198,7 +198,7 @@ static struct tsock *tsock_open(struct worker *w, struct wbackend *wb,
 		free_push(t, ts);
 		return NULL;
 	}
-	ts->ws.io.kind = IO_UDP_BACKEND;
+	ts->ws.io.ready = udp_backend_ready;
 	ts->ws.io.fd = fd;
 	ts->ws.wb = wb;
 	ts->ws.group = TRANSPARENT_GROUP;

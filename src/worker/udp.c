@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -262,6 +263,8 @@ static int rx_batch(struct worker *w, int fd, size_t bufsize, bool pktinfo)
 	return n;
 }
 
+static void inflight_expired(struct worker *w, struct inflight *s);
+
 static void finish_slot(struct worker *w, struct inflight *s)
 {
 	ports_release(w, s);
@@ -353,7 +356,7 @@ static bool forward(struct worker *w, struct wbackend *wb, const struct wire_que
 		inflight_put(&w->inflight, s);
 		return false; /* the caller's SERVFAIL is counted by its cause */
 	}
-	s->timer.kind = TIMER_KIND_INFLIGHT;
+	s->timer.fire = udp_inflight_fire;
 	s->client = *client;
 	s->listener = ls_idx;
 	s->client_id = client_id;
@@ -442,7 +445,7 @@ static void handle_query(struct worker *w, uint32_t ls_idx, uint8_t *msg, size_t
 	}
 }
 
-void udp_listener_read(struct worker *w, uint32_t ls_idx)
+static void listener_read(struct worker *w, uint32_t ls_idx)
 {
 	struct tx_queue *tx = w->tx;
 	int fd = w->listeners[ls_idx].udp.fd;
@@ -468,6 +471,12 @@ void udp_listener_read(struct worker *w, uint32_t ls_idx)
 			break;
 		}
 	}
+}
+
+void udp_listener_ready(struct worker *w, struct io *io, uint32_t events)
+{
+	(void)events;
+	listener_read(w, (uint32_t)((struct listener *)io - w->listeners));
 }
 
 /* True when <s> went out on <ws>: the backend, the port and the port's epoch. */
@@ -523,7 +532,7 @@ static void handle_answer(struct worker *w, struct wsock *ws, uint8_t *msg, size
 	finish_slot(w, s);
 }
 
-void udp_backend_read(struct worker *w, struct wsock *ws)
+static void backend_read(struct worker *w, struct wsock *ws)
 {
 	struct tx_queue *tx = w->tx;
 
@@ -576,10 +585,10 @@ static void handle_error(struct worker *w, struct wsock *ws, const struct msghdr
 	}
 	STAT_INC(w, ST_BACKEND_UNREACHABLE);
 	timer_disarm(&w->wheel, &s->timer);
-	udp_inflight_expired(w, s);
+	inflight_expired(w, s);
 }
 
-void udp_backend_errors(struct worker *w, struct wsock *ws)
+static void backend_errors(struct worker *w, struct wsock *ws)
 {
 	uint8_t data[WIRE_HDR_LEN];
 	uint8_t ctl[CMSG_SPACE(sizeof(struct sock_extended_err) + sizeof(struct sockaddr_in6))]
@@ -607,7 +616,22 @@ void udp_backend_errors(struct worker *w, struct wsock *ws)
 	udp_tx_flush(w);
 }
 
-void udp_inflight_expired(struct worker *w, struct inflight *s)
+void udp_backend_ready(struct worker *w, struct io *io, uint32_t events)
+{
+	struct wsock *ws = (struct wsock *)io;
+
+	if (events & EPOLLERR) {
+		backend_errors(w, ws);
+	}
+	backend_read(w, ws);
+}
+
+void udp_inflight_fire(struct worker *w, struct timer *t)
+{
+	inflight_expired(w, (struct inflight *)t);
+}
+
+static void inflight_expired(struct worker *w, struct inflight *s)
 {
 	const uint8_t *kept = inflight_query(&w->inflight, s);
 	struct wbackend *failed = w->bes[s->backend_idx];

@@ -5,14 +5,6 @@
 
 #include "worker/worker.h"
 
-enum {
-	TIMER_KIND_INFLIGHT = 1,
-	TIMER_KIND_TCP_CONN = 2,
-	TIMER_KIND_TCP_JOB = 3,
-	TIMER_KIND_TCP_UP = 4,
-	TIMER_KIND_XFR = 5,
-};
-
 /* Allocate the worker's send queue. Returns DR_EOK or DR_ENOMEM. */
 int udp_init(struct worker *w);
 void udp_deinit(struct worker *w);
@@ -30,18 +22,16 @@ int udp_connect(const union sockaddr_any *addr);
  * -1 with errno. */
 int udp_want_errors(int fd, sa_family_t family);
 
-/* Read and route every pending query on listener <ls_idx>. */
-void udp_listener_read(struct worker *w, uint32_t ls_idx);
+/* A listener's UDP socket is readable: read and route every pending query on it. */
+void udp_listener_ready(struct worker *w, struct io *io, uint32_t events);
 
-/* Read and relay every pending answer on backend socket <ws>. */
-void udp_backend_read(struct worker *w, struct wsock *ws);
+/* A backend socket (struct wsock) is readable or has an error: read the ICMP errors queued
+ * on it (a query whose datagram found no one at the backend's address fails over to another
+ * backend at once, as a timeout would), then relay every pending answer. */
+void udp_backend_ready(struct worker *w, struct io *io, uint32_t events);
 
-/* Read the ICMP errors queued on backend socket <ws>: a query whose datagram found no one at
- * the backend's address fails over to another backend at once, as a timeout would. */
-void udp_backend_errors(struct worker *w, struct wsock *ws);
-
-/* A query's timer fired: retry it once elsewhere, or answer SERVFAIL. */
-void udp_inflight_expired(struct worker *w, struct inflight *s);
+/* A query's timer fired (struct inflight): retry it once elsewhere, or answer SERVFAIL. */
+void udp_inflight_fire(struct worker *w, struct timer *t);
 
 /* Send everything queued, grouped by socket. Called once per batch and loop turn. */
 void udp_tx_flush(struct worker *w);

@@ -154,54 +154,20 @@ static void run_timers(struct worker *w)
 	struct timer *t;
 
 	while ((t = timer_expire_one(&w->wheel, w->now_ms)) != NULL) {
-		if (t->kind == TIMER_KIND_INFLIGHT) {
-			udp_inflight_expired(w, (struct inflight *)t);
-		} else if (t->kind == TIMER_KIND_TCP_UP) {
-			tcp_up_expired(w, t);
-		} else if (t->kind == TIMER_KIND_XFR) {
-			xfr_expired(w, t);
-		} else {
-			tcp_timer_expired(w, t);
-		}
+		t->fire(w, t);
 	}
 	udp_tx_flush(w);
 }
 
-static void dispatch(struct worker *w, struct io *io, uint32_t events)
+/* The eventfd that stop writes to: the loop looks at router.stopping after every turn. */
+static void wake_ready(struct worker *w, struct io *io, uint32_t events)
 {
-	switch (io->kind) {
-	case IO_UDP_LISTEN:
-		udp_listener_read(w, (uint32_t)((struct listener *)io - w->listeners));
-		break;
-	case IO_TCP_LISTEN:
-		tcp_accept(w, (uint32_t)((struct listener *)((char *)io -
-							     offsetof(struct listener, tcp)) -
-					 w->listeners));
-		break;
-	case IO_UDP_BACKEND:
-		if (events & EPOLLERR) {
-			udp_backend_errors(w, (struct wsock *)io);
-		}
-		udp_backend_read(w, (struct wsock *)io);
-		break;
-	case IO_TCP_CLIENT:
-		tcp_client_event(w, io, events);
-		break;
-	case IO_TCP_BACKEND:
-		tcp_up_event(w, io, events);
-		break;
-	case IO_XFR_BACKEND:
-		xfr_event(w, io, events);
-		break;
-	case IO_WAKE: {
-		uint64_t count;
-		/* Level-triggered: empty it, or every wait returns at once. */
-		if (read(io->fd, &count, sizeof(count)) == -1 && errno != EAGAIN) {
-			log_debug("worker", "worker %u: wake-up read failed (%s)", w->id,
-				  strerror(errno));
-		}
-		break;
-	}
+	uint64_t count;
+
+	(void)events;
+	/* Level-triggered: empty it, or every wait returns at once. */
+	if (read(io->fd, &count, sizeof(count)) == -1 && errno != EAGAIN) {
+		log_debug("worker", "worker %u: wake-up read failed (%s)", w->id, strerror(errno));
 	}
 }
 
@@ -269,7 +235,8 @@ static void *worker_main(void *arg)
 				w->busy_poll_us > 0 ? clock_now_us() + w->busy_poll_us : 0;
 		}
 		for (int i = 0; i < n; i++) {
-			dispatch(w, events[i].data.ptr, events[i].events);
+			struct io *io = events[i].data.ptr;
+			io->ready(w, io, events[i].events);
 		}
 		run_timers(w);
 		tcp_accept_resume(w);
@@ -303,8 +270,8 @@ static int listeners_open(struct worker *w, const union sockaddr_any *addrs, siz
 		struct listener *ls = &w->listeners[w->nlisteners];
 		ls->addr = addrs[i];
 		ls->pktinfo = sockaddr_is_wildcard(&addrs[i]);
-		ls->udp.kind = IO_UDP_LISTEN;
-		ls->tcp.kind = IO_TCP_LISTEN;
+		ls->udp.ready = udp_listener_ready;
+		ls->tcp.ready = tcp_listener_ready;
 		ls->udp.fd = udp_listen(&addrs[i]);
 		ls->tcp.fd = ls->udp.fd < 0 ? -1 : tcp_listen(&addrs[i]);
 		if (ls->udp.fd < 0 || ls->tcp.fd < 0) {
@@ -342,7 +309,7 @@ struct worker *worker_new(unsigned id, struct router *r, const union sockaddr_an
 	}
 	w->id = id;
 	w->router = r;
-	w->wake.kind = IO_WAKE;
+	w->wake.ready = wake_ready;
 	w->wake.fd = -1;
 	w->epfd = epoll_create1(EPOLL_CLOEXEC);
 	w->rs = regex_scratch_new();

@@ -33,20 +33,17 @@ struct router {
 };
 
 /* The kinds of file descriptor a worker's epoll loop serves. */
-enum io_kind {
-	IO_WAKE = 0,
-	IO_UDP_LISTEN = 1,
-	IO_TCP_LISTEN = 2,
-	IO_UDP_BACKEND = 3,
-	IO_TCP_CLIENT = 4,
-	IO_TCP_BACKEND = 5,
-	IO_XFR_BACKEND = 6,
-};
+struct worker;
+struct io;
+
+/* What the owner of <io> does when epoll reports <events> on it. The loop knows no owner:
+ * each module that registers a descriptor says how it is served. */
+typedef void (*io_ready_fn)(struct worker *w, struct io *io, uint32_t events);
 
 /* First member of every object registered with epoll: data.ptr points at it. */
 struct io {
 	int fd;
-	enum io_kind kind;
+	io_ready_fn ready;
 };
 
 struct listener {

@@ -83,8 +83,8 @@ int xfr_start(struct worker *w, struct tcp_job *j, struct wbackend *wb, uint16_t
 	    (head = proxy_v2_header(x->wbuf, x->wcap, &j->client, &j->local, true)) == 0) {
 		goto fail;
 	}
-	x->io.kind = IO_XFR_BACKEND;
-	x->timer.kind = TIMER_KIND_XFR;
+	x->io.ready = xfr_event;
+	x->timer.fire = xfr_expired;
 	x->job = j;
 	x->wb = wb;
 	x->track.qtype = qtype;

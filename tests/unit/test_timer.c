@@ -106,13 +106,11 @@ static void test_not_before_time(void **state)
 	uint64_t fired[64] = {0};
 
 	for (unsigned i = 0; i < 64; i++) {
-		f->t[i].kind = i;
 		timer_arm(&f->tw, &f->t[i], T0 + 1 + i * 37);
 	}
 	run_each_ms(f, T0, T0 + 64 * 37 + 10, fired);
 	for (unsigned i = 0; i < 64; i++) {
 		assert_int_equal(fired[i], T0 + 1 + i * 37);
-		assert_int_equal(f->t[i].kind, i);
 	}
 	assert_int_equal(f->tw.armed, 0);
 }
