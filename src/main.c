@@ -24,7 +24,10 @@
 #include "common/privs.h"
 #include "conf/conf.h"
 #include "discovery/etcd.h"
+#include "front/tcp.h"
+#include "front/udp.h"
 #include "route/route.h"
+#include "upstream/upstream.h"
 #include "worker/worker.h"
 
 #define DNSROUTER_VERSION "0.1.0"
@@ -451,6 +454,10 @@ static void raise_fd_limit(const struct control *ctl)
 
 /* Create the workers and bind their listening sockets, without starting them: a port that is
  * taken fails the start at once, before any health check or etcd read. */
+/* What every worker is made of: the fronts clients reach it through, then the backends'
+ * side. */
+static const struct worker_part *const worker_parts[] = {&udp_front, &tcp_front, &upstream_part};
+
 static int create_workers(struct control *ctl)
 {
 	char err[CONF_ERR_LEN];
@@ -469,8 +476,9 @@ static int create_workers(struct control *ctl)
 		return DR_ENOMEM;
 	}
 	for (unsigned i = 0; i < ctl->nworkers; i++) {
-		ctl->workers[i] = worker_new(i, &ctl->router, ctl->conf.listen, ctl->conf.nlisten,
-					     err, sizeof(err));
+		ctl->workers[i] = worker_new(
+			i, &ctl->router, ctl->conf.listen, ctl->conf.nlisten, worker_parts,
+			sizeof(worker_parts) / sizeof(worker_parts[0]), err, sizeof(err));
 		if (ctl->workers[i] == NULL) {
 			log_err("control", "%s", err);
 			return DR_ECONF;

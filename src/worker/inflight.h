@@ -18,11 +18,21 @@
 #define INFLIGHT_RING_SIZE (4u << 20) /* bytes of the larger query copies kept for retries */
 #define INFLIGHT_INLINE 128u          /* a query up to this size is kept in its own slot */
 
+struct worker;
+struct inflight;
+struct wire_question;
+
+/* How the answer to a query goes back to its client: the front it came through. <msg> of
+ * <len> bytes carries the client's ID; <q> is its question, NULL for an error without one. */
+typedef void (*inflight_answer_fn)(struct worker *w, struct inflight *s, uint8_t *msg, size_t len,
+				   const struct wire_question *q);
+
 /* One query in flight. */
 struct inflight {
 	struct timer timer; /* first: the worker finds the slot from the timer */
 	struct udp_peer client;
-	uint64_t ring_pos; /* where the query's bytes were copied, when not inline */
+	inflight_answer_fn answer; /* the front's, for the answer or our SERVFAIL */
+	uint64_t ring_pos;         /* where the query's bytes were copied, when not inline */
 	uint64_t sent_us;
 	uint64_t snap_gen; /* the routing generation it was forwarded under */
 	uint32_t backend_idx;

@@ -15,13 +15,8 @@
 #include "common/log.h"
 #include "limit/qlimit.h"
 #include "limit/rrl.h"
-#include "worker/ports.h"
-#include "worker/transparent.h"
-#include "worker/tcp.h"
-#include "worker/tcp_up.h"
-#include "worker/udp.h"
+#include "worker/tx.h"
 #include "worker/worker.h"
-#include "worker/xfr.h"
 
 #define EVENTS_PER_WAIT 128
 #define IDLE_WAIT_MS 1000
@@ -38,6 +33,54 @@ int worker_watch(struct worker *w, struct io *io, uint32_t events, bool add)
 	return DR_EOK;
 }
 
+int worker_listen(struct worker *w, bool tcp, int (*open)(const union sockaddr_any *addr),
+		  io_ready_fn ready, char *err, size_t len)
+{
+	char text[SOCKADDR_STRLEN];
+
+	for (uint32_t i = 0; i < w->nlisteners; i++) {
+		struct listener *ls = &w->listeners[i];
+		struct io *io = tcp ? &ls->tcp : &ls->udp;
+		int fd = open(&ls->addr);
+		if (fd < 0) {
+			snprintf(err, len, "cannot listen on %s (%s)",
+				 sockaddr_format(&ls->addr, text, sizeof(text)), dr_strerror(fd));
+			return DR_ECONF;
+		}
+		io->fd = fd;
+		io->ready = ready;
+		if (worker_watch(w, io, EPOLLIN, true) != DR_EOK) {
+			snprintf(err, len, "epoll: %s", strerror(errno));
+			return DR_ECONF;
+		}
+	}
+	return DR_EOK;
+}
+
+void worker_local_address(const struct worker *w, const struct udp_peer *client, uint32_t ls_idx,
+			  union sockaddr_any *out)
+{
+	*out = w->listeners[ls_idx].addr;
+	if (client->local_family == AF_INET) {
+		out->sin.sin_addr = client->local.v4;
+	} else if (client->local_family == AF_INET6) {
+		out->sin6.sin6_addr = client->local.v6;
+	}
+}
+
+/* Ask every part to open its side of <wb>; should one fail, try again after a while. */
+static void backend_try_open(struct worker *w, struct wbackend *wb)
+{
+	for (size_t i = 0; i < w->nparts; i++) {
+		if (w->parts[i]->backend_open != NULL &&
+		    w->parts[i]->backend_open(w, wb) != DR_EOK) {
+			wb->retry_ms = w->now_ms + SOCKET_RETRY_MS;
+			return;
+		}
+	}
+	wb->ready = true;
+}
+
 struct wbackend *worker_backend(struct worker *w, const struct backend *be)
 {
 	struct wbackend *wb = be->idx < w->nbes ? w->bes[be->idx] : NULL;
@@ -47,18 +90,20 @@ struct wbackend *worker_backend(struct worker *w, const struct backend *be)
 	}
 	/* Its first socket failed to open (out of descriptors, say): try again, once a second,
 	 * rather than answer SERVFAIL for this backend until the next reload. */
-	if (!ports_ready(wb) && w->now_ms >= wb->retry_ms && ports_open_first(w, wb) != DR_EOK) {
-		wb->retry_ms = w->now_ms + SOCKET_RETRY_MS;
+	if (!wb->ready && w->now_ms >= wb->retry_ms) {
+		backend_try_open(w, wb);
 	}
-	return ports_ready(wb) ? wb : NULL;
+	return wb->ready ? wb : NULL;
 }
 
 static void backend_close(struct worker *w, struct wbackend *wb)
 {
-	tcp_up_close_all(w, wb);
 	w->bes[wb->be->idx] = NULL;
-	ports_close_all(w, wb);
-	transparent_close_backend(w, wb);
+	for (size_t i = 0; i < w->nparts; i++) {
+		if (w->parts[i]->backend_close != NULL) {
+			w->parts[i]->backend_close(w, wb);
+		}
+	}
 	atomic_fetch_sub_explicit(&wb->be->workers_open, 1, memory_order_release);
 	free(wb);
 }
@@ -74,10 +119,8 @@ static int backend_open(struct worker *w, struct backend *be)
 	wb->in_snap = true;
 	atomic_fetch_add_explicit(&be->workers_open, 1, memory_order_acq_rel);
 	w->bes[be->idx] = wb;
-	/* The first ID space's socket now; should it fail, worker_backend tries again. */
-	if (ports_open_first(w, wb) != DR_EOK) {
-		wb->retry_ms = w->now_ms + SOCKET_RETRY_MS;
-	}
+	/* Its sockets now; should that fail, worker_backend tries again. */
+	backend_try_open(w, wb);
 	return DR_EOK;
 }
 
@@ -156,7 +199,7 @@ static void run_timers(struct worker *w)
 	while ((t = timer_expire_one(&w->wheel, w->now_ms)) != NULL) {
 		t->fire(w, t);
 	}
-	udp_tx_flush(w);
+	tx_flush(w);
 }
 
 /* The eventfd that stop writes to: the loop looks at router.stopping after every turn. */
@@ -171,21 +214,37 @@ static void wake_ready(struct worker *w, struct io *io, uint32_t events)
 	}
 }
 
-/* Stop taking queries; keep the UDP sockets to send the answers still owed. */
+/* Stop taking queries; keep the sockets to send the answers still owed. */
 static void begin_drain(struct worker *w)
 {
 	w->draining = true;
-	for (uint32_t i = 0; i < w->nlisteners; i++) {
-		(void)epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->listeners[i].udp.fd, NULL);
-		close(w->listeners[i].tcp.fd);
-		w->listeners[i].tcp.fd = -1;
+	for (size_t i = 0; i < w->nparts; i++) {
+		if (w->parts[i]->drain != NULL) {
+			w->parts[i]->drain(w);
+		}
 	}
-	tcp_drain(w);
 }
 
 static bool drained(const struct worker *w)
 {
-	return inflight_count(&w->inflight) == 0 && !tcp_busy(w);
+	if (inflight_count(&w->inflight) != 0) {
+		return false;
+	}
+	for (size_t i = 0; i < w->nparts; i++) {
+		if (w->parts[i]->busy != NULL && w->parts[i]->busy(w)) {
+			return false;
+		}
+	}
+	return true;
+}
+
+static void turn_end(struct worker *w)
+{
+	for (size_t i = 0; i < w->nparts; i++) {
+		if (w->parts[i]->turn_end != NULL) {
+			w->parts[i]->turn_end(w);
+		}
+	}
 }
 
 /* The next events. A worker that had work less than busy-poll ago asks again without
@@ -239,10 +298,7 @@ static void *worker_main(void *arg)
 			io->ready(w, io, events[i].events);
 		}
 		run_timers(w);
-		tcp_accept_resume(w);
-		tcp_reap(w);
-		tcp_up_reap(w);
-		xfr_reap(w);
+		turn_end(w);
 		if (!w->draining && atomic_load(&w->router->stopping)) {
 			begin_drain(w);
 			drain_deadline = w->now_ms + w->snap->drain_ms;
@@ -251,43 +307,35 @@ static void *worker_main(void *arg)
 			break;
 		}
 		backends_reap(w);
-		ports_sweep(w);
 	}
 	rcu_unregister_thread();
 	return NULL;
 }
 
-static int listeners_open(struct worker *w, const union sockaddr_any *addrs, size_t naddrs,
-			  char *err, size_t len)
+/* The listeners' addresses; the fronts open their sockets on them (worker_part.init). */
+static int listeners_alloc(struct worker *w, const union sockaddr_any *addrs, size_t naddrs)
 {
-	char text[SOCKADDR_STRLEN];
-
 	w->listeners = calloc(naddrs, sizeof(*w->listeners));
 	if (w->listeners == NULL) {
 		return DR_ENOMEM;
 	}
 	for (size_t i = 0; i < naddrs; i++) {
-		struct listener *ls = &w->listeners[w->nlisteners];
+		struct listener *ls = &w->listeners[i];
 		ls->addr = addrs[i];
 		ls->pktinfo = sockaddr_is_wildcard(&addrs[i]);
-		ls->udp.ready = udp_listener_ready;
-		ls->tcp.ready = tcp_listener_ready;
-		ls->udp.fd = udp_listen(&addrs[i]);
-		ls->tcp.fd = ls->udp.fd < 0 ? -1 : tcp_listen(&addrs[i]);
-		if (ls->udp.fd < 0 || ls->tcp.fd < 0) {
-			snprintf(err, len, "cannot listen on %s (%s)",
-				 sockaddr_format(&addrs[i], text, sizeof(text)),
-				 dr_strerror(ls->udp.fd < 0 ? ls->udp.fd : ls->tcp.fd));
-			if (ls->udp.fd >= 0) {
-				close(ls->udp.fd);
-			}
-			return DR_ECONF;
-		}
-		w->nlisteners++;
-		if (worker_watch(w, &ls->udp, EPOLLIN, true) != DR_EOK ||
-		    worker_watch(w, &ls->tcp, EPOLLIN, true) != DR_EOK) {
-			snprintf(err, len, "epoll: %s", strerror(errno));
-			return DR_ECONF;
+		ls->udp.fd = -1;
+		ls->tcp.fd = -1;
+	}
+	w->nlisteners = (uint32_t)naddrs;
+	return DR_EOK;
+}
+
+static int parts_init(struct worker *w, char *err, size_t len)
+{
+	for (size_t i = 0; i < w->nparts; i++) {
+		int rc = w->parts[i]->init != NULL ? w->parts[i]->init(w, err, len) : DR_EOK;
+		if (rc != DR_EOK) {
+			return rc;
 		}
 	}
 	return DR_EOK;
@@ -299,7 +347,8 @@ static uint64_t hash_seed(struct rand_state *rnd)
 }
 
 struct worker *worker_new(unsigned id, struct router *r, const union sockaddr_any *addrs,
-			  size_t naddrs, char *err, size_t len)
+			  size_t naddrs, const struct worker_part *const *parts, size_t nparts,
+			  char *err, size_t len)
 {
 	struct worker *w = calloc(1, sizeof(*w));
 
@@ -309,6 +358,8 @@ struct worker *worker_new(unsigned id, struct router *r, const union sockaddr_an
 	}
 	w->id = id;
 	w->router = r;
+	w->parts = parts;
+	w->nparts = nparts;
 	w->wake.ready = wake_ready;
 	w->wake.fd = -1;
 	w->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -323,17 +374,20 @@ struct worker *worker_new(unsigned id, struct router *r, const union sockaddr_an
 	w->wake.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (w->epfd == -1 || w->rs == NULL || w->rxbuf == NULL || w->scratch == NULL ||
 	    w->edit == NULL || w->wake.fd == -1 || rand_seed(&w->rnd) != DR_EOK ||
-	    inflight_init(&w->inflight) != DR_EOK || udp_init(w) != DR_EOK ||
+	    inflight_init(&w->inflight) != DR_EOK || tx_init(w) != DR_EOK ||
 	    (w->rrl = rrl_new(r->limit_entries, hash_seed(&w->rnd))) == NULL ||
 	    (w->ql = qlimit_new(r->limit_entries, hash_seed(&w->rnd))) == NULL ||
-	    tcp_init(w, r->tcp_max_conns) != DR_EOK ||
 	    worker_watch(w, &w->wake, EPOLLIN, true) != DR_EOK) {
 		snprintf(err, len, "worker %u: cannot allocate its tables (%s)", id,
 			 strerror(errno));
 		goto fail;
 	}
 	timer_wheel_init(&w->wheel, clock_now_ms());
-	if (listeners_open(w, addrs, naddrs, err, len) != DR_EOK) {
+	if (listeners_alloc(w, addrs, naddrs) != DR_EOK) {
+		snprintf(err, len, "out of memory");
+		goto fail;
+	}
+	if (parts_init(w, err, len) != DR_EOK) {
 		goto fail;
 	}
 	return w;
@@ -419,8 +473,10 @@ void worker_free(struct worker *w)
 		pthread_join(w->thread, NULL);
 	}
 	/* Clients first: closing them takes their queries off the backend connections. */
-	if (w->tcp != NULL) {
-		tcp_deinit(w);
+	for (size_t i = 0; i < w->nparts; i++) {
+		if (w->parts[i]->close_clients != NULL) {
+			w->parts[i]->close_clients(w);
+		}
 	}
 	for (uint32_t i = 0; i < w->nbes; i++) {
 		if (w->bes[i] != NULL) {
@@ -428,17 +484,21 @@ void worker_free(struct worker *w)
 		}
 	}
 	free(w->bes);
-	transparent_free(w);
-	tcp_up_reap(w);
-	xfr_reap(w);
+	for (size_t i = 0; i < w->nparts; i++) {
+		if (w->parts[i]->deinit != NULL) {
+			w->parts[i]->deinit(w);
+		}
+	}
 	for (uint32_t i = 0; i < w->nlisteners; i++) {
-		close(w->listeners[i].udp.fd);
+		if (w->listeners[i].udp.fd >= 0) {
+			close(w->listeners[i].udp.fd);
+		}
 		if (w->listeners[i].tcp.fd >= 0) {
 			close(w->listeners[i].tcp.fd);
 		}
 	}
 	free(w->listeners);
-	udp_deinit(w);
+	tx_deinit(w);
 	rrl_free(w->rrl);
 	qlimit_free(w->ql);
 	inflight_deinit(&w->inflight);

@@ -82,6 +82,7 @@ struct wgroup {
 
 /* The worker's side of a backend: its connected UDP sockets and what waits on them. */
 struct wbackend {
+	bool ready; /* the upstream side could open it (its first socket) */
 	struct wgroup *groups[INFLIGHT_GROUPS]; /* NULL until that ID space is first used */
 	struct backend *be;
 	struct tcp_up *tcp_ups; /* TCP connections to it, shared by client queries */
@@ -92,6 +93,7 @@ struct wbackend {
 
 struct tx_queue;
 struct tcp_state;
+struct worker_part;
 struct rrl;
 struct qlimit;
 struct transparent;
@@ -111,6 +113,8 @@ struct worker {
 	struct rand_state rnd;
 	uint32_t *rr; /* round-robin cursor per route index */
 	uint32_t nrr;
+	const struct worker_part *const *parts; /* fronts first, then the upstream side */
+	size_t nparts;
 	struct listener *listeners;
 	uint32_t nlisteners;
 	struct wbackend **bes; /* by backend.idx; NULL where not open */
@@ -119,13 +123,13 @@ struct worker {
 	struct timer_wheel wheel;
 	struct tx_queue *tx;
 	struct tcp_state *tcp;
-	struct rrl *rrl;            /* response rate limiting state; NULL until the first use */
-	struct qlimit *ql;          /* query limit state; NULL until the first use */
+	struct rrl *rrl;   /* response rate limiting state; NULL until the first use */
+	struct qlimit *ql; /* query limit state; NULL until the first use */
 	struct transparent *transparent; /* sockets from clients' addresses; NULL until used */
-	struct tcp_up *tcp_up_dead; /* closed this turn, freed at its end */
-	struct xfr *xfr_dead;       /* transfers ended this turn, freed at its end */
-	uint8_t *rxbuf;             /* WORKER_BATCH x WORKER_RESP_BUF */
-	uint8_t *scratch;           /* WORKER_SCRATCH: a TCP query and our reply to it */
+	struct tcp_up *tcp_up_dead;      /* closed this turn, freed at its end */
+	struct xfr *xfr_dead;            /* transfers ended this turn, freed at its end */
+	uint8_t *rxbuf;                  /* WORKER_BATCH x WORKER_RESP_BUF */
+	uint8_t *scratch;                /* WORKER_SCRATCH: a TCP query and our reply to it */
 	uint8_t *edit; /* WORKER_EDIT_BUF: a TCP answer with its client-address edit undone */
 	uint64_t now_ms;
 	uint64_t ports_sweep_ms;   /* when retired backend ports are next looked at */
@@ -135,10 +139,35 @@ struct worker {
 	struct worker_stats stats;
 };
 
-/* Create worker <id>: bind its listeners on <addrs>, allocate its tables. Returns NULL with a
- * reason in <err>. The thread is not started. */
+/* A part of every worker: a front (the clients' side of a transport) or the upstream side
+ * (the backends'). The loop knows the parts only by these hooks, so a front or a transport to
+ * the backends is added without touching it. Any hook may be NULL. */
+struct worker_part {
+	/* Allocate the part's state and open its sockets on every listener (w->listeners: the
+	 * addresses are set, every fd is -1). DR_EOK, or an error with one line in <err>. */
+	int (*init)(struct worker *w, char *err, size_t len);
+	/* Once per loop turn, after the events and the timers: free what closed during the
+	 * turn, take up what was paused. */
+	void (*turn_end)(struct worker *w);
+	/* The router is stopping: take no new queries; what is owed is still answered. */
+	void (*drain)(struct worker *w);
+	/* Whether answers are still owed (the worker then keeps draining). */
+	bool (*busy)(const struct worker *w);
+	/* The worker's side of a backend: open it (idempotent: DR_EOK once open) and close it. */
+	int (*backend_open)(struct worker *w, struct wbackend *wb);
+	void (*backend_close)(struct worker *w, struct wbackend *wb);
+	/* At the end: close the clients (taking their queries off backend connections) before
+	 * the backends close; then free the rest. */
+	void (*close_clients)(struct worker *w);
+	void (*deinit)(struct worker *w);
+};
+
+/* Create worker <id> made of <parts> (fronts first, then the upstream side; the array must
+ * outlive the worker): listeners on <addrs>, its tables. Returns NULL with a reason in <err>.
+ * The thread is not started. */
 struct worker *worker_new(unsigned id, struct router *r, const union sockaddr_any *addrs,
-			  size_t naddrs, char *err, size_t len);
+			  size_t naddrs, const struct worker_part *const *parts, size_t nparts,
+			  char *err, size_t len);
 
 /* Start the thread. Returns DR_EOK or a negative errno. */
 int worker_start(struct worker *w);
@@ -165,6 +194,17 @@ static inline struct backend_counters *worker_counters(struct worker *w, struct 
 {
 	return &be->counters[w->id];
 }
+
+/* The router's address that <client> sent to on listener <ls_idx>: the one it learned from
+ * IP_PKTINFO on a wildcard listener, else the listener's own. */
+void worker_local_address(const struct worker *w, const struct udp_peer *client, uint32_t ls_idx,
+			  union sockaddr_any *out);
+
+/* Open a front's socket on every listener with <open> (the udp or, with <tcp>, the tcp one of
+ * struct listener), served by <ready>. DR_EOK, or DR_ECONF with "cannot listen on ADDR
+ * (reason)" in <err>. */
+int worker_listen(struct worker *w, bool tcp, int (*open)(const union sockaddr_any *addr),
+		  io_ready_fn ready, char *err, size_t len);
 
 /* Tell epoll the interest set of <io>. Returns DR_EOK or a negative errno. */
 int worker_watch(struct worker *w, struct io *io, uint32_t events, bool add);

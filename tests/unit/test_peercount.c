@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "common/err.h"
-#include "worker/peercount.h"
+#include "front/peercount.h"
 
 static union sockaddr_any v4(uint32_t host, uint16_t port)
 {

@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: MIT */
-/* worker/xfr.h -- a client's zone transfer, relayed whole over its own backend connection */
-#ifndef DR_WORKER_XFR_H
-#define DR_WORKER_XFR_H
+/* upstream/xfr.h -- a client's zone transfer, relayed whole over its own backend connection */
+#ifndef DR_UPSTREAM_XFR_H
+#define DR_UPSTREAM_XFR_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "worker/tcp_up.h"
+#include "upstream/tcp.h"
 #include "worker/timer.h"
 #include "worker/worker.h"
 
@@ -32,18 +32,5 @@ void xfr_expired(struct worker *w, struct timer *t);
 
 /* Free the transfers that ended during this loop turn. */
 void xfr_reap(struct worker *w);
-
-/* Implemented by tcp.c, for the client's side of <j>: */
-
-/* Unsent bytes queued for the client. */
-size_t tcp_job_unsent(const struct tcp_job *j);
-
-/* Send answer message <msg> of <len> bytes with the client's ID; <j> goes on. False when
- * the client is gone (and <j> with it). */
-bool tcp_job_relay(struct worker *w, struct tcp_job *j, const uint8_t *msg, size_t len);
-
-/* The transfer is over: end <j>. <ok> false: it failed; before anything was relayed the
- * client gets SERVFAIL, after that its connection is closed, so that it can tell. */
-void tcp_job_finish(struct worker *w, struct tcp_job *j, bool ok, bool relayed);
 
 #endif

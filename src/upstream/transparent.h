@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* worker/transparent.h -- a worker's UDP sockets that send from the clients' own addresses,
+/* upstream/transparent.h -- a worker's UDP sockets that send from the clients' own addresses,
  * for backends whose client-address is transparent */
-#ifndef DR_WORKER_TRANSPARENT_H
-#define DR_WORKER_TRANSPARENT_H
+#ifndef DR_UPSTREAM_TRANSPARENT_H
+#define DR_UPSTREAM_TRANSPARENT_H
 
 #include "worker/worker.h"
 

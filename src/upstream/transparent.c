@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* worker/transparent.c -- a worker's UDP sockets that send from the clients' own addresses
+/* upstream/transparent.c -- a worker's UDP sockets that send from the clients' own addresses
  *
  * A query to a transparent backend leaves from a socket bound (IP_TRANSPARENT) to the
  * client's address and port and connected to the backend, so the backend sees the client as
@@ -10,7 +10,7 @@
  * running out of descriptors. Idle sockets close after TRANSPARENT_IDLE_MS.
  *
  * The backend-side ID still tells queries apart: a socket carries queries of every ID space,
- * so an answer is looked up in each (udp.c), and kept only when its slot names this socket
+ * so an answer is looked up in each (upstream/udp.c), and kept only when its slot names this socket
  * and its epoch. */
 #include <errno.h>
 #include <stdlib.h>
@@ -22,8 +22,9 @@
 #include "common/hash.h"
 #include "common/log.h"
 #include "common/transparent.h"
-#include "worker/transparent.h"
-#include "worker/udp.h"
+#include "upstream/transparent.h"
+#include "upstream/ports.h"
+#include "upstream/udp.h"
 
 #define BUCKETS 2048 /* a power of two, twice TRANSPARENT_MAX */
 #define NONE 0       /* list and chain ends: places are numbered from 1 */

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* worker/clientaddr.c -- how a backend learns the client's address: edits of the query on its
+/* upstream/clientaddr.c -- how a backend learns the client's address: edits of the query on its
  * way out, undone on the answer on its way back, the same for every transport */
 #include "common/err.h"
-#include "worker/clientaddr.h"
+#include "upstream/clientaddr.h"
 
 size_t clientaddr_query(struct worker *w, const struct backend *be,
 			const union sockaddr_any *client, const union sockaddr_any *local, bool tcp,

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* worker/ports.c -- a worker's UDP source ports to a backend: random, several, renewed
+/* upstream/ports.c -- a worker's UDP source ports to a backend: random, several, renewed
  *
  * A backend's answer is accepted when it comes from the backend's address to the port the
  * query left from, with an ID in flight there and the same question. Someone who can send
@@ -21,14 +21,40 @@
 
 #include "common/err.h"
 #include "common/log.h"
-#include "worker/ports.h"
-#include "worker/transparent.h"
-#include "worker/udp.h"
+#include "upstream/ports.h"
+#include "upstream/udp.h"
+#include "worker/tx.h"
 
 #define UDP_PORT_USES 10000     /* queries on one port before it is renewed */
 #define UDP_PORT_LIFE_MS 2000   /* or this long, whichever comes first */
 #define UDP_PORT_LINGER_MS 1000 /* a retired port outlives its queries' timeout by this */
 #define SWEEP_MS 1000
+
+int udp_want_errors(int fd, sa_family_t family)
+{
+	int one = 1;
+
+	if (family == AF_INET) {
+		return setsockopt(fd, IPPROTO_IP, IP_RECVERR, &one, sizeof(one));
+	}
+	return setsockopt(fd, IPPROTO_IPV6, IPV6_RECVERR, &one, sizeof(one));
+}
+
+int udp_connect(const union sockaddr_any *addr)
+{
+	int fd = socket(addr->sa.sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd == -1) {
+		return -errno;
+	}
+	if (connect(fd, &addr->sa, sockaddr_len(addr)) == -1) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	tx_socket_buffers(fd);
+	return fd;
+}
 
 /* Out of descriptors, every query would say so: one line a second for all workers. */
 static struct log_limit open_failed;
@@ -183,9 +209,6 @@ struct wsock *ports_of(struct worker *w, const struct inflight *s)
 	struct wbackend *wb = w->bes[s->backend_idx];
 	struct wgroup *g = wb != NULL ? wb->groups[s->group] : NULL;
 
-	if (s->port == TRANSPARENT_GROUP) {
-		return transparent_of(w, s);
-	}
 	if (g == NULL) {
 		return NULL;
 	}
@@ -198,22 +221,12 @@ struct wsock *ports_of(struct worker *w, const struct inflight *s)
 	return NULL;
 }
 
-void ports_release(struct worker *w, const struct inflight *s)
-{
-	struct wsock *ws = ports_of(w, s);
-
-	if (ws != NULL && --ws->inflight == 0 && ws->group == TRANSPARENT_GROUP) {
-		transparent_idle(w, ws);
-	}
-}
-
 void ports_sweep(struct worker *w)
 {
 	if (w->now_ms < w->ports_sweep_ms) {
 		return;
 	}
 	w->ports_sweep_ms = w->now_ms + SWEEP_MS;
-	transparent_sweep(w);
 	for (uint32_t b = 0; b < w->nbes; b++) {
 		struct wbackend *wb = w->bes[b];
 		for (unsigned gi = 0; wb != NULL && gi < INFLIGHT_GROUPS; gi++) {

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* worker/clientaddr.h -- how a backend learns the client's address: edits of the query on its
+/* upstream/clientaddr.h -- how a backend learns the client's address: edits of the query on its
  * way out, undone on the answer on its way back, the same for every transport */
-#ifndef DR_WORKER_CLIENTADDR_H
-#define DR_WORKER_CLIENTADDR_H
+#ifndef DR_UPSTREAM_CLIENTADDR_H
+#define DR_UPSTREAM_CLIENTADDR_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -21,7 +21,7 @@
 /* Edit the query in <msg> of <len> bytes (buffer of <cap>) for <be>, from <client> to the
  * router's <local> address, as the backend's client-address setting says; <undo> records what
  * its answer needs undone. Over <tcp> a PROXY v2 header goes once per backend connection
- * (tcp_up.c), not here. Returns the query's new length. A query that cannot be edited
+ * (upstream/tcp.c), not here. Returns the query's new length. A query that cannot be edited
  * (signed, malformed, no room) goes as it is, counted. Never allocates. */
 size_t clientaddr_query(struct worker *w, const struct backend *be,
 			const union sockaddr_any *client, const union sockaddr_any *local, bool tcp,

@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: MIT */
-/* worker/tcp.c -- TCP clients, and the TCP queries relayed for them to the backends
+/* front/tcp.c -- TCP clients, and the TCP queries relayed for them to the backends
  *
  * A client connection reads length-prefixed queries (RFC 7766), answers what the router
  * answers itself at once, and relays each other query over its own TCP connection to a
  * backend (a "job"), so answers of any size come back whole. Several jobs per client run at
  * once; answers are written in the order they complete (RFC 7766 §7). A zone transfer an
- * allowed client asks for is a job too, with many answers (worker/xfr.c). */
+ * allowed client asks for is a job too, with many answers (upstream/xfr.c). */
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <linux/sockios.h>
@@ -22,14 +23,13 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "limit/acl.h"
-#include "worker/peercount.h"
-#include "worker/clientaddr.h"
+#include "front/peercount.h"
+#include "upstream/clientaddr.h"
 #include "worker/query.h"
 #include "worker/stream.h"
-#include "worker/tcp.h"
-#include "worker/tcp_up.h"
-#include "worker/udp.h"
-#include "worker/xfr.h"
+#include "front/tcp.h"
+#include "upstream/tcp.h"
+#include "upstream/xfr.h"
 
 #define TCP_PIPELINE_MAX 64       /* jobs per connection before we stop reading */
 #define TCP_WBUF_MAX (256u << 10) /* unsent answer bytes before we stop reading */
@@ -88,10 +88,13 @@ struct tcp_state {
 };
 
 static void conn_close(struct worker *w, struct tcp_conn *c);
+static void tcp_client_event(struct worker *w, struct io *io, uint32_t events);
+static void tcp_listener_ready(struct worker *w, struct io *io, uint32_t events);
+static void tcp_reap(struct worker *w);
 static void conn_fire(struct worker *w, struct timer *t);
 static void job_fire(struct worker *w, struct timer *t);
 
-int tcp_init(struct worker *w, uint32_t max_conns)
+static int tcp_init(struct worker *w, uint32_t max_conns)
 {
 	struct tcp_state *t = calloc(1, sizeof(*t));
 
@@ -121,7 +124,7 @@ int tcp_init(struct worker *w, uint32_t max_conns)
 	return DR_EOK;
 }
 
-void tcp_deinit(struct worker *w)
+static void tcp_deinit(struct worker *w)
 {
 	struct tcp_state *t = w->tcp;
 
@@ -146,7 +149,7 @@ void tcp_deinit(struct worker *w)
 	w->tcp = NULL;
 }
 
-int tcp_listen(const union sockaddr_any *addr)
+static int tcp_listen(const union sockaddr_any *addr)
 {
 	int one = 1;
 	int fd = socket(addr->sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -246,7 +249,7 @@ static void job_retry(struct worker *w, struct tcp_job *j)
 	STAT_INC(w, ST_RETRIES);
 }
 
-void tcp_job_answered(struct worker *w, struct tcp_job *j, const uint8_t *msg, size_t len)
+static void tcp_job_answered(struct worker *w, struct tcp_job *j, const uint8_t *msg, size_t len)
 {
 	struct tcp_conn *c = j->conn;
 
@@ -265,7 +268,7 @@ void tcp_job_answered(struct worker *w, struct tcp_job *j, const uint8_t *msg, s
 	conn_settle(w, c);
 }
 
-void tcp_job_failed(struct worker *w, struct tcp_job *j)
+static void tcp_job_failed(struct worker *w, struct tcp_job *j)
 {
 	struct tcp_conn *c = j->conn;
 
@@ -289,6 +292,18 @@ static union sockaddr_any conn_local(struct tcp_conn *c)
 	return c->local;
 }
 
+static size_t tcp_job_unsent(const struct tcp_job *j);
+static bool tcp_job_relay(struct worker *w, struct tcp_job *j, const uint8_t *msg, size_t len);
+static void tcp_job_finish(struct worker *w, struct tcp_job *j, bool ok, bool relayed);
+
+static const struct tcp_job_ops job_ops = {
+	.answered = tcp_job_answered,
+	.failed = tcp_job_failed,
+	.unsent = tcp_job_unsent,
+	.relay = tcp_job_relay,
+	.finish = tcp_job_finish,
+};
+
 static void job_start(struct worker *w, struct tcp_conn *c, const struct query_verdict *v,
 		      const struct wire_question *q, const uint8_t *msg, size_t len)
 {
@@ -301,6 +316,7 @@ static void job_start(struct worker *w, struct tcp_conn *c, const struct query_v
 		return;
 	}
 	j->timer.fire = job_fire;
+	j->ops = &job_ops;
 	j->conn = c;
 	j->client = c->peer;
 	j->local = conn_local(c);
@@ -321,12 +337,12 @@ static void job_start(struct worker *w, struct tcp_conn *c, const struct query_v
 	}
 }
 
-size_t tcp_job_unsent(const struct tcp_job *j)
+static size_t tcp_job_unsent(const struct tcp_job *j)
 {
 	return j->conn->wlen - j->conn->woff;
 }
 
-bool tcp_job_relay(struct worker *w, struct tcp_job *j, const uint8_t *msg, size_t len)
+static bool tcp_job_relay(struct worker *w, struct tcp_job *j, const uint8_t *msg, size_t len)
 {
 	conn_send(w, j->conn, msg, len, j->client_id);
 	if (j->ended) {
@@ -336,7 +352,7 @@ bool tcp_job_relay(struct worker *w, struct tcp_job *j, const uint8_t *msg, size
 	return !j->ended;
 }
 
-void tcp_job_finish(struct worker *w, struct tcp_job *j, bool ok, bool relayed)
+static void tcp_job_finish(struct worker *w, struct tcp_job *j, bool ok, bool relayed)
 {
 	struct tcp_conn *c = j->conn;
 
@@ -379,7 +395,7 @@ static void tcp_accept_pause(struct worker *w)
 	w->accept_resume_ms = w->now_ms + TCP_ACCEPT_PAUSE_MS;
 }
 
-void tcp_accept_resume(struct worker *w)
+static void tcp_accept_resume(struct worker *w)
 {
 	if (w->accept_resume_ms == 0 || w->now_ms < w->accept_resume_ms) {
 		return;
@@ -529,7 +545,7 @@ static void tcp_accept(struct worker *w, uint32_t ls_idx)
 	}
 }
 
-void tcp_listener_ready(struct worker *w, struct io *io, uint32_t events)
+static void tcp_listener_ready(struct worker *w, struct io *io, uint32_t events)
 {
 	(void)events;
 	tcp_accept(w, (uint32_t)((struct listener *)((char *)io - offsetof(struct listener, tcp)) -
@@ -921,7 +937,7 @@ static void conn_resume_transfers(struct worker *w, struct tcp_conn *c)
 	c->resuming = false;
 }
 
-void tcp_client_event(struct worker *w, struct io *io, uint32_t events)
+static void tcp_client_event(struct worker *w, struct io *io, uint32_t events)
 {
 	struct tcp_conn *c = (struct tcp_conn *)io;
 
@@ -998,7 +1014,7 @@ static void job_fire(struct worker *w, struct timer *t)
 	struct tcp_conn *c = j->conn;
 
 	/* A query sent once more after its connection closed (or waiting its turn to be) says
-	 * nothing of the backend's speed: tcp_up.c, up_close. */
+	 * nothing of the backend's speed: upstream/tcp.c, up_close. */
 	if (j->backend_idx < w->nbes && w->bes[j->backend_idx] != NULL && !j->resent) {
 		stat_add(&worker_counters(w, w->bes[j->backend_idx]->be)->timeouts, 1);
 	}
@@ -1013,7 +1029,7 @@ static void conn_fire(struct worker *w, struct timer *t)
 	conn_expired(w, (struct tcp_conn *)((char *)t - offsetof(struct tcp_conn, timer)));
 }
 
-void tcp_reap(struct worker *w)
+static void tcp_reap(struct worker *w)
 {
 	struct tcp_state *t = w->tcp;
 
@@ -1045,7 +1061,7 @@ void tcp_reap(struct worker *w)
 	}
 }
 
-void tcp_drain(struct worker *w)
+static void tcp_drain(struct worker *w)
 {
 	struct tcp_state *t = w->tcp;
 
@@ -1056,7 +1072,50 @@ void tcp_drain(struct worker *w)
 	}
 }
 
-bool tcp_busy(const struct worker *w)
+static bool tcp_busy(const struct worker *w)
 {
 	return w->tcp->open > 0 || w->tcp->parked_fd != -1;
 }
+
+static int tcp_front_init(struct worker *w, char *err, size_t len)
+{
+	if (tcp_init(w, w->router->tcp_max_conns) != DR_EOK) {
+		snprintf(err, len, "worker %u: cannot allocate its TCP connections (%s)", w->id,
+			 strerror(errno));
+		return DR_ENOMEM;
+	}
+	return worker_listen(w, true, tcp_listen, tcp_listener_ready, err, len);
+}
+
+static void tcp_front_turn_end(struct worker *w)
+{
+	tcp_accept_resume(w);
+	tcp_reap(w);
+}
+
+/* Stopping: no new connections; the open ones finish what they carry. */
+static void tcp_front_drain(struct worker *w)
+{
+	for (uint32_t i = 0; i < w->nlisteners; i++) {
+		if (w->listeners[i].tcp.fd >= 0) {
+			close(w->listeners[i].tcp.fd); /* also leaves epoll */
+			w->listeners[i].tcp.fd = -1;
+		}
+	}
+	tcp_drain(w);
+}
+
+static void tcp_front_close_clients(struct worker *w)
+{
+	if (w->tcp != NULL) {
+		tcp_deinit(w);
+	}
+}
+
+const struct worker_part tcp_front = {
+	.init = tcp_front_init,
+	.turn_end = tcp_front_turn_end,
+	.drain = tcp_front_drain,
+	.busy = tcp_busy,
+	.close_clients = tcp_front_close_clients,
+};

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* worker/tcp_up.h -- a worker's TCP connections to the backends, shared by pipelined queries */
-#ifndef DR_WORKER_TCP_UP_H
-#define DR_WORKER_TCP_UP_H
+/* upstream/tcp.h -- a worker's TCP connections to the backends, shared by pipelined queries */
+#ifndef DR_UPSTREAM_TCP_H
+#define DR_UPSTREAM_TCP_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -14,17 +14,35 @@
 #define TCP_LEN_PREFIX 2
 
 struct tcp_conn;
+struct tcp_job;
 struct tcp_up;
 struct xfr;
 
-/* A client's TCP query while a backend works on it. Owned by tcp.c; tcp_up.c queues it on a
- * backend connection and hands back its answer or its failure. */
+/* How the front that owns a job hears what became of it. */
+struct tcp_job_ops {
+	/* The answer <msg> of <len> bytes for <j>, to check against its ID and question. */
+	void (*answered)(struct worker *w, struct tcp_job *j, const uint8_t *msg, size_t len);
+	/* <j>'s backend failed it (the front tries another backend once, then SERVFAIL). */
+	void (*failed)(struct worker *w, struct tcp_job *j);
+	/* Zone transfers: bytes still queued for the client, ... */
+	size_t (*unsent)(const struct tcp_job *j);
+	/* ... one more message of the transfer for the client with its ID (false: the client
+	 * is gone, and <j> with it), ... */
+	bool (*relay)(struct worker *w, struct tcp_job *j, const uint8_t *msg, size_t len);
+	/* ... and its end: <ok> false, it failed; before anything was relayed the client gets
+	 * SERVFAIL, after that its connection is closed, so that it can tell. */
+	void (*finish)(struct worker *w, struct tcp_job *j, bool ok, bool relayed);
+};
+
+/* A client's TCP query while a backend works on it. Owned by a front; upstream/tcp.c queues
+ * it on a backend connection and hands back its answer or its failure through <ops>. */
 struct tcp_job {
 	struct timer timer;
-	struct tcp_conn *conn;       /* the client */
-	struct tcp_job *prev, *next; /* in the client's list */
-	struct tcp_up *up;           /* the backend connection carrying it, or NULL */
-	struct xfr *xfr;             /* a zone transfer's own backend connection, or NULL */
+	const struct tcp_job_ops *ops; /* the front's */
+	struct tcp_conn *conn;         /* the client, the front's own */
+	struct tcp_job *prev, *next;   /* in the client's list */
+	struct tcp_up *up;             /* the backend connection carrying it, or NULL */
+	struct xfr *xfr;               /* a zone transfer's own backend connection, or NULL */
 	struct tcp_job *up_prev, *up_next;
 	struct tcp_job *next_dead;
 	uint32_t backend_idx;
@@ -66,11 +84,5 @@ void tcp_up_close_all(struct worker *w, struct wbackend *wb);
 
 /* Free connections closed during this loop turn. */
 void tcp_up_reap(struct worker *w);
-
-/* Implemented by tcp.c: the answer <msg> of <len> bytes for <j>, checked against its ID and
- * question; and the failure of <j>'s backend (tcp.c tries another backend once, then
- * answers SERVFAIL). */
-void tcp_job_answered(struct worker *w, struct tcp_job *j, const uint8_t *msg, size_t len);
-void tcp_job_failed(struct worker *w, struct tcp_job *j);
 
 #endif

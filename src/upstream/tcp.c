@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* worker/tcp_up.c -- a worker's TCP connections to the backends, shared by pipelined queries
+/* upstream/tcp.c -- a worker's TCP connections to the backends, shared by pipelined queries
  *
  * RFC 7766 §6.2.1: queries from many clients share a few connections to each backend and are
  * told apart by their IDs, so a burst of TCP clients does not become a burst of connection
@@ -15,9 +15,8 @@
 #include "common/err.h"
 #include "wire/wire.h"
 #include "worker/stream.h"
-#include "worker/clientaddr.h"
-#include "worker/tcp_up.h"
-#include "worker/udp.h"
+#include "upstream/clientaddr.h"
+#include "upstream/tcp.h"
 
 #define UP_CONNS_MAX 4 /* per backend and worker */
 #define UP_PIPELINE 32 /* queries on one connection before another is opened */
@@ -106,7 +105,7 @@ static int up_queue(struct worker *w, struct tcp_up *up, struct tcp_job *j);
  * were sent, each alone on a fresh connection to the same backend (a rescue, which takes no
  * other queries; see up_pump), so that a query which kills connections takes no other with it
  * the second time. A query already sent once more fails like one on a connection that never
- * connected (tcp.c tries another backend), so such a query cannot go round for ever; queries
+ * connected (the front tries another backend), so such a query cannot go round for ever; queries
  * a rescue holds and has not written move on to the next rescue unharmed. */
 static void up_close(struct worker *w, struct tcp_up *up)
 {
@@ -142,7 +141,7 @@ static void up_close(struct worker *w, struct tcp_up *up)
 				}
 			}
 		}
-		tcp_job_failed(w, j);
+		j->ops->failed(w, j);
 	}
 	/* Freed at the end of the loop turn: an event for it may still be pending. */
 	up->next = w->tcp_up_dead;
@@ -431,7 +430,7 @@ static void up_answer(struct worker *w, struct tcp_up *up, const uint8_t *msg, s
 			backend_count_answer(worker_counters(w, up->wb->be),
 					     clock_now_us() - j->sent_us);
 			job_detach(up, j);
-			tcp_job_answered(w, j, msg, len);
+			j->ops->answered(w, j, msg, len);
 			return;
 		}
 	}

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* worker/peercount.h -- connections per client address, one fixed table per worker */
-#ifndef DR_WORKER_PEERCOUNT_H
-#define DR_WORKER_PEERCOUNT_H
+/* front/peercount.h -- connections per client address, one fixed table per worker */
+#ifndef DR_FRONT_PEERCOUNT_H
+#define DR_FRONT_PEERCOUNT_H
 
 #include <stdint.h>
 

@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* worker/peercount.c -- connections per client address, one fixed table per worker */
+/* front/peercount.c -- connections per client address, one fixed table per worker */
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/err.h"
 #include "common/hash.h"
-#include "worker/peercount.h"
+#include "front/peercount.h"
 
 int peercount_init(struct peercount *pc, uint32_t max_addrs, uint64_t seed)
 {

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* worker/xfr.c -- a client's zone transfer, relayed whole over its own backend connection
+/* upstream/xfr.c -- a client's zone transfer, relayed whole over its own backend connection
  *
  * A transfer is one query with many answer messages, so it does not share the pipelined
- * backend connections of tcp_up.c: it gets a connection of its own, closed when the last
+ * backend connections of upstream/tcp.c: it gets a connection of its own, closed when the last
  * message (wire/xfr.c tells which) has been relayed. The client sets the pace: while more
  * than TCP_XFR_WMARK bytes wait to be written to it, nothing more is read from the backend,
  * so a transfer of any size costs a bounded amount of memory. */
@@ -16,10 +16,9 @@
 #include "common/clock.h"
 #include "common/err.h"
 #include "wire/xfr.h"
-#include "worker/clientaddr.h"
+#include "upstream/clientaddr.h"
 #include "worker/stream.h"
-#include "worker/udp.h"
-#include "worker/xfr.h"
+#include "upstream/xfr.h"
 
 #define XFR_FRAME_MAX (TCP_LEN_PREFIX + WIRE_TCP_MSG_MAX)
 #define XFR_RBUF_MAX (2 * XFR_FRAME_MAX)
@@ -61,11 +60,11 @@ static void xfr_count(struct worker *w, struct xfr *x, enum stat_counter outcome
 	}
 }
 
-/* The backend failed the transfer: tell the client as tcp_job_finish says. */
+/* The backend failed the transfer: tell the client as the front's finish says. */
 static void xfr_fail(struct worker *w, struct xfr *x)
 {
 	xfr_count(w, x, ST_XFR_FAILED);
-	tcp_job_finish(w, x->job, false, x->relayed);
+	x->job->ops->finish(w, x->job, false, x->relayed);
 }
 
 int xfr_start(struct worker *w, struct tcp_job *j, struct wbackend *wb, uint16_t qtype)
@@ -167,7 +166,7 @@ static bool relay_message(struct worker *w, struct xfr *x, const uint8_t *msg, s
 	if (x->track.messages == 1) {
 		backend_count_answer(worker_counters(w, x->wb->be), clock_now_us() - j->sent_us);
 	}
-	if (!tcp_job_relay(w, j, msg, len)) {
+	if (!j->ops->relay(w, j, msg, len)) {
 		return false; /* the client is gone, and the transfer with it */
 	}
 	x->relayed = true;
@@ -175,7 +174,7 @@ static bool relay_message(struct worker *w, struct xfr *x, const uint8_t *msg, s
 		/* An error answer (REFUSED: the backend's ACL) reached the client whole, but it
 		 * is no transfer. */
 		xfr_count(w, x, verdict == XFR_DONE ? ST_XFR_COMPLETE : ST_XFR_FAILED);
-		tcp_job_finish(w, j, true, true);
+		j->ops->finish(w, j, true, true);
 		return false;
 	}
 	timer_arm(&w->wheel, &x->timer, w->now_ms + timeout_ms(x));
@@ -191,7 +190,7 @@ static bool relay_buffered(struct worker *w, struct xfr *x)
 		if (x->rlen - x->rpos < TCP_LEN_PREFIX + len) {
 			break;
 		}
-		if (tcp_job_unsent(x->job) + TCP_LEN_PREFIX + len > TCP_XFR_WMARK) {
+		if (x->job->ops->unsent(x->job) + TCP_LEN_PREFIX + len > TCP_XFR_WMARK) {
 			x->paused = true;
 			timer_disarm(&w->wheel,
 				     &x->timer); /* the client is slow, not the backend */
@@ -290,7 +289,7 @@ void xfr_event(struct worker *w, struct io *io, uint32_t events)
 void xfr_resume(struct worker *w, struct xfr *x)
 {
 	/* Half the mark: the backend is not woken for every few kilobytes the client reads. */
-	if (x->dead || !x->paused || tcp_job_unsent(x->job) > TCP_XFR_WMARK / 2) {
+	if (x->dead || !x->paused || x->job->ops->unsent(x->job) > TCP_XFR_WMARK / 2) {
 		return;
 	}
 	x->paused = false;

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: MIT */
+/* upstream/upstream.c -- the backends' side of a worker, as one part of it */
+#include "common/err.h"
+#include "upstream/ports.h"
+#include "upstream/tcp.h"
+#include "upstream/transparent.h"
+#include "upstream/upstream.h"
+#include "upstream/xfr.h"
+
+/* The first ID space's port opens with the backend, so that a backend that cannot be
+ * reached at all is known at once; the rest open as queries need them. */
+static int backend_open(struct worker *w, struct wbackend *wb)
+{
+	return ports_ready(wb) ? DR_EOK : ports_open_first(w, wb);
+}
+
+static void backend_close(struct worker *w, struct wbackend *wb)
+{
+	tcp_up_close_all(w, wb);
+	ports_close_all(w, wb);
+	transparent_close_backend(w, wb);
+}
+
+static void turn_end(struct worker *w)
+{
+	tcp_up_reap(w);
+	xfr_reap(w);
+	ports_sweep(w);
+	transparent_sweep(w);
+}
+
+static void deinit(struct worker *w)
+{
+	transparent_free(w);
+	tcp_up_reap(w);
+	xfr_reap(w);
+}
+
+const struct worker_part upstream_part = {
+	.turn_end = turn_end,
+	.backend_open = backend_open,
+	.backend_close = backend_close,
+	.deinit = deinit,
+};
