@@ -41,6 +41,7 @@ RUN_S = int(os.environ.get("BENCH_SECONDS", "3" if QUICK else "8"))
 SAT_S = 2 if QUICK else 5   # each of the two closed-loop runs
 AB_ROUNDS = 1 if QUICK else 5
 RATE = int(os.environ.get("BENCH_RATE", "20000"))
+CALLGRIND_RATE = 2000  # queries/s to a router under callgrind, which runs it ~50x slower
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 ZONE = "bench."
 BUSY_POLL = "200us"
@@ -591,6 +592,49 @@ def abuse_ab(knot_port, queries, cpu, rounds=3):
     return line
 
 
+def instructions_run(knot_port, queries, cpu, extra, seconds):
+    """dnsrouter (1 worker, no health checks) under callgrind for <seconds> of queries at
+    CALLGRIND_RATE: (instructions executed in user space, queries answered)."""
+    port = free_port()
+    conf = os.path.join(WORK, "callgrind-%d.yaml" % port)
+    out = os.path.join(WORK, "callgrind-%d.out" % port)
+    write_routes_conf(conf, port, knot_port, 0, 0, extra + "health: { enabled: false }\n")
+    p = start(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out, ROUTER, "-c",
+               conf, "-w", "1"], cpu["router1"], "callgrind-%d.log" % port)
+    try:
+        wait_ready(port, proc=p, deadline_s=60)
+        res = dnsperf(port, queries, cpu["load"], ["-Q", str(CALLGRIND_RATE)], seconds=seconds)
+    finally:
+        stop(p)
+    with open(out) as f:
+        total = next(int(line.split()[1]) for line in f if line.startswith("totals:"))
+    return total, res["completed"]
+
+
+def instructions_ab(knot_port, queries, cpu):
+    """User-space instructions per query (callgrind: the same count for the same work whatever
+    else the machine does) of none, ecs and proxy-v2: the difference between a long and a
+    short run of each, divided by the difference in queries, so start-up and shutdown cancel.
+    None when valgrind is missing."""
+    if shutil.which("valgrind") is None:
+        return None
+    kinds = (("none", ""), ("ecs", "client-address: ecs\n"),
+             ("proxy-v2", "client-address: proxy-v2\n"))
+    per = {}
+    for kind, extra in kinds:
+        i1, q1 = instructions_run(knot_port, queries, cpu, extra, 2)
+        i2, q2 = instructions_run(knot_port, queries, cpu, extra, 6)
+        per[kind] = (i2 - i1) / max(q2 - q1, 1)
+    base = per["none"]
+    line = ("- user-space instructions per query (callgrind, 1 worker at %d qps; a deterministic "
+            "count the machine's noise does not move): none %.0f, ecs %.0f (%+.1f%%), proxy-v2 "
+            "%.0f (%+.1f%%)"
+            % (CALLGRIND_RATE, base, per["ecs"], 100.0 * (per["ecs"] / base - 1),
+               per["proxy-v2"], 100.0 * (per["proxy-v2"] / base - 1)))
+    print(line, flush=True)
+    return line
+
+
 def rcode_counts(text):
     """dnsperf's "NOERROR 71 (52.21%), SERVFAIL 60 (44.12%)" as {"NOERROR": 71, ...}."""
     counts = {}
@@ -840,6 +884,7 @@ def main():
     abuse_cost = None
     if ABUSE_ROW in measured(rows):
         abuse_cost = abuse_ab(knot_port, queries, cpu, 1 if QUICK else 5)
+    instr_cost = instructions_ab(knot_port, queries, cpu)
     flood_text, flood_line = flood_report([flood_run(knot_port, queries, cpu, rate)
                                            for rate in (0, FLOOD_PACED)])
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -854,7 +899,7 @@ def main():
         % (cpu["router1"], cpu["router2"], cpu["load"], NAMES, 100 - MISSING * 100,
            MISSING * 100, SAT_S, RATE, RUN_S), "",
         table(rows), "", floor_table(rows), "", ratios(rows), route_cost]
-        + ([abuse_cost] if abuse_cost else [])
+        + ([abuse_cost] if abuse_cost else []) + ([instr_cost] if instr_cost else [])
         + [flood_line, "", flood_text, "",
                                                   where or "(no perf profile: perf missing "
                                                   "or not allowed)", ""])
