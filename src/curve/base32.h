@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 /* Characters for <n> bytes: 5 bits each, the last one partial. */
-#define CURVE_BASE32_LEN(n) (((n) * 8 + 4) / 5)
+#define CURVE_BASE32_LEN(n) (((n)*8 + 4) / 5)
 
 /* A Curve25519 public key takes 51 characters, not 52: its top bit is always 0, so the last
  * character carries the key's final 7 bits (a byte-only decoder drops them). */

@@ -22,7 +22,7 @@ int curve_box_init(void)
 		return DR_EINVAL;
 	}
 	return strcmp(crypto_box_primitive(), "curve25519xsalsa20poly1305") == 0 ? DR_EOK
-										  : DR_EINVAL;
+										 : DR_EINVAL;
 }
 
 int curve_box_shared(uint8_t shared[CURVE_KEY_LEN], const uint8_t client_pk[CURVE_KEY_LEN],
@@ -47,8 +47,8 @@ static void nonce_join(uint8_t nonce[crypto_box_NONCEBYTES], const uint8_t *clie
 }
 
 int curve_box_open(uint8_t *out, size_t cap, size_t *len, const uint8_t *box, size_t box_len,
-		   const uint8_t client_nonce[CURVE_HALF_NONCE],
-		   const uint8_t *server_nonce, const uint8_t shared[CURVE_KEY_LEN])
+		   const uint8_t client_nonce[CURVE_HALF_NONCE], const uint8_t *server_nonce,
+		   const uint8_t shared[CURVE_KEY_LEN])
 {
 	uint8_t nonce[crypto_box_NONCEBYTES];
 

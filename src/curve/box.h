@@ -28,8 +28,8 @@ int curve_box_shared(uint8_t shared[CURVE_KEY_LEN], const uint8_t client_pk[CURV
  * overlap), its length to *<len>. Returns DR_EOK, DR_EMALF when the box is shorter than a MAC
  * or does not open, or DR_ESPACE. */
 int curve_box_open(uint8_t *out, size_t cap, size_t *len, const uint8_t *box, size_t box_len,
-		   const uint8_t client_nonce[CURVE_HALF_NONCE],
-		   const uint8_t *server_nonce, const uint8_t shared[CURVE_KEY_LEN]);
+		   const uint8_t client_nonce[CURVE_HALF_NONCE], const uint8_t *server_nonce,
+		   const uint8_t shared[CURVE_KEY_LEN]);
 
 /* Seal the <len> bytes of <msg> with <shared> and the nonce <client_nonce> || <server_nonce>
  * (|| 0^12 when <server_nonce> is NULL) into <out> of <cap> bytes, MAC first: len + 16 bytes,

@@ -26,8 +26,8 @@ enum {
 
 /* Where the parts of a TXT query's name are, found by txt_shape(). */
 struct txt_shape {
-	size_t key;      /* offset of the key label's first character ('x') */
-	size_t box_end;  /* offset just past the last box label */
+	size_t key;       /* offset of the key label's first character ('x') */
+	size_t box_end;   /* offset just past the last box label */
 	size_t box_chars; /* characters in the box labels */
 };
 
@@ -66,7 +66,8 @@ static bool txt_shape(const uint8_t *pkt, size_t len, struct txt_shape *s)
 			break;
 		}
 		/* Also refuses compression pointers: a query's name has no earlier name. */
-		if (l > WIRE_LABEL_MAX || p + 1 + l > len || p + 1 + l - WIRE_HDR_LEN >= WIRE_NAME_MAX) {
+		if (l > WIRE_LABEL_MAX || p + 1 + l > len ||
+		    p + 1 + l - WIRE_HDR_LEN >= WIRE_NAME_MAX) {
 			return false;
 		}
 		if (s->key == 0) {
@@ -263,8 +264,7 @@ size_t curve_inner_max(const struct curve_query *q, size_t outer_max)
 }
 
 /* Step over <count> records (or questions, <question> true) from *<pos>. */
-static int skip_records(const uint8_t *msg, size_t len, size_t *pos, unsigned count,
-			bool question)
+static int skip_records(const uint8_t *msg, size_t len, size_t *pos, unsigned count, bool question)
 {
 	for (unsigned i = 0; i < count; i++) {
 		if (wire_skip_name(msg, len, pos) != DR_EOK) {

@@ -92,8 +92,9 @@ int curve_key_load(const char *path, uint8_t sk[CURVE_KEY_LEN], char *err, size_
 		goto out;
 	}
 	if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-		snprintf(err, len, "%s: the key file is open to group or others (mode %04o; chmod 600)",
-			 path, (unsigned)(st.st_mode & 07777));
+		snprintf(err, len,
+			 "%s: the key file is open to group or others (mode %04o; chmod 600)", path,
+			 (unsigned)(st.st_mode & 07777));
 		goto out;
 	}
 	n = read_small(fd, buf);
@@ -184,7 +185,8 @@ int curve_key_dns_name(const uint8_t pk[CURVE_KEY_LEN], char *out, size_t cap)
 	/* 32 bytes take 52 characters, the last one for bit 255 alone. That bit of a key is 0,
 	 * so the last character is always '0' and the NUL replaces it: 51 characters. */
 	if ((pk[CURVE_KEY_LEN - 1] & 0x80) != 0 ||
-	    curve_base32_encode(pk, CURVE_KEY_LEN, out + pre, cap - pre) != CURVE_BASE32_KEY_LEN + 1) {
+	    curve_base32_encode(pk, CURVE_KEY_LEN, out + pre, cap - pre) !=
+		    CURVE_BASE32_KEY_LEN + 1) {
 		return DR_EINVAL;
 	}
 	out[CURVE_KEY_DNS_LEN] = '\0';

@@ -197,6 +197,8 @@ def generate():
         "",
         "#include <stdint.h>",
         "",
+        "/* generated: one array line per 12 bytes, as the script writes them */",
+        "/* clang-format off */",
         c_array("v_server_sk", SERVER_SK, "server secret key"),
         c_array("v_server_pk", spk, "its public key"),
         c_string("v_server_dns", dns_key(spk), "its DNS name label"),
@@ -220,7 +222,7 @@ def generate():
                 "TXT response to v_txt_query carrying v_big_answer (three strings)"),
     ]
     out += captured()
-    out += ["", "#endif", ""]
+    out += ["/* clang-format on */", "", "#endif", ""]
     sys.stdout.write("\n".join(out))
 
 

@@ -86,12 +86,12 @@ static void test_refused(void **state)
 	assert_int_equal(curve_box_open(text, sizeof(text), &m, box, n, v_client_nonce,
 					v_server_nonce, v_shared),
 			 DR_EMALF);
-	assert_int_equal(curve_box_open(text, sizeof(text), &m, box, n - 1, v_client_nonce, NULL,
-					v_shared),
-			 DR_EMALF);
-	assert_int_equal(curve_box_open(text, sizeof(text), &m, box, 15, v_client_nonce, NULL,
-					v_shared),
-			 DR_EMALF);
+	assert_int_equal(
+		curve_box_open(text, sizeof(text), &m, box, n - 1, v_client_nonce, NULL, v_shared),
+		DR_EMALF);
+	assert_int_equal(
+		curve_box_open(text, sizeof(text), &m, box, 15, v_client_nonce, NULL, v_shared),
+		DR_EMALF);
 	assert_int_equal(curve_box_open(text, n - 17, &m, box, n, v_client_nonce, NULL, v_shared),
 			 DR_ESPACE);
 	assert_int_equal(curve_box_open(text, n - 16, &m, box, n, v_client_nonce, NULL, v_shared),
@@ -103,8 +103,7 @@ static void test_refused(void **state)
 
 /* What a server does with a query: parse, shared key, open, strip the padding. */
 static void open_query(const uint8_t *pkt, size_t len, const uint8_t *server_sk,
-		       enum curve_format format, uint8_t *msg, size_t *msg_len,
-		       enum curve_pad *pad)
+		       enum curve_format format, uint8_t *msg, size_t *msg_len, enum curve_pad *pad)
 {
 	struct curve_query q;
 	uint8_t k[32];
@@ -206,8 +205,8 @@ static void test_seal_in_place(void **state)
 	(void)state;
 	assert_int_equal(curve_parse(v_streamlined_query, sizeof(v_streamlined_query), &q), DR_EOK);
 	assert_int_equal(curve_box_seal(out + CURVE_SR_OFF_BOX, sizeof(out) - CURVE_SR_OFF_BOX, &n,
-					v_answer, sizeof(v_answer), q.client_nonce,
-					v_server_nonce, v_shared),
+					v_answer, sizeof(v_answer), q.client_nonce, v_server_nonce,
+					v_shared),
 			 DR_EOK);
 	assert_int_equal(curve_build_response(out, sizeof(out), &q, v_server_nonce,
 					      out + CURVE_SR_OFF_BOX, n),
@@ -218,12 +217,9 @@ static void test_seal_in_place(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_shared),
-		cmocka_unit_test(test_seal_open),
-		cmocka_unit_test(test_refused),
-		cmocka_unit_test(test_vector_queries),
-		cmocka_unit_test(test_dq_queries),
-		cmocka_unit_test(test_vector_responses),
+		cmocka_unit_test(test_shared),        cmocka_unit_test(test_seal_open),
+		cmocka_unit_test(test_refused),       cmocka_unit_test(test_vector_queries),
+		cmocka_unit_test(test_dq_queries),    cmocka_unit_test(test_vector_responses),
 		cmocka_unit_test(test_seal_in_place),
 	};
 

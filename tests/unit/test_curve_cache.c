@@ -159,10 +159,8 @@ static void test_keyed_hash(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_sizes),
-		cmocka_unit_test(test_hit_miss),
-		cmocka_unit_test(test_pressure),
-		cmocka_unit_test(test_clock_keeps_hot),
+		cmocka_unit_test(test_sizes),      cmocka_unit_test(test_hit_miss),
+		cmocka_unit_test(test_pressure),   cmocka_unit_test(test_clock_keeps_hot),
 		cmocka_unit_test(test_keyed_hash),
 	};
 

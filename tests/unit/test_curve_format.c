@@ -76,7 +76,7 @@ static void test_detect_txt(void **state)
 	expect_plain(WIRE_OFF_ANCOUNT + 1, 1);
 	expect_plain(WIRE_OFF_NSCOUNT + 1, 1);
 	expect_plain(WIRE_OFF_ARCOUNT + 1, 1);
-	expect_plain(key + 1, 'y');           /* not x1a */
+	expect_plain(key + 1, 'y'); /* not x1a */
 	expect_plain(key + 2, '2');
 	expect_plain(end - 3, WIRE_TYPE_A);   /* not TXT */
 	expect_plain(end - 1, WIRE_CLASS_CH); /* not IN */
@@ -191,16 +191,16 @@ static void test_build_space(void **state)
 	assert_int_equal(curve_build_response(out, 32 + 100, &q, v_server_nonce, box, 100), 132);
 	assert_int_equal(curve_build_response(out, 32 + 99, &q, v_server_nonce, box, 100),
 			 DR_ESPACE);
-	assert_int_equal(curve_build_response(out, SIZE_MAX, &q, v_server_nonce, box,
-					      WIRE_TCP_MSG_MAX),
-			 DR_ESPACE);
+	assert_int_equal(
+		curve_build_response(out, SIZE_MAX, &q, v_server_nonce, box, WIRE_TCP_MSG_MAX),
+		DR_ESPACE);
 
 	assert_int_equal(curve_parse(v_txt_query, sizeof(v_txt_query), &q), DR_EOK);
 	int n = curve_build_response(out, sizeof(out), &q, v_server_nonce, box, sizeof(box));
 	assert_true(n > 0);
-	assert_int_equal(curve_build_response(out, (size_t)n - 1, &q, v_server_nonce, box,
-					      sizeof(box)),
-			 DR_ESPACE);
+	assert_int_equal(
+		curve_build_response(out, (size_t)n - 1, &q, v_server_nonce, box, sizeof(box)),
+		DR_ESPACE);
 	/* TXT framing: 712 bytes of payload are strings of 255, 255, 202 */
 	size_t o = WIRE_HDR_LEN + q.question_len;
 	assert_int_equal(wire_read_u16(out + o), 0xc00c);

@@ -67,8 +67,9 @@ static void test_keygen_vector(void **state)
 	char text[256], want[256], err[256];
 	uint8_t sk[32];
 
-	snprintf(want, sizeof(want), "DNS public key:\t%s\nHex public key:\t%s\nHex secret key:\t%s\n",
-		 cap_keygen_dns, cap_keygen_pk_hex, cap_keygen_sk_hex);
+	snprintf(want, sizeof(want),
+		 "DNS public key:\t%s\nHex public key:\t%s\nHex secret key:\t%s\n", cap_keygen_dns,
+		 cap_keygen_pk_hex, cap_keygen_sk_hex);
 	write_file(d->file, cap_keygen_sk_hex, 0600);
 	assert_int_equal(curve_key_load(d->file, sk, err, sizeof(err)), DR_EOK);
 	assert_int_equal(curve_key_format(sk, text, sizeof(text)), (int)strlen(want));
@@ -90,7 +91,10 @@ static void test_public(void **state)
 	memset(pk, 0, sizeof(pk));
 	assert_int_equal(curve_key_from_dns_name(v_server_dns, pk), DR_EOK);
 	assert_memory_equal(pk, v_server_pk, 32);
-	assert_int_equal(curve_key_from_dns_name("uz4" "0000", pk), DR_EMALF);
+	assert_int_equal(curve_key_from_dns_name("uz4"
+						 "0000",
+						 pk),
+			 DR_EMALF);
 }
 
 static void test_load_forms(void **state)
@@ -106,8 +110,8 @@ static void test_load_forms(void **state)
 
 	const char *bad[] = {
 		"",
-		"ef95",                     /* short */
-		"zz9564579f6d5aada0deb810170f7c16f069787a81960f4d3ecb9b84141ff723", /* not hex */
+		"ef95",                                                               /* short */
+		"zz9564579f6d5aada0deb810170f7c16f069787a81960f4d3ecb9b84141ff723",   /* not hex */
 		"ef9564579f6d5aada0deb810170f7c16f069787a81960f4d3ecb9b84141ff72300", /* long */
 		"ef9564579f6d5aada0deb810170f7c16f069787a81960f4d3ecb9b84141ff723 x",
 	};
@@ -129,8 +133,8 @@ static void test_load_refused(void **state)
 
 	write_file(d->file, cap_keygen_sk_hex, 0640);
 	assert_int_equal(curve_key_load(d->file, sk, err, sizeof(err)), DR_ECONF);
-	snprintf(want, sizeof(want), "%s: the key file is open to group or others (mode 0640; chmod 600)",
-		 d->file);
+	snprintf(want, sizeof(want),
+		 "%s: the key file is open to group or others (mode 0640; chmod 600)", d->file);
 	assert_string_equal(err, want);
 	assert_null(strchr(err, '\n'));
 	assert_int_equal(chmod(d->file, 0604), 0);
