@@ -19,8 +19,9 @@
  * bytes (then <sk> is zeroed). */
 int curve_key_load(const char *path, uint8_t sk[CURVE_KEY_LEN], char *err, size_t len);
 
-/* Write a new random secret key to <path>, which must not exist yet (O_EXCL: a key is never
- * overwritten), mode 0600 whatever the umask, and return it in <sk>. Returns DR_EOK or
+/* Write a new random secret key (libsodium's randombytes: curve_box_init() first) to <path>,
+ * which must not exist yet (O_EXCL: a key is never overwritten), mode 0600 whatever the
+ * umask, and return it in <sk>. Returns DR_EOK or
  * DR_ECONF with "<path>: problem" in <err>; a partly written file is removed. */
 int curve_key_generate(const char *path, uint8_t sk[CURVE_KEY_LEN], char *err, size_t len);
 
