@@ -9,7 +9,7 @@
 
 PREFIX  ?= /usr/local
 CC      ?= gcc
-PKGS    := libpcre2-8 yaml-0.1 liburcu-qsbr libmicrohttpd libcurl jansson
+PKGS    := libpcre2-8 yaml-0.1 liburcu-qsbr libmicrohttpd libcurl jansson libsodium
 PYTHON  := /usr/bin/python3
 
 ifeq ($(SAN),1)
@@ -39,7 +39,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
 # Debian packages: build, unit tests, integration tests, demo, benchmark.
 DEPS_BUILD := gcc make pkg-config libpcre2-dev libyaml-dev liburcu-dev libmicrohttpd-dev \
-              libcurl4-openssl-dev libjansson-dev
+              libcurl4-openssl-dev libjansson-dev libsodium-dev
 DEPS_TEST  := libcmocka-dev knot knot-module-geoip knot-dnsutils bind9-dnsutils python3-pytest python3-dnspython python3-prometheus-client pdns-server pdns-backend-bind \
               clang libclang-rt-14-dev iproute2 procps util-linux etcd-server etcd-client
 DEPS_BENCH := dnsperf dnsdist util-linux valgrind
