@@ -584,16 +584,32 @@ int conf_validate(struct conf *c, char *err, size_t len)
 	return DR_EOK;
 }
 
+enum conf_client_address conf_client_address_of(const struct conf *c, const struct conf_backend *be)
+{
+	return be->client_address != CONF_CA_DEFAULT ? be->client_address : c->client_address;
+}
+
+/* transparent_probe for <family>, made once per check: a reload with many transparent
+ * backends opens one socket a family, not one a backend. */
+static int probe_family(sa_family_t family, int memo[2])
+{
+	int *m = &memo[family == AF_INET6];
+
+	if (*m == 1) {
+		*m = transparent_probe(family);
+	}
+	return *m;
+}
+
 int conf_check_transparent(const struct conf *c, char *err, size_t len)
 {
+	int memo[2] = {1, 1}; /* 1: not probed yet (the results are DR_EOK or negative) */
 	int rc;
 
 	for (size_t i = 0; i < c->nbackends; i++) {
 		const struct conf_backend *be = &c->backends[i];
-		enum conf_client_address mode =
-			be->client_address ? be->client_address : c->client_address;
-		if (mode != CONF_CA_TRANSPARENT ||
-		    (rc = transparent_probe(be->addr.sa.sa_family)) == DR_EOK) {
+		if (conf_client_address_of(c, be) != CONF_CA_TRANSPARENT ||
+		    (rc = probe_family(be->addr.sa.sa_family, memo)) == DR_EOK) {
 			continue;
 		}
 		int n = where(c, be->line, err, len);
@@ -604,10 +620,12 @@ int conf_check_transparent(const struct conf *c, char *err, size_t len)
 		return DR_ECONF;
 	}
 	/* Backends etcd adds later take the global setting: the same check, once. */
-	if (c->client_address == CONF_CA_TRANSPARENT && (rc = transparent_probe(AF_INET)) != DR_EOK) {
-		snprintf(err, len,
-			 "%s:0: client-address transparent needs CAP_NET_ADMIN and kernel support (%s)",
-			 c->file ? c->file : "-", dr_strerror(rc));
+	if (c->client_address == CONF_CA_TRANSPARENT &&
+	    (rc = probe_family(AF_INET, memo)) != DR_EOK) {
+		snprintf(
+			err, len,
+			"%s:0: client-address transparent needs CAP_NET_ADMIN and kernel support (%s)",
+			c->file ? c->file : "-", dr_strerror(rc));
 		return DR_ECONF;
 	}
 	return DR_EOK;

@@ -130,10 +130,10 @@ enum {
 
 /* How a backend learns the client's address. */
 enum conf_client_address {
-	CONF_CA_DEFAULT = 0, /* a backend's own: the global setting */
-	CONF_CA_NONE = 1,    /* the query as it came */
-	CONF_CA_ECS = 2,     /* an EDNS Client Subnet option with the client's prefix */
-	CONF_CA_PROXY = 3,   /* a PROXY protocol v2 header in front of the query */
+	CONF_CA_DEFAULT = 0,     /* a backend's own: the global setting */
+	CONF_CA_NONE = 1,        /* the query as it came */
+	CONF_CA_ECS = 2,         /* an EDNS Client Subnet option with the client's prefix */
+	CONF_CA_PROXY = 3,       /* a PROXY protocol v2 header in front of the query */
 	CONF_CA_TRANSPARENT = 4, /* sent from the client's own address (IP_TRANSPARENT) */
 };
 
@@ -240,6 +240,10 @@ int conf_validate(struct conf *c, char *err, size_t len);
  * DR_EOK, or DR_ECONF with "FILE:LINE: backend 'NAME': client-address transparent needs
  * CAP_NET_ADMIN and kernel support (REASON)". */
 int conf_check_transparent(const struct conf *c, char *err, size_t len);
+
+/* How <be> learns the client's address: its own setting, else the global one. */
+enum conf_client_address conf_client_address_of(const struct conf *c,
+						const struct conf_backend *be);
 
 /* True when some backend, or the global setting, is client-address transparent. */
 bool conf_has_transparent(const struct conf *c);

@@ -83,8 +83,7 @@ static int build_pool(struct snapshot *s, const struct conf *c, const struct con
 		be->weight = cb->weight;
 		be->health = cb->health;
 		atomic_store(&be->timeout_ms, cb->timeout_ms ? cb->timeout_ms : c->timeout_ms);
-		atomic_store(&be->client_address,
-			     cb->client_address ? cb->client_address : c->client_address);
+		atomic_store(&be->client_address, conf_client_address_of(c, cb));
 		p->backends[p->n++] = be;
 		note_backend(s, be);
 	}
