@@ -5,7 +5,8 @@
 #   make deps       install every Debian package the build, tests, demo and benchmark need
 #   make test       deps, then unit + integration tests, plain and under the sanitizers, and fuzz
 #   make demo       two Knot backends behind dnsrouter on 127.0.0.1:5353 (make demo-stop)
-#   make bench      dnsperf against Knot directly, dnsrouter and dnsdist
+#   make bench      dnsperf against Knot directly, dnsrouter and dnsdist; curveperf against
+#                   CurveDNS and dnsrouter's DNSCurve front
 
 PREFIX  ?= /usr/local
 CC      ?= gcc
@@ -41,8 +42,9 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 DEPS_BUILD := gcc make pkg-config libpcre2-dev libyaml-dev liburcu-dev libmicrohttpd-dev \
               libcurl4-openssl-dev libjansson-dev libsodium-dev
 DEPS_TEST  := libcmocka-dev knot knot-module-geoip knot-dnsutils bind9-dnsutils python3-pytest python3-dnspython python3-prometheus-client pdns-server pdns-backend-bind \
-              clang libclang-rt-14-dev iproute2 procps util-linux etcd-server etcd-client
-DEPS_BENCH := dnsperf dnsdist util-linux valgrind
+              clang libclang-rt-14-dev iproute2 procps util-linux etcd-server etcd-client \
+              dq curvedns python3-nacl
+DEPS_BENCH := dnsperf dnsdist util-linux valgrind curvedns
 DEPS_ALL   := $(DEPS_BUILD) $(DEPS_TEST) $(DEPS_BENCH)
 
 .PHONY: all deps test unit integration test-san fuzz bench demo demo-stop install lint clean
@@ -64,12 +66,15 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(LDLIBS) -lcmocka
 
-# Load tools, libc only: the flood generator (integration tests, bench) and the bench's floor,
-# a minimal UDP forwarder the bench measures dnsrouter against (always -O2, no sanitizers).
+# Load tools: the flood generator (integration tests, bench) and the bench's floor, a minimal
+# UDP forwarder the bench measures dnsrouter against (always -O2, no sanitizers), libc only;
+# curveperf, the DNSCurve load generator (integration tests, bench), on the router's own
+# DNSCurve codec in $(LIB) and libsodium.
 FLOOD   := $(BUILD)/flood
 FLOOR   := $(BUILD)/bench-floor
+CURVEPERF := $(BUILD)/curveperf
 .PHONY: tools
-tools: $(FLOOD) $(FLOOR)
+tools: $(FLOOD) $(FLOOR) $(CURVEPERF)
 
 $(FLOOD): tests/tools/flood.c
 	@mkdir -p $(dir $@)
@@ -78,6 +83,10 @@ $(FLOOD): tests/tools/flood.c
 $(FLOOR): bench/floor.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -D_GNU_SOURCE -O2 -g $(WARN) -o $@ $<
+
+$(CURVEPERF): bench/curveperf.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
 # Install only what is missing, so a machine that has everything is not touched.
 deps:
@@ -94,8 +103,9 @@ deps:
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; CMOCKA_MESSAGE_OUTPUT=TAP $$t; done
 
-integration: $(BIN) $(FLOOD)
-	DNSROUTER_BIN=$(abspath $(BIN)) FLOOD_BIN=$(abspath $(FLOOD)) $(PYTHON) -m pytest -q tests/integration
+integration: $(BIN) $(FLOOD) $(CURVEPERF)
+	DNSROUTER_BIN=$(abspath $(BIN)) FLOOD_BIN=$(abspath $(FLOOD)) \
+	  CURVEPERF_BIN=$(abspath $(CURVEPERF)) $(PYTHON) -m pytest -q tests/integration
 
 test-san:
 	$(MAKE) SAN=1 unit integration
@@ -110,8 +120,9 @@ test: deps
 	$(MAKE) test-san
 	$(MAKE) fuzz
 
-bench: deps all $(FLOOD) $(FLOOR)
-	FLOOD_BIN=$(abspath $(FLOOD)) FLOOR_BIN=$(abspath $(FLOOR)) bash bench/run.sh
+bench: deps all $(FLOOD) $(FLOOR) $(CURVEPERF)
+	FLOOD_BIN=$(abspath $(FLOOD)) FLOOR_BIN=$(abspath $(FLOOR)) \
+	  CURVEPERF_BIN=$(abspath $(CURVEPERF)) bash bench/run.sh
 
 demo: deps all
 	bash scripts/demo.sh start
@@ -130,4 +141,4 @@ lint:
 clean:
 	rm -rf build build-san
 
--include $(OBJS:.o=.d) $(BUILD)/src/main.d
+-include $(OBJS:.o=.d) $(BUILD)/src/main.d $(CURVEPERF:=.d)
