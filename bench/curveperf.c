@@ -20,6 +20,7 @@
  * Layouts: crypto-fronts.md §1.1; the codec is the router's own (src/curve/).
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -119,7 +120,9 @@ struct opts {
 	const char *nonces_path;
 	unsigned threads;
 	double prep_seconds;
-	int cpu; /* -1: where the caller put us */
+	int cpu;   /* -1: where the caller put us */
+	bool warm; /* ask each key once before the clock starts */
+	long pid;  /* the server's process, whose CPU time is reported; 0: none */
 };
 
 /* The questions to ask, wire form (QNAME QTYPE QCLASS), back to back in <pool>. */
@@ -208,6 +211,7 @@ struct run {
 	struct hist *h;
 	FILE *nonces;
 	uint64_t t_first_send, t_last_answer;
+	uint64_t warm_ok; /* answers to the warm-up, not counted in <st> */
 	struct mmsghdr tx[BATCH];
 	struct iovec tx_iov[BATCH];
 	uint32_t tx_slot[BATCH];
@@ -239,6 +243,8 @@ static void usage(FILE *out)
 		"  -j THREADS      threads that make the client keys (default: online CPUs)\n"
 		"  --prep-seconds S  most time to spend making keys (default 20)\n"
 		"  --cpu N         run the load on CPU N only, once the keys are made on all\n"
+		"  --warm          ask once with every key before the clock starts (not counted)\n"
+		"  --pid PID       report the CPU time process PID spent during the timed phase\n"
 		"  --nonces FILE   append every server nonce received (12 raw bytes each)\n"
 		"Prints one JSON object on stdout and a summary on stderr.\n",
 		SLOTS_MAX, SECONDS_MAX);
@@ -267,6 +273,43 @@ static double cpu_s(void)
 	}
 	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
 	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/* The ns every thread of process <pid> has spent on a CPU: the first field of
+ * /proc/PID/task/TID/schedstat, finer than the clock ticks of /proc/PID/stat (10 ms, too coarse
+ * for a few seconds at a fixed rate). -1 when the process is gone or the kernel has no
+ * schedstat. A thread that exits meanwhile takes its time with it: the servers measured here
+ * keep theirs. */
+static int64_t proc_cpu_ns(long pid)
+{
+	char path[64];
+	int64_t sum = 0;
+	struct dirent *de;
+	DIR *d;
+
+	if (snprintf(path, sizeof(path), "/proc/%ld/task", pid) >= (int)sizeof(path) ||
+	    (d = opendir(path)) == NULL) {
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		unsigned long long ns;
+		FILE *f;
+
+		if (de->d_name[0] == '.' ||
+		    snprintf(path, sizeof(path), "/proc/%ld/task/%.16s/schedstat", pid,
+			     de->d_name) >= (int)sizeof(path) ||
+		    (f = fopen(path, "r")) == NULL) {
+			continue; /* gone since readdir */
+		}
+		int got = fscanf(f, "%llu", &ns);
+		if (fclose(f) == 0 && got == 1) {
+			sum += (int64_t)ns;
+		}
+	}
+	if (closedir(d) != 0) {
+		return -1;
+	}
+	return sum;
 }
 
 static bool parse_u64(const char *s, uint64_t max, uint64_t *out)
@@ -413,10 +456,12 @@ static bool parse_key(const char *s, uint8_t pk[CURVE_KEY_LEN])
 
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
-	enum { OPT_NONCES = 256, OPT_PREP, OPT_CPU };
+	enum { OPT_NONCES = 256, OPT_PREP, OPT_CPU, OPT_WARM, OPT_PID };
 	static const struct option longopts[] = {
 		{"nonces", required_argument, NULL, OPT_NONCES},
 		{"cpu", required_argument, NULL, OPT_CPU},
+		{"warm", no_argument, NULL, OPT_WARM},
+		{"pid", required_argument, NULL, OPT_PID},
 		{"prep-seconds", required_argument, NULL, OPT_PREP},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -549,6 +594,16 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 				return 2;
 			}
 			o->cpu = (int)v;
+			break;
+		case OPT_WARM:
+			o->warm = true;
+			break;
+		case OPT_PID:
+			if (!parse_u64(optarg, INT32_MAX, &v) || v == 0) {
+				fprintf(stderr, "curveperf: bad --pid %s\n", optarg);
+				return 2;
+			}
+			o->pid = (long)v;
 			break;
 		case 'h':
 			usage(stdout);
@@ -1429,7 +1484,7 @@ static int slots_init(struct run *r)
 	return 0;
 }
 
-static void report(const struct run *r, uint64_t elapsed_ns, double client_cpu)
+static void report(const struct run *r, uint64_t elapsed_ns, double client_cpu, int64_t server_ns)
 {
 	const struct stats *st = &r->st;
 	double elapsed = (double)elapsed_ns / (double)NS;
@@ -1473,12 +1528,18 @@ static void report(const struct run *r, uint64_t elapsed_ns, double client_cpu)
 	}
 	printf("}, \"elapsed\": %.3f, \"qps\": %.1f, \"latency_us\": {\"avg\": %.1f, \"p50\": %.1f, "
 	       "\"p90\": %.1f, \"p99\": %.1f, \"p999\": %.1f, \"max\": %.1f}, "
-	       "\"client_cpu_s\": %.3f, \"nonces_written\": %" PRIu64 ", \"nonce_errors\": %" PRIu64
-	       "}\n",
+	       "\"client_cpu_s\": %.3f, \"nonces_written\": %" PRIu64
+	       ", \"nonce_errors\": %" PRIu64,
 	       elapsed, qps, h->n ? (double)h->sum_ns / (double)h->n / 1000.0 : 0.0,
 	       hist_pct_us(h, 0.50), hist_pct_us(h, 0.90), hist_pct_us(h, 0.99),
 	       hist_pct_us(h, 0.999), (double)h->max_ns / 1000.0, client_cpu, st->nonces,
 	       st->nonce_errors);
+	if (server_ns >= 0) {
+		printf(", \"server_cpu_s\": %.4f, \"server_us_per_query\": %.3f",
+		       (double)server_ns / 1e9,
+		       st->ok ? (double)server_ns / 1000.0 / (double)st->ok : 0.0);
+	}
+	printf(", \"warm_ok\": %" PRIu64 "}\n", r->warm_ok);
 	fprintf(stderr,
 		"curveperf: %s %s, %" PRIu64 " keys (%" PRIu64 " prepared%s, %" PRIu64
 		" used): sent %" PRIu64 ", ok %" PRIu64 ", bad %" PRIu64 ", lost %" PRIu64
@@ -1486,6 +1547,104 @@ static void report(const struct run *r, uint64_t elapsed_ns, double client_cpu)
 		fmt_names[r->o.fmt], r->o.rate ? "fixed rate" : "closed loop", r->o.keys, r->ks.n,
 		r->ks.capped ? ", capped by --prep-seconds" : "", used, st->sent, st->ok, bad,
 		st->lost, elapsed, qps, hist_pct_us(h, 0.50), hist_pct_us(h, 0.99));
+}
+
+/* One query per key, closed loop, before the clock starts: the server then holds every key
+ * it can cache (K = 1 and 10,000: warm keys). Counted apart, then the counters start over;
+ * the server nonces go to --nonces all the same. */
+static void warm_up(struct run *r)
+{
+	const struct opts saved = r->o;
+
+	r->o.rate = 0;
+	r->o.max_queries = r->ks.n;
+	r->o.seconds = SECONDS_MAX;
+	(void)load_run(r);
+	r->warm_ok = r->st.ok;
+	r->o = saved;
+	const uint64_t nonces = r->st.nonces, nonce_errors = r->st.nonce_errors;
+	memset(&r->st, 0, sizeof(r->st));
+	r->st.nonces = nonces;
+	r->st.nonce_errors = nonce_errors;
+	memset(r->h, 0, sizeof(*r->h));
+	r->t_first_send = r->t_last_answer = 0;
+	r->next_key = 0;
+}
+
+/* The timed phase and the report; the exit status. */
+static int measure(struct run *r)
+{
+	const double c0 = cpu_s();
+	const int64_t s0 = r->o.pid ? proc_cpu_ns(r->o.pid) : -1;
+	const uint64_t elapsed = load_run(r);
+	const int64_t s1 = r->o.pid ? proc_cpu_ns(r->o.pid) : -1;
+	const double c1 = cpu_s();
+
+	if (r->o.pid && (s0 < 0 || s1 < 0)) {
+		fprintf(stderr, "curveperf: --pid %ld: no CPU time to read\n", r->o.pid);
+	}
+	if (r->nonces != NULL) {
+		if (fclose(r->nonces) != 0) {
+			r->st.nonce_errors++;
+		}
+		r->nonces = NULL;
+	}
+	report(r, elapsed, c1 - c0, s0 >= 0 && s1 >= 0 ? s1 - s0 : -1);
+	return r->st.nonce_errors > 0 ? 3 : 0;
+}
+
+static int keys_setup(struct run *r)
+{
+	if (r->o.fmt == FMT_PLAIN) {
+		r->ks.n = 1; /* no keys: the round robin still needs a modulus */
+		r->ks.pk = calloc(1, CURVE_KEY_LEN);
+		r->ks.shared = calloc(1, CURVE_KEY_LEN);
+		return r->ks.pk != NULL && r->ks.shared != NULL ? 0 : -1;
+	}
+	if (keyset_prepare(&r->ks, &r->o) != 0) {
+		return -1;
+	}
+	if (r->ks.capped) {
+		fprintf(stderr,
+			"curveperf: only %" PRIu64
+			" keys made in %.1f s; the run cycles over them\n",
+			r->ks.n, r->o.prep_seconds);
+	}
+	return 0;
+}
+
+static int nonces_open(struct run *r)
+{
+	if (r->o.nonces_path == NULL) {
+		return 0;
+	}
+	r->nonces = fopen(r->o.nonces_path, "ab");
+	if (r->nonces == NULL) {
+		fprintf(stderr, "curveperf: %s: %s\n", r->o.nonces_path, strerror(errno));
+		return -1;
+	}
+	if (setvbuf(r->nonces, NULL, _IOFBF, 1 << 20) != 0) {
+		fprintf(stderr, "curveperf: setvbuf failed (continuing)\n");
+	}
+	return 0;
+}
+
+/* Keys on every CPU, the load on <cpu> alone (-1: leave it): a benchmark keeps the generator
+ * off the server's CPU. */
+static int cpu_pin(int cpu)
+{
+	cpu_set_t set;
+
+	if (cpu < 0) {
+		return 0;
+	}
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set) == -1) {
+		fprintf(stderr, "curveperf: --cpu %d: %s\n", cpu, strerror(errno));
+		return -1;
+	}
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -1519,58 +1678,16 @@ int main(int argc, char **argv)
 	if (!qlist_fits(r) || slots_init(r) != 0) {
 		goto out;
 	}
-	if (r->o.fmt == FMT_PLAIN) {
-		r->ks.n = 1; /* no keys: the round robin still needs a modulus */
-		r->ks.pk = calloc(1, CURVE_KEY_LEN);
-		r->ks.shared = calloc(1, CURVE_KEY_LEN);
-		if (r->ks.pk == NULL || r->ks.shared == NULL) {
-			goto out;
-		}
-	} else if (keyset_prepare(&r->ks, &r->o) != 0) {
+	if (keys_setup(r) != 0 || nonces_open(r) != 0 || cpu_pin(r->o.cpu) != 0) {
 		goto out;
-	}
-	if (r->ks.capped) {
-		fprintf(stderr,
-			"curveperf: only %" PRIu64
-			" keys made in %.1f s; the run cycles over them\n",
-			r->ks.n, r->o.prep_seconds);
-	}
-	if (r->o.nonces_path != NULL) {
-		r->nonces = fopen(r->o.nonces_path, "ab");
-		if (r->nonces == NULL) {
-			fprintf(stderr, "curveperf: %s: %s\n", r->o.nonces_path, strerror(errno));
-			goto out;
-		}
-		if (setvbuf(r->nonces, NULL, _IOFBF, 1 << 20) != 0) {
-			fprintf(stderr, "curveperf: setvbuf failed (continuing)\n");
-		}
-	}
-	if (r->o.cpu >= 0) {
-		/* Keys on every CPU, the load on one: a benchmark keeps the generator off the
-		 * server's CPU. */
-		cpu_set_t set;
-		CPU_ZERO(&set);
-		CPU_SET(r->o.cpu, &set);
-		if (sched_setaffinity(0, sizeof(set), &set) == -1) {
-			fprintf(stderr, "curveperf: --cpu %d: %s\n", r->o.cpu, strerror(errno));
-			goto out;
-		}
 	}
 	if (socket_open(r) != 0) {
 		goto out;
 	}
-	double c0 = cpu_s();
-	uint64_t elapsed = load_run(r);
-	double c1 = cpu_s();
-	if (r->nonces != NULL) {
-		int closed = fclose(r->nonces);
-		if (closed != 0) {
-			r->st.nonce_errors++;
-		}
+	if (r->o.warm) {
+		warm_up(r);
 	}
-	report(r, elapsed, c1 - c0);
-	r->nonces = NULL;
-	ret = r->st.nonce_errors > 0 ? 3 : 0;
+	ret = measure(r);
 out:
 	if (r->nonces != NULL && fclose(r->nonces) != 0) {
 		ret = 1;
