@@ -1031,7 +1031,7 @@ def curve_report(samples, not_run):
     head = ("DNSCurve: %s against %s (`workers: 1`, `dnscurve` with one key, key-cache 65536, "
             "fresh-key budget off), both on CPU 0 in front of the same Knot; the load generator "
             "is bench/curveperf.c (ours, libsodium), on CPU 1 with Knot; it makes its client keys "
-            "on both CPUs before the clock starts. %d rounds, the servers alternating, medians "
+            "on both CPUs before the clock starts. %d round%s, the servers alternating, medians "
             "shown. Saturated: %d s closed loop, %d outstanding; fixed rate: %d q/s for %d s. "
             "K client keys used round robin; K ≤ 10,000 asked once each before the clock "
             "(warm); K = 1,000,000 means a fresh key for every query (a saturated run is capped "
@@ -1042,9 +1042,9 @@ def curve_report(samples, not_run):
             "Added latency: over plain UDP to Knot directly, measured by curveperf -f plain at "
             "the same rate in the same rounds (p50 %s µs, p99 %s µs). Every answer is verified "
             "(frame, box, inner ID and question)."
-            % (CURVEDNS, CURVE_ROUTER, CURVE_ROUNDS, CURVE_SAT_S, CURVE_OUTSTANDING,
-               CURVE_RATE, CURVE_FIXED_S, COLD_QPS_MAX, ZONE, fmt(k50, "%.0f"),
-               fmt(k99, "%.0f")))
+            % (CURVEDNS, CURVE_ROUTER, CURVE_ROUNDS, "" if CURVE_ROUNDS == 1 else "s",
+               CURVE_SAT_S, CURVE_OUTSTANDING, CURVE_RATE, CURVE_FIXED_S, COLD_QPS_MAX, ZONE,
+               fmt(k50, "%.0f"), fmt(k99, "%.0f")))
     lines = [head, "",
              "| server | format | client keys | keys used (saturated run) | max q/s | CPU µs/query "
              "saturated | queries per CPU-second | CPU µs/query at %d q/s | p50 / p99 µs at %d "

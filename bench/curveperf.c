@@ -58,6 +58,8 @@
 #define SECONDS_MAX 3600
 #define TIMEOUT_MS_MAX 10000
 #define KEYS_MAX 100000000ULL
+/* Keys made at most: ~60 s of work on two CPUs, far past --prep-seconds' default, and 128 MB. */
+#define KEYS_PREP_MAX 2000000ULL
 #define QUERIES_MAX 10000000 /* lines of a query file */
 #define THREADS_MAX 64
 #define SCAN_NS 5000000ULL /* how often outstanding queries are checked for their timeout */
@@ -142,7 +144,7 @@ struct keyset {
 	uint8_t (*shared)[CURVE_KEY_LEN];
 	uint64_t n;
 	double prep_s;
-	bool capped; /* the time budget ran out before every key the run could use was made */
+	bool capped; /* fewer keys than the run could use: the time budget or KEYS_PREP_MAX */
 };
 
 struct slot {
@@ -245,7 +247,8 @@ static void usage(FILE *out)
 		"  --cpu N         run the load on CPU N only, once the keys are made on all\n"
 		"  --warm          ask once with every key before the clock starts (not counted)\n"
 		"  --pid PID       report the CPU time process PID spent during the timed phase\n"
-		"  --nonces FILE   append every server nonce received (12 raw bytes each)\n"
+		"  --nonces FILE   append the server nonce of every answer whose box opened\n"
+		"                  (12 raw bytes each, no header)\n"
 		"Prints one JSON object on stdout and a summary on stderr.\n",
 		SLOTS_MAX, SECONDS_MAX);
 }
@@ -819,23 +822,31 @@ static void *prep_thread(void *arg)
 }
 
 /* How many keys this run can use: each query takes the next key, so no more than it sends. */
-static uint64_t keys_needed(const struct opts *o)
+static uint64_t keys_wanted(const struct opts *o)
 {
-	uint64_t need = o->keys;
+	uint64_t want = o->keys;
 
-	if (o->max_queries > 0 && o->max_queries < need) {
-		need = o->max_queries;
+	if (o->max_queries > 0 && o->max_queries < want) {
+		want = o->max_queries;
 	}
 	if (o->rate > 0) {
 		uint64_t can = (uint64_t)((double)o->rate * o->seconds) + 1;
-		if (can < need) {
-			need = can;
+		if (can < want) {
+			want = can;
 		}
 	}
-	return need;
+	return want;
 }
 
-/* Make the keys on <threads> threads within <budget_s>; a thread that ran out of time leaves
+/* keys_wanted(), within KEYS_PREP_MAX. */
+static uint64_t keys_needed(const struct opts *o)
+{
+	uint64_t want = keys_wanted(o);
+
+	return want < KEYS_PREP_MAX ? want : KEYS_PREP_MAX;
+}
+
+/* Make the keys on -j threads within --prep-seconds; a thread that ran out of time leaves
  * a gap, closed by moving the later keys down. */
 static int keyset_prepare(struct keyset *ks, const struct opts *o)
 {
@@ -890,7 +901,7 @@ static int keyset_prepare(struct keyset *ks, const struct opts *o)
 		return -1;
 	}
 	ks->n = n;
-	ks->capped = n < need;
+	ks->capped = n < need || need < keys_wanted(o);
 	ks->prep_s = (double)(now_ns() - t0) / (double)NS;
 	return 0;
 }
@@ -1545,8 +1556,8 @@ static void report(const struct run *r, uint64_t elapsed_ns, double client_cpu, 
 		" used): sent %" PRIu64 ", ok %" PRIu64 ", bad %" PRIu64 ", lost %" PRIu64
 		" in %.2f s = %.0f q/s; latency p50 %.1f us, p99 %.1f us\n",
 		fmt_names[r->o.fmt], r->o.rate ? "fixed rate" : "closed loop", r->o.keys, r->ks.n,
-		r->ks.capped ? ", capped by --prep-seconds" : "", used, st->sent, st->ok, bad,
-		st->lost, elapsed, qps, hist_pct_us(h, 0.50), hist_pct_us(h, 0.99));
+		r->ks.capped ? ", capped" : "", used, st->sent, st->ok, bad, st->lost, elapsed, qps,
+		hist_pct_us(h, 0.50), hist_pct_us(h, 0.99));
 }
 
 /* One query per key, closed loop, before the clock starts: the server then holds every key
@@ -1606,9 +1617,10 @@ static int keys_setup(struct run *r)
 	}
 	if (r->ks.capped) {
 		fprintf(stderr,
-			"curveperf: only %" PRIu64
-			" keys made in %.1f s; the run cycles over them\n",
-			r->ks.n, r->o.prep_seconds);
+			"curveperf: only %" PRIu64 " of the %" PRIu64
+			" keys the run could use made (--prep-seconds %.1f, at most %llu); it "
+			"cycles over them\n",
+			r->ks.n, keys_wanted(&r->o), r->o.prep_seconds, KEYS_PREP_MAX);
 	}
 	return 0;
 }
