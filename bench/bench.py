@@ -1015,6 +1015,12 @@ def med(samples, key):
     return median(vals) if vals else None
 
 
+def spread(samples, key, field):
+    """The lowest and highest of <field> over the rounds of row <key>, as "a–b"."""
+    vals = [x[field] for x in samples.get(key, []) if x.get(field) is not None]
+    return "%.0f–%.0f" % (min(vals), max(vals)) if vals else "—"
+
+
 def ratio_line(what, ours, theirs, target, better="higher"):
     if ours is None or theirs is None or not theirs:
         return "- %s: not measured" % what
@@ -1040,11 +1046,13 @@ def curve_report(samples, not_run):
             "unpadded. CPU µs/query: the server's on-CPU time (all threads, "
             "/proc/PID/task/*/schedstat) over the answers verified, during the timed phase. "
             "Added latency: over plain UDP to Knot directly, measured by curveperf -f plain at "
-            "the same rate in the same rounds (p50 %s µs, p99 %s µs). Every answer is verified "
+            "the same rate in the same rounds (medians p50 %s µs, p99 %s µs; rounds p50 %s, p99 %s "
+            "µs). Every answer is verified "
             "(frame, box, inner ID and question)."
             % (CURVEDNS, CURVE_ROUTER, CURVE_ROUNDS, "" if CURVE_ROUNDS == 1 else "s",
                CURVE_SAT_S, CURVE_OUTSTANDING, CURVE_RATE, CURVE_FIXED_S, COLD_QPS_MAX, ZONE,
-               fmt(k50, "%.0f"), fmt(k99, "%.0f")))
+               fmt(k50, "%.0f"), fmt(k99, "%.0f"), spread(samples, "knot", "p50_us"),
+               spread(samples, "knot", "p99_us")))
     lines = [head, "",
              "| server | format | client keys | keys used (saturated run) | max q/s | CPU µs/query "
              "saturated | queries per CPU-second | CPU µs/query at %d q/s | p50 / p99 µs at %d "
@@ -1102,10 +1110,15 @@ def curve_report(samples, not_run):
         o99, t99 = get(CURVE_ROUTER, "txt", keys, "p99_us"), get(CURVEDNS, "txt", keys, "p99_us")
         if None not in (o50, t50, o99, t99, k50, k99):
             lines.append("- %s, TXT: added latency at %d q/s, dnsrouter vs CurveDNS: p50 %.0f vs "
-                         "%.0f µs (target no worse: %s), p99 %.0f vs %.0f µs (target lower: %s)"
+                         "%.0f µs (target no worse: %s), p99 %.0f vs %.0f µs (target lower: %s); "
+                         "the rounds' own p50 %s vs %s µs, p99 %s vs %s µs"
                          % (label, CURVE_RATE, o50 - k50, t50 - k50,
                             "met" if o50 <= t50 else "not met", o99 - k99, t99 - k99,
-                            "met" if o99 < t99 else "not met"))
+                            "met" if o99 < t99 else "not met",
+                            spread(samples, (CURVE_ROUTER, "txt", keys), "p50_us"),
+                            spread(samples, (CURVEDNS, "txt", keys), "p50_us"),
+                            spread(samples, (CURVE_ROUTER, "txt", keys), "p99_us"),
+                            spread(samples, (CURVEDNS, "txt", keys), "p99_us")))
     off, on = samples.get(("plain", "dnscurve off"), []), samples.get(("plain", "dnscurve on"), [])
     if off and on:
         cs_off, cs_on = med(off, "cpu_sat_us"), med(on, "cpu_sat_us")
@@ -1150,16 +1163,18 @@ def main():
     cpu = cpus()
     # This script only waits while loads run; keep it off the router's CPU all the same.
     os.sched_setaffinity(0, {int(c) for c in cpu["load"].split(",")})
+    knot_port = free_port()
+    knot = start_knot(zone, knot_port, cpu["load"])
+    if args.only == "curve":
+        print("bench: DNSCurve only; servers on CPU %s, Knot and curveperf on CPU %s"
+              % (cpu["router1"], cpu["load"]), flush=True)
+        text = curve_section(knot_port, knot, queries, cpu)
+        write_curve(text)
+        return
     print("bench: zone of %d names, %d queries (%.0f%% missing), %d s per load, fixed rate %d qps"
           % (NAMES, QUERIES, MISSING * 100, RUN_S, RATE), flush=True)
     print("bench: router on CPU %s (2-worker runs: %s); Knot and dnsperf on CPU %s"
           % (cpu["router1"], cpu["router2"], cpu["load"]), flush=True)
-    knot_port = free_port()
-    knot = start_knot(zone, knot_port, cpu["load"])
-    if args.only == "curve":
-        text = curve_section(knot_port, knot, queries, cpu)
-        write_curve(text)
-        return
     rows = [measure("Knot direct", knot_port, None, queries, cpu["load"])]
     runs = [
         (FLOOR_ROW, lambda p: start_floor(p, knot_port, cpu["router1"])),
