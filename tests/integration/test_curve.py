@@ -1,0 +1,777 @@
+# SPDX-License-Identifier: MIT
+# tests/integration/test_curve.py -- the DNSCurve front, with real processes only: Knot behind
+# dnsrouter, the real dq client, the real CurveDNS 0.87 as the control that each test itself
+# is right, and a DNSCurve client of our own (curvetools.py, PyNaCl) for what dq cannot send.
+#
+#   interop     dq in all four modes (streamlined/TXT x UDP/TCP) gets what Knot gives for the
+#               same question; a 730-byte answer over TCP; a big answer over UDP comes back
+#               TC=1 (the router's own when the box would not fit) and dq gets it over TCP;
+#               the backend sees the plain query (dq's padding stripped, EDNS size lowered);
+#               TXT and unpadded streamlined run through CurveDNS too, and padded streamlined
+#               through CurveDNS fails (Knot answers FORMERR to dq's padding: the finding)
+#   rejects     flipped MAC bit, unknown server key, truncated box, bad x1a label: no answer,
+#               the right dropped counter, plain DNS on the same port unharmed
+#   rotation    two keys answer; after a reload without the old one its queries are dropped
+#   nonces      distinct, in the documented layout, increasing per worker, above the previous
+#               run's after a restart; 10^6 through bench/curveperf when it is built
+#   flood       fresh keys from one /24 held to new-keys-per-second, another prefix unharmed
+#   config      a key file open to others refused, `dnsrouter -K`
+#
+# Metric names are the constants below (src/admin/metrics.c).
+
+import os
+import re
+import stat
+import struct
+import subprocess
+import threading
+import time
+from collections import defaultdict
+
+import dns.message
+import dns.rcode
+import pytest
+
+import curvetools as ct
+import dnsr
+import lbtools
+
+M_QUERIES = "dnsrouter_curve_queries_total"      # {format, transport}: boxes opened
+M_ANSWERS = "dnsrouter_curve_answers_total"      # {format, transport}: boxed answers sent
+M_HITS = "dnsrouter_curve_key_cache_hits_total"
+M_MISSES = "dnsrouter_curve_key_cache_misses_total"
+M_DROPPED = "dnsrouter_curve_dropped_total"      # {reason: malformed, box, budget}
+M_TRUNC = "dnsrouter_curve_truncated_total"      # UDP answers replaced by our TC=1 answer
+
+NONCE_INSTANCE = 0x1234
+MODES = [("streamlined", "udp"), ("streamlined", "tcp"), ("txt", "udp"), ("txt", "tcp")]
+T_TXT, T_A = 16, 1
+NO_ANSWER_WAIT = 0.5    # how long "no answer" is waited for
+
+
+# ------------------------------------------------------------------------------------ helpers
+
+
+def curve_conf(knot, keyfiles, admin_port=None, workers=2, backend_addr=None, **curve):
+    """A router config: every name to <knot> (or <backend_addr>), dnscurve with <keyfiles>;
+    <curve> adds dnscurve keys (underscores become dashes)."""
+    dc = {"keys": [str(k) for k in keyfiles]}
+    for k, v in curve.items():
+        dc[k.replace("_", "-")] = v
+    c = lbtools.conf([lbtools.backend("b1", backend_addr or knot.addr4)],
+                     [dnsr.route_zone(".", ["b1"])],
+                     admin="127.0.0.1:%d" % admin_port if admin_port else None,
+                     workers=workers)
+    c["dnscurve"] = dc
+    return c
+
+
+class Counters:
+    """The curve counters at one moment; a - b gives the deltas."""
+
+    def __init__(self, admin):
+        m = admin.metrics()
+        self.v = {}
+        for name, labels, value in m.samples:
+            if name.startswith("dnsrouter_curve_"):
+                self.v[(name, tuple(sorted(labels.items())))] = value
+
+    def get(self, name, **labels):
+        want = set((k, str(v)) for k, v in labels.items())
+        return sum(v for (n, lab), v in self.v.items() if n == name and want <= set(lab))
+
+    def __sub__(self, other):
+        d = Counters.__new__(Counters)
+        keys = set(self.v) | set(other.v)
+        d.v = {k: self.v.get(k, 0) - other.v.get(k, 0) for k in keys}
+        return d
+
+    def moved(self):
+        return {"%s%s" % (n, dict(lab)): v for (n, lab), v in sorted(self.v.items()) if v}
+
+
+def wait_counter(admin, before, name, at_least, **labels):
+    """Poll until counter <name>{labels} has risen by <at_least> since <before>; the delta."""
+    def risen():
+        d = (Counters(admin) - before).get(name, **labels)
+        return d if d >= at_least else None
+    try:
+        return dnsr.wait_for(risen, timeout=3, interval=0.02,
+                             what="%s%r to rise by %s" % (name, labels, at_least))
+    except AssertionError:
+        raise AssertionError("%s%r did not rise by %s; moved: %r" % (
+            name, labels, at_least, (Counters(admin) - before).moved()))
+
+
+def knot_direct(knot, msg, transport="tcp"):
+    """Knot's own answer to plain query bytes <msg> (raw wire)."""
+    if transport == "udp":
+        data = dnsr.udp_exchange(knot.port, msg)
+    else:
+        data = dnsr.tcp_exchange(knot.port, msg)
+    assert data is not None, "Knot did not answer directly"
+    return data
+
+
+def dq_suffix(fmt):
+    return "example" if fmt == "txt" else None
+
+
+def check_nonce(snonce, workers=2, instance=NONCE_INSTANCE):
+    inst, worker, _, _ = ct.nonce_fields(snonce)
+    assert inst == instance, "server nonce %s: instance %d, want %d" % (
+        snonce.hex(), inst, instance)
+    assert worker < workers, "server nonce %s: worker %d of %d" % (snonce.hex(), worker,
+                                                                   workers)
+
+
+class Setup:
+    pass
+
+
+# ------------------------------------------------------------------------------------ fixtures
+
+
+@pytest.fixture(scope="module")
+def cknot(tmp_path_factory):
+    """A Knot with the test zones and the t700/t490 answers (curvetools.CurveKnot)."""
+    k = ct.CurveKnot("ck", tmp_path_factory.mktemp("curve-knot"))
+    k.start()
+    yield k
+    k.stop()
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory, module_router, cknot):
+    """One router with one key, 2 workers, nonce-instance 0x1234, an admin endpoint."""
+    d = tmp_path_factory.mktemp("curve")
+    s = Setup()
+    s.knot = cknot
+    s.key = ct.ServerKey()
+    s.keyfile = s.key.write(d / "curve.key")
+    s.admin_port = dnsr.free_port()
+    s.router = module_router(curve_conf(cknot, [s.keyfile], s.admin_port,
+                                        nonce_instance=NONCE_INSTANCE))
+    s.port = s.router.port
+    s.admin = lbtools.Admin(s.admin_port)
+    dnsr.wait_for(s.admin.ready, timeout=5, what="admin endpoint")
+    return s
+
+
+@pytest.fixture(scope="module")
+def curvedns(tmp_path_factory, cknot):
+    """The control: CurveDNS 0.87 in front of the same Knot, with a key of its own."""
+    key = ct.ServerKey()
+    c = ct.CurveDNS(tmp_path_factory.mktemp("curvedns"), key.sk, cknot.port)
+    c.key = key
+    c.start()
+    yield c
+    c.stop()
+
+
+# ==================================================================================== interop
+
+
+@pytest.mark.parametrize("fmt,transport", MODES)
+def test_dq_through_router_matches_knot(env, fmt, transport):
+    """dq in each mode gets, through the router, the records and the message size Knot gives
+    for the same question; over TCP that includes a 735-byte answer (a TXT-format response of
+    several 255-byte strings). Each query is counted once as opened and once as answered, in
+    its own format and transport."""
+    names = [("www.example", "txt", T_TXT), ("host.example", "a", T_A),
+             ("nothing.here.test", "txt", T_TXT)]
+    if transport == "tcp":
+        names.append(("t700.example", "txt", T_TXT))
+    before = Counters(env.admin)
+    for name, qtype, code in names:
+        r = ct.dq(env.key.dns, env.port, name, qtype, tcp=transport == "tcp",
+                  suffix=dq_suffix(fmt))
+        assert r.ok, r
+        direct = knot_direct(env.knot, ct.plain_query(name, code))
+        want = ct.records_as_dq(dns.message.from_wire(direct))
+        assert want, "Knot has no answer for %s" % name
+        assert r.records == want, r
+        assert r.summary.startswith("%d bytes, " % len(direct)), (r.summary, len(direct))
+    d = Counters(env.admin) - before
+    n = len(names)
+    assert d.get(M_QUERIES, format=fmt, transport=transport) == n, d.moved()
+    assert d.get(M_ANSWERS, format=fmt, transport=transport) == n, d.moved()
+    assert d.get(M_QUERIES) == n and d.get(M_ANSWERS) == n, d.moved()
+    assert d.get(M_DROPPED) == 0 and d.get(M_TRUNC) == 0, d.moved()
+
+
+@pytest.mark.parametrize("fmt", ["streamlined", "txt"])
+@pytest.mark.parametrize("name,router_truncates", [("t490.example", True),
+                                                   ("t700.example", False)])
+def test_dq_big_answer_over_udp_retried_over_tcp(env, fmt, name, router_truncates):
+    """dq asks over UDP (no EDNS: a 512-byte limit). t490 (494 bytes) fits 512 bytes plain
+    but not boxed, so the router must answer with its own TC=1; t700 (735 bytes) Knot
+    truncates itself. Either way dq retries over TCP and prints the whole answer."""
+    before = Counters(env.admin)
+    r = ct.dq(env.key.dns, env.port, name, "txt", suffix=dq_suffix(fmt))
+    assert r.ok, r
+    direct = knot_direct(env.knot, ct.plain_query(name))
+    assert r.records == ct.records_as_dq(dns.message.from_wire(direct)), r
+    assert r.summary.startswith("%d bytes, " % len(direct)), (r.summary, len(direct))
+    d = Counters(env.admin) - before
+    assert d.get(M_QUERIES, format=fmt, transport="udp") == 1, d.moved()
+    assert d.get(M_ANSWERS, format=fmt, transport="udp") == 1, d.moved()
+    assert d.get(M_QUERIES, format=fmt, transport="tcp") == 1, d.moved()
+    assert d.get(M_ANSWERS, format=fmt, transport="tcp") == 1, d.moved()
+    assert d.get(M_TRUNC) == (1 if router_truncates else 0), d.moved()
+
+
+@pytest.mark.parametrize("fmt,transport,pad", [
+    ("streamlined", "udp", False), ("streamlined", "udp", True),
+    ("streamlined", "tcp", False), ("streamlined", "tcp", True),
+    ("txt", "udp", False), ("txt", "tcp", False)])
+def test_own_client_gets_knots_bytes(env, fmt, transport, pad):
+    """Our client in each format and transport, with and without dq's padding: the opened
+    answer is byte for byte Knot's answer to the unpadded query (a no-EDNS query is
+    forwarded unchanged), for an answer, an A record and a REFUSED name outside Knot's
+    zones; the server nonce has the configured instance and a worker index < 2."""
+    c = ct.Client(env.key.pk)
+    for name, code in (("www.example", T_TXT), ("host.example", T_A),
+                       ("x.outside.invalid", T_TXT), ("t700.example", T_TXT)):
+        msg = ct.plain_query(name, code)
+        a = c.exchange(env.port, msg, fmt, transport, pad=pad)
+        assert a is not None, "no answer to %s %s %s" % (fmt, transport, name)
+        assert a.inner == knot_direct(env.knot, msg, transport), name
+        check_nonce(a.server_nonce)
+        if transport == "udp":
+            assert len(a.raw) <= 512
+
+
+def test_txt_format_rd_and_case(env):
+    """A TXT query with RD set and its name in mixed case (as resolvers randomize it) is
+    answered with flags 0x84 0x00 (all dq accepts) and its question echoed as sent."""
+    c = ct.Client(env.key.pk)
+    msg = ct.plain_query("www.example", rd=True)
+    pkt, cn, qid = c.txt(msg, suffix="ExAmPle.", rd=True)
+    # upper-case every box character of the first label: the case must not matter
+    n = pkt[12]
+    pkt = pkt[:13] + pkt[13:13 + n].upper() + pkt[13 + n:]
+    raw = ct.send_raw(env.port, pkt)
+    assert raw is not None
+    snonce, inner = c.open_txt(raw, pkt, cn)     # checks flags 8400 and the echoed question
+    assert inner == knot_direct(env.knot, msg, "udp")
+
+
+def test_udp_limits_and_edns_lowering(env):
+    """Over UDP the boxed answer must fit the client's limit: 512 without EDNS (the router's
+    own TC=1, question only), the inner EDNS size otherwise, which the router lowers by the
+    48-byte overhead before Knot sees it, so Knot truncates itself."""
+    c = ct.Client(env.key.pk)
+    adm = env.admin
+
+    # no EDNS, a 494-byte answer: boxed 542 > 512
+    before = Counters(adm)
+    msg = ct.plain_query("t490.example")
+    a = c.exchange(env.port, msg, "streamlined", "udp")
+    assert a is not None
+    assert len(a.raw) <= 512 and a.tc, (len(a.raw), a.inner[:4].hex())
+    m = a.message()
+    assert m.rcode() == dns.rcode.NOERROR and not m.answer and not m.authority
+    assert str(m.question[0].name) == "t490.example." and m.id == struct.unpack("!H", msg[:2])[0]
+    assert (Counters(adm) - before).get(M_TRUNC) == 1
+    # over TCP the whole of it
+    a = c.exchange(env.port, msg, "streamlined", "tcp")
+    assert a.inner == knot_direct(env.knot, msg) and not a.tc
+
+    # EDNS 1232, a 746-byte answer: fits boxed (794)
+    before = Counters(adm)
+    msg = ct.plain_query("t700.example", edns=1232)
+    whole = knot_direct(env.knot, msg)
+    a = c.exchange(env.port, msg, "streamlined", "udp")
+    assert not a.tc and len(a.raw) == len(whole) + 48 <= 1232
+    assert ct.records_as_dq(a.message()) == ct.records_as_dq(dns.message.from_wire(whole))
+
+    # EDNS exactly the plain answer's size: fits plain, not boxed. Lowered by 48, Knot
+    # truncates it itself (the router need not replace it).
+    msg = ct.plain_query("t700.example", edns=len(whole))
+    a = c.exchange(env.port, msg, "streamlined", "udp")
+    assert a.tc and len(a.raw) <= len(whole)
+    d = Counters(adm) - before
+    assert d.get(M_TRUNC) == 0, ("the router truncated what Knot should have, so the EDNS "
+                                 "size reached Knot unlowered: %r" % d.moved())
+
+    # TXT format, EDNS 1232: the 746 bytes fit its larger overhead too
+    a = c.exchange(env.port, ct.plain_query("t700.example", edns=1232), "txt", "udp")
+    assert not a.tc and len(a.raw) <= 1232 and len(a.message().answer) == 1
+
+
+def test_backend_sees_plain_query(router, fake_backend, tmp_path):
+    """What the backend gets: the inner query without dq's padding, the client's own bytes
+    but the ID; over UDP an EDNS size lowered by exactly the wrapping overhead: 48 bytes
+    streamlined, and for TXT the largest answer whose TXT response still fits."""
+    fb = fake_backend("normal", name="fb")
+    key = ct.ServerKey()
+    kf = key.write(tmp_path / "curve.key")
+    r = router(curve_conf(None, [kf], backend_addr=fb.address))
+    c = ct.Client(key.pk)
+
+    def seen(name):
+        for kind, wire, q in reversed(fb.queries):
+            if q is not None and q.question and str(q.question[0].name) == name + ".":
+                return kind, wire
+        raise AssertionError("backend never saw %s" % name)
+
+    def ask(name, fmt, transport, pad, edns):
+        msg = ct.plain_query(name, edns=edns)
+        pkt, opener = c.make(msg, fmt, pad=pad)
+        raw = ct.send_raw(r.port, pkt, transport)
+        assert raw is not None, "no answer for %s" % name
+        snonce, inner = opener(raw)
+        assert dnsr.who(dns.message.from_wire(inner)) == "fake-fb"
+        return msg, pkt, seen(name)
+
+    for i, (fmt, transport) in enumerate(MODES):
+        pad = fmt == "streamlined"
+        msg, _, (kind, wire) = ask("plain%d.example" % i, fmt, transport, pad, None)
+        assert kind == transport
+        assert wire[2:] == msg[2:], "%s %s: backend got %s, client sent %s" % (
+            fmt, transport, wire.hex(), msg.hex())
+
+    # streamlined UDP, EDNS 1232: 1184 at the backend, the rest unchanged
+    msg, _, (kind, wire) = ask("edns1.example", "streamlined", "udp", True, 1232)
+    assert wire[2:] == ct.plain_query("edns1.example", edns=1232 - 48)[2:], wire.hex()
+
+    # TXT UDP, EDNS 1232: response = header 12 + question + answer RR 12 + nonce and MAC 28
+    # + one length byte per 255 bytes of strings + the inner answer
+    msg, pkt, (kind, wire) = ask("edns2.example", "txt", "udp", False, 1232)
+    qlen = ct.question_end(pkt) - 12
+    size = dns.message.from_wire(wire).payload
+
+    def txt_len(inner):
+        body = 28 + inner
+        return 12 + qlen + 12 + body + (body + 254) // 255
+    best = max(s for s in range(512, 1233) if txt_len(s) <= 1232)
+    assert size == best, "TXT: backend saw EDNS %d, the largest that fits is %d" % (size, best)
+
+
+# -------------------------------------------------------------------- CurveDNS as the control
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_control_txt_format_dq(env, curvedns, transport):
+    """dq in the TXT format gets the same records through CurveDNS and through the router (the
+    control shows the test's expectation is what the reference server gives)."""
+    for name, qtype in (("www.example", "txt"), ("host.example", "a"), ("t700.example", "txt")):
+        via_cd = ct.dq(curvedns.key.dns, curvedns.port, name, qtype, tcp=transport == "tcp",
+                       suffix="example")
+        via_router = ct.dq(env.key.dns, env.port, name, qtype, tcp=transport == "tcp",
+                           suffix="example")
+        assert via_cd.ok, via_cd
+        assert via_router.ok, via_router
+        assert via_router.records == via_cd.records
+        assert via_router.summary == via_cd.summary
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_control_unpadded_streamlined(env, curvedns, transport):
+    """Our unpadded streamlined queries: CurveDNS and the router both hand back Knot's exact
+    answer."""
+    for name, code in (("www.example", T_TXT), ("host.example", T_A)):
+        msg = ct.plain_query(name, code)
+        want = knot_direct(env.knot, msg, transport)
+        a = ct.Client(curvedns.key.pk).exchange(curvedns.port, msg, "streamlined", transport)
+        assert a is not None and a.inner == want, "CurveDNS control"
+        a = ct.Client(env.key.pk).exchange(env.port, msg, "streamlined", transport)
+        assert a is not None and a.inner == want, "router"
+
+
+def test_control_padded_streamlined_finding(env, curvedns):
+    """The documented finding (crypto-fronts.md §1.2): CurveDNS forwards dq's padding, Knot
+    answers it FORMERR, and dq in streamlined mode through CurveDNS gets no answer; the
+    router strips the padding and dq gets its answer."""
+    msg = ct.plain_query("www.example")
+    a = ct.Client(curvedns.key.pk).exchange(curvedns.port, msg, "streamlined", "udp", pad=True)
+    assert a is not None and a.message().rcode() == dns.rcode.FORMERR
+    r = ct.dq(curvedns.key.dns, curvedns.port, "www.example", "txt")
+    assert not r.ok and r.failed, r
+    a = ct.Client(env.key.pk).exchange(env.port, msg, "streamlined", "udp", pad=True)
+    assert a is not None and a.inner == knot_direct(env.knot, msg, "udp")
+    r = ct.dq(env.key.dns, env.port, "www.example", "txt")
+    assert r.ok, r
+
+
+# ==================================================================================== rejects
+
+
+def _bad_query(kind, key):
+    """(packet, reason) for one malformed or unopenable DNSCurve query."""
+    c = ct.Client(key.pk)
+    msg = ct.plain_query("www.example")
+    if kind == "flipped-mac-streamlined":
+        pkt, _ = c.streamlined(msg)
+        return pkt[:52] + bytes([pkt[52] ^ 0x01]) + pkt[53:], "box"
+    if kind == "flipped-mac-txt":
+        nonce = c.nonce()
+        box = bytearray(c.box(msg, nonce))
+        box[5] ^= 0x10
+        return c.txt(msg, nonce=nonce, box=bytes(box))[0], "box"
+    if kind == "unknown-key-streamlined":
+        return ct.Client(ct.ServerKey().pk).streamlined(msg)[0], "box"
+    if kind == "unknown-key-txt":
+        return ct.Client(ct.ServerKey().pk).txt(msg)[0], "box"
+    if kind == "truncated-box-streamlined":
+        pkt, _ = c.streamlined(msg)
+        return pkt[:-7], "box"            # still 68 bytes and more: the MAC fails
+    if kind == "short-box-txt":
+        nonce = c.nonce()
+        return c.txt(msg, nonce=nonce, box=c.box(msg, nonce)[:10])[0], "malformed"
+    if kind == "bad-x1a-label":
+        # 54 characters, but 'a', 'e', 'i', 'o' are not DNSCurve base32
+        return c.txt(msg, key_label=b"x1a" + b"a" * 51)[0], "malformed"
+    if kind == "bad-box-chars-txt":
+        pkt, _, _ = c.txt(msg)
+        return pkt[:13] + b"i" + pkt[14:], "malformed"
+    raise ValueError(kind)
+
+
+REJECTS = ["flipped-mac-streamlined", "flipped-mac-txt", "unknown-key-streamlined",
+           "unknown-key-txt", "truncated-box-streamlined", "short-box-txt", "bad-x1a-label",
+           "bad-box-chars-txt"]
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+@pytest.mark.parametrize("kind", REJECTS)
+def test_reject(env, kind, transport):
+    """A query that does not open (or does not decode) gets nothing back, is counted under its
+    reason and nothing else, and plain DNS and good DNSCurve on the same port keep answering."""
+    pkt, reason = _bad_query(kind, env.key)
+    before = Counters(env.admin)
+    raw = ct.send_raw(env.port, pkt, transport, timeout=NO_ANSWER_WAIT)
+    assert raw is None, "%s over %s was answered: %r" % (kind, transport, raw[:40])
+    wait_counter(env.admin, before, M_DROPPED, 1, reason=reason)
+    d = Counters(env.admin) - before
+    assert d.get(M_DROPPED, reason=reason) == 1, d.moved()
+    assert d.get(M_DROPPED) == 1 and d.get(M_ANSWERS) == 0 and d.get(M_QUERIES) == 0, d.moved()
+    for tr in ("udp", "tcp"):
+        m = dnsr.exchange(env.port, dnsr.query("www.example."), tr)
+        assert dnsr.who(m) == "ck"
+        a = ct.Client(env.key.pk).exchange(env.port, ct.plain_query("www.example"),
+                                           "streamlined", tr)
+        assert a is not None and dnsr.who(a.message()) == "ck"
+
+
+def test_reject_tcp_connection_goes_on(env):
+    """On one TCP connection, a box that does not open between two good queries: both good
+    ones are answered, nothing is sent for the bad one, and the connection stays open."""
+    c = ct.Client(env.key.pk)
+    bad, _ = _bad_query("flipped-mac-streamlined", env.key)
+    m1, m2 = ct.plain_query("one.example"), ct.plain_query("two.example")
+    p1, o1 = c.make(m1)
+    p2, o2 = c.make(m2)
+    with socket_conn(env.port) as s:
+        s.sendall(dnsr.tcp_frame(p1) + dnsr.tcp_frame(bad) + dnsr.tcp_frame(p2))
+        got = [dnsr.tcp_read_msg(s), dnsr.tcp_read_msg(s)]
+        s.settimeout(NO_ANSWER_WAIT)
+        with pytest.raises((OSError, ConnectionError)):
+            dnsr.tcp_read_msg(s)
+    inners = set()
+    for raw in got:
+        for opener in (o1, o2):
+            try:
+                inners.add(opener(raw)[1][:2])
+            except ct.CurveError:
+                pass
+    assert inners == {m1[:2], m2[:2]}
+
+
+def socket_conn(port):
+    import socket
+    return socket.create_connection(("127.0.0.1", port), timeout=3)
+
+
+def test_curve_only_on_listed_listeners(router, cknot, tmp_path):
+    """dnscurve.listen naming one of two listeners: DNSCurve is answered there only; the
+    other listener answers plain DNS and never a DNSCurve response."""
+    key = ct.ServerKey()
+    kf = key.write(tmp_path / "curve.key")
+    p1, p2 = dnsr.free_port(), dnsr.free_port()
+    conf = curve_conf(cknot, [kf], listen=["127.0.0.1:%d" % p1])
+    conf["listen"] = ["127.0.0.1:%d" % p1, "127.0.0.1:%d" % p2]
+    router(conf, port=p1)
+    c = ct.Client(key.pk)
+    msg = ct.plain_query("www.example")
+    for fmt in ("streamlined", "txt"):
+        a = c.exchange(p1, msg, fmt, "udp")
+        assert a is not None and dnsr.who(a.message()) == "ck"
+        pkt, opener = c.make(msg, fmt)
+        raw = ct.send_raw(p2, pkt, "udp", timeout=NO_ANSWER_WAIT)
+        assert raw is None or raw[:8] != ct.R_MAGIC
+        if raw is not None and fmt == "txt":
+            with pytest.raises(ct.CurveError):
+                opener(raw)     # a plain answer from Knot about the carrier name, not a box
+    assert dnsr.who(dnsr.exchange(p2, dnsr.query("www.example."))) == "ck"
+
+
+# =================================================================================== rotation
+
+
+def test_rotation(router, cknot, tmp_path):
+    """keys: [new, old]: queries for either key are answered. After a reload with keys: [new]
+    the old key's are dropped (counted as box), also for a client whose shared key the router
+    had cached, and the new key's go on. A reload naming a key file open to others is refused
+    and the keys stay as they were."""
+    new, old = ct.ServerKey(), ct.ServerKey()
+    fnew, fold = new.write(tmp_path / "new.key"), old.write(tmp_path / "old.key")
+    admin_port = dnsr.free_port()
+    r = router(curve_conf(cknot, [fnew, fold], admin_port))
+    admin = lbtools.Admin(admin_port)
+    dnsr.wait_for(admin.ready, timeout=5, what="admin")
+    cnew, cold = ct.Client(new.pk), ct.Client(old.pk)
+    msg = ct.plain_query("www.example")
+
+    def answered(c, fmt, tr, timeout=2.0):
+        a = c.exchange(r.port, msg, fmt, tr, timeout=timeout)
+        return a is not None and dnsr.who(a.message()) == "ck"
+
+    for c in (cnew, cold):
+        for fmt, tr in MODES:
+            assert answered(c, fmt, tr), (fmt, tr)
+    for k in (new, old):
+        for fmt in ("streamlined", "txt"):
+            res = ct.dq(k.dns, r.port, "www.example", "txt", suffix=dq_suffix(fmt))
+            assert res.ok, res
+
+    r.reload(curve_conf(cknot, [fnew], admin_port))
+    dnsr.wait_for(lambda: not answered(cold, "streamlined", "udp", timeout=0.3), timeout=5,
+                  what="the old key dropped after the reload")
+    before = Counters(admin)
+    for fmt, tr in MODES:
+        assert not answered(cold, fmt, tr, timeout=NO_ANSWER_WAIT), (fmt, tr)
+        assert not answered(ct.Client(old.pk), fmt, tr, timeout=NO_ANSWER_WAIT), (fmt, tr)
+    wait_counter(admin, before, M_DROPPED, 8, reason="box")
+    d = Counters(admin) - before
+    assert d.get(M_DROPPED) == 8 == d.get(M_DROPPED, reason="box"), d.moved()
+    for fmt, tr in MODES:
+        assert answered(cnew, fmt, tr), (fmt, tr)
+    assert not ct.dq(old.dns, r.port, "www.example", "txt", timeout=1).ok
+    assert ct.dq(new.dns, r.port, "www.example", "txt").ok
+
+    # a bad key file at reload: refused, one line naming it; the running keys stay
+    fbad = ct.ServerKey().write(tmp_path / "open.key", mode=0o644)
+    offset = r.reload(curve_conf(cknot, [fbad, fold], admin_port))
+    dnsr.wait_for(lambda: str(fbad) in r.log()[offset:], timeout=5,
+                  what="the reload's error naming %s" % fbad)
+    assert answered(cnew, "streamlined", "udp")
+    assert not answered(cold, "streamlined", "udp", timeout=NO_ANSWER_WAIT)
+
+
+# ===================================================================================== nonces
+
+
+def _nonce_run(router, conf, key, sources, n=3000):
+    """Start a router, get <n> streamlined answers from a socket per source address, stop it.
+    Returns (answers as (server nonce, socket number), wall ns before start, wall ns after)."""
+    t0 = time.time_ns()
+    r = router(conf)
+    clients = [ct.Client(key.pk) for _ in range(16)]
+    items = [(clients[i % 16], ct.plain_query("n%d.example" % (i % 97))) for i in range(n)]
+    b = ct.Blast(r.port, items, src=sources, sockets=len(sources), window=4,
+                 timeout=2.0).run()
+    t1 = time.time_ns()
+    assert r.stop() == 0
+    assert b.bad == 0
+    assert len(b.answers) >= n * 0.99, "%d of %d answered" % (len(b.answers), n)
+    return [(sn, k) for _, sn, _, k in b.answers], t0, t1
+
+
+def test_nonces_layout_unique_restart(router, cknot, tmp_path):
+    """Thousands of answers from 2 workers: every server nonce distinct; bytes 0-1 the
+    nonce-instance, byte 2 a worker index < 2, both workers seen (clients from 16 prefixes);
+    the counter (bytes 3-10) near the wall clock in ns and increasing per worker on each
+    socket. After a restart every worker's counters start above the previous run's."""
+    key = ct.ServerKey()
+    kf = key.write(tmp_path / "curve.key")
+    conf = curve_conf(cknot, [kf], nonce_instance=NONCE_INSTANCE)
+    sources = ["127.0.%d.1" % i for i in range(16)]
+    runs = []
+    for run in range(2):
+        answers, t0, t1 = _nonce_run(router, conf, key, sources)
+        per_worker = defaultdict(list)
+        last = {}
+        for sn, sock in answers:
+            inst, worker, counter, _ = ct.nonce_fields(sn)
+            assert inst == NONCE_INSTANCE, sn.hex()
+            assert worker < 2, sn.hex()
+            assert t0 - 2_000_000_000 <= counter <= t1 + 1_000_000, (
+                "counter %d not near the wall clock (%d..%d ns)" % (counter, t0, t1))
+            prev = last.get((sock, worker))
+            assert prev is None or counter > prev, (
+                "worker %d: counter %d after %d on one socket" % (worker, counter, prev))
+            last[(sock, worker)] = counter
+            per_worker[worker].append(counter)
+        assert set(per_worker) == {0, 1}, "workers seen: %r" % sorted(per_worker)
+        nonces = [sn for sn, _ in answers]
+        assert len(set(nonces)) == len(nonces), "a server nonce repeated"
+        runs.append((set(nonces), {w: (min(v), max(v)) for w, v in per_worker.items()}))
+    (n1, w1), (n2, w2) = runs
+    assert not (n1 & n2), "a server nonce repeated across the restart"
+    for w in (0, 1):
+        assert w2[w][0] > w1[w][1], "worker %d: run 2 starts at %d, run 1 reached %d" % (
+            w, w2[w][0], w1[w][1])
+
+
+CURVEPERF = os.environ.get("CURVEPERF_BIN")
+
+
+@pytest.mark.skipif(not CURVEPERF or not os.access(CURVEPERF, os.X_OK),
+                    reason="CURVEPERF_BIN (bench/curveperf, `make` builds build/curveperf) is "
+                    "unset or not executable")
+def test_nonces_million(router, cknot, tmp_path):
+    """10^6 answers from 2 workers (bench/curveperf, its --nonces file) repeat no server
+    nonce, in the documented layout; a restart and 10^5 more repeat none either."""
+    key = ct.ServerKey()
+    kf = key.write(tmp_path / "curve.key")
+    conf = curve_conf(cknot, [kf], nonce_instance=NONCE_INSTANCE)
+    nfile = tmp_path / "nonces.bin"
+    counts = []
+    for run, n in enumerate((1_000_000, 100_000)):
+        r = router(conf)
+        before = nfile.stat().st_size // 12 if nfile.exists() else 0
+        p = subprocess.run(curveperf_cmd(r.port, key, n, nfile), capture_output=True,
+                           text=True, timeout=120)
+        assert p.returncode == 0, p.stdout + p.stderr
+        got = nfile.stat().st_size // 12 - before
+        assert got >= n * 0.99, "run %d: %d nonces recorded for %d queries\n%s" % (
+            run, got, n, p.stdout + p.stderr)
+        counts.append(got)
+        assert r.stop() == 0
+    data = nfile.read_bytes()
+    assert len(data) % 12 == 0
+    total = len(data) // 12
+    assert total == sum(counts)
+    distinct = len({data[i:i + 12] for i in range(0, len(data), 12)})
+    assert distinct == total, "%d server nonces repeated" % (total - distinct)
+    workers = {data[i + 2] for i in range(0, len(data), 12)}
+    instances = {data[i:i + 2] for i in range(0, len(data), 12 * 1000)}
+    assert workers <= {0, 1} and instances == {struct.pack("!H", NONCE_INSTANCE)}
+
+
+def curveperf_cmd(port, key, n, nfile):
+    """bench/curveperf's command line for <n> streamlined queries recording server nonces."""
+    return [CURVEPERF, "--server", "127.0.0.1:%d" % port, "--key", key.pk.hex(),
+            "--queries", str(n), "--nonces", str(nfile), "--name", "www.example."]
+
+
+# ====================================================================================== flood
+
+
+def test_fresh_key_flood_held_to_budget(router, cknot, tmp_path):
+    """One /24 (127.0.0.0/24) sends ~1500 fresh client keys a second for 2 s against
+    new-keys-per-second 50: about 50 a second of them are answered (a burst of up to one
+    second's budget allowed) and the rest dropped as over budget, while a client from another
+    prefix (127.0.1.0/24) whose key is cached keeps at least 99 % of its 200 q/s."""
+    budget, rate, duration = 50, 1500, 2.0
+    key = ct.ServerKey()
+    kf = key.write(tmp_path / "curve.key")
+    admin_port = dnsr.free_port()
+    r = router(curve_conf(cknot, [kf], admin_port, new_keys_per_second=budget))
+    admin = lbtools.Admin(admin_port)
+    dnsr.wait_for(admin.ready, timeout=5, what="admin")
+
+    fresh = [ct.Client(key.pk) for _ in range(int(rate * duration) + 100)]
+    legit = ct.Client(key.pk)
+    a = legit.exchange(r.port, ct.plain_query("warm.example"), src="127.0.1.7")
+    assert a is not None, "the legitimate client's first query"
+
+    before = Counters(admin)
+    flood = ct.Blast(r.port, [(c, ct.plain_query("f.example")) for c in fresh],
+                     src="127.0.0.9", sockets=2, window=None, rate=rate, duration=duration,
+                     timeout=1.0)
+    good = ct.Blast(r.port, [(legit, ct.plain_query("g%d.example" % i))
+                             for i in range(int(200 * duration))],
+                    src="127.0.1.7", sockets=1, window=8, rate=200, duration=duration,
+                    timeout=1.0)
+    threads = [threading.Thread(target=b.run) for b in (flood, good)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    d = Counters(admin) - before
+
+    assert flood.sent >= rate * duration * 0.8, "the flood sent only %d" % flood.sent
+    got = len(flood.answers)
+    low, high = budget * duration * 0.6, budget * (duration + 1) * 1.2 + 5
+    assert low <= got <= high, "%d fresh keys answered of %d sent, want %d..%d" % (
+        got, flood.sent, low, high)
+    dropped = d.get(M_DROPPED, reason="budget")
+    assert dropped >= flood.sent - got - flood.sent * 0.02, (dropped, flood.sent, got, d.moved())
+    assert dropped <= flood.sent - got, (dropped, flood.sent, got)
+    assert len(good.answers) >= good.sent * 0.99, "legitimate client: %d of %d answered" % (
+        len(good.answers), good.sent)
+    assert good.sent >= 200 * duration * 0.8
+    assert d.get(M_HITS) >= len(good.answers) * 0.9, d.moved()
+
+
+# ===================================================================================== config
+
+
+def test_key_file_open_to_others_refused(router, cknot, tmp_path):
+    """A key file with mode 0644 is refused by `-t` and at start, with one line naming the
+    file; 0600 and 0400 start."""
+    key = ct.ServerKey()
+    bad = key.write(tmp_path / "open.key", mode=0o644)
+    conf = curve_conf(cknot, [bad])
+    r = router(conf, ready=False)
+    r.expect_exit = True
+    rc = r.proc.wait(10)
+    assert rc != 0
+    lines = [x for x in r.log().splitlines() if str(bad) in x]
+    assert len(lines) == 1, r.log()
+    conf_path = r.conf_path
+    p = dnsr.check_config(conf_path)
+    assert p.returncode == 1
+    errs = [x for x in p.stderr.splitlines() if x.strip()]
+    assert len(errs) == 1 and str(bad) in errs[0], p.stderr
+    for mode in (0o600, 0o400):
+        good = key.write(tmp_path / ("k%o.key" % mode), mode=mode)
+        r = router(curve_conf(cknot, [good]))
+        a = ct.Client(key.pk).exchange(r.port, ct.plain_query("www.example"))
+        assert a is not None
+
+
+def test_keygen(tmp_path, router, cknot):
+    """`dnsrouter -K FILE`: curvedns-keygen's three lines, a 0600 file holding the secret the
+    lines show, keys that belong together, and the key serves dq. On an existing file it
+    fails and leaves the file as it was."""
+    path = tmp_path / "new.key"
+    p = subprocess.run([dnsr.ROUTER_BIN, "-K", str(path)], capture_output=True, text=True,
+                       timeout=10, stdin=subprocess.DEVNULL)
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert len(lines) == 3, p.stdout
+    assert re.fullmatch(r"DNS public key:\tuz5[0-9b-df-hj-np-z]{51}", lines[0]), lines[0]
+    assert re.fullmatch(r"Hex public key:\t[0-9a-f]{64}", lines[1]), lines[1]
+    assert re.fullmatch(r"Hex secret key:\t[0-9a-f]{64}", lines[2]), lines[2]
+    # the same shape as curvedns-keygen's own
+    ref = subprocess.run(["/usr/sbin/curvedns-keygen"], capture_output=True, text=True,
+                         timeout=10).stdout.splitlines()
+    assert [x.split("\t")[0] for x in ref] == [x.split("\t")[0] for x in lines]
+    f = ct.keygen_fields(p.stdout)
+    st = os.stat(path)
+    assert stat.S_IMODE(st.st_mode) == 0o600
+    assert path.read_text().strip() == f["Hex secret key"]
+    sk = bytes.fromhex(f["Hex secret key"])
+    assert ct.public(sk).hex() == f["Hex public key"]
+    assert ct.dns_key(ct.public(sk)) == f["DNS public key"]
+    assert ct.key_from_dns(f["DNS public key"]) == ct.public(sk)
+
+    r = router(curve_conf(cknot, [path]))
+    res = ct.dq(f["DNS public key"], r.port, "www.example", "txt")
+    assert res.ok, res
+
+    # an existing file: refused, untouched
+    other = tmp_path / "existing.key"
+    other.write_text("keep me\n")
+    os.chmod(other, 0o640)
+    p = subprocess.run([dnsr.ROUTER_BIN, "-K", str(other)], capture_output=True, text=True,
+                       timeout=10, stdin=subprocess.DEVNULL)
+    assert p.returncode != 0
+    assert str(other) in p.stderr
+    assert "Hex secret key" not in p.stdout
+    assert other.read_text() == "keep me\n"
+    assert stat.S_IMODE(os.stat(other).st_mode) == 0o640
