@@ -24,6 +24,10 @@
 #include "common/privs.h"
 #include "conf/conf.h"
 #include "discovery/etcd.h"
+#include "curve/box.h"
+#include "curve/key.h"
+#include "curve/nonce.h"
+#include "front/curve.h"
 #include "front/tcp.h"
 #include "front/udp.h"
 #include "route/route.h"
@@ -44,6 +48,7 @@ struct cli {
 	size_t nentries;
 	unsigned workers; /* 0: the file's setting */
 	bool check_only;
+	const char *keygen; /* -K: write a new DNSCurve key to this file and exit */
 };
 
 struct control {
@@ -64,17 +69,21 @@ struct control {
 	 * under the name in conf_path_inner */
 	struct privs privs;
 	char conf_path_inner[PATH_MAX];
+	int nonce_fd; /* dnscurve.nonce-file, open from the start to the end; -1: none */
 };
 
 static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: dnsrouter [-c FILE] [-t] [-l ADDR]... [-b 'IP:PORT,REGEXP']... [-w N]\n"
+		"       dnsrouter -K FILE\n"
 		"  -c FILE   YAML configuration file\n"
 		"  -t        check the configuration and exit (0: good)\n"
 		"  -l ADDR   listen on ADDR (ip:port or [ipv6]:port); repeatable\n"
 		"  -b ENTRY  a backend and the regexp of names it serves, as in etcd; repeatable\n"
 		"  -w N      worker threads (default: the file's 'workers', else one per core)\n"
+		"  -K FILE   write a new DNSCurve secret key to FILE (mode 0600) and print its\n"
+		"            public key as curvedns-keygen does\n"
 		"  -d        debug logging\n"
 		"  -h        this help\n"
 		"  -V        print the version\n");
@@ -97,7 +106,7 @@ static int parse_cli(struct cli *cli, int argc, char **argv)
 {
 	int opt;
 
-	while ((opt = getopt(argc, argv, "c:tl:b:w:dhV")) != -1) {
+	while ((opt = getopt(argc, argv, "c:tl:b:w:K:dhV")) != -1) {
 		switch (opt) {
 		case 'c':
 			cli->conf_path = optarg;
@@ -125,6 +134,9 @@ static int parse_cli(struct cli *cli, int argc, char **argv)
 			cli->workers = (unsigned)n;
 			break;
 		}
+		case 'K':
+			cli->keygen = optarg;
+			break;
 		case 'd':
 			atomic_store(&log_level_current, LOG_LVL_DEBUG);
 			break;
@@ -456,13 +468,76 @@ static void raise_fd_limit(const struct control *ctl)
  * taken fails the start at once, before any health check or etcd read. */
 /* What every worker is made of: the fronts clients reach it through, then the backends'
  * side. */
-static const struct worker_part *const worker_parts[] = {&udp_front, &tcp_front, &upstream_part};
+static const struct worker_part *const worker_parts[] = {&curve_front, &udp_front, &tcp_front,
+							 &upstream_part};
+
+/* -K: a new DNSCurve secret key in <path>, and the lines curvedns-keygen prints. */
+static int keygen(const char *path)
+{
+	uint8_t sk[CURVE_KEY_LEN];
+	char out[512], err[CONF_ERR_LEN];
+	int n;
+
+	if (curve_key_generate(path, sk, err, sizeof(err)) != DR_EOK) {
+		fprintf(stderr, "dnsrouter: %s\n", err);
+		return 1;
+	}
+	n = curve_key_format(sk, out, sizeof(out));
+	explicit_bzero(sk, sizeof(sk));
+	if (n < 0) {
+		fprintf(stderr, "dnsrouter: %s: cannot derive the public key\n", path);
+		return 1;
+	}
+	fputs(out, stdout);
+	explicit_bzero(out, sizeof(out));
+	return 0;
+}
+
+/* dnscurve.nonce-file: the counter the last run reached, a floor for this one's. */
+static int open_nonce_file(struct control *ctl)
+{
+	char err[CONF_ERR_LEN];
+	int fd;
+
+	if (ctl->conf.curve.nkeys == 0 || ctl->conf.curve.nonce_file[0] == '\0') {
+		return DR_EOK;
+	}
+	fd = curve_nonce_file_open(ctl->conf.curve.nonce_file, &ctl->router.nonce_floor, err,
+				   sizeof(err));
+	if (fd < 0) {
+		log_err("control", "dnscurve nonce-file %s", err);
+		return DR_ECONF;
+	}
+	ctl->nonce_fd = fd;
+	return DR_EOK;
+}
+
+static void save_nonce_file(struct control *ctl)
+{
+	uint64_t last = atomic_load(&ctl->router.nonce_last);
+	int rc;
+
+	if (ctl->nonce_fd == -1) {
+		return;
+	}
+	if (last > ctl->router.nonce_floor &&
+	    (rc = curve_nonce_file_save(ctl->nonce_fd, last)) != DR_EOK) {
+		log_err("control", "cannot save the DNSCurve nonce counter in %s (%s)",
+			ctl->conf.curve.nonce_file, dr_strerror(rc));
+	}
+	close(ctl->nonce_fd);
+	ctl->nonce_fd = -1;
+}
 
 static int create_workers(struct control *ctl)
 {
 	char err[CONF_ERR_LEN];
 
 	ctl->nworkers = worker_count(&ctl->conf);
+	ctl->router.nworkers = ctl->nworkers;
+	if (open_nonce_file(ctl) != DR_EOK) {
+		return DR_ECONF;
+	}
 	ctl->router.tcp_max_conns = ctl->conf.tcp_max_conns / ctl->nworkers;
 	if (ctl->router.tcp_max_conns == 0) {
 		ctl->router.tcp_max_conns = 1;
@@ -513,6 +588,7 @@ static void stop_workers(struct control *ctl)
 	}
 	free(ctl->workers);
 	ctl->workers = NULL;
+	save_nonce_file(ctl); /* every worker has said how far its counter went */
 }
 
 /* Serve signals until SIGTERM or SIGINT. */
@@ -715,12 +791,22 @@ int main(int argc, char **argv)
 
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.etcd_fd = -1;
+	ctl.nonce_fd = -1;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		fprintf(stderr, "dnsrouter: cannot initialise libcurl\n");
 		return 1;
 	}
 	code = parse_cli(&ctl.cli, argc, argv);
 	if (code >= 0) {
+		goto out;
+	}
+	if (curve_box_init() != DR_EOK) {
+		fprintf(stderr, "dnsrouter: cannot initialise libsodium\n");
+		code = 1;
+		goto out;
+	}
+	if (ctl.cli.keygen != NULL) {
+		code = keygen(ctl.cli.keygen);
 		goto out;
 	}
 	/* A SIGHUP that comes while a large configuration is read would kill the process (its

@@ -95,6 +95,27 @@ static const struct labelled tcp_closes[] = {
 	{"evicted", ST_TCP_CLOSE_EVICTED},
 };
 
+static const struct labelled curve_drops[] = {
+	{"malformed", ST_CURVE_DROP_MALFORMED},
+	{"box", ST_CURVE_DROP_BOX},
+	{"budget", ST_CURVE_DROP_BUDGET},
+};
+
+/* DNSCurve queries and answers: two labels, transport and format. */
+static void curve_by_kind(struct strbuf *sb, const struct metrics_source *src, const char *name,
+			  const char *help, enum stat_counter first)
+{
+	static const char *const kinds[4][2] = {
+		{"udp", "streamlined"}, {"udp", "txt"}, {"tcp", "streamlined"}, {"tcp", "txt"}};
+
+	header(sb, name, "counter", help);
+	for (unsigned i = 0; i < 4; i++) {
+		strbuf_printf(sb, "%s{transport=\"%s\",format=\"%s\"} %llu\n", name, kinds[i][0],
+			      kinds[i][1],
+			      (unsigned long long)sum_stat(src, (enum stat_counter)(first + i)));
+	}
+}
+
 /* Families of one counter without labels. */
 static const struct {
 	const char *name;
@@ -113,6 +134,17 @@ static const struct {
 	 "UDP sockets opened from a client's own address to a transparent backend (a client that "
 	 "keeps its port reuses its socket).",
 	 ST_TRANSPARENT_OPENED},
+	{"dnsrouter_curve_key_cache_hits_total",
+	 "DNSCurve queries opened with a shared key from the worker's cache.", ST_CURVE_CACHE_HIT},
+	{"dnsrouter_curve_key_cache_misses_total",
+	 "DNSCurve queries whose shared key had to be computed (about 40 us each).",
+	 ST_CURVE_CACHE_MISS},
+	{"dnsrouter_curve_truncated_total",
+	 "DNSCurve UDP answers too big for the client once boxed, sent as our TC=1 answer.",
+	 ST_CURVE_TRUNCATED},
+	{"dnsrouter_curve_odd_padding_total",
+	 "Opened DNSCurve queries followed by bytes that are not dq's padding (not forwarded).",
+	 ST_CURVE_ODD_PADDING},
 	{"dnsrouter_transparent_failed_total",
 	 "Queries to a transparent backend answered SERVFAIL because no socket from the client's "
 	 "address could be had (all busy, or the host refused it).",
@@ -146,6 +178,16 @@ static void limit_metrics(struct strbuf *sb, const struct metrics_source *src)
 	labelled_family(sb, src, "dnsrouter_tcp_closed_total",
 			"Client TCP connections the TCP limits closed, by limit.", "reason",
 			tcp_closes, NELEM(tcp_closes));
+	labelled_family(sb, src, "dnsrouter_curve_dropped_total",
+			"DNSCurve queries dropped: malformed, no configured key opens the box, or "
+			"a fresh key over the client prefix's budget.",
+			"reason", curve_drops, NELEM(curve_drops));
+	curve_by_kind(sb, src, "dnsrouter_curve_queries_total",
+		      "DNSCurve queries opened, by transport and format.",
+		      ST_CURVE_QUERIES_UDP_STREAMLINED);
+	curve_by_kind(sb, src, "dnsrouter_curve_answers_total",
+		      "DNSCurve answers boxed and sent, by transport and format.",
+		      ST_CURVE_ANSWERS_UDP_STREAMLINED);
 	for (size_t i = 0; i < NELEM(plain); i++) {
 		header(sb, plain[i].name, "counter", plain[i].help);
 		strbuf_printf(sb, "%s %llu\n", plain[i].name,

@@ -190,6 +190,10 @@ int conf_init(struct conf *c)
 	c->client_address = CONF_CA_NONE;
 	c->ecs.v4_bits = 24; /* RFC 7871 §11.1: 24 and 56 keep the client private enough */
 	c->ecs.v6_bits = 56;
+	c->curve.all_listeners = true;
+	c->curve.nonce_instance = 0;
+	c->curve.key_cache = 65536;
+	c->curve.new_keys_ps = 100;
 	c->limit_v4_bits = 24; /* BIND's and Knot's defaults */
 	c->limit_v6_bits = 56;
 	health_defaults(&c->health);
@@ -216,6 +220,7 @@ void conf_deinit(struct conf *c)
 	for (size_t i = 0; i < c->etcd.nendpoints; i++) {
 		free(c->etcd.endpoints[i]);
 	}
+	explicit_bzero(c->curve.keys, sizeof(c->curve.keys));
 	memset(c, 0, sizeof(*c));
 }
 
@@ -526,6 +531,26 @@ static int check_duplicate_routes(struct conf *c, char *err, size_t len)
 	return rc;
 }
 
+/* DNSCurve is detected on listeners, so each address dnscurve.listen names must be one. */
+static int check_curve_listen(const struct conf *c, char *err, size_t len)
+{
+	for (size_t i = 0; i < c->curve.nlisten; i++) {
+		size_t j = 0;
+		while (j < c->nlisten && !sockaddr_equal(&c->listen[j], &c->curve.listen[i])) {
+			j++;
+		}
+		if (j == c->nlisten) {
+			char a[SOCKADDR_STRLEN];
+			int n = where(c, c->curve.line, err, len);
+			sockaddr_format(&c->curve.listen[i], a, sizeof(a));
+			snprintf(err + n, len - (size_t)n,
+				 "dnscurve listen: %s is not one of the listen addresses", a);
+			return DR_ECONF;
+		}
+	}
+	return DR_EOK;
+}
+
 int conf_validate(struct conf *c, char *err, size_t len)
 {
 	char tmp[CONF_ERR_LEN];
@@ -581,7 +606,7 @@ int conf_validate(struct conf *c, char *err, size_t len)
 			return rc;
 		}
 	}
-	return DR_EOK;
+	return check_curve_listen(c, err, len);
 }
 
 enum conf_client_address conf_client_address_of(const struct conf *c, const struct conf_backend *be)

@@ -143,6 +143,26 @@ struct conf_ecs {
 	bool override;            /* replace a client's own option (and give it back) */
 };
 
+#define CONF_CURVE_KEYS_MAX 3    /* current and previous keys: a miss tries each in turn */
+#define CONF_CURVE_LISTEN_MAX 16 /* listeners named in dnscurve.listen */
+#define CONF_PATH_MAX 1024
+
+/* The DNSCurve front. The secret keys are read when the file is parsed, so a reload that
+ * cannot read one fails as a whole and the running keys stay. */
+struct conf_curve {
+	size_t nkeys; /* 0: no DNSCurve */
+	char key_files[CONF_CURVE_KEYS_MAX][CONF_PATH_MAX];
+	uint8_t keys[CONF_CURVE_KEYS_MAX][32]; /* secret keys, the first is current */
+	bool all_listeners;                    /* listen: both (the default) */
+	union sockaddr_any listen[CONF_CURVE_LISTEN_MAX];
+	size_t nlisten;
+	uint16_t nonce_instance; /* the first two bytes of every server nonce */
+	uint32_t key_cache;      /* shared keys per worker, a power of two */
+	uint32_t new_keys_ps;    /* fresh shared keys per client prefix a second; 0: no limit */
+	char nonce_file[CONF_PATH_MAX]; /* the last server nonce counter, kept across restarts */
+	int line;
+};
+
 struct conf_backend {
 	char name[CONF_NAME_MAX];
 	union sockaddr_any addr;
@@ -191,7 +211,8 @@ struct conf {
 	struct conf_rrl rrl;                     /* on UDP answers */
 	enum conf_client_address client_address; /* for backends that say nothing */
 	struct conf_ecs ecs;
-	uint8_t limit_v4_bits; /* the client prefix of rate-limit and query-limit */
+	struct conf_curve curve;
+	uint8_t limit_v4_bits; /* the client prefix of rate-limit, query-limit and dnscurve */
 	uint8_t limit_v6_bits;
 	char user[CONF_NAME_MAX];  /* drop root to this user after binding; "": stay */
 	char group[CONF_NAME_MAX]; /* and this group ("": the user's) */

@@ -814,6 +814,7 @@ static const struct keyword top_keys[] = {
 	{"ecs", key_ecs},
 	{"acl", yaml_key_acl},
 	{"query-limit", yaml_key_query_limit},
+	{"dnscurve", yaml_key_dnscurve},
 	{"user", key_user},
 	{"group", key_group},
 	{"chroot", key_chroot},

@@ -49,6 +49,8 @@ yaml_node_t *yaml_key_node(struct yctx *y, yaml_node_t *map, const char *name);
 int yaml_key_rate_limit(struct yctx *y, yaml_node_t *v, void *obj);
 int yaml_key_acl(struct yctx *y, yaml_node_t *v, void *obj);
 int yaml_key_query_limit(struct yctx *y, yaml_node_t *v, void *obj);
+/* The DNSCurve front (conf/yaml_curve.c). */
+int yaml_key_dnscurve(struct yctx *y, yaml_node_t *v, void *obj);
 int yaml_route_acl(struct yctx *y, yaml_node_t *v, void *obj); /* obj: struct conf_route */
 
 #endif

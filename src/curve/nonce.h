@@ -56,6 +56,16 @@ static inline void curve_nonce_next(struct curve_nonce *n, uint8_t out[CURVE_HAL
 	out[CURVE_NONCE_OFF_RANDOM] = (uint8_t)rand_next(&n->rnd);
 }
 
+/* Open the counter file <path> (created with mode 0600 when missing) and read into *<floor>
+ * the counter a previous process saved there (0 when the file is new or empty). Returns the
+ * descriptor, kept open so that the value can be saved after privileges are dropped, or
+ * DR_ECONF with "<path>: problem" in <err> of <len> bytes. */
+int curve_nonce_file_open(const char *path, uint64_t *floor, char *err, size_t len);
+
+/* Save <counter> in the counter file <fd> (replacing what it held) and flush it to disk.
+ * Returns DR_EOK or a negative errno. */
+int curve_nonce_file_save(int fd, uint64_t counter);
+
 /* The last counter value <n> used, for the caller to save at shutdown. */
 static inline uint64_t curve_nonce_last(const struct curve_nonce *n)
 {

@@ -23,7 +23,9 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "limit/acl.h"
+#include "front/curve.h"
 #include "front/peercount.h"
+#include "wire/synth.h"
 #include "upstream/clientaddr.h"
 #include "worker/query.h"
 #include "worker/stream.h"
@@ -53,6 +55,8 @@ struct tcp_conn {
 	unsigned njobs;
 	uint32_t interest; /* epoll events asked for */
 	uint32_t nqueries; /* whole queries read */
+	uint32_t listener; /* the worker's listener it came through */
+	bool curve;        /* DNSCurve is detected on that listener */
 	union sockaddr_any peer;
 	union sockaddr_any local; /* the router's address the client connected to, once known */
 	bool open;
@@ -85,9 +89,20 @@ struct tcp_state {
 	struct peercount peers;
 	int parked_fd; /* accepted for a slot that frees at tcp_reap; -1: none */
 	union sockaddr_any parked_peer;
+	uint32_t parked_listener;
 };
 
 static void conn_close(struct worker *w, struct tcp_conn *c);
+static void conn_answer(struct worker *w, struct tcp_conn *c, uint8_t *msg, size_t len, uint16_t id,
+			const struct curve_session *cs);
+
+static void free_front(struct tcp_job *j)
+{
+	if (j->front != NULL) {
+		explicit_bzero(j->front, sizeof(struct curve_session));
+		free(j->front);
+	}
+}
 static void tcp_client_event(struct worker *w, struct io *io, uint32_t events);
 static void tcp_listener_ready(struct worker *w, struct io *io, uint32_t events);
 static void tcp_reap(struct worker *w);
@@ -219,7 +234,7 @@ static void job_servfail(struct worker *w, struct tcp_job *j, int ede)
 	STAT_INC(w, ede == WIRE_EDE_NO_REACHABLE_AUTHORITY ? ST_SERVFAIL_NOBACKEND
 							   : ST_SERVFAIL_TIMEOUT);
 	if (n > 0) {
-		conn_send(w, j->conn, j->query, (size_t)n, j->client_id);
+		conn_answer(w, j->conn, j->query, (size_t)n, j->client_id, j->front);
 	}
 	job_end(w, j);
 }
@@ -257,13 +272,17 @@ static void tcp_job_answered(struct worker *w, struct tcp_job *j, const uint8_t 
 		return;
 	}
 	STAT_INC(w, ST_ANSWERS);
-	if (j->ecs.edit != ECS_NONE) {
-		/* The answer is the backend connection's to keep: undo the edit in a copy. */
+	if (j->ecs.edit != ECS_NONE || j->front != NULL) {
+		/* The answer is the backend connection's to keep: edit a copy (the client
+		 * address undone, or cut to TC=1 to fit a box). */
 		memcpy(w->edit, msg, len);
-		len = clientaddr_answer(w, w->edit, len, WORKER_EDIT_BUF, &j->ecs);
-		msg = w->edit;
+		if (j->ecs.edit != ECS_NONE) {
+			len = clientaddr_answer(w, w->edit, len, WORKER_EDIT_BUF, &j->ecs);
+		}
+		conn_answer(w, c, w->edit, len, j->client_id, j->front);
+	} else {
+		conn_send(w, c, msg, len, j->client_id);
 	}
-	conn_send(w, c, msg, len, j->client_id);
 	job_end(w, j);
 	conn_settle(w, c);
 }
@@ -305,15 +324,23 @@ static const struct tcp_job_ops job_ops = {
 };
 
 static void job_start(struct worker *w, struct tcp_conn *c, const struct query_verdict *v,
-		      const struct wire_question *q, const uint8_t *msg, size_t len)
+		      const struct wire_question *q, const uint8_t *msg, size_t len,
+		      const struct curve_session *cs)
 {
 	struct tcp_job *j = calloc(1, sizeof(*j));
 	size_t cap = len + 512; /* a SERVFAIL with EDNS fits */
 
-	if (j == NULL || (j->query = malloc(cap)) == NULL) {
+	if (j == NULL || (j->query = malloc(cap)) == NULL ||
+	    (cs != NULL && (j->front = malloc(sizeof(*cs))) == NULL)) {
+		if (j != NULL) {
+			free(j->query);
+		}
 		free(j);
 		STAT_INC(w, ST_INFLIGHT_FULL);
 		return;
+	}
+	if (cs != NULL) {
+		memcpy(j->front, cs, sizeof(*cs));
 	}
 	j->timer.fire = job_fire;
 	j->ops = &job_ops;
@@ -459,7 +486,7 @@ static void conn_arm(struct worker *w, struct tcp_conn *c)
 }
 
 /* Serve <fd> from <peer>, already counted for its address, in a free slot. */
-static void conn_open(struct worker *w, int fd, const union sockaddr_any *peer)
+static void conn_open(struct worker *w, int fd, const union sockaddr_any *peer, uint32_t ls_idx)
 {
 	struct tcp_state *t = w->tcp;
 	struct tcp_conn *c = t->free_list;
@@ -467,6 +494,8 @@ static void conn_open(struct worker *w, int fd, const union sockaddr_any *peer)
 	t->free_list = c->next_free;
 	c->io.fd = fd;
 	c->peer = *peer;
+	c->listener = ls_idx;
+	c->curve = curve_front_on(w, ls_idx);
 	c->local.sa.sa_family = 0;
 	c->open = true;
 	c->rd_closed = false;
@@ -529,7 +558,7 @@ static void tcp_accept(struct worker *w, uint32_t ls_idx)
 		}
 		peercount_add(&t->peers, &peer);
 		if (t->free_list != NULL) {
-			conn_open(w, fd, &peer);
+			conn_open(w, fd, &peer, ls_idx);
 			continue;
 		}
 		/* Full: the connection with the least recent activity makes room, unless one
@@ -542,6 +571,7 @@ static void tcp_accept(struct worker *w, uint32_t ls_idx)
 		}
 		t->parked_fd = fd;
 		t->parked_peer = peer;
+		t->parked_listener = ls_idx;
 	}
 }
 
@@ -622,8 +652,10 @@ static ssize_t frame_write(int fd, uint8_t head[4], const uint8_t *msg, size_t l
 	}
 }
 
-static void conn_send(struct worker *w, struct tcp_conn *c, const uint8_t *msg, size_t len,
-		      uint16_t id)
+/* Frame the message <msg> of <len> bytes with ID <id> (written in the frame, not in <msg>) and
+ * send it to <c>, or queue what the socket does not take. */
+static void conn_send_frame(struct worker *w, struct tcp_conn *c, const uint8_t *msg, size_t len,
+			    uint16_t id)
 {
 	size_t frame = TCP_LEN_PREFIX + len;
 	uint8_t head[4];
@@ -644,7 +676,6 @@ static void conn_send(struct worker *w, struct tcp_conn *c, const uint8_t *msg, 
 			conn_close(w, c);
 			return;
 		}
-		STAT_RESPONSE(w, msg);
 		done = (size_t)n;
 		if (done > 0) {
 			c->wrote = true;
@@ -668,9 +699,6 @@ static void conn_send(struct worker *w, struct tcp_conn *c, const uint8_t *msg, 
 		conn_close(w, c); /* a client that reads too little: let it go */
 		return;
 	}
-	if (queued) {
-		STAT_RESPONSE(w, msg);
-	}
 	w->tcp->unsent += frame - done;
 	for (size_t o = done; o < sizeof(head); o++) {
 		c->wbuf[c->wlen++] = head[o];
@@ -684,10 +712,57 @@ static void conn_send(struct worker *w, struct tcp_conn *c, const uint8_t *msg, 
 	}
 }
 
+/* Send the answer <msg> of <len> bytes to <c> under the client's ID <id>. */
+static void conn_send(struct worker *w, struct tcp_conn *c, const uint8_t *msg, size_t len,
+		      uint16_t id)
+{
+	if (c->open) {
+		STAT_RESPONSE(w, msg);
+		conn_send_frame(w, c, msg, len, id);
+	}
+}
+
+/* The same for an answer that may need boxing: <msg> is writable, and <cs> is the DNSCurve
+ * session its query came in, or NULL. */
+static void conn_answer(struct worker *w, struct tcp_conn *c, uint8_t *msg, size_t len, uint16_t id,
+			const struct curve_session *cs)
+{
+	uint8_t *out;
+
+	if (cs == NULL) {
+		conn_send(w, c, msg, len, id);
+		return;
+	}
+	if (!c->open) {
+		return;
+	}
+	wire_set_id(msg, id);
+	STAT_RESPONSE(w, msg);
+	len = curve_front_seal(w, cs, msg, len, &out);
+	if (len > 0) {
+		conn_send_frame(w, c, out, len, wire_id(out));
+	}
+}
+
+/* A query that came in a DNSCurve format, opened into <buf> (<*len> bytes, then those of the
+ * plain query) with its session in <cs>. False when it is dropped (counted). */
+static bool conn_open_curve(struct worker *w, struct tcp_conn *c, uint8_t *buf, size_t *len,
+			    struct curve_session *cs)
+{
+	size_t n;
+
+	if (curve_front_open(w, buf, *len, WORKER_SCRATCH, true, &c->peer, &n, cs) != DR_EOK) {
+		return false;
+	}
+	*len = n;
+	return true;
+}
+
 /* One length-prefixed query of <len> bytes at <msg>. */
 static void conn_query(struct worker *w, struct tcp_conn *c, const uint8_t *msg, size_t len)
 {
 	uint8_t *buf = w->scratch;
+	struct curve_session session, *cs = NULL;
 	struct wire_question q;
 	struct query_verdict v;
 	struct query_origin from = {.client = &c->peer, .tcp = true};
@@ -703,7 +778,19 @@ static void conn_query(struct worker *w, struct tcp_conn *c, const uint8_t *msg,
 	conn_touch(w, c);
 	c->nqueries++;
 	memcpy(buf, msg, len);
+	if (c->curve && curve_detect(buf, len) != CURVE_FMT_PLAIN) {
+		if (!conn_open_curve(w, c, buf, &len, &session)) {
+			return; /* no key to answer under: the next query is served */
+		}
+		cs = &session;
+	}
 	query_decide(w, &from, buf, len, WORKER_SCRATCH, &q, &v);
+	if (cs != NULL && v.action == QUERY_TRANSFER) {
+		/* A transfer is many messages, each boxed with its own nonce: not offered. */
+		v.reply_len = synth_reply(buf, len, WORKER_SCRATCH, &q, WIRE_RCODE_REFUSED,
+					  WIRE_EDE_PROHIBITED, NULL);
+		v.action = v.reply_len > 0 ? QUERY_REPLY : QUERY_DROP;
+	}
 	if (v.action == QUERY_DROP && v.close) {
 		/* An access rule or the query limit: the client goes, once it has the answers
 		 * of the queries it was allowed (read no more, as after its last query). */
@@ -711,9 +798,12 @@ static void conn_query(struct worker *w, struct tcp_conn *c, const uint8_t *msg,
 		return;
 	}
 	if (v.action == QUERY_REPLY) {
-		conn_send(w, c, buf, (size_t)v.reply_len, wire_id(buf));
+		conn_answer(w, c, buf, (size_t)v.reply_len, wire_id(buf), cs);
 	} else if (v.action == QUERY_FORWARD || v.action == QUERY_TRANSFER) {
-		job_start(w, c, &v, &q, buf, len);
+		job_start(w, c, &v, &q, buf, len, cs);
+	}
+	if (cs != NULL) {
+		explicit_bzero(session.shared, sizeof(session.shared));
 	}
 	if (max != 0 && c->nqueries >= max && c->open && !c->last) {
 		/* Answer what was asked, read no more queries, then close. */
@@ -1037,6 +1127,7 @@ static void tcp_reap(struct worker *w)
 		struct tcp_job *j = t->dead_jobs;
 		t->dead_jobs = j->next_dead;
 		free(j->query);
+		free_front(j);
 		free(j);
 	}
 	while (t->closed != NULL) {
@@ -1056,7 +1147,7 @@ static void tcp_reap(struct worker *w)
 			STAT_INC(w, ST_TCP_REFUSED);
 			close(fd);
 		} else {
-			conn_open(w, fd, &t->parked_peer);
+			conn_open(w, fd, &t->parked_peer, t->parked_listener);
 		}
 	}
 }

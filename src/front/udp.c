@@ -12,6 +12,7 @@
 #include "common/err.h"
 #include "limit/rrl.h"
 #include "wire/wire.h"
+#include "front/curve.h"
 #include "front/udp.h"
 #include "upstream/udp.h"
 #include "worker/query.h"
@@ -83,14 +84,20 @@ static size_t rate_limit(struct worker *w, const struct udp_peer *client,
 }
 
 /* Queue the answer <msg> of <len> bytes to <client> through the listening socket <fd>, as
- * response rate limiting allows. */
+ * response rate limiting allows; boxed first when the query came in a DNSCurve <cs>. */
 static void reply_to(struct worker *w, int fd, const struct udp_peer *client,
-		     const struct wire_question *q, uint8_t *msg, size_t len)
+		     const struct wire_question *q, uint8_t *msg, size_t len,
+		     const struct curve_session *cs)
 {
 	len = rate_limit(w, client, q, msg, len);
-	if (len > 0) {
-		tx_push(w, fd, client, msg, len);
+	if (len == 0) {
+		return;
 	}
+	STAT_RESPONSE(w, msg);
+	if (cs != NULL && (len = curve_front_seal(w, cs, msg, len, &msg)) == 0) {
+		return;
+	}
+	tx_push(w, fd, client, msg, len);
 }
 
 /* The answer (or our SERVFAIL) to a query forwarded from this front, <q> NULL for an error
@@ -98,11 +105,23 @@ static void reply_to(struct worker *w, int fd, const struct udp_peer *client,
 static void answered(struct worker *w, struct inflight *s, uint8_t *msg, size_t len,
 		     const struct wire_question *q)
 {
-	reply_to(w, w->listeners[s->listener].udp.fd, &s->client, q, msg, len);
+	reply_to(w, w->listeners[s->listener].udp.fd, &s->client, q, msg, len, NULL);
 }
 
+/* The same for a query that came boxed: its session is the slot's front state. */
+static void answered_curve(struct worker *w, struct inflight *s, uint8_t *msg, size_t len,
+			   const struct wire_question *q)
+{
+	struct curve_session cs;
+
+	memcpy(&cs, s->front, sizeof(cs));
+	reply_to(w, w->listeners[s->listener].udp.fd, &s->client, q, msg, len, &cs);
+}
+
+/* The plain query <msg> of <len> bytes from <client>, which came in the DNSCurve session
+ * <cs> when that is not NULL. */
 static void handle_query(struct worker *w, uint32_t ls_idx, uint8_t *msg, size_t len,
-			 const struct udp_peer *client)
+			 const struct udp_peer *client, const struct curve_session *cs)
 {
 	struct listener *ls = &w->listeners[ls_idx];
 	struct wire_question q;
@@ -111,19 +130,39 @@ static void handle_query(struct worker *w, uint32_t ls_idx, uint8_t *msg, size_t
 
 	STAT_INC(w, ST_QUERIES_UDP);
 	query_decide(w, &from, msg, len, WORKER_QUERY_BUF, &q, &v);
-	if (v.action == QUERY_FORWARD &&
-	    !upstream_udp_forward(w, v.wb, &q, msg, len, WORKER_RESP_BUF, client, ls_idx, q.id, 0,
-				  answered)) {
-		STAT_INC(w, ST_SERVFAIL_NOBACKEND);
-		v.reply_len =
-			query_servfail(msg, len, WORKER_QUERY_BUF, WIRE_EDE_NO_REACHABLE_AUTHORITY);
-		v.action = v.reply_len > 0 ? QUERY_REPLY : QUERY_DROP;
+	if (v.action == QUERY_FORWARD) {
+		struct udp_origin origin = {.client = client,
+					    .listener = ls_idx,
+					    .client_id = q.id,
+					    .answer = cs != NULL ? answered_curve : answered,
+					    .front = cs,
+					    .front_len = cs != NULL ? sizeof(*cs) : 0};
+		if (!upstream_udp_forward(w, v.wb, &q, msg, len, WORKER_QUERY_BUF, &origin, 0)) {
+			STAT_INC(w, ST_SERVFAIL_NOBACKEND);
+			v.reply_len = query_servfail(msg, len, WORKER_QUERY_BUF,
+						     WIRE_EDE_NO_REACHABLE_AUTHORITY);
+			v.action = v.reply_len > 0 ? QUERY_REPLY : QUERY_DROP;
+		}
 	}
 	if (v.action == QUERY_REPLY) {
 		/* A FORMERR answers a question that could not be parsed. */
 		reply_to(w, ls->udp.fd, client, wire_rcode(msg) == WIRE_RCODE_FORMERR ? NULL : &q,
-			 msg, (size_t)v.reply_len);
+			 msg, (size_t)v.reply_len, cs);
 	}
+}
+
+/* A datagram in a DNSCurve format: opened, it is a plain query of its session. */
+static void handle_curve(struct worker *w, uint32_t ls_idx, uint8_t *msg, size_t len,
+			 const struct udp_peer *client)
+{
+	struct curve_session cs;
+	size_t n;
+
+	if (curve_front_open(w, msg, len, WORKER_QUERY_BUF, false, &client->remote, &n, &cs) ==
+	    DR_EOK) {
+		handle_query(w, ls_idx, msg, n, client, &cs);
+	}
+	explicit_bzero(cs.shared, sizeof(cs.shared));
 }
 
 static void listener_read(struct worker *w, uint32_t ls_idx)
@@ -131,6 +170,7 @@ static void listener_read(struct worker *w, uint32_t ls_idx)
 	struct tx_queue *tx = w->tx;
 	int fd = w->listeners[ls_idx].udp.fd;
 	bool pktinfo = w->listeners[ls_idx].pktinfo;
+	bool curve = curve_front_on(w, ls_idx);
 
 	/* A bounded number of batches per turn, so one busy socket cannot starve the others. */
 	for (int round = 0; round < 8; round++) {
@@ -144,8 +184,14 @@ static void listener_read(struct worker *w, uint32_t ls_idx)
 				STAT_INC(w, ST_DROP_TRUNC);
 				continue;
 			}
+			uint8_t *msg = tx->rx_iov[i].iov_base;
+			size_t len = tx->rx[i].msg_len;
 			tx_peer(tx, (unsigned)i, pktinfo, &peer);
-			handle_query(w, ls_idx, tx->rx_iov[i].iov_base, tx->rx[i].msg_len, &peer);
+			if (curve && curve_detect(msg, len) != CURVE_FMT_PLAIN) {
+				handle_curve(w, ls_idx, msg, len, &peer);
+			} else {
+				handle_query(w, ls_idx, msg, len, &peer, NULL);
+			}
 		}
 		tx_flush(w);
 		if (n < WORKER_BATCH) {

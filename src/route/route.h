@@ -57,6 +57,7 @@ struct snapshot {
 	struct conf_qlimit qlimit; /* per client prefix, before routing */
 	struct conf_rrl rrl;       /* on UDP answers */
 	struct conf_ecs ecs;       /* the client subnet added for client-address: ecs */
+	struct conf_curve curve;   /* the DNSCurve front; curve.nkeys 0: off */
 	uint8_t limit_v4_bits;     /* the client prefix of qlimit and rrl */
 	uint8_t limit_v6_bits;
 	uint32_t tcp_per_client;  /* connections from one address; 0: no limit */

@@ -194,6 +194,7 @@ struct snapshot *snapshot_build(const struct conf *c, struct backend_registry *r
 	s->ntransfers = (uint32_t)c->ntransfers;
 	s->qlimit = c->qlimit;
 	s->ecs = c->ecs;
+	s->curve = c->curve;
 	s->rrl = c->rrl;
 	s->limit_v4_bits = c->limit_v4_bits;
 	s->limit_v6_bits = c->limit_v6_bits;
@@ -253,5 +254,6 @@ void snapshot_free(struct snapshot *s)
 	free(s->regex);
 	free(s->zones);
 	free(s->backends);
+	explicit_bzero(s->curve.keys, sizeof(s->curve.keys));
 	free(s);
 }

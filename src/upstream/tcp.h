@@ -60,6 +60,8 @@ struct tcp_job {
 	union sockaddr_any client; /* for the backend's client-address edit */
 	union sockaddr_any local;  /* the router's address the client reached */
 	struct ecs_undo ecs;       /* what the answer needs undone of that edit */
+	void *front;               /* the front's own state of the query (a DNSCurve session), or
+				    * NULL; the front frees it */
 };
 
 /* Queue <j> on a connection to <wb> (opening one when all are busy) and arm its timer. On

@@ -70,10 +70,10 @@ static struct wsock *source_pick(struct worker *w, struct wbackend *wb, struct i
 }
 
 bool upstream_udp_forward(struct worker *w, struct wbackend *wb, const struct wire_question *q,
-			  uint8_t *msg, size_t len, size_t cap, const struct udp_peer *client,
-			  uint32_t ls_idx, uint16_t client_id, uint8_t tries,
-			  inflight_answer_fn answer)
+			  uint8_t *msg, size_t len, size_t cap, const struct udp_origin *from,
+			  uint8_t tries)
 {
+	const struct udp_peer *client = from->client;
 	struct inflight *s = inflight_take(&w->inflight, &w->rnd);
 	union sockaddr_any local;
 	struct wsock *port;
@@ -90,9 +90,12 @@ bool upstream_udp_forward(struct worker *w, struct wbackend *wb, const struct wi
 	}
 	s->timer.fire = inflight_fire;
 	s->client = *client;
-	s->listener = ls_idx;
-	s->client_id = client_id;
-	s->answer = answer;
+	s->listener = from->listener;
+	s->client_id = from->client_id;
+	s->answer = from->answer;
+	if (from->front_len > 0) {
+		memcpy(s->front, from->front, from->front_len);
+	}
 	s->backend_idx = wb->be->idx;
 	s->qhash = wire_question_hash(q);
 	port->inflight++;
@@ -103,7 +106,7 @@ bool upstream_udp_forward(struct worker *w, struct wbackend *wb, const struct wi
 	 * edit. */
 	inflight_keep_query(&w->inflight, s, msg, len);
 	wire_set_id(msg, s->id); /* before a PROXY header moves the message along */
-	worker_local_address(w, client, ls_idx, &local);
+	worker_local_address(w, client, from->listener, &local);
 	len = clientaddr_query(w, wb->be, &client->remote, &local, false, msg, len, cap, &s->ecs);
 	timeout = atomic_load_explicit(&wb->be->timeout_ms, memory_order_relaxed);
 	timer_arm(&w->wheel, &s->timer, w->now_ms + timeout);
@@ -284,9 +287,14 @@ static void inflight_expired(struct worker *w, struct inflight *s)
 	memcpy(msg, kept, s->qlen);
 	if (s->tries == 0 && !w->draining) {
 		struct wbackend *next = query_pick_retry(w, &q, failed->be);
+		struct udp_origin from = {.client = &s->client,
+					  .listener = s->listener,
+					  .client_id = s->client_id,
+					  .answer = s->answer,
+					  .front = s->front,
+					  .front_len = sizeof(s->front)};
 		if (next != NULL &&
-		    upstream_udp_forward(w, next, &q, msg, s->qlen, WORKER_QUERY_BUF, &s->client,
-					 s->listener, s->client_id, 1, s->answer)) {
+		    upstream_udp_forward(w, next, &q, msg, s->qlen, WORKER_QUERY_BUF, &from, 1)) {
 			STAT_INC(w, ST_RETRIES);
 			finish_slot(w, s);
 			return;

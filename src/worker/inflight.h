@@ -17,6 +17,7 @@
 #define INFLIGHT_MAX (INFLIGHT_IDS * INFLIGHT_GROUPS)
 #define INFLIGHT_RING_SIZE (4u << 20) /* bytes of the larger query copies kept for retries */
 #define INFLIGHT_INLINE 128u          /* a query up to this size is kept in its own slot */
+#define FRONT_STATE_MAX 320u /* a front's own state of one query; a DNSCurve session is 312 */
 
 struct worker;
 struct inflight;
@@ -53,6 +54,10 @@ struct inflight {
 	 * INFLIGHT_INLINE bytes (nearly every query; RFC 8467 pads to 128), so that no amount of
 	 * other traffic can take its retry away. Larger ones go to the ring. */
 	uint8_t query[INFLIGHT_INLINE];
+	/* What the front needs to answer (a DNSCurve key and nonce), written by the front that
+	 * took the query and read by its answer function; untouched by plain DNS, so its pages
+	 * are never backed when no front uses it. */
+	uint8_t front[FRONT_STATE_MAX] __attribute__((aligned(8)));
 };
 
 /* One ID space: which slot holds each ID, and the free IDs to draw from at random. */

@@ -43,6 +43,23 @@ enum stat_counter {
 	ST_CLIENTADDR_UNEDITED, /* queries or answers the client-address edit could not be made in */
 	ST_TRANSPARENT_OPENED,  /* sockets opened from a client's address */
 	ST_TRANSPARENT_FAILED,  /* queries no socket from the client's address could be had for */
+	/* DNSCurve: boxes opened, then answers boxed, each by transport and format (this order:
+	 * front/curve.c counts by offset) */
+	ST_CURVE_QUERIES_UDP_STREAMLINED,
+	ST_CURVE_QUERIES_UDP_TXT,
+	ST_CURVE_QUERIES_TCP_STREAMLINED,
+	ST_CURVE_QUERIES_TCP_TXT,
+	ST_CURVE_ANSWERS_UDP_STREAMLINED,
+	ST_CURVE_ANSWERS_UDP_TXT,
+	ST_CURVE_ANSWERS_TCP_STREAMLINED,
+	ST_CURVE_ANSWERS_TCP_TXT,
+	ST_CURVE_CACHE_HIT,      /* a cached shared key opened the box */
+	ST_CURVE_CACHE_MISS,     /* shared keys computed */
+	ST_CURVE_DROP_MALFORMED, /* a DNSCurve shape that does not decode, or a short box */
+	ST_CURVE_DROP_BOX,       /* no configured key opens the box */
+	ST_CURVE_DROP_BUDGET,    /* a fresh key over its client prefix's budget */
+	ST_CURVE_TRUNCATED,      /* UDP answers too big once boxed: our TC=1 answer instead */
+	ST_CURVE_ODD_PADDING,    /* bytes after the opened message that are not dq's padding */
 	ST_COUNT
 };
 

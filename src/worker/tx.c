@@ -75,7 +75,6 @@ void tx_push(struct worker *w, int fd, const struct udp_peer *to, uint8_t *buf, 
 	tx->msgs[i].msg_hdr.msg_iov = &tx->iov[i];
 	tx->msgs[i].msg_hdr.msg_iovlen = 1;
 	if (to != NULL) {
-		STAT_RESPONSE(w, buf); /* every datagram with an address goes to a client */
 		tx->addr[i] = to->remote;
 		tx->msgs[i].msg_hdr.msg_name = &tx->addr[i];
 		tx->msgs[i].msg_hdr.msg_namelen = sockaddr_len(&to->remote);

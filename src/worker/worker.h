@@ -30,7 +30,19 @@ struct router {
 	uint32_t tcp_max_conns;   /* per worker */
 	uint32_t limit_entries;   /* buckets per worker in each of its rate-limit tables */
 	struct steer_state steer; /* how the listeners are steered now (control thread only) */
+	unsigned nworkers;
+	uint64_t nonce_floor;        /* the last DNSCurve nonce counter of the previous run */
+	_Atomic uint64_t nonce_last; /* the highest this run used, gathered as workers stop */
 };
+
+/* Note that a worker used DNSCurve nonce counters up to <n>. */
+static inline void router_nonce_seen(struct router *r, uint64_t n)
+{
+	uint64_t was = atomic_load(&r->nonce_last);
+
+	while (n > was && !atomic_compare_exchange_weak(&r->nonce_last, &was, n)) {
+	}
+}
 
 /* The kinds of file descriptor a worker's epoll loop serves. */
 struct worker;
@@ -97,6 +109,7 @@ struct worker_part;
 struct rrl;
 struct qlimit;
 struct transparent;
+struct curve_front;
 
 struct worker {
 	unsigned id;
@@ -126,6 +139,7 @@ struct worker {
 	struct rrl *rrl;   /* response rate limiting state; NULL until the first use */
 	struct qlimit *ql; /* query limit state; NULL until the first use */
 	struct transparent *transparent; /* sockets from clients' addresses; NULL until used */
+	struct curve_front *curve;       /* the DNSCurve front's state */
 	struct tcp_up *tcp_up_dead;      /* closed this turn, freed at its end */
 	struct xfr *xfr_dead;            /* transfers ended this turn, freed at its end */
 	uint8_t *rxbuf;                  /* WORKER_BATCH x WORKER_RESP_BUF */
