@@ -428,6 +428,62 @@ class Blast:
                     self.answers.append((idx, snonce, inner, k))
 
 
+def tcp_blast(port, items, src="127.0.0.1", conns=4, rate=100, duration=2.0, timeout=1.0,
+              host="127.0.0.1"):
+    """Streamlined queries over <conns> TCP connections from <src>, paced at <rate>/s for
+    <duration> s, round robin; waits at most <timeout> after the last send. Returns
+    (sent, answers as (index, server nonce, inner))."""
+    socks, bufs = [], []
+    pending, answers = {}, []
+    sent = 0
+    try:
+        for _ in range(conns):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind((src, 0))
+            s.connect((host, port))
+            s.setblocking(False)
+            socks.append(s)
+            bufs.append(b"")
+        t0 = time.monotonic()
+        last = t0
+        while True:
+            now = time.monotonic()
+            sending = sent < len(items) and now - t0 < duration
+            if not sending and (not pending or now - last > timeout):
+                break
+            while sending and sent < len(items) and sent < (now - t0) * rate:
+                client, msg = items[sent]
+                pkt, cn = client.streamlined(msg)
+                socks[sent % conns].sendall(dnsr.tcp_frame(pkt))
+                pending[cn] = (sent, client)
+                sent += 1
+                last = now
+            r, _, _ = select.select(socks, [], [], 0.002)
+            for s in r:
+                k = socks.index(s)
+                try:
+                    data = s.recv(65535)
+                except BlockingIOError:
+                    continue
+                if not data:
+                    raise ConnectionError("the router closed TCP connection %d" % k)
+                bufs[k] += data
+                while len(bufs[k]) >= 2:
+                    (n,) = struct.unpack("!H", bufs[k][:2])
+                    if len(bufs[k]) < 2 + n:
+                        break
+                    resp, bufs[k] = bufs[k][2:2 + n], bufs[k][2 + n:]
+                    entry = pending.pop(resp[8:20], None)
+                    if entry is None:
+                        raise CurveError("an answer to no query of ours")
+                    snonce, inner = entry[1].open_streamlined(resp, resp[8:20])
+                    answers.append((entry[0], snonce, inner))
+    finally:
+        for s in socks:
+            s.close()
+    return sent, answers
+
+
 # -------------------------------------------------------------------------------- dq
 
 

@@ -728,6 +728,181 @@ def test_fresh_key_flood_held_to_budget(router, cknot, tmp_path):
     assert d.get(M_HITS) >= len(good.answers) * 0.9, d.moved()
 
 
+def test_fresh_key_budget_over_tcp(router, cknot, tmp_path):
+    """new-keys-per-second is per client prefix: a client of one /24 asking over TCP with a
+    fresh key each time at 4x the budget gets about the budget, as over UDP. (TCP from one
+    prefix is always steered to one worker, so a budget split between the workers would
+    give it only budget / workers.)"""
+    budget, rate, duration = 50, 200, 3.0
+    key = ct.ServerKey()
+    kf = key.write(tmp_path / "curve.key")
+    admin_port = dnsr.free_port()
+    r = router(curve_conf(cknot, [kf], admin_port, new_keys_per_second=budget))
+    admin = lbtools.Admin(admin_port)
+    dnsr.wait_for(admin.ready, timeout=5, what="admin")
+    fresh = [ct.Client(key.pk) for _ in range(int(rate * duration) + 10)]
+    before = Counters(admin)
+    sent, answers = ct.tcp_blast(r.port, [(c, ct.plain_query("t.example")) for c in fresh],
+                                 src="127.0.0.33", conns=4, rate=rate, duration=duration)
+    d = Counters(admin) - before
+    assert sent >= rate * duration * 0.8
+    low, high = budget * duration * 0.8, budget * (duration + 1) * 1.2 + 5
+    assert low <= len(answers) <= high, (
+        "%d of %d fresh keys over TCP answered at new-keys-per-second %d for %.0f s, want "
+        "%d..%d; by worker: %r; %r" % (
+            len(answers), sent, budget, duration, low, high,
+            sorted(collections_counter(a[1][2] for a in answers).items()), d.moved()))
+    assert d.get(M_DROPPED, reason="budget") == sent - len(answers), d.moved()
+
+
+def collections_counter(it):
+    from collections import Counter
+    return Counter(it)
+
+
+# ============================================================================== more behaviour
+
+
+def test_router_answers_boxed(router, cknot, fake_backend, tmp_path):
+    """The answers the router makes itself go back boxed too, in the query's format and
+    transport: id.server. CH TXT, SERVFAIL for no route and for a silent backend, REFUSED by
+    an acl, FORMERR for an inner message that does not parse; an acl drop sends nothing."""
+    silent = fake_backend("silent", name="silent")
+    key = ct.ServerKey()
+    kf = key.write(tmp_path / "curve.key")
+    conf = lbtools.conf(
+        [lbtools.backend("k", cknot.addr4), lbtools.backend("s", silent.address,
+                                                             timeout="150ms")],
+        [dnsr.route_zone("example.", ["k"]), dnsr.route_zone("silent.", ["s"])],
+        workers=2, identity="curve-router",
+        acl=[{"from": "127.0.5.0/24", "action": "refuse"},
+             {"from": "127.0.6.0/24", "action": "drop"}])
+    conf["dnscurve"] = {"keys": [str(kf)]}
+    r = router(conf)
+    c = ct.Client(key.pk)
+    ch = ct.plain_query("id.server")[:-2] + b"\x00\x03"
+    cases = [("id.server", ch, None, "NOERROR"),
+             ("no route", ct.plain_query("x.nowhere"), None, "SERVFAIL"),
+             ("silent backend", ct.plain_query("x.silent"), None, "SERVFAIL"),
+             ("acl refuse", ct.plain_query("www.example"), "127.0.5.1", "REFUSED"),
+             ("no questions though 5 are counted",
+              struct.pack("!HHHHHH", 0x1234, 0, 5, 0, 0, 0), None, "FORMERR"),
+             ("acl drop", ct.plain_query("www.example"), "127.0.6.1", None)]
+    for fmt, tr in MODES:
+        for what, msg, src, rcode in cases:
+            a = c.exchange(r.port, msg, fmt, tr, src=src,
+                           timeout=NO_ANSWER_WAIT if rcode is None else 2.0)
+            if rcode is None:
+                assert a is None, (what, fmt, tr)
+                continue
+            assert a is not None, (what, fmt, tr)
+            m = a.message()
+            assert dns.rcode.to_text(m.rcode()) == rcode, (what, fmt, tr, m)
+            if what == "id.server":
+                assert dnsr.who(m) == "curve-router"
+
+
+def test_tcp_pipeline_mixed(env):
+    """60 queries on one TCP connection at once: streamlined, TXT and plain DNS mixed, from
+    several client keys; every one answered, each in its own kind, matched by nonce or ID."""
+    import socket
+    clients = [ct.Client(env.key.pk) for _ in range(3)]
+    expect = {}     # key -> (kind, inner ID, opener)
+    frames = b""
+    for i in range(60):
+        msg = ct.plain_query("p%d.example" % i, qid=i)
+        kind = ("streamlined", "txt", "plain")[i % 3]
+        c = clients[i % 3]
+        if kind == "streamlined":
+            pkt, cn = c.streamlined(msg, pad=i % 2 == 0)
+            expect[("s", cn)] = (i, lambda raw, c=c, cn=cn: c.open_streamlined(raw, cn)[1])
+        elif kind == "txt":
+            pkt, cn, qid = c.txt(msg, qid=1000 + i)
+            expect[("t", qid)] = (i, lambda raw, c=c, pkt=pkt, cn=cn: c.open_txt(raw, pkt, cn)[1])
+        else:
+            pkt = msg
+            expect[("p", i)] = (i, lambda raw: raw)
+        frames += dnsr.tcp_frame(pkt)
+    with socket.create_connection(("127.0.0.1", env.port), timeout=5) as s:
+        s.sendall(frames)
+        for _ in range(60):
+            raw = dnsr.tcp_read_msg(s)
+            if raw[:8] == ct.R_MAGIC:
+                k = ("s", raw[8:20])
+            else:
+                qid = struct.unpack("!H", raw[:2])[0]
+                k = ("t", qid) if ("t", qid) in expect else ("p", qid)
+            assert k in expect, "an answer to nothing sent: %r" % raw[:20]
+            i, opener = expect.pop(k)
+            inner = opener(raw)
+            assert struct.unpack("!H", inner[:2])[0] == i
+            m = dns.message.from_wire(inner)
+            assert str(m.question[0].name) == "p%d.example." % i and dnsr.who(m) == "ck"
+    assert not expect
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_ipv6(env, transport):
+    """DNSCurve on the [::1] listener, both formats."""
+    c = ct.Client(env.key.pk)
+    for fmt in ("streamlined", "txt"):
+        msg = ct.plain_query("www.example")
+        a = c.exchange(env.port, msg, fmt, transport, host="::1")
+        assert a is not None and a.inner == knot_direct(env.knot, msg, transport)
+
+
+def test_odd_padding(env):
+    """A decrypted query followed by bytes that are not dq's padding: the message alone goes
+    to Knot (counted), dq's padding is not counted."""
+    c = ct.Client(env.key.pk)
+    msg = ct.plain_query("www.example")
+    before = Counters(env.admin)
+    for pad in (True, 192):
+        a = c.exchange(env.port, msg, "streamlined", "udp", pad=pad)
+        assert a.inner == knot_direct(env.knot, msg, "udp")
+    assert (Counters(env.admin) - before).get("dnsrouter_curve_odd_padding_total") == 0
+    pkt, cn = c.streamlined(msg + b"\x01\x02\x03garbage")
+    raw = ct.send_raw(env.port, pkt)
+    assert raw is not None
+    assert c.open_streamlined(raw, cn)[1] == knot_direct(env.knot, msg, "udp")
+    assert (Counters(env.admin) - before).get("dnsrouter_curve_odd_padding_total") == 1
+
+
+def test_nonce_file(router, cknot, tmp_path):
+    """dnscurve.nonce-file: the highest counter used is saved at stop (0600, decimal), and a
+    start whose clock reads below it is refused, as is a file that is not a counter."""
+    key = ct.ServerKey()
+    kf = key.write(tmp_path / "curve.key")
+    nf = tmp_path / "nonce.counter"
+    conf = curve_conf(cknot, [kf], nonce_file=str(nf))
+    r = router(conf)
+    clients = [ct.Client(key.pk) for _ in range(4)]
+    b = ct.Blast(r.port, [(clients[i % 4], ct.plain_query("www.example")) for i in range(400)],
+                 src=["127.0.%d.1" % i for i in range(8)], sockets=8, window=4).run()
+    assert len(b.answers) == 400
+    highest = max(ct.nonce_fields(sn)[2] for _, sn, _, _ in b.answers)
+    assert r.stop() == 0
+    assert stat.S_IMODE(os.stat(nf).st_mode) == 0o600
+    saved = int(nf.read_text())
+    assert saved == highest, "saved %d, the highest counter answered was %d" % (saved, highest)
+
+    # restart: above the floor
+    r = router(conf)
+    a = clients[0].exchange(r.port, ct.plain_query("www.example"))
+    assert ct.nonce_fields(a.server_nonce)[2] > saved
+    assert r.stop() == 0
+
+    for text, what in (("%d\n" % (time.time_ns() + 3600 * 10**9), "clock"),
+                       ("not a number\n", str(nf))):
+        nf.write_text(text)
+        r = router(conf, ready=False)
+        r.expect_exit = True
+        assert r.proc.wait(10) != 0, "started with nonce file %r" % text
+        assert what in r.log(), r.log()
+        assert not ct.Client(key.pk).exchange(r.port, ct.plain_query("www.example"),
+                                              timeout=0.2)
+
+
 # ===================================================================================== config
 
 
@@ -796,3 +971,66 @@ def test_keygen(tmp_path, router, cknot):
     assert "Hex secret key" not in p.stdout
     assert other.read_text() == "keep me\n"
     assert stat.S_IMODE(os.stat(other).st_mode) == 0o640
+
+
+def _conf_text(dnscurve_lines, listen='"127.0.0.1:15353"'):
+    return ("listen: %s\nbackends:\n  - { name: b, address: \"127.0.0.1:5300\" }\n"
+            "routes:\n  - { zone: ., backends: [b] }\n" % listen) + dnscurve_lines
+
+
+@pytest.mark.parametrize("name", ["open-key", "missing-key", "not-hex", "four-keys",
+                                  "same-key-twice", "no-keys", "listen-not-a-listener",
+                                  "listen-bad", "key-cache-not-power", "nonce-instance-big",
+                                  "budget-negative", "unknown-key"])
+def test_bad_curve_config(tmp_path, name):
+    """`dnsrouter -t` rejects each bad dnscurve setting with one `FILE:LINE: problem` at the
+    line that holds it."""
+    key = ct.ServerKey()
+    k1 = key.write(tmp_path / "k1.key")
+    k1copy = key.write(tmp_path / "k1copy.key")
+    k2, k3, k4 = (ct.ServerKey().write(tmp_path / ("k%d.key" % i)) for i in (2, 3, 4))
+    kopen = ct.ServerKey().write(tmp_path / "open.key", mode=0o640)
+    notkey = tmp_path / "not.key"
+    notkey.write_text("this is not a key\n")
+    os.chmod(notkey, 0o600)
+    q = '"%s"'
+    texts = {
+        "open-key": "dnscurve:\n  keys:\n    - %s\n    - %s  # @@\n" % (q % k1, q % kopen),
+        "missing-key": "dnscurve:\n  keys: [ %s ]  # @@\n" % (q % (tmp_path / "none.key")),
+        "not-hex": "dnscurve:\n  keys: [ %s ]  # @@\n" % (q % notkey),
+        "four-keys": "dnscurve:\n  keys:\n    - %s\n    - %s\n    - %s\n    - %s  # @@\n"
+                     % (q % k1, q % k2, q % k3, q % k4),
+        "same-key-twice": "dnscurve:\n  keys:\n    - %s\n    - %s  # @@\n"
+                          % (q % k1, q % k1copy),
+        "no-keys": "dnscurve: { listen: both }  # @@\n",
+        "listen-not-a-listener": "dnscurve: { keys: [ %s ], listen: [ \"127.0.0.1:15354\" ] }"
+                                 "  # @@\n" % (q % k1),
+        "listen-bad": "dnscurve:\n  keys: [ %s ]\n  listen: [ nowhere ]  # @@\n" % (q % k1),
+        "key-cache-not-power": "dnscurve:\n  keys: [ %s ]\n  key-cache: 1000  # @@\n"
+                               % (q % k1),
+        "nonce-instance-big": "dnscurve:\n  keys: [ %s ]\n  nonce-instance: 65536  # @@\n"
+                              % (q % k1),
+        "budget-negative": "dnscurve:\n  keys: [ %s ]\n  new-keys-per-second: -1  # @@\n"
+                           % (q % k1),
+        "unknown-key": "dnscurve:\n  keys: [ %s ]\n  nonce-instanse: 1  # @@\n" % (q % k1),
+    }
+    problem = dnsr.assert_config_error_at_marker(tmp_path, _conf_text(texts[name]), name)
+    named = {"open-key": kopen, "missing-key": tmp_path / "none.key", "not-hex": notkey,
+             "same-key-twice": k1copy}.get(name)
+    if named is not None:
+        assert str(named) in problem, problem
+
+
+def test_good_curve_config(tmp_path):
+    """`dnsrouter -t` accepts every dnscurve key at a good value."""
+    k1 = ct.ServerKey().write(tmp_path / "k1.key")
+    k2 = ct.ServerKey().write(tmp_path / "k2.key", mode=0o400)
+    text = _conf_text(
+        "dnscurve:\n  keys: [ \"%s\", \"%s\" ]\n  listen: [ \"127.0.0.1:15353\" ]\n"
+        "  nonce-instance: 65535\n  key-cache: 1024\n  new-keys-per-second: 0\n"
+        "  nonce-file: \"%s\"\n" % (k1, k2, tmp_path / "nonces"),
+        listen='[ "127.0.0.1:15353", "[::1]:15353" ]')
+    path = tmp_path / "good.yaml"
+    path.write_text(text)
+    p = dnsr.check_config(path)
+    assert p.returncode == 0, p.stderr
