@@ -229,10 +229,16 @@ def test_own_client_gets_knots_bytes(env, fmt, transport, pad):
     """Our client in each format and transport, with and without dq's padding: the opened
     answer is byte for byte Knot's answer to the unpadded query (a no-EDNS query is
     forwarded unchanged), for an answer, an A record and a REFUSED name outside Knot's
-    zones; the server nonce has the configured instance and a worker index < 2."""
+    zones, and over TCP 21 KB and 60 KB answers; the server nonce has the configured
+    instance and a worker index < 2. One client key: computed once per worker at most, then
+    taken from the cache."""
     c = ct.Client(env.key.pk)
-    for name, code in (("www.example", T_TXT), ("host.example", T_A),
-                       ("x.outside.invalid", T_TXT), ("t700.example", T_TXT)):
+    names = [("www.example", T_TXT), ("host.example", T_A), ("x.outside.invalid", T_TXT),
+             ("t700.example", T_TXT)]
+    if transport == "tcp":
+        names += [("big.example", T_TXT), ("wide.example", T_TXT)]
+    before = Counters(env.admin)
+    for name, code in names:
         msg = ct.plain_query(name, code)
         a = c.exchange(env.port, msg, fmt, transport, pad=pad)
         assert a is not None, "no answer to %s %s %s" % (fmt, transport, name)
@@ -240,6 +246,8 @@ def test_own_client_gets_knots_bytes(env, fmt, transport, pad):
         check_nonce(a.server_nonce)
         if transport == "udp":
             assert len(a.raw) <= 512
+    d = Counters(env.admin) - before
+    assert d.get(M_MISSES) <= 2 and d.get(M_HITS) + d.get(M_MISSES) == len(names), d.moved()
 
 
 def test_txt_format_rd_and_case(env):
@@ -558,6 +566,41 @@ def test_rotation(router, cknot, tmp_path):
                   what="the reload's error naming %s" % fbad)
     assert answered(cnew, "streamlined", "udp")
     assert not answered(cold, "streamlined", "udp", timeout=NO_ANSWER_WAIT)
+
+
+def test_reload_turns_curve_off_and_on(router, cknot, tmp_path):
+    """A reload without the dnscurve key turns the front off: a streamlined query gets no
+    DNSCurve answer, a TXT-format one is plain DNS again (Knot answers its carrier name, no
+    box). Put back, the same client is answered again."""
+    key = ct.ServerKey()
+    kf = key.write(tmp_path / "curve.key")
+    conf = curve_conf(cknot, [kf])
+    r = router(conf)
+    c = ct.Client(key.pk)
+    msg = ct.plain_query("www.example")
+    assert c.exchange(r.port, msg, "streamlined", "udp") is not None
+    off = dict(conf)
+    del off["dnscurve"]
+    r.reload(off)
+
+    def is_off():
+        pkt, opener = c.make(msg, "txt")
+        raw = ct.send_raw(r.port, pkt, "udp", timeout=1.0)
+        return raw is not None and raw[2] & 0x04 and dnsr.who(dns.message.from_wire(raw)) == "ck"
+    dnsr.wait_for(is_off, timeout=5, what="TXT-format queries answered as plain DNS")
+    pkt, _ = c.streamlined(msg)
+    raw = ct.send_raw(r.port, pkt, "udp", timeout=NO_ANSWER_WAIT)
+    assert raw is None or raw[:8] != ct.R_MAGIC
+    r.reload(conf)
+
+    def is_on():
+        try:
+            return c.exchange(r.port, msg, "streamlined", "udp", timeout=0.3)
+        except ct.CurveError:
+            return None     # still the plain NOTIMP answer to "opcode 12"
+    dnsr.wait_for(is_on, timeout=5, what="DNSCurve back after the reload")
+    for fmt, tr in MODES:
+        assert c.exchange(r.port, msg, fmt, tr) is not None
 
 
 # ===================================================================================== nonces
@@ -901,6 +944,28 @@ def test_nonce_file(router, cknot, tmp_path):
         assert what in r.log(), r.log()
         assert not ct.Client(key.pk).exchange(r.port, ct.plain_query("www.example"),
                                               timeout=0.2)
+
+
+def test_retry_keeps_the_session(router, cknot, fake_backend, tmp_path):
+    """A backend that never answers: the query is retried on the next one, and that answer
+    still goes back boxed for the client, in its format and transport."""
+    silent = fake_backend("silent", name="silent")
+    key = ct.ServerKey()
+    kf = key.write(tmp_path / "curve.key")
+    conf = lbtools.conf(
+        [lbtools.backend("s", silent.address, timeout="150ms", health={"fall": 100}),
+         lbtools.backend("k", cknot.addr4)],
+        [dnsr.route_zone(".", ["s", "k"], policy="first-available")],
+        workers=2, health={"enabled": False})
+    conf["dnscurve"] = {"keys": [str(kf)]}
+    r = router(conf)
+    c = ct.Client(key.pk)
+    for i, (fmt, tr) in enumerate(MODES):
+        n = silent.count
+        msg = ct.plain_query("retry%d.example" % i)
+        a = c.exchange(r.port, msg, fmt, tr, timeout=2.0)
+        assert a is not None and a.inner == knot_direct(cknot, msg, tr), (fmt, tr)
+        assert silent.count == n + 1, "the silent backend was not asked first"
 
 
 # ===================================================================================== config
