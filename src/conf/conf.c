@@ -541,7 +541,7 @@ static int check_curve_listen(const struct conf *c, char *err, size_t len)
 		}
 		if (j == c->nlisten) {
 			char a[SOCKADDR_STRLEN];
-			int n = where(c, c->curve.line, err, len);
+			int n = where(c, c->curve.listen_line, err, len);
 			sockaddr_format(&c->curve.listen[i], a, sizeof(a));
 			snprintf(err + n, len - (size_t)n,
 				 "dnscurve listen: %s is not one of the listen addresses", a);

@@ -156,6 +156,7 @@ struct conf_curve {
 	bool all_listeners;                    /* listen: both (the default) */
 	union sockaddr_any listen[CONF_CURVE_LISTEN_MAX];
 	size_t nlisten;
+	int listen_line;         /* where dnscurve.listen is, for an error about it */
 	uint16_t nonce_instance; /* the first two bytes of every server nonce */
 	uint32_t key_cache;      /* shared keys per worker, a power of two */
 	uint32_t new_keys_ps;    /* fresh shared keys per client prefix a second; 0: no limit */

@@ -567,9 +567,9 @@ static int parse_client_address(struct yctx *y, yaml_node_t *v, enum conf_client
 	} else if (strcmp(yaml_scalar(v), "transparent") == 0) {
 		*out = CONF_CA_TRANSPARENT;
 	} else {
-		return yaml_fail(y, v,
-				 "client-address must be none, ecs, proxy-v2 or transparent, not '%s'",
-				 yaml_scalar(v));
+		return yaml_fail(
+			y, v, "client-address must be none, ecs, proxy-v2 or transparent, not '%s'",
+			yaml_scalar(v));
 	}
 	return DR_EOK;
 }

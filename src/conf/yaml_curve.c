@@ -63,6 +63,7 @@ static int curve_listen_one(struct yctx *y, yaml_node_t *v)
 static int curve_listen(struct yctx *y, yaml_node_t *v, void *obj)
 {
 	(void)obj;
+	y->conf->curve.listen_line = (int)v->start_mark.line + 1;
 	if (v->type == YAML_SCALAR_NODE && strcmp(yaml_scalar(v), "both") == 0) {
 		y->conf->curve.all_listeners = true;
 		y->conf->curve.nlisten = 0;

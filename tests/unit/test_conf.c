@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/err.h"
@@ -884,12 +885,13 @@ static void test_client_address(void **state)
 	assert_int_equal(c->ecs.v6_bits, 56);
 	assert_false(c->ecs.override);
 	conf_deinit(c);
-	assert_int_equal(load(f,
-			      "backends:\n"
-			      "  - { name: a, address: \"127.0.0.1:5300\" }\n"
-			      "  - { name: t, address: \"127.0.0.1:5301\", client-address: transparent }\n",
-			      true),
-			 DR_EOK);
+	assert_int_equal(
+		load(f,
+		     "backends:\n"
+		     "  - { name: a, address: \"127.0.0.1:5300\" }\n"
+		     "  - { name: t, address: \"127.0.0.1:5301\", client-address: transparent }\n",
+		     true),
+		DR_EOK);
 	assert_int_equal(c->backends[1].client_address, CONF_CA_TRANSPARENT);
 	assert_true(conf_has_transparent(c));
 	conf_deinit(c);
@@ -909,10 +911,90 @@ static void test_client_address(void **state)
 		     false, 2, "none, ecs, proxy-v2 or transparent");
 }
 
+/* A key file of <hex> in the fixture's directory with <mode>; its path goes to <path>. */
+static void write_key(struct fixture *f, const char *name, const char *hex, mode_t mode, char *path,
+		      size_t cap)
+{
+	FILE *fp;
+
+	snprintf(path, cap, "%s/%s", f->dir, name);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	assert_true(fputs(hex, fp) >= 0);
+	assert_int_equal(fclose(fp), 0);
+	assert_int_equal(chmod(path, mode), 0);
+}
+
+static void test_dnscurve(void **state)
+{
+	static const char hex1[] =
+		"ae67cc17197f17f46c9c4b36d1da8994a8a28ca9d2fe5cc4b3b73fa6857a65cd\n";
+	static const char hex2[] =
+		"0000000000000000000000000000000000000000000000000000000000000001\n";
+	struct fixture *f = *state;
+	struct conf *c = &f->conf;
+	char k1[192], k2[192], open_key[192], text[1024];
+
+	write_key(f, "k1", hex1, 0600, k1, sizeof(k1));
+	write_key(f, "k2", hex2, 0400, k2, sizeof(k2));
+	write_key(f, "open", hex1, 0644, open_key, sizeof(open_key));
+
+	assert_int_equal(load(f, "", true), DR_EOK);
+	assert_int_equal(c->curve.nkeys, 0);
+	assert_true(c->curve.all_listeners);
+	assert_int_equal(c->curve.key_cache, 65536);
+	assert_int_equal(c->curve.new_keys_ps, 100);
+	conf_deinit(c);
+
+	snprintf(text, sizeof(text),
+		 "listen: [ \"127.0.0.1:5353\", \"127.0.0.1:5354\" ]\n"
+		 "dnscurve:\n"
+		 "  keys: [ %s, %s ]\n"
+		 "  listen: [ \"127.0.0.1:5354\" ]\n"
+		 "  nonce-instance: 65535\n"
+		 "  key-cache: 1024\n"
+		 "  new-keys-per-second: 0\n"
+		 "  nonce-file: /var/lib/x\n",
+		 k1, k2);
+	assert_int_equal(load(f, text, true), DR_EOK);
+	assert_int_equal(c->curve.nkeys, 2);
+	assert_int_equal(c->curve.keys[0][0], 0xae);
+	assert_int_equal(c->curve.keys[1][31], 0x01);
+	assert_false(c->curve.all_listeners);
+	assert_int_equal(c->curve.nlisten, 1);
+	expect_addr(&c->curve.listen[0], "127.0.0.1:5354");
+	assert_int_equal(c->curve.nonce_instance, 65535);
+	assert_int_equal(c->curve.key_cache, 1024);
+	assert_int_equal(c->curve.new_keys_ps, 0);
+	assert_string_equal(c->curve.nonce_file, "/var/lib/x");
+	conf_deinit(c);
+
+	snprintf(text, sizeof(text), "dnscurve:\n  keys: [ %s ]\n", open_key);
+	expect_error(f, text, false, 2, "group or others");
+	snprintf(text, sizeof(text), "dnscurve:\n  keys: [ %s, %s ]\n", k1, k1);
+	expect_error(f, text, false, 2, "the same key");
+	snprintf(text, sizeof(text), "dnscurve:\n  keys: [ %s/none ]\n", f->dir);
+	expect_error(f, text, false, 2, "none");
+	expect_error(f, "dnscurve: { nonce-instance: 1 }\n", false, 1, "needs keys");
+	snprintf(text, sizeof(text), "dnscurve: { keys: [ %s ], key-cache: 1000 }\n", k1);
+	expect_error(f, text, false, 1, "power of two");
+	snprintf(text, sizeof(text), "dnscurve: { keys: [ %s ], nonce-instance: 65536 }\n", k1);
+	expect_error(f, text, false, 1, "nonce-instance");
+	snprintf(text, sizeof(text),
+		 "listen: \"127.0.0.1:5353\"\n"
+		 "dnscurve:\n  keys: [ %s ]\n  listen: [ \"127.0.0.1:5399\" ]\n",
+		 k1);
+	expect_error(f, text, true, 4, "127.0.0.1:5399 is not one of the listen addresses");
+	unlink(k1);
+	unlink(k2);
+	unlink(open_key);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_load_good),
+		cmocka_unit_test(test_dnscurve),
 		cmocka_unit_test(test_load_defaults),
 		cmocka_unit_test(test_unknown_key),
 		cmocka_unit_test(test_wrong_type),
