@@ -912,8 +912,9 @@ def test_odd_padding(env):
 
 
 def test_nonce_file(router, cknot, tmp_path):
-    """dnscurve.nonce-file: the highest counter used is saved at stop (0600, decimal), and a
-    start whose clock reads below it is refused, as is a file that is not a counter."""
+    """dnscurve.nonce-file under traffic on both workers: what is saved at stop (0600) is
+    exactly the highest counter any worker answered with, and the next run starts above it.
+    (The refusals are in test_curve_nonce_file.py.)"""
     key = ct.ServerKey()
     kf = key.write(tmp_path / "curve.key")
     nf = tmp_path / "nonce.counter"
@@ -924,26 +925,23 @@ def test_nonce_file(router, cknot, tmp_path):
                  src=["127.0.%d.1" % i for i in range(8)], sockets=8, window=4).run()
     assert len(b.answers) == 400
     highest = max(ct.nonce_fields(sn)[2] for _, sn, _, _ in b.answers)
+    workers = {sn[2] for _, sn, _, _ in b.answers}
     assert r.stop() == 0
     assert stat.S_IMODE(os.stat(nf).st_mode) == 0o600
     saved = int(nf.read_text())
-    assert saved == highest, "saved %d, the highest counter answered was %d" % (saved, highest)
+    # A worker that answered nothing still holds its starting counter (the clock at its
+    # start), which may be the highest: exact only when both answered.
+    if workers == {0, 1}:
+        assert saved == highest, "saved %d, the highest counter answered was %d" % (
+            saved, highest)
+    else:
+        assert highest <= saved <= time.time_ns()
 
     # restart: above the floor
     r = router(conf)
     a = clients[0].exchange(r.port, ct.plain_query("www.example"))
     assert ct.nonce_fields(a.server_nonce)[2] > saved
     assert r.stop() == 0
-
-    for text, what in (("%d\n" % (time.time_ns() + 3600 * 10**9), "clock"),
-                       ("not a number\n", str(nf))):
-        nf.write_text(text)
-        r = router(conf, ready=False)
-        r.expect_exit = True
-        assert r.proc.wait(10) != 0, "started with nonce file %r" % text
-        assert what in r.log(), r.log()
-        assert not ct.Client(key.pk).exchange(r.port, ct.plain_query("www.example"),
-                                              timeout=0.2)
 
 
 def test_retry_keeps_the_session(router, cknot, fake_backend, tmp_path):
