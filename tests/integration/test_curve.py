@@ -809,7 +809,8 @@ def collections_counter(it):
 def test_router_answers_boxed(router, cknot, fake_backend, tmp_path):
     """The answers the router makes itself go back boxed too, in the query's format and
     transport: id.server. CH TXT, SERVFAIL for no route and for a silent backend, REFUSED by
-    an acl, FORMERR for an inner message that does not parse; an acl drop sends nothing."""
+    an acl, FORMERR for an inner message that does not parse; an acl drop sends nothing. A
+    TXT-format query is routed by its inner question, not by its carrier name."""
     silent = fake_backend("silent", name="silent")
     key = ct.ServerKey()
     kf = key.write(tmp_path / "curve.key")
@@ -843,6 +844,13 @@ def test_router_answers_boxed(router, cknot, fake_backend, tmp_path):
             assert dns.rcode.to_text(m.rcode()) == rcode, (what, fmt, tr, m)
             if what == "id.server":
                 assert dnsr.who(m) == "curve-router"
+    # routed by the inner question: a TXT-format carrier under silent. (whose backend never
+    # answers) asking www.example gets Knot's answer at once
+    for tr in ("udp", "tcp"):
+        n = silent.count
+        a = c.exchange(r.port, ct.plain_query("www.example"), "txt", tr, suffix="silent.")
+        assert a is not None and dnsr.who(a.message()) == "ck", tr
+        assert silent.count == n
 
 
 def test_tcp_pipeline_mixed(env):
