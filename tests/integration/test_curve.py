@@ -422,6 +422,10 @@ def _bad_query(kind, key):
         return ct.Client(ct.ServerKey().pk).streamlined(msg)[0], "box"
     if kind == "unknown-key-txt":
         return ct.Client(ct.ServerKey().pk).txt(msg)[0], "box"
+    if kind == "zero-client-key":
+        # a low-order point: X25519 gives all zeros, libsodium refuses the shared key
+        pkt, _ = c.streamlined(msg)
+        return pkt[:8] + bytes(32) + pkt[40:], "box"
     if kind == "truncated-box-streamlined":
         pkt, _ = c.streamlined(msg)
         return pkt[:-7], "box"            # still 68 bytes and more: the MAC fails
@@ -438,7 +442,7 @@ def _bad_query(kind, key):
 
 
 REJECTS = ["flipped-mac-streamlined", "flipped-mac-txt", "unknown-key-streamlined",
-           "unknown-key-txt", "truncated-box-streamlined", "short-box-txt", "bad-x1a-label",
+           "unknown-key-txt", "zero-client-key", "truncated-box-streamlined", "short-box-txt", "bad-x1a-label",
            "bad-box-chars-txt"]
 
 
@@ -818,7 +822,7 @@ def test_router_answers_boxed(router, cknot, fake_backend, tmp_path):
         [lbtools.backend("k", cknot.addr4), lbtools.backend("s", silent.address,
                                                              timeout="150ms")],
         [dnsr.route_zone("example.", ["k"]), dnsr.route_zone("silent.", ["s"])],
-        workers=2, identity="curve-router",
+        workers=2, identity="curve-router", transfers=["127.0.0.0/8"],
         acl=[{"from": "127.0.5.0/24", "action": "refuse"},
              {"from": "127.0.6.0/24", "action": "drop"}])
     conf["dnscurve"] = {"keys": [str(kf)]}
@@ -831,9 +835,13 @@ def test_router_answers_boxed(router, cknot, fake_backend, tmp_path):
              ("acl refuse", ct.plain_query("www.example"), "127.0.5.1", "REFUSED"),
              ("no questions though 5 are counted",
               struct.pack("!HHHHHH", 0x1234, 0, 5, 0, 0, 0), None, "FORMERR"),
-             ("acl drop", ct.plain_query("www.example"), "127.0.6.1", None)]
+             ("acl drop", ct.plain_query("www.example"), "127.0.6.1", None),
+             ("AXFR (a transfer is not offered boxed; Knot would say NOTAUTH)",
+              ct.plain_query("example", 252, edns=1232), None, "REFUSED")]
     for fmt, tr in MODES:
         for what, msg, src, rcode in cases:
+            if what.startswith("AXFR") and tr == "udp":
+                continue
             a = c.exchange(r.port, msg, fmt, tr, src=src,
                            timeout=NO_ANSWER_WAIT if rcode is None else 2.0)
             if rcode is None:
@@ -844,6 +852,8 @@ def test_router_answers_boxed(router, cknot, fake_backend, tmp_path):
             assert dns.rcode.to_text(m.rcode()) == rcode, (what, fmt, tr, m)
             if what == "id.server":
                 assert dnsr.who(m) == "curve-router"
+            if what.startswith("AXFR"):
+                assert dnsr.ede_codes(m) == [dnsr.EDE_PROHIBITED]
     # routed by the inner question: a TXT-format carrier under silent. (whose backend never
     # answers) asking www.example gets Knot's answer at once
     for tr in ("udp", "tcp"):
