@@ -14,9 +14,15 @@
 #   rotation    two keys answer; after a reload without the old one its queries are dropped
 #   nonces      distinct, in the documented layout, increasing per worker, above the previous
 #               run's after a restart; 10^6 through bench/curveperf when it is built
-#   flood       fresh keys from one /24 held to new-keys-per-second, another prefix unharmed
-#   config      a key file open to others refused, `dnsrouter -K`
+#   flood       fresh keys from one /24 held to new-keys-per-second, another prefix unharmed;
+#               the same budget over TCP
+#   behaviour   the router's own answers (id.server., SERVFAIL, acl REFUSED, FORMERR, AXFR
+#               refused) boxed, routing by the inner question, a retry keeps the session, a
+#               mixed TCP pipeline, IPv6, odd padding, the nonce file under traffic, a reload
+#               turning DNSCurve off and on
+#   config      a key file open to others refused, `dnsrouter -K`, `-t` on every dnscurve key
 #
+# The 10^6-nonce test needs CURVEPERF_BIN (bench/curveperf.c); it is skipped without it.
 # Metric names are the constants below (src/admin/metrics.c).
 
 import os
