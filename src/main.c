@@ -534,7 +534,6 @@ static int create_workers(struct control *ctl)
 	char err[CONF_ERR_LEN];
 
 	ctl->nworkers = worker_count(&ctl->conf);
-	ctl->router.nworkers = ctl->nworkers;
 	if (open_nonce_file(ctl) != DR_EOK) {
 		return DR_ECONF;
 	}

@@ -419,7 +419,8 @@ void worker_steer(struct worker **ws, unsigned n, const struct snapshot *s)
 	struct steer_state want = {
 		.v4_bits = s->limit_v4_bits,
 		.v6_bits = s->limit_v6_bits,
-		.udp = s->rrl.responses_ps != 0 || s->qlimit.per_second != 0,
+		.udp = s->rrl.responses_ps != 0 || s->qlimit.per_second != 0 ||
+		       (s->curve.nkeys > 0 && s->curve.new_keys_ps != 0),
 	};
 	int rc;
 

@@ -30,7 +30,6 @@ struct router {
 	uint32_t tcp_max_conns;   /* per worker */
 	uint32_t limit_entries;   /* buckets per worker in each of its rate-limit tables */
 	struct steer_state steer; /* how the listeners are steered now (control thread only) */
-	unsigned nworkers;
 	uint64_t nonce_floor;        /* the last DNSCurve nonce counter of the previous run */
 	_Atomic uint64_t nonce_last; /* the highest this run used, gathered as workers stop */
 };
@@ -194,7 +193,8 @@ void worker_free(struct worker *w);
 
 /* Steer the listeners of <ws> (all <n> workers, in order) by the client prefix of <s> when
  * per-prefix state needs every query of a prefix in one worker: TCP always (connections
- * per client), UDP while rate-limit or query-limit is on. Runs on the control thread at
+ * per client), UDP while rate-limit, query-limit or the DNSCurve fresh-key budget is on.
+ * Runs on the control thread at
  * start and after every publish; does nothing when nothing changed. */
 void worker_steer(struct worker **ws, unsigned n, const struct snapshot *s);
 
