@@ -31,6 +31,7 @@
 #include "front/tcp.h"
 #include "front/udp.h"
 #include "route/route.h"
+#include "upstream/state.h"
 #include "upstream/upstream.h"
 #include "worker/worker.h"
 

@@ -286,7 +286,6 @@ static void *worker_main(void *arg)
 		int n = wait_events(w, events);
 
 		w->now_ms = clock_now_ms();
-		w->port_pick = rand_next(&w->rnd);
 		sync_snapshot(w);
 		/* After the snapshot, so that a reloaded busy-poll counts from its first event. */
 		if (n > 0) {
