@@ -31,6 +31,7 @@
 #include "front/tcp.h"
 #include "front/udp.h"
 #include "route/route.h"
+#include "upstream/state.h"
 #include "upstream/upstream.h"
 #include "worker/worker.h"
 
@@ -534,7 +535,6 @@ static int create_workers(struct control *ctl)
 	char err[CONF_ERR_LEN];
 
 	ctl->nworkers = worker_count(&ctl->conf);
-	ctl->router.nworkers = ctl->nworkers;
 	if (open_nonce_file(ctl) != DR_EOK) {
 		return DR_ECONF;
 	}

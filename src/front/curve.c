@@ -53,7 +53,6 @@ static bool same_keys(const struct curve_front *cf, const struct conf_curve *cc)
 static void refresh(struct worker *w, struct curve_front *cf)
 {
 	const struct conf_curve *cc = &w->snap->curve;
-	unsigned nworkers = w->router->nworkers > 0 ? w->router->nworkers : 1;
 
 	cf->gen = w->snap_gen;
 	if (!same_keys(cf, cc)) {
@@ -79,8 +78,9 @@ static void refresh(struct worker *w, struct curve_front *cf)
 		}
 		cf->on[i] = on;
 	}
-	/* A flood's random source ports spread it evenly over the workers (SO_REUSEPORT). */
-	cf->budget_rate = cc->new_keys_ps == 0 ? 0 : (cc->new_keys_ps + nworkers - 1) / nworkers;
+	/* Every query of a client prefix comes to one worker (worker_steer), so each worker
+	 * holds the whole budget of the prefixes it serves. */
+	cf->budget_rate = cc->new_keys_ps;
 	cf->nonce.instance = cc->nonce_instance; /* the counter goes on: still never repeats */
 }
 

@@ -177,7 +177,7 @@ static void port_renew(struct worker *w, struct wsock *cur, struct wsock *old)
 struct wsock *ports_pick(struct worker *w, struct wbackend *wb, unsigned group)
 {
 	struct wgroup *g = group_get(wb, group);
-	unsigned i = w->port_pick % UDP_PORTS;
+	unsigned i = w->up->port_pick % UDP_PORTS;
 	struct wsock *ws;
 
 	if (g == NULL) {
@@ -223,10 +223,10 @@ struct wsock *ports_of(struct worker *w, const struct inflight *s)
 
 void ports_sweep(struct worker *w)
 {
-	if (w->now_ms < w->ports_sweep_ms) {
+	if (w->now_ms < w->up->ports_sweep_ms) {
 		return;
 	}
-	w->ports_sweep_ms = w->now_ms + SWEEP_MS;
+	w->up->ports_sweep_ms = w->now_ms + SWEEP_MS;
 	for (uint32_t b = 0; b < w->nbes; b++) {
 		struct wbackend *wb = w->bes[b];
 		for (unsigned gi = 0; wb != NULL && gi < INFLIGHT_GROUPS; gi++) {

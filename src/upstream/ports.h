@@ -3,7 +3,7 @@
 #ifndef DR_UPSTREAM_PORTS_H
 #define DR_UPSTREAM_PORTS_H
 
-#include "worker/worker.h"
+#include "upstream/state.h"
 
 /* Open a UDP socket connected to <addr>: the kernel then delivers only that address's answers.
  * Returns the fd or a negative errno. */

@@ -15,6 +15,7 @@
 #include "common/err.h"
 #include "wire/wire.h"
 #include "worker/stream.h"
+#include "upstream/state.h"
 #include "upstream/clientaddr.h"
 #include "upstream/tcp.h"
 
@@ -144,8 +145,8 @@ static void up_close(struct worker *w, struct tcp_up *up)
 		j->ops->failed(w, j);
 	}
 	/* Freed at the end of the loop turn: an event for it may still be pending. */
-	up->next = w->tcp_up_dead;
-	w->tcp_up_dead = up;
+	up->next = w->up->tcp_up_dead;
+	w->up->tcp_up_dead = up;
 }
 
 static bool up_flush(struct tcp_up *up)
@@ -524,9 +525,9 @@ void tcp_up_close_all(struct worker *w, struct wbackend *wb)
 
 void tcp_up_reap(struct worker *w)
 {
-	while (w->tcp_up_dead != NULL) {
-		struct tcp_up *up = w->tcp_up_dead;
-		w->tcp_up_dead = up->next;
+	while (w->up->tcp_up_dead != NULL) {
+		struct tcp_up *up = w->up->tcp_up_dead;
+		w->up->tcp_up_dead = up->next;
 		free(up->wbuf);
 		free(up->rbuf);
 		free(up);

@@ -119,7 +119,7 @@ static void free_push(struct transparent *t, struct tsock *ts)
 /* Close <ts> and put its place on the free list. */
 static void tsock_close(struct worker *w, struct tsock *ts)
 {
-	struct transparent *t = w->transparent;
+	struct transparent *t = w->up->transparent;
 
 	idle_unlink(t, ts);
 	chain_unlink(t, ts);
@@ -135,7 +135,7 @@ static void tsock_close(struct worker *w, struct tsock *ts)
  * now. NULL: all are busy. */
 static struct tsock *tsock_take(struct worker *w)
 {
-	struct transparent *t = w->transparent;
+	struct transparent *t = w->up->transparent;
 	struct tsock *ts;
 
 	if (t->free_list == NONE && t->free_top < TRANSPARENT_MAX) {
@@ -181,7 +181,7 @@ static int tsock_socket(const struct wbackend *wb, const union sockaddr_any *cli
 static struct tsock *tsock_open(struct worker *w, struct wbackend *wb,
 				const union sockaddr_any *client)
 {
-	struct transparent *t = w->transparent;
+	struct transparent *t = w->up->transparent;
 	char from[SOCKADDR_STRLEN];
 	struct tsock *ts = tsock_take(w);
 	uint32_t b;
@@ -240,15 +240,15 @@ struct wsock *transparent_pick(struct worker *w, struct wbackend *wb,
 {
 	struct tsock *ts;
 
-	if (w->transparent == NULL) {
-		w->transparent = calloc(1, sizeof(*w->transparent));
-		if (w->transparent == NULL) {
+	if (w->up->transparent == NULL) {
+		w->up->transparent = calloc(1, sizeof(*w->up->transparent));
+		if (w->up->transparent == NULL) {
 			STAT_INC(w, ST_TRANSPARENT_FAILED);
 			return NULL;
 		}
-		w->transparent->seed = rand_next(&w->rnd);
+		w->up->transparent->seed = rand_next(&w->rnd);
 	}
-	ts = tsock_find(w->transparent, wb, client);
+	ts = tsock_find(w->up->transparent, wb, client);
 	if (ts == NULL) {
 		ts = tsock_open(w, wb, client);
 	}
@@ -256,7 +256,7 @@ struct wsock *transparent_pick(struct worker *w, struct wbackend *wb,
 		STAT_INC(w, ST_TRANSPARENT_FAILED);
 		return NULL;
 	}
-	idle_unlink(w->transparent, ts);
+	idle_unlink(w->up->transparent, ts);
 	return &ts->ws;
 }
 
@@ -271,16 +271,16 @@ struct wsock *transparent_of(struct worker *w, const struct inflight *s)
 {
 	struct tsock *ts;
 
-	if (w->transparent == NULL || s->tsock >= TRANSPARENT_MAX) {
+	if (w->up->transparent == NULL || s->tsock >= TRANSPARENT_MAX) {
 		return NULL;
 	}
-	ts = &w->transparent->socks[s->tsock];
+	ts = &w->up->transparent->socks[s->tsock];
 	return ts->ws.io.fd != -1 && ts->ws.epoch == s->epoch ? &ts->ws : NULL;
 }
 
 void transparent_idle(struct worker *w, struct wsock *ws)
 {
-	struct transparent *t = w->transparent;
+	struct transparent *t = w->up->transparent;
 	struct tsock *ts = (struct tsock *)ws;
 	uint32_t me = place_of(t, ts);
 
@@ -301,7 +301,7 @@ void transparent_idle(struct worker *w, struct wsock *ws)
 
 void transparent_sweep(struct worker *w)
 {
-	struct transparent *t = w->transparent;
+	struct transparent *t = w->up->transparent;
 
 	while (t != NULL && t->idle_head != NONE) {
 		struct tsock *ts = at(t, t->idle_head);
@@ -314,7 +314,7 @@ void transparent_sweep(struct worker *w)
 
 void transparent_close_backend(struct worker *w, struct wbackend *wb)
 {
-	struct transparent *t = w->transparent;
+	struct transparent *t = w->up->transparent;
 
 	for (uint32_t i = 0; t != NULL && i < t->free_top; i++) {
 		if (t->socks[i].ws.io.fd != -1 && t->socks[i].ws.wb == wb) {
@@ -325,7 +325,7 @@ void transparent_close_backend(struct worker *w, struct wbackend *wb)
 
 void transparent_free(struct worker *w)
 {
-	struct transparent *t = w->transparent;
+	struct transparent *t = w->up->transparent;
 
 	for (uint32_t i = 0; t != NULL && i < t->free_top; i++) {
 		if (t->socks[i].ws.io.fd != -1) {
@@ -333,5 +333,5 @@ void transparent_free(struct worker *w)
 		}
 	}
 	free(t);
-	w->transparent = NULL;
+	w->up->transparent = NULL;
 }

@@ -4,7 +4,7 @@
 #ifndef DR_UPSTREAM_TRANSPARENT_H
 #define DR_UPSTREAM_TRANSPARENT_H
 
-#include "worker/worker.h"
+#include "upstream/state.h"
 
 #define TRANSPARENT_MAX 1024     /* sockets a worker keeps open, busy and idle together */
 #define TRANSPARENT_IDLE_MS 2000 /* an idle socket is closed after this long */

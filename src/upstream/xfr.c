@@ -16,6 +16,7 @@
 #include "common/clock.h"
 #include "common/err.h"
 #include "wire/xfr.h"
+#include "upstream/state.h"
 #include "upstream/clientaddr.h"
 #include "worker/stream.h"
 #include "upstream/xfr.h"
@@ -131,8 +132,8 @@ void xfr_cancel(struct worker *w, struct xfr *x)
 	x->io.fd = -1;
 	x->wb->pending--;
 	/* Freed at the end of the loop turn: an event for it may still be pending. */
-	x->next_dead = w->xfr_dead;
-	w->xfr_dead = x;
+	x->next_dead = w->up->xfr_dead;
+	w->up->xfr_dead = x;
 }
 
 /* Is <msg> an answer to our query? The first message repeats the question (or is an error
@@ -311,9 +312,9 @@ void xfr_expired(struct worker *w, struct timer *t)
 
 void xfr_reap(struct worker *w)
 {
-	while (w->xfr_dead != NULL) {
-		struct xfr *x = w->xfr_dead;
-		w->xfr_dead = x->next_dead;
+	while (w->up->xfr_dead != NULL) {
+		struct xfr *x = w->up->xfr_dead;
+		w->up->xfr_dead = x->next_dead;
 		free(x->wbuf);
 		free(x->rbuf);
 		free(x);

@@ -43,11 +43,11 @@ struct inflight {
 	uint16_t client_id;
 	uint16_t id; /* what the backend sees, within <group> */
 	uint8_t group;
-	uint8_t port;  /* the source port of <group> it was sent from (worker.h wsock), or
+	uint8_t port;  /* the source port of <group> it was sent from (upstream/state.h wsock), or
 			* TRANSPARENT_GROUP: the transparent socket <tsock> */
 	uint8_t epoch; /* and that port's epoch then */
 	uint8_t tries;
-	uint16_t tsock; /* worker/transparent.c: the place of its socket */
+	uint16_t tsock; /* upstream/transparent.c: the place of its socket */
 	bool in_use;
 	struct ecs_undo ecs; /* what the answer needs undone of the client-address edit */
 	/* Last, and not cleared when the slot is taken: the copy of a query of up to

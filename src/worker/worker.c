@@ -286,7 +286,6 @@ static void *worker_main(void *arg)
 		int n = wait_events(w, events);
 
 		w->now_ms = clock_now_ms();
-		w->port_pick = rand_next(&w->rnd);
 		sync_snapshot(w);
 		/* After the snapshot, so that a reloaded busy-poll counts from its first event. */
 		if (n > 0) {
@@ -419,7 +418,8 @@ void worker_steer(struct worker **ws, unsigned n, const struct snapshot *s)
 	struct steer_state want = {
 		.v4_bits = s->limit_v4_bits,
 		.v6_bits = s->limit_v6_bits,
-		.udp = s->rrl.responses_ps != 0 || s->qlimit.per_second != 0,
+		.udp = s->rrl.responses_ps != 0 || s->qlimit.per_second != 0 ||
+		       (s->curve.nkeys > 0 && s->curve.new_keys_ps != 0),
 	};
 	int rc;
 

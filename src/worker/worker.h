@@ -27,10 +27,9 @@
 struct router {
 	struct snapshot *snap; /* RCU (QSBR): rcu_dereference it, publish by exchange */
 	_Atomic bool stopping;
-	uint32_t tcp_max_conns;   /* per worker */
-	uint32_t limit_entries;   /* buckets per worker in each of its rate-limit tables */
-	struct steer_state steer; /* how the listeners are steered now (control thread only) */
-	unsigned nworkers;
+	uint32_t tcp_max_conns;      /* per worker */
+	uint32_t limit_entries;      /* buckets per worker in each of its rate-limit tables */
+	struct steer_state steer;    /* how the listeners are steered now (control thread only) */
 	uint64_t nonce_floor;        /* the last DNSCurve nonce counter of the previous run */
 	_Atomic uint64_t nonce_last; /* the highest this run used, gathered as workers stop */
 };
@@ -69,28 +68,7 @@ struct wbackend;
 struct tcp_up;
 struct xfr;
 
-#define UDP_PORTS 4 /* source ports per backend and ID space, each renewed now and then */
-
-/* One connected UDP socket to a backend: a source port of one ID space of the in-flight
- * table. A forged answer must hit both the port and an ID in flight on it (RFC 5452 §4). */
-struct wsock {
-	struct io io; /* first: epoll data.ptr; fd -1 when closed */
-	struct wbackend *wb;
-	uint8_t group;     /* the ID space, or TRANSPARENT_GROUP: carries queries of every one */
-	uint8_t port;      /* which of the group's ports, 0..UDP_PORTS-1 */
-	uint8_t epoch;     /* bumped at each renewal: an answer returns on the port it left from */
-	uint16_t place;    /* a transparent socket's place in its table (worker/transparent.c) */
-	uint32_t uses;     /* queries sent on it */
-	uint32_t inflight; /* of them, still waiting for their answer or timeout */
-	uint64_t due_ms;   /* in use: renewed from then on; retired: closed then at the latest */
-};
-
-/* The ports of one ID space: those in use, and the ones they replaced, which stay open until
- * the queries sent on them have had their timeout. */
-struct wgroup {
-	struct wsock cur[UDP_PORTS];
-	struct wsock old[UDP_PORTS];
-};
+struct wgroup;
 
 /* The worker's side of a backend: its connected UDP sockets and what waits on them. */
 struct wbackend {
@@ -108,8 +86,8 @@ struct tcp_state;
 struct worker_part;
 struct rrl;
 struct qlimit;
-struct transparent;
 struct curve_front;
+struct upstream_state;
 
 struct worker {
 	unsigned id;
@@ -136,18 +114,14 @@ struct worker {
 	struct timer_wheel wheel;
 	struct tx_queue *tx;
 	struct tcp_state *tcp;
-	struct rrl *rrl;   /* response rate limiting state; NULL until the first use */
-	struct qlimit *ql; /* query limit state; NULL until the first use */
-	struct transparent *transparent; /* sockets from clients' addresses; NULL until used */
-	struct curve_front *curve;       /* the DNSCurve front's state */
-	struct tcp_up *tcp_up_dead;      /* closed this turn, freed at its end */
-	struct xfr *xfr_dead;            /* transfers ended this turn, freed at its end */
-	uint8_t *rxbuf;                  /* WORKER_BATCH x WORKER_RESP_BUF */
-	uint8_t *scratch;                /* WORKER_SCRATCH: a TCP query and our reply to it */
+	struct rrl *rrl;           /* response rate limiting state; NULL until the first use */
+	struct qlimit *ql;         /* query limit state; NULL until the first use */
+	struct curve_front *curve; /* the DNSCurve front's state */
+	struct upstream_state *up; /* the backends' side: upstream/state.h */
+	uint8_t *rxbuf;            /* WORKER_BATCH x WORKER_RESP_BUF */
+	uint8_t *scratch;          /* WORKER_SCRATCH: a TCP query and our reply to it */
 	uint8_t *edit; /* WORKER_EDIT_BUF: a TCP answer with its client-address edit undone */
 	uint64_t now_ms;
-	uint64_t ports_sweep_ms;   /* when retired backend ports are next looked at */
-	uint32_t port_pick;        /* drawn each loop turn: which port of a group queries use */
 	uint64_t accept_resume_ms; /* TCP accepts paused (no descriptors) until then; 0: not */
 	bool draining;
 	struct worker_stats stats;
@@ -194,7 +168,8 @@ void worker_free(struct worker *w);
 
 /* Steer the listeners of <ws> (all <n> workers, in order) by the client prefix of <s> when
  * per-prefix state needs every query of a prefix in one worker: TCP always (connections
- * per client), UDP while rate-limit or query-limit is on. Runs on the control thread at
+ * per client), UDP while rate-limit, query-limit or the DNSCurve fresh-key budget is on.
+ * Runs on the control thread at
  * start and after every publish; does nothing when nothing changed. */
 void worker_steer(struct worker **ws, unsigned n, const struct snapshot *s);
 
