@@ -36,20 +36,26 @@ OBJS    := $(SRCS:%.c=$(BUILD)/%.o)
 LIB     := $(BUILD)/libdnsrouter.a
 BIN     := $(BUILD)/dnsrouter
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+# dnsrouter-split (split/): cuts a signed zone into shard zone files and the shards route;
+# Knot's zone parser and dumper, OpenSSL's SHA-256 for the manifest.
+SPLIT_PKGS := libzscanner libknot libcrypto
+SPLIT_SRCS := $(wildcard split/*.c)
+SPLIT_OBJS := $(SPLIT_SRCS:%.c=$(BUILD)/%.o)
+SPLIT   := $(BUILD)/dnsrouter-split
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
 # Debian packages: build, unit tests, integration tests, demo, benchmark.
 DEPS_BUILD := gcc make pkg-config libpcre2-dev libyaml-dev liburcu-dev libmicrohttpd-dev \
-              libcurl4-openssl-dev libjansson-dev libsodium-dev
+              libcurl4-openssl-dev libjansson-dev libsodium-dev libknot-dev libssl-dev
 DEPS_TEST  := libcmocka-dev knot knot-module-geoip knot-dnsutils bind9-dnsutils python3-pytest python3-dnspython python3-prometheus-client pdns-server pdns-backend-bind \
               clang libclang-rt-14-dev iproute2 procps util-linux etcd-server etcd-client \
-              dq curvedns python3-nacl
+              dq curvedns python3-nacl ldnsutils bind9-utils unbound
 DEPS_BENCH := dnsperf dnsdist util-linux valgrind curvedns
 DEPS_ALL   := $(DEPS_BUILD) $(DEPS_TEST) $(DEPS_BENCH)
 
 .PHONY: all deps test unit integration test-san fuzz bench demo demo-stop install lint clean
 
-all: $(BIN)
+all: $(BIN) $(SPLIT)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -61,6 +67,11 @@ $(LIB): $(OBJS)
 
 $(BIN): $(BUILD)/src/main.o $(LIB)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(SPLIT_OBJS): ALL_CFLAGS += $(shell pkg-config --cflags $(SPLIT_PKGS) 2>/dev/null)
+
+$(SPLIT): $(SPLIT_OBJS)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(shell pkg-config --libs $(SPLIT_PKGS) 2>/dev/null)
 
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(LIB)
 	@mkdir -p $(dir $@)
@@ -103,8 +114,8 @@ deps:
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; CMOCKA_MESSAGE_OUTPUT=TAP $$t; done
 
-integration: $(BIN) $(FLOOD) $(CURVEPERF)
-	DNSROUTER_BIN=$(abspath $(BIN)) FLOOD_BIN=$(abspath $(FLOOD)) \
+integration: $(BIN) $(FLOOD) $(CURVEPERF) $(SPLIT)
+	DNSROUTER_BIN=$(abspath $(BIN)) FLOOD_BIN=$(abspath $(FLOOD)) SPLIT_BIN=$(abspath $(SPLIT)) \
 	  CURVEPERF_BIN=$(abspath $(CURVEPERF)) $(PYTHON) -m pytest -q tests/integration
 
 test-san:
@@ -130,15 +141,15 @@ demo: deps all
 demo-stop:
 	bash scripts/demo.sh stop
 
-install: $(BIN)
+install: $(BIN) $(SPLIT)
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/man/man8
 	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/sbin/dnsrouter
 	install -m 0644 doc/dnsrouter.8 $(DESTDIR)$(PREFIX)/share/man/man8/dnsrouter.8
 
 lint:
-	clang-format --dry-run --Werror $(shell find src tests/unit fuzz -name '*.[ch]')
+	clang-format --dry-run --Werror $(shell find src split tests/unit fuzz -name '*.[ch]')
 
 clean:
 	rm -rf build build-san
 
--include $(OBJS:.o=.d) $(BUILD)/src/main.d $(CURVEPERF:=.d)
+-include $(OBJS:.o=.d) $(BUILD)/src/main.d $(CURVEPERF:=.d) $(SPLIT_OBJS:.o=.d)
