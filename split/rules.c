@@ -259,6 +259,13 @@ static void cut_proofs(struct work *w, const uint8_t *n, int boundary)
 	for (const uint8_t *p = name_parent(n); p && name_len(p) > ix->apex_len;
 	     p = name_parent(p)) {
 		wildcard_proof(w, p, R_ANCESTOR);
+		/* A name below the start cut whose closest encloser is this ancestor needs the
+		 * ancestor to exist in the shard, or the backend takes a higher (apex) wildcard;
+		 * its existing names may all sort before the cut. The end cut's ancestors exist
+		 * in the shard by the lifting rule. */
+		if (boundary) {
+			witness(w, p, R_ANCESTOR);
+		}
 	}
 }
 
