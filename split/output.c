@@ -136,7 +136,7 @@ static void probe_of(const struct index *ix, const struct cuts *c, size_t shard,
 	dst[0] = '\0';
 	for (size_t i = (size_t)c->first[shard]; i < hi; i++) {
 		const struct node *nd = &ix->nodes[i];
-		if (nd->probe == 0 || (nd->flags & (NF_BELOW | NF_NSEC3))) {
+		if (nd->probe == 0 || (nd->flags & (NF_BELOW | NF_NSEC3 | NF_WILD))) {
 			continue;
 		}
 		if (name_to_text(index_name(ix, i), name, sizeof(name)) != 0 ||
