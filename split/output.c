@@ -127,25 +127,33 @@ static void on_error(zs_scanner_t *s)
 	s->state = ZS_STATE_STOP;
 }
 
+/* The shard's probe: its first name with data it answers for itself, a wildcard owner only when
+ * there is nothing else; none for a range without data. */
 static void probe_of(const struct index *ix, const struct cuts *c, size_t shard, char *dst,
 		     size_t len)
 {
 	size_t hi = shard + 1 < c->n ? (size_t)c->first[shard + 1] : ix->n_nodes;
 	char name[KNOT_DNAME_TXT_MAXLEN + 1], type[32];
+	long pick = -1;
 
 	dst[0] = '\0';
 	for (size_t i = (size_t)c->first[shard]; i < hi; i++) {
 		const struct node *nd = &ix->nodes[i];
-		if (nd->probe == 0 || (nd->flags & (NF_BELOW | NF_NSEC3 | NF_WILD))) {
+		if (nd->probe == 0 || (nd->flags & (NF_BELOW | NF_NSEC3))) {
 			continue;
 		}
-		if (name_to_text(index_name(ix, i), name, sizeof(name)) != 0 ||
-		    knot_rrtype_to_string(nd->probe, type, sizeof(type)) < 0) {
-			return;
+		if (pick < 0 || !(nd->flags & NF_WILD)) {
+			pick = (long)i;
 		}
-		snprintf(dst, len, "%s %s", name, type);
+		if (!(nd->flags & NF_WILD)) {
+			break;
+		}
+	}
+	if (pick < 0 || name_to_text(index_name(ix, (size_t)pick), name, sizeof(name)) != 0 ||
+	    knot_rrtype_to_string(ix->nodes[pick].probe, type, sizeof(type)) < 0) {
 		return;
 	}
+	snprintf(dst, len, "%s %s", name, type);
 }
 
 int output_write(const struct options *o, const struct index *ix, const struct cuts *c,

@@ -1,0 +1,195 @@
+# SPDX-License-Identifier: MIT
+# tests/integration/test_split.py -- dnsrouter-split (issue 13; sharding.md §6, §7): a signed zone
+# cut into shards answers byte for byte as one server holding the whole zone.
+#
+# Zones come from zonegen.py (fixed seed), signed by ldns-signzone with NSEC and one fixed key
+# (zonegen.make_keys; ECDSA signatures themselves are random, so the signed bytes vary). A reference
+# knotd loads the whole zone, one knotd per shard loads its file; every query of the §4 families
+# (DO=1, RD=0, UDP; every 10th also over TCP) must get the same bytes from both, the ID aside.
+# Routing: the canonical-order stand-in (splittools.shard_of), and the real router's `shards`
+# route when the binary has it.
+
+import re
+import subprocess
+
+import pytest
+
+import dnsr
+import splittools as st
+import zonegen
+
+CUTS_12 = [
+    "ent.example.",            # an empty non-terminal
+    "y.ent.example.",          # an empty non-terminal below one
+    "d.example.",              # names that do not exist
+    "hosu.example.",
+    "host40.example.",
+    "p.example.",
+    "q.p.o.chain.example.",    # deep, in a subtree with nothing before it: lifted to o.chain.
+    "w.example.",
+    "\\(cut.wild.example.",    # deep, sorting before *.wild.example.
+    "x.sub.deep.example.",     # deep, after *.sub.deep.example.
+    "_tcp.example.",           # an empty non-terminal
+]
+
+
+@pytest.fixture(scope="module")
+def zones(tmp_path_factory):
+    d = tmp_path_factory.mktemp("split-zones")
+    keys = zonegen.make_keys(d / "keys")
+    out = {}
+    for variant, wild in (("plain", False), ("apexwild", True)):
+        z = zonegen.Zone(seed=13, apex_wild=wild)
+        src = d / ("%s.zone" % variant)
+        src.write_text(z.text())
+        out[variant] = (z, zonegen.sign(src, keys, d / ("%s.zone.signed" % variant)))
+    return out
+
+
+class Deployment:
+    """The reference knotd and one knotd per shard of a split; stop() stops every one."""
+
+    def __init__(self, workdir, signed, outdir):
+        self.dir = workdir
+        self.outdir = outdir
+        self.froms = st.read_froms(outdir / "routes.yaml")
+        self.ref = st.ZoneKnot("ref", workdir / "ref", "example.", signed)
+        self.shards = [st.ZoneKnot("s%d" % i, workdir / ("s%d" % i), "example.",
+                                   outdir / ("example.shard%d.zone" % i))
+                       for i in range(len(self.froms))]
+
+    def start(self):
+        try:
+            st.start_all([self.ref] + self.shards)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self):
+        for s in [self.ref] + self.shards:
+            s.stop()
+
+    def port_of(self, qname):
+        return self.shards[st.shard_of(self.froms, qname)].port
+
+    def restart_shard(self, i):
+        self.shards[i].stop()
+        self.shards[i] = st.ZoneKnot("s%d-again" % i, self.dir / ("s%d-again" % i), "example.",
+                                     self.shards[i].zonefile)
+        st.start_all([self.shards[i]])
+
+
+def split(tmp_path, signed, *args):
+    out = tmp_path / "out"
+    p = st.run_split([signed, "-o", out, "--check"] + list(args))
+    return out, p
+
+
+def assert_identical(dep, zone, min_queries=1000):
+    qs = st.queries(zone, dep.froms)
+    bad, compared = st.compare(qs, dep.ref.port, dep.port_of, tcp_every=10)
+    assert compared >= min_queries, compared
+    assert not bad, "%d of %d answers differ:\n%s" % (len(bad), compared, st.describe(bad))
+    return compared
+
+
+def test_three_shards_byte_identical(zones, tmp_path):
+    zone, signed = zones["plain"]
+    out, _ = split(tmp_path, signed, "--shards", "3")
+    dep = Deployment(tmp_path, signed, out).start()
+    try:
+        assert len(dep.froms) == 3 and dep.froms[0] == "example."
+        n = assert_identical(dep, zone)
+        print("3 shards: %d answers compared, 0 differ" % n)
+    finally:
+        dep.stop()
+
+
+def test_twelve_shards_awkward_cuts_and_negative_control(zones, tmp_path):
+    zone, signed = zones["apexwild"]
+    cuts = tmp_path / "cuts.txt"
+    cuts.write_text("# ENT, nonexistent and deep cuts\n" + "\n".join(CUTS_12) + "\n")
+    out, p = split(tmp_path, signed, "--cuts", cuts, "--backend-prefix", "ex")
+    assert re.search(r"cut q\.p\.o\.chain\.example\. lifted to o\.chain\.example\.", p.stderr), \
+        p.stderr
+    dep = Deployment(tmp_path, signed, out).start()
+    try:
+        assert len(dep.froms) == 12, dep.froms
+        assert "o.chain.example." in dep.froms
+        n = assert_identical(dep, zone)
+        print("12 shards: %d answers compared, 0 differ" % n)
+
+        # Negative control: shard y.ent. starts at an empty non-terminal; its boundary NSEC
+        # (owned by c.x.ent., in the previous shard) answers y.ent. NODATA. Without it the
+        # comparison must fail.
+        i = dep.froms.index("y.ent.example.")
+        f = out / ("example.shard%d.zone" % i)
+        lines = f.read_text().splitlines(keepends=True)
+        keep = [ln for ln in lines if not (ln.lower().startswith("c.x.ent.example.") and
+                                           ("\tNSEC\t" in ln or "\tRRSIG\tNSEC " in ln))]
+        assert len(lines) - len(keep) == 2, "boundary NSEC and its RRSIG not found in %s" % f
+        f.write_text("".join(keep))
+        dep.restart_shard(i)
+        bad, compared = st.compare(st.queries(zone, dep.froms), dep.ref.port, dep.port_of)
+        assert bad, "the comparison passed without the boundary NSEC"
+        print("negative control: %d of %d answers differ" % (len(bad), compared))
+    finally:
+        dep.stop()
+
+
+def router_has_shards(tmp_path):
+    conf = tmp_path / "probe.yaml"
+    conf.write_text("listen: 127.0.0.1:%d\nbackends:\n  - { name: a, address: \"127.0.0.1:1\" }\n"
+                    "routes:\n  - zone: 'example.'\n    shards:\n"
+                    "      - { from: 'example.', backends: [a] }\n" % dnsr.free_port())
+    p = subprocess.run([dnsr.ROUTER_BIN, "-t", "-c", str(conf)], capture_output=True, text=True,
+                       timeout=10)
+    return p.returncode == 0
+
+
+def test_through_dnsrouter(zones, tmp_path):
+    if not router_has_shards(tmp_path):
+        pytest.skip("this dnsrouter has no `shards` route yet")
+    zone, signed = zones["apexwild"]
+    cuts = tmp_path / "cuts.txt"
+    cuts.write_text("\n".join(CUTS_12) + "\n")
+    out, _ = split(tmp_path, signed, "--cuts", cuts, "--backend-prefix", "ex")
+    dep = Deployment(tmp_path, signed, out).start()
+    router = None
+    try:
+        port = dnsr.free_port()
+        backends = "".join('  - { name: ex-s%d, address: "127.0.0.1:%d" }\n' % (i, s.port)
+                           for i, s in enumerate(dep.shards))
+        conf = ("listen: [ \"127.0.0.1:%d\" ]\nbackends:\n%s" % (port, backends) +
+                (out / "routes.yaml").read_text())
+        router = dnsr.Router(tmp_path / "router", conf=conf, port=port).start()
+        probe = st.wire_query("host00.example.", "A", 1)
+        dnsr.wait_for(lambda: st.ask(port, probe) == st.ask(dep.ref.port, probe), timeout=15,
+                      what="the router's shard pools up")
+        qs = st.queries(zone, dep.froms)
+        bad, compared = st.compare(qs, dep.ref.port, lambda q: port, tcp_every=10)
+        assert compared >= 1000
+        assert not bad, "%d of %d answers differ through dnsrouter:\n%s" % (
+            len(bad), compared, st.describe(bad))
+        print("through dnsrouter: %d answers compared, 0 differ" % compared)
+    finally:
+        if router is not None:
+            router.stop()
+        dep.stop()
+
+
+def test_exit_codes(zones, tmp_path):
+    _, signed = zones["plain"]
+    cuts = tmp_path / "cuts.txt"
+    cuts.write_text("ns.child00.example.\n")
+    p = st.run_split([signed, "-o", tmp_path / "o1", "--cuts", cuts], check=False)
+    assert p.returncode == 2 and "below the zone cut at child00.example." in p.stderr, p.stderr
+    p = st.run_split([signed, "-o", tmp_path / "o2", "--shards", "2", "--mode", "nsec3"],
+                     check=False)
+    assert p.returncode == 2, p.stderr
+    p = st.run_split([signed, "-o", tmp_path / "o3"], check=False)
+    assert p.returncode == 1 and "usage" in p.stderr
+    p = st.run_split([tmp_path / "missing.zone", "-o", tmp_path / "o4", "--shards", "2"],
+                     check=False)
+    assert p.returncode == 1

@@ -1,0 +1,174 @@
+# SPDX-License-Identifier: MIT
+# tests/integration/zonegen.py -- the sharding test zone (sharding.md §4), from a fixed seed,
+# and its signing with ldns-signzone (ECDSA P-256, NSEC, fixed inception and expiration).
+#
+# The zone has wildcards (deeper ones, and the apex one in the `apex_wild` variant), empty
+# non-terminals, delegations with and without DS, in-bailiwick and sibling glue, out-of-zone NS,
+# a delegation below an ENT and one 5 labels deep, CNAME chains across subtrees and to missing,
+# wildcard, ENT, delegated and out-of-zone targets, MX/SRV targets in other subtrees, and the
+# labels `\(bang`, `-dash`, `0`, `_dmarc`, `Mixed-Case`. No raw `! # $ % &` (Knot rejects them
+# unescaped as the signers write them).
+
+import base64
+import hashlib
+import random
+import subprocess
+from pathlib import Path
+
+ORIGIN = "example."
+INCEPTION = "20260101000000"
+EXPIRATION = "20360101000000"
+
+
+class Zone:
+    """The records as (owner, type, rdata) text, owners absolute."""
+
+    def __init__(self, seed=13, apex_wild=False, hosts=80, delegations=27):
+        self.rng = random.Random(seed)
+        self.rrs = []
+        self.ents = set()
+        self.delegs = []
+        self._build(apex_wild, hosts, delegations)
+
+    def add(self, owner, rtype, rdata):
+        self.rrs.append((owner, rtype, rdata))
+
+    def _build(self, apex_wild, hosts, delegations):
+        r = self.rng
+        z = ORIGIN
+        add = self.add
+        add(z, "SOA", "ns1.%s hostmaster.%s 2026120601 3600 600 86400 300" % (z, z))
+        add(z, "NS", "ns1." + z)
+        add(z, "NS", "ns2." + z)
+        add(z, "MX", "10 mail." + z)
+        add(z, "TXT", '"v=spf1 -all"')
+        add(z, "A", "192.0.2.1")
+        add("ns1." + z, "A", "192.0.2.53")
+        add("ns1." + z, "AAAA", "2001:db8::53")
+        add("ns2." + z, "A", "198.51.100.53")
+        add("mail." + z, "A", "192.0.2.25")
+        if apex_wild:
+            add("*." + z, "TXT", '"apex wildcard"')
+            add("*." + z, "A", "192.0.2.254")
+        for i in range(hosts):
+            h = "host%02d.%s" % (i, z)
+            add(h, "A", "192.0.2.%d" % (10 + i))
+            if r.random() < 0.4:
+                add(h, "AAAA", "2001:db8::%x" % (0x100 + i))
+            if r.random() < 0.3:
+                add(h, "TXT", '"host %d"' % i)
+            if r.random() < 0.25:
+                add(h, "MX", "%d host%02d.%s" % (r.randint(1, 50), r.randrange(hosts), z))
+        # delegations: in-bailiwick glue, sibling glue, out-of-zone NS; about half with DS
+        for i in range(delegations):
+            c = "child%02d.%s" % (i, z)
+            self.delegs.append(c)
+            kind = i % 3
+            if kind == 0:
+                add(c, "NS", "ns." + c)
+                add("ns." + c, "A", "203.0.113.%d" % i)
+            elif kind == 1:
+                add(c, "NS", "ns.child%02d.%s" % ((i + 2) % delegations, z))
+                add(c, "NS", "ns1." + z)
+            else:
+                add(c, "NS", "ns.other-provider.net.")
+            if i % 2 == 0:
+                add(c, "DS", "%d 13 2 %064x" % (1000 + i, r.getrandbits(256)))
+        for i in range(delegations):
+            if i % 3 != 0 and (i - 2) % 3 == 0:
+                add("ns.child%02d.%s" % (i, z), "A", "203.0.113.%d" % (100 + i))
+        # a delegation below an empty non-terminal, one 5 labels deep
+        add("sub.ent2." + z, "NS", "ns.sub.ent2." + z)
+        add("ns.sub.ent2." + z, "A", "203.0.113.200")
+        add("sub.ent2." + z, "DS", "2000 13 2 %064x" % r.getrandbits(256))
+        self.delegs += ["sub.ent2." + z, "d5.c4.b3.deep5." + z]
+        add("d5.c4.b3.deep5." + z, "NS", "ns.other-provider.net.")
+        add("x.c4.b3.deep5." + z, "TXT", '"beside the deep delegation"')
+        # wildcards below the apex
+        add("*.wild." + z, "A", "192.0.2.99")
+        add("*.wild." + z, "TXT", '"wild"')
+        add("real.wild." + z, "A", "192.0.2.98")
+        add("\\(a.wild." + z, "TXT", '"before the deep cut"')
+        add("*.apps." + z, "CNAME", "host03." + z)
+        add("web.apps." + z, "A", "192.0.2.97")
+        add("*.sub.deep." + z, "MX", "10 mail." + z)
+        add("x.sub.deep." + z, "TXT", '"deep"')
+        # empty non-terminals and chains of them
+        for a in ("a", "b", "c"):
+            add("%s.y.ent.%s" % (a, z), "A", "192.0.2.%d" % (150 + ord(a) - 97))
+        add("c.x.ent." + z, "TXT", '"c below x below ent"')
+        add("leaf.q.p.o.chain." + z, "A", "192.0.2.160")
+        add("m.chain." + z, "TXT", '"chain sibling"')
+        self.ents.update(["ent." + z, "y.ent." + z, "x.ent." + z, "ent2." + z, "chain." + z,
+                          "o.chain." + z, "p.o.chain." + z, "q.p.o.chain." + z,
+                          "deep5." + z, "b3.deep5." + z, "c4.b3.deep5." + z, "deep." + z])
+        # odd labels
+        add("\\(bang." + z, "TXT", '"paren"')
+        add("-dash." + z, "A", "192.0.2.170")
+        add("0." + z, "A", "192.0.2.171")
+        add("_dmarc." + z, "TXT", '"v=DMARC1; p=reject"')
+        add("Mixed-Case." + z, "A", "192.0.2.172")
+        add("txtonly." + z, "TXT", '"no address here"')
+        # CNAME chains across subtrees and to awkward targets
+        add("cname1." + z, "CNAME", "zcname2." + z)
+        add("zcname2." + z, "CNAME", "host50." + z)
+        add("alias-nx." + z, "CNAME", "nothere.host20." + z)
+        add("alias-top-nx." + z, "CNAME", "nothere." + z)
+        add("alias-wild." + z, "CNAME", "foo.wild." + z)
+        add("alias-apps." + z, "CNAME", "zz.apps." + z)
+        add("alias-out." + z, "CNAME", "www.example.net.")
+        add("alias-ent." + z, "CNAME", "y.ent." + z)
+        add("alias-del." + z, "CNAME", "www.child04." + z)
+        add("alias-deleg." + z, "CNAME", "child06." + z)
+        add("alias-deep." + z, "CNAME", "zz.sub.deep." + z)
+        add("zz-alias." + z, "CNAME", "alias-nx." + z)
+        # MX/SRV targets elsewhere: existing, without address, ENT, missing, glue
+        add("mx1." + z, "MX", "10 host70." + z)
+        add("mx1." + z, "MX", "20 txtonly." + z)
+        add("mx2." + z, "MX", "10 ent." + z)
+        add("mx3." + z, "MX", "10 nomx." + z)
+        add("mx4." + z, "MX", "10 ns.child00." + z)
+        add("mx5." + z, "MX", "10 nomx.host10." + z)
+        add("_sip._tcp." + z, "SRV", "10 60 5060 host77." + z)
+        add("_sip._udp." + z, "SRV", "10 60 5060 0." + z)
+        add("_xmpp._tcp.chat." + z, "SRV", "5 0 5222 Mixed-Case." + z)
+        self.ents.update(["_tcp." + z, "_udp." + z, "_tcp.chat." + z, "chat." + z])
+
+    def text(self):
+        lines = ["$TTL 3600"]
+        for owner, rtype, rdata in self.rrs:
+            lines.append("%s\t3600\tIN\t%s\t%s" % (owner, rtype, rdata))
+        return "\n".join(lines) + "\n"
+
+    def owners(self):
+        seen = []
+        for owner, _, _ in self.rrs:
+            if owner not in seen:
+                seen.append(owner)
+        return seen
+
+    def types_of(self, owner):
+        return sorted({t for o, t, _ in self.rrs if o == owner})
+
+
+def make_keys(keydir, seed=13):
+    """One fixed ECDSA P-256 key for example. in <keydir>: the private scalar is SHA-256 of the
+    seed (below the group order but with negligible odds), so the DNSKEY is the same in every
+    session; ldns-signzone makes the DNSKEY from it (no .key file: a flags-256 key signing
+    everything). ECDSA signatures stay random. Its base name, in a list."""
+    keydir = Path(keydir)
+    keydir.mkdir(parents=True, exist_ok=True)
+    scalar = hashlib.sha256(b"dnsrouter-split test key %d" % seed).digest()
+    base = keydir / "Kexample.+013+fixed"
+    base.with_name(base.name + ".private").write_text(
+        "Private-key-format: v1.2\nAlgorithm: 13 (ECDSAP256SHA256)\nPrivateKey: %s\n"
+        % base64.b64encode(scalar).decode())
+    return [str(base)]
+
+
+def sign(zone_path, keys, out_path):
+    """ldns-signzone with NSEC and fixed validity; the signed file at <out_path>."""
+    subprocess.run(["ldns-signzone", "-i", INCEPTION, "-e", EXPIRATION, "-o", ORIGIN,
+                    "-f", str(out_path), str(zone_path)] + list(keys),
+                   check=True, capture_output=True, timeout=60)
+    return out_path
