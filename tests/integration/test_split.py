@@ -38,11 +38,12 @@ def zones(tmp_path_factory):
     d = tmp_path_factory.mktemp("split-zones")
     keys = zonegen.make_keys(d / "keys")
     out = {}
-    for variant, wild in (("plain", False), ("apexwild", True)):
+    for variant, wild, nsec3 in (("plain", False, False), ("apexwild", True, False),
+                                 ("nsec3", True, True)):
         z = zonegen.Zone(seed=13, apex_wild=wild)
         src = d / ("%s.zone" % variant)
         src.write_text(z.text())
-        out[variant] = (z, zonegen.sign(src, keys, d / ("%s.zone.signed" % variant)))
+        out[variant] = (z, zonegen.sign(src, keys, d / ("%s.zone.signed" % variant), nsec3))
     return out
 
 
@@ -134,6 +135,21 @@ def test_twelve_shards_awkward_cuts_and_negative_control(zones, tmp_path):
         bad, compared = st.compare(st.queries(zone, dep.froms), dep.ref.port, dep.port_of)
         assert bad, "the comparison passed without the boundary NSEC"
         print("negative control: %d of %d answers differ" % (len(bad), compared))
+    finally:
+        dep.stop()
+
+
+def test_nsec3_canonical_whole_chain(zones, tmp_path):
+    """NSEC3 zone, canonical ranges: every shard carries the whole chain (sharding.md §3 B1)."""
+    zone, signed = zones["nsec3"]
+    cuts = tmp_path / "cuts.txt"
+    cuts.write_text("ent.example.\nhost40.example.\nx.sub.deep.example.\n")
+    out, p = split(tmp_path, signed, "--cuts", cuts)
+    assert "whole chain" in p.stderr, p.stderr
+    dep = Deployment(tmp_path, signed, out).start()
+    try:
+        n = assert_identical(dep, zone)
+        print("NSEC3, 4 shards: %d answers compared, 0 differ" % n)
     finally:
         dep.stop()
 

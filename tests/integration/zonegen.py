@@ -166,9 +166,11 @@ def make_keys(keydir, seed=13):
     return [str(base)]
 
 
-def sign(zone_path, keys, out_path):
-    """ldns-signzone with NSEC and fixed validity; the signed file at <out_path>."""
-    subprocess.run(["ldns-signzone", "-i", INCEPTION, "-e", EXPIRATION, "-o", ORIGIN,
-                    "-f", str(out_path), str(zone_path)] + list(keys),
+def sign(zone_path, keys, out_path, nsec3=False):
+    """ldns-signzone with NSEC (or NSEC3: SHA-1, 0 iterations, no salt) and fixed validity; the
+    signed file at <out_path>."""
+    extra = ["-n", "-a", "1", "-t", "0"] if nsec3 else []
+    subprocess.run(["ldns-signzone", "-i", INCEPTION, "-e", EXPIRATION, "-o", ORIGIN] + extra +
+                   ["-f", str(out_path), str(zone_path)] + list(keys),
                    check=True, capture_output=True, timeout=60)
     return out_path
