@@ -132,7 +132,7 @@ static int check_target(const struct pass3 *p, const struct ref *r)
 	return 0;
 }
 
-static int check_one(struct pass3 *p, const struct shard_out *so)
+static int check_one(struct pass3 *p)
 {
 	const struct index *ix = p->ix;
 	const struct cuts *c = p->c;
@@ -175,7 +175,6 @@ static int check_one(struct pass3 *p, const struct shard_out *so)
 			fails += check_target(p, r);
 		}
 	}
-	(void)so;
 	return fails;
 }
 
@@ -216,7 +215,7 @@ int check_shards(const struct index *ix, const struct cuts *c, const struct shar
 			return SPLIT_EXIT_USAGE;
 		}
 		total += p.in_range;
-		fails += check_one(&p, &so[i]);
+		fails += check_one(&p);
 		free(p.seen);
 	}
 	if (total != ix->total_rrs) {

@@ -75,6 +75,7 @@ static int parse_args(int argc, char **argv, struct options *o, int *mode_req)
 	};
 	int ch;
 	char *end;
+	unsigned long n;
 
 	while ((ch = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -83,7 +84,7 @@ static int parse_args(int argc, char **argv, struct options *o, int *mode_req)
 			break;
 		case O_SHARDS:
 			errno = 0;
-			unsigned long n = strtoul(optarg, &end, 10);
+			n = strtoul(optarg, &end, 10);
 			if (errno || *end || n < 1 || n > 4096) {
 				fprintf(stderr, "--shards: 1..4096\n");
 				return -1;
