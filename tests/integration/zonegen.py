@@ -174,3 +174,22 @@ def sign(zone_path, keys, out_path, nsec3=False):
                    ["-f", str(out_path), str(zone_path)] + list(keys),
                    check=True, capture_output=True, timeout=60)
     return out_path
+
+
+def write_big(path, names, seed=13):
+    """A large unsigned zone for measuring dnsrouter-split's memory and time, written as it is
+    made: <names> owners under 1,000 first-level subtrees, A records, every 10th with an MX to
+    another name, every 50th a CNAME."""
+    rng = random.Random(seed)
+    with open(path, "w") as f:
+        f.write("$TTL 3600\nexample. SOA ns1.example. hostmaster.example. 1 3600 600 86400 300\n"
+                "example. NS ns1.example.\nns1.example. A 192.0.2.53\n")
+        for i in range(names):
+            owner = "h%d.s%d.example." % (i, i % 1000)
+            if i % 50 == 49:
+                f.write("%s CNAME h%d.s%d.example.\n" % (owner, i - 1, (i - 1) % 1000))
+                continue
+            f.write("%s A 10.%d.%d.%d\n" % (owner, i >> 16 & 255, i >> 8 & 255, i & 255))
+            if i % 10 == 0:
+                j = rng.randrange(names)
+                f.write("%s MX 10 h%d.s%d.example.\n" % (owner, j, j % 1000))
