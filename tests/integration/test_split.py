@@ -95,14 +95,15 @@ def assert_identical(dep, zone, min_queries=1000):
     return compared
 
 
-def test_three_shards_byte_identical(zones, tmp_path):
-    zone, signed = zones["plain"]
-    out, _ = split(tmp_path, signed, "--shards", "3")
+@pytest.mark.parametrize("variant,shards", [("plain", 3), ("apexwild", 12)])
+def test_balanced_shards_byte_identical(zones, tmp_path, variant, shards):
+    zone, signed = zones[variant]
+    out, _ = split(tmp_path, signed, "--shards", str(shards))
     dep = Deployment(tmp_path, signed, out).start()
     try:
-        assert len(dep.froms) == 3 and dep.froms[0] == "example."
+        assert len(dep.froms) == shards and dep.froms[0] == "example."
         n = assert_identical(dep, zone)
-        print("3 shards: %d answers compared, 0 differ" % n)
+        print("%s, %d shards: %d answers compared, 0 differ" % (variant, shards, n))
     finally:
         dep.stop()
 
