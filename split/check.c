@@ -3,9 +3,10 @@
  *
  * Independent of rules.c's bookkeeping, from what the files hold: the cuts are sorted and not
  * below a zone cut; each shard holds exactly its range's RRs (all of them), the apex SOA, the
- * boundary NSEC, the apex wildcard proof; every target of an RRset it holds, outside its range,
- * exists in it (or, for a CNAME to a missing name, its covering NSEC is there); a target at or
- * below another range's delegation has that delegation's NS.
+ * boundary NSEC, the wildcard proofs of the apex and of both cuts' ancestors; every target of an
+ * RRset it holds, outside its range, exists in it (or, for a CNAME to a missing name, its
+ * covering NSEC is there); a target at or below another range's delegation has that
+ * delegation's NS.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -132,6 +133,24 @@ static int check_target(const struct pass3 *p, const struct ref *r)
 	return 0;
 }
 
+/* The wildcard proof for *.<e>: the node, or the NSEC covering it. */
+static int wildcard_missing(const struct pass3 *p, const uint8_t *e)
+{
+	uint8_t wild[SPLIT_NAME_MAX + 2] = {1, '*'};
+	size_t len = name_len(e);
+
+	if (len + 2 > SPLIT_NAME_MAX) {
+		return 0;
+	}
+	memcpy(wild + 2, e, len);
+	long w = index_find(p->ix, wild);
+	long cover = w >= 0 ? w : index_pred_nsec(p->ix, wild);
+	if (cover >= 0 && !(p->seen[cover] & (w >= 0 ? P_ANY : P_NSEC))) {
+		return bad(p->shard, "no wildcard proof below", e);
+	}
+	return 0;
+}
+
 static int check_one(struct pass3 *p)
 {
 	const struct index *ix = p->ix;
@@ -160,12 +179,12 @@ static int check_one(struct pass3 *p)
 		if (pred >= 0 && !(p->seen[pred] & P_NSEC)) {
 			fails += bad(p->shard, "no boundary NSEC before", c->name[p->shard]);
 		}
-		uint8_t wild[SPLIT_NAME_MAX + 2] = {1, '*'};
-		memcpy(wild + 2, ix->apex, ix->apex_len);
-		long w = index_find(ix, wild);
-		long cover = w >= 0 ? w : index_pred_nsec(ix, wild);
-		if (cover >= 0 && !(p->seen[cover] & (w >= 0 ? P_ANY : P_NSEC))) {
-			fails += bad(p->shard, "no apex wildcard proof", NULL);
+		fails += wildcard_missing(p, ix->apex);
+	}
+	for (size_t k = p->shard; ix->mode == MODE_NSEC && k <= p->shard + 1 && k < c->n; k++) {
+		for (const uint8_t *a = name_parent(c->name[k]); a && name_len(a) > ix->apex_len;
+		     a = name_parent(a)) {
+			fails += wildcard_missing(p, a);
 		}
 	}
 	for (size_t k = 0; k < ix->n_refs; k++) {
