@@ -227,9 +227,26 @@ static int cmp_refs(const void *a, const void *b)
 	return x->owner < y->owner ? -1 : x->owner > y->owner;
 }
 
+/* Give back the growth slack before sorting: the sort's own buffer is as big as the nodes. */
+static void shrink(struct index *ix)
+{
+	struct node *n = reallocarray(ix->nodes, ix->n_nodes ? ix->n_nodes : 1, sizeof(*n));
+	uint8_t *a = realloc(ix->arena, ix->arena_len ? ix->arena_len : 1);
+
+	if (n != NULL) {
+		ix->nodes = n;
+		ix->cap_nodes = ix->n_nodes ? ix->n_nodes : 1;
+	}
+	if (a != NULL) {
+		ix->arena = a;
+		ix->arena_cap = ix->arena_len ? ix->arena_len : 1;
+	}
+}
+
 /* Sort the nodes and merge owners that appear more than once in the file. */
 static void sort_merge(struct index *ix)
 {
+	shrink(ix);
 	qsort_r(ix->nodes, ix->n_nodes, sizeof(struct node), cmp_nodes, ix->arena);
 	size_t w = 0;
 	for (size_t i = 0; i < ix->n_nodes; i++) {
