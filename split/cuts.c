@@ -29,9 +29,15 @@ void cuts_free(struct cuts *c)
 {
 	free(c->name);
 	free(c->first);
-	c->name = NULL;
-	c->first = NULL;
-	c->n = 0;
+	free(c->prefix);
+	free(c->rest);
+	free(c->node_shard);
+	memset(c, 0, sizeof(*c));
+}
+
+size_t cuts_node_shard(const struct cuts *c, size_t i)
+{
+	return c->node_shard ? c->node_shard[i] : cuts_shard_of(c, index_name(c->ix, i));
 }
 
 static int is_chain(const struct node *nd)
@@ -47,6 +53,7 @@ int cuts_balance(struct cuts *c, const struct index *ix, size_t shards, int by_b
 	if (cuts_alloc(c, shards) != 0) {
 		return SPLIT_EXIT_USAGE;
 	}
+	c->ix = ix;
 	for (size_t i = 0; i < ix->n_nodes; i++) {
 		const struct node *nd = &ix->nodes[i];
 		total += is_chain(nd) ? 0 : (by_bytes ? nd->bytes : (nd->flags & NF_DATA) != 0);
@@ -147,6 +154,7 @@ int cuts_read(struct cuts *c, const struct index *ix, const char *file)
 	if (cuts_alloc(c, cap) != 0) {
 		goto out;
 	}
+	c->ix = ix;
 	memcpy(c->name[0], ix->apex, ix->apex_len);
 	c->n = 1;
 	while (fgets(line, sizeof(line), f) != NULL) {
@@ -221,6 +229,10 @@ out:
 size_t cuts_shard_of(const struct cuts *c, const uint8_t *n)
 {
 	size_t lo = 0, hi = c->n;
+
+	if (c->hashed) {
+		return nsec3_route(c, n);
+	}
 
 	/* the last cut not after <n>; cut 0 is the apex, so every in-zone name has one */
 	while (hi - lo > 1) {

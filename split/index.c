@@ -188,8 +188,13 @@ static void on_record(zs_scanner_t *s)
 				     (uint32_t)d[2] << 8 | d[3];
 		}
 	}
-	if (s->r_type == KNOT_RRTYPE_NSEC3PARAM && len == ix->apex_len) {
+	if (s->r_type == KNOT_RRTYPE_NSEC3PARAM && len == ix->apex_len && s->r_data_length >= 5 &&
+	    s->r_data_length == 5u + s->r_data[4]) {
 		ix->has_nsec3param++;
+		ix->n3_alg = s->r_data[0];
+		ix->n3_iter = (uint16_t)(s->r_data[2] << 8 | s->r_data[3]);
+		ix->n3_salt_len = s->r_data[4];
+		memcpy(ix->n3_salt, s->r_data + 5, s->r_data[4]);
 	}
 	uint8_t kind;
 	int off = target_offset(s->r_type, &kind);

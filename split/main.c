@@ -113,7 +113,8 @@ static int parse_args(int argc, char **argv, struct options *o, int *mode_req)
 			o->by_bytes = optarg[0] == 'b';
 			break;
 		case O_REST:
-			break; /* only nsec3 mode uses it */
+			o->rest = optarg;
+			break;
 		case O_PREFIX:
 			if (!prefix_ok(optarg)) {
 				fprintf(stderr,
@@ -172,10 +173,6 @@ static int run(struct options *o, int mode_req)
 		}
 		o->origin = origin;
 	}
-	if (mode_req == 'n') {
-		fprintf(stderr, "--mode nsec3 (hash ranges) is not implemented in this version\n");
-		return SPLIT_EXIT_CANNOT;
-	}
 	ret = index_build(&ix, o->zonefile, o->origin);
 	if (ret != SPLIT_EXIT_OK) {
 		goto out;
@@ -184,7 +181,18 @@ static int run(struct options *o, int mode_req)
 		default_prefix(&ix, prefix, sizeof(prefix));
 		o->prefix = prefix;
 	}
-	if (ix.mode == MODE_NSEC3) {
+	int hashed = mode_req == 'n' ||
+		     (mode_req == 'a' && ix.mode == MODE_NSEC3 && nsec3_fits(&ix, o->rest, 0));
+	if (hashed && !nsec3_fits(&ix, o->rest, 1)) {
+		ret = SPLIT_EXIT_CANNOT;
+		goto out;
+	}
+	if (hashed && (o->cutsfile != NULL || o->shards > 1024)) {
+		fprintf(stderr, "nsec3 mode: --shards 1..1024, no --cuts\n");
+		ret = SPLIT_EXIT_USAGE;
+		goto out;
+	}
+	if (ix.mode == MODE_NSEC3 && !hashed) {
 		uint64_t chain = 0;
 		for (size_t i = 0; i < ix.n_nodes; i++) {
 			chain += (ix.nodes[i].flags & NF_NSEC3) ? ix.nodes[i].bytes : 0;
@@ -194,8 +202,12 @@ static int run(struct options *o, int mode_req)
 			"the whole chain, %.0f%% of the zone's bytes\n",
 			ix.total_bytes ? 100.0 * (double)chain / (double)ix.total_bytes : 0.0);
 	}
-	ret = o->cutsfile ? cuts_read(&c, &ix, o->cutsfile)
-			  : cuts_balance(&c, &ix, o->shards, o->by_bytes);
+	if (hashed) {
+		ret = nsec3_setup(&c, &ix, o->shards, o->rest);
+	} else {
+		ret = o->cutsfile ? cuts_read(&c, &ix, o->cutsfile)
+				  : cuts_balance(&c, &ix, o->shards, o->by_bytes);
+	}
 	if (ret != SPLIT_EXIT_OK) {
 		goto out;
 	}

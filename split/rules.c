@@ -98,10 +98,18 @@ int copy_covers(unsigned mask, uint16_t type)
 	}
 }
 
+static int node_in(const struct work *w, size_t i)
+{
+	if (w->c->node_shard != NULL) {
+		return w->c->node_shard[i] == w->shard;
+	}
+	return i >= w->lo && i < w->hi;
+}
+
 /* Copy the RRsets <mask> of node <i> unless the range holds it; new RRsets join the worklist. */
 static void add(struct work *w, long i, unsigned mask, int reason)
 {
-	if (i < 0 || ((size_t)i >= w->lo && (size_t)i < w->hi) || w->err) {
+	if (i < 0 || node_in(w, (size_t)i) || w->err) {
 		return;
 	}
 	if ((w->cs->used + 1) * 2 > w->cs->cap && copyset_grow(w->cs) != 0) {
@@ -178,6 +186,47 @@ static void wildcard_proof(struct work *w, const uint8_t *ce, int reason)
 	}
 }
 
+/* nsec3 mode: the NSEC3 matching H(<n>), or with <cover> the one covering it. */
+static void nsec3_match(struct work *w, const uint8_t *n, int reason)
+{
+	char h[33];
+
+	if (nsec3_hash(w->ix, n, h) != 0) {
+		w->err = -1;
+		return;
+	}
+	long i = nsec3_chain_pred(w->ix, h, 0);
+	add(w, i, C_ALL, reason);
+}
+
+/* nsec3 mode, items 2-4 of B2: the apex and its NSEC3, the apex wildcard's proof, the boundary
+ * NSEC3 (the chain's predecessor of the range's first hash, wrapping); the rest shard takes the
+ * whole chain. */
+static void nsec3_items(struct work *w)
+{
+	const struct index *ix = w->ix;
+	uint8_t wild[SPLIT_NAME_MAX + 2] = {1, '*'};
+
+	add(w, 0, C_ALL, R_APEX);
+	nsec3_match(w, ix->apex, R_APEX);
+	memcpy(wild + 2, ix->apex, ix->apex_len);
+	long i = ix->apex_len + 2 <= SPLIT_NAME_MAX ? index_find(ix, wild) : -1;
+	if (i >= 0) {
+		add(w, i, C_ALL, R_WILDCARD);
+	} else {
+		nsec3_match(w, wild, R_WILDCARD); /* no match: the covering one */
+	}
+	if (w->shard < w->c->n_hash) {
+		add(w, nsec3_chain_pred(ix, w->c->prefix[w->shard], 1), C_ALL, R_BOUNDARY);
+		return;
+	}
+	for (size_t k = 0; k < ix->n_nodes; k++) {
+		if (ix->nodes[k].flags & NF_NSEC3) {
+			add(w, (long)k, C_ALL, R_CHAIN);
+		}
+	}
+}
+
 /* One target of an RRset the shard holds (sharding.md §2 item 6 and its four amendments). */
 static void closure_target(struct work *w, const uint8_t *t, int kind)
 {
@@ -191,6 +240,9 @@ static void closure_target(struct work *w, const uint8_t *t, int kind)
 		/* at or below a delegation in another range: the referral's records; its glue
 		 * comes with the closure of the NS RRset */
 		add(w, cut, C_NS | C_DS | C_NSEC, R_CLOSURE);
+		if (w->c->hashed) {
+			nsec3_match(w, index_name(ix, (size_t)cut), R_CLOSURE);
+		}
 		long g = index_find(ix, t);
 		if (g >= 0 && (ix->nodes[g].flags & NF_ADDR)) {
 			add(w, g, C_ADDR, R_CLOSURE);
@@ -273,6 +325,15 @@ int rules_compute(struct copyset *cs, const struct index *ix, const struct cuts 
 {
 	struct work w = {.ix = ix, .c = c, .cs = cs, .shard = shard};
 
+	if (c->hashed) {
+		nsec3_items(&w);
+		for (size_t i = 0; i < ix->n_nodes && !w.err; i++) {
+			if (c->node_shard[i] == shard) {
+				closure_node(&w, i, C_ALL);
+			}
+		}
+		goto fixpoint;
+	}
 	w.lo = (size_t)c->first[shard];
 	w.hi = shard + 1 < c->n ? (size_t)c->first[shard + 1] : ix->n_nodes;
 	add(&w, 0, C_ALL, R_APEX);
@@ -293,6 +354,7 @@ int rules_compute(struct copyset *cs, const struct index *ix, const struct cuts 
 	for (size_t i = w.lo; i < w.hi && !w.err; i++) {
 		closure_node(&w, i, C_ALL);
 	}
+fixpoint:
 	/* the worklist: every node that got new RRsets, until nothing changes */
 	while (w.n_todo > 0 && !w.err) {
 		uint64_t i = w.todo[--w.n_todo];

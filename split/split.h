@@ -82,6 +82,11 @@ struct index {
 	uint64_t total_rrs, total_bytes;
 	int mode;
 	int has_nsec, has_nsec3, has_nsec3param;
+	/* the apex NSEC3PARAM (RFC 5155 §4) */
+	uint8_t n3_alg;
+	uint16_t n3_iter;
+	uint8_t n3_salt_len;
+	uint8_t n3_salt[255];
 };
 
 static inline const uint8_t *index_name(const struct index *ix, size_t i)
@@ -118,12 +123,34 @@ struct cuts {
 	uint8_t (*name)[SPLIT_NAME_MAX]; /* name[0] is the apex */
 	size_t n;
 	long *first; /* index_lower of each cut */
+	/* nsec3 mode (sharding.md §3 B2): hash ranges of the label below the apex */
+	const struct index *ix;
+	int hashed;
+	size_t n_hash;     /* hash shards; a rest shard, if any, is the last (index n_hash) */
+	char (*prefix)[8]; /* each hash shard's first hash, a base32hex prefix */
+	uint8_t (*rest)[SPLIT_NAME_MAX]; /* the first-level names of the rest shard */
+	size_t n_rest;
+	uint32_t *node_shard; /* the shard holding each node */
 };
 int cuts_balance(struct cuts *c, const struct index *ix, size_t shards, int by_bytes);
 int cuts_read(struct cuts *c, const struct index *ix, const char *file);
 void cuts_free(struct cuts *c);
-/* The shard holding <n> in canonical order. */
+/* The shard queries for <n> go to (canonical order, or the hash of its first label). */
 size_t cuts_shard_of(const struct cuts *c, const uint8_t *n);
+/* The shard whose file holds node <i>'s records. */
+size_t cuts_node_shard(const struct cuts *c, size_t i);
+
+/* nsec3.c -- nsec3 mode: hash ranges, the rest shard, the NSEC3 chain in hash order. */
+int nsec3_setup(struct cuts *c, const struct index *ix, size_t shards, const char *rest);
+size_t nsec3_route(const struct cuts *c, const uint8_t *n);
+/* The base32hex NSEC3 hash of <n> (RFC 5155 §5), 32 characters and a NUL; 0 or -1. */
+int nsec3_hash(const struct index *ix, const uint8_t *n, char out[33]);
+/* The chain node with the greatest hash below <h> (or equal, unless <strict>), wrapping to the
+ * last; -1 without a chain. */
+long nsec3_chain_pred(const struct index *ix, const char *h, int strict);
+/* Is this NSEC3PARAM-less or NSEC3-less zone, or a zone with non-delegation first-level names
+ * outside <rest>, fit for nsec3 mode? 1 or 0; with <why>, say why not on stderr. */
+int nsec3_fits(const struct index *ix, const char *rest, int why);
 
 /* rules.c -- the copied records of every shard (sharding.md §2). */
 #define C_NSEC (1u << 0)
@@ -171,7 +198,7 @@ struct shard_out {
 };
 
 struct options {
-	const char *zonefile, *outdir, *cutsfile, *origin, *prefix;
+	const char *zonefile, *outdir, *cutsfile, *origin, *prefix, *rest;
 	size_t shards;
 	int by_bytes, check, mode;
 };
