@@ -248,6 +248,13 @@ static bool judge(struct health *h, struct backend *be, const uint8_t *msg, size
 		return false;
 	}
 	rcode = wire_rcode(msg);
+	if (c->need_data &&
+	    (rcode != WIRE_RCODE_NOERROR || wire_read_u16(msg + WIRE_OFF_ANCOUNT) == 0)) {
+		snprintf(why, sizeof(why), "probe answered rcode %d with %u records", rcode,
+			 wire_read_u16(msg + WIRE_OFF_ANCOUNT));
+		check_done(h, be, false, why);
+		return true;
+	}
 	snprintf(why, sizeof(why), "check answered rcode %d", rcode);
 	check_done(h, be, (c->rcodes >> rcode) & 1u, why);
 	return true;

@@ -211,6 +211,7 @@ void conf_deinit(struct conf *c)
 		free(c->routes[i].pattern);
 		free(c->routes[i].backends);
 		conf_acl_free(&c->routes[i].acl);
+		conf_shards_free(&c->routes[i]);
 	}
 	conf_acl_free(&c->acl);
 	free(c->routes);
@@ -429,11 +430,14 @@ int conf_clone(struct conf *dst, const struct conf *src)
 		r->backends = NULL;
 		r->acl.rules = NULL;
 		r->acl.n = 0;
+		r->shards = NULL;
+		r->nshards = 0;
 		dst->nroutes++;
 		r->pattern = strdup(src->routes[i].pattern);
 		r->backends = malloc((r->nbackends + 1) * sizeof(*r->backends));
 		if (r->pattern == NULL || r->backends == NULL ||
-		    conf_acl_copy(&r->acl, &src->routes[i].acl) != DR_EOK) {
+		    conf_acl_copy(&r->acl, &src->routes[i].acl) != DR_EOK ||
+		    conf_shards_copy(r, &src->routes[i]) != DR_EOK) {
 			goto fail;
 		}
 		if (r->nbackends > 0) {
@@ -462,9 +466,12 @@ static int validate_route(struct conf *c, struct conf_route *r, char *err, size_
 {
 	int n;
 
-	if (r->nbackends == 0) {
+	if (r->nbackends == 0 && r->nshards == 0) {
 		n = where(c, r->line, err, len);
 		snprintf(err + n, len - (size_t)n, "route '%s' has no backends", r->pattern);
+		return DR_ECONF;
+	}
+	if (conf_validate_shards(c, r, err, len) != DR_EOK) {
 		return DR_ECONF;
 	}
 	for (size_t i = 0; i < r->nbackends; i++) {

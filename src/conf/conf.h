@@ -109,8 +109,9 @@ struct conf_health {
 	uint16_t qtype, qclass;
 	uint32_t interval_ms, timeout_ms;
 	uint32_t fall, rise;
-	uint32_t rcodes;           /* bit n: rcode n is an answer that counts as alive */
-	uint32_t hold_down_ms;     /* out at least this long after a passive take-down */
+	uint32_t rcodes;       /* bit n: rcode n is an answer that counts as alive */
+	bool need_data;        /* and only NOERROR with answer records (a shard's probe) counts */
+	uint32_t hold_down_ms; /* out at least this long after a passive take-down */
 	uint32_t hold_down_max_ms; /* the hold-down doubles with each repeat up to this */
 	uint32_t set;              /* CONF_HEALTH_* bits */
 };
@@ -174,6 +175,30 @@ struct conf_backend {
 	int line;
 };
 
+/* The NSEC3 parameters of a zone sharded by hash (RFC 5155 §3.1; SHA-1 is the one algorithm
+ * defined). */
+#define CONF_NSEC3_ITERATIONS_MAX 2500 /* RFC 5155 §10.3's most; RFC 9276 asks for 0 */
+struct conf_nsec3 {
+	uint16_t iterations;
+	uint8_t salt_len;
+	uint8_t salt[255];
+};
+
+#define CONF_SHARDS_MAX 4096
+#define CONF_SHARD_PREFIX_MAX 32 /* a whole NSEC3 hash in base32hex */
+
+/* One shard of a sharded zone route: where it starts and who serves it. */
+struct conf_shard {
+	uint8_t from[WIRE_NAME_MAX]; /* canonical: lower-cased wire form */
+	unsigned from_len;
+	char prefix[CONF_SHARD_PREFIX_MAX + 1]; /* nsec3: base32hex, lower case */
+	char (*backends)[CONF_NAME_MAX];
+	size_t nbackends;
+	uint8_t probe[WIRE_NAME_MAX]; /* a name the shard must answer with data; [0] 0 and */
+	uint16_t probe_type;          /* probe_type 0: none */
+	int line;
+};
+
 struct conf_route {
 	enum conf_route_kind kind;
 	char *pattern;               /* the regex, or the zone as written */
@@ -184,7 +209,13 @@ struct conf_route {
 	enum conf_policy policy;
 	enum conf_fallback fallback;
 	enum conf_source source;
-	struct conf_acl acl; /* checked after the global one, once the route is known */
+	struct conf_acl acl;       /* checked after the global one, once the route is known */
+	struct conf_shard *shards; /* a zone served in shards (then nbackends is 0); heap */
+	size_t nshards;
+	bool nsec3;                     /* shards by NSEC3 hash of the label below the zone */
+	struct conf_nsec3 nsec3_params; /* with nsec3 */
+	char full_zone
+		[CONF_NAME_MAX]; /* a sharded zone's transfers go to this backend; "": refused */
 	int line;
 };
 
@@ -286,6 +317,14 @@ const char *conf_policy_name(enum conf_policy policy);
 
 /* Parse a duration "250ms", "2s" or a bare number of milliseconds. Returns DR_EOK/DR_EINVAL. */
 int conf_parse_duration(const char *s, uint32_t *ms);
+
+/* A route's shards (conf/shards.c): the checks conf_validate makes (a zone route without
+ * backends; canonical starts sorted, inside the zone, the first at it; nsec3 starts sorted
+ * base32hex prefixes; known backends, each in one shard), freeing, and the deep copy
+ * (DR_EOK or DR_ENOMEM; <dst> then holds what was copied, for conf_shards_free). */
+int conf_validate_shards(const struct conf *c, const struct conf_route *r, char *err, size_t len);
+void conf_shards_free(struct conf_route *r);
+int conf_shards_copy(struct conf_route *dst, const struct conf_route *src);
 
 /* Copy <n> rules of <src> into <dst> (heap). Returns DR_EOK or DR_ENOMEM. */
 int conf_acl_copy(struct conf_acl *dst, const struct conf_acl *src);

@@ -765,6 +765,9 @@ static const struct keyword route_keys[] = {
 	{"policy", route_policy},
 	{"fallback", route_fallback},
 	{"acl", yaml_route_acl},
+	{"shards", yaml_route_shards},
+	{"nsec3", yaml_route_nsec3},
+	{"full-zone", yaml_route_full_zone},
 	{NULL, NULL},
 };
 

@@ -48,5 +48,9 @@ const struct route *route_lookup(const struct snapshot *s, const struct wire_que
 			return r;
 		}
 	}
-	return zone_longest(s, q);
+	const struct route *r = zone_longest(s, q);
+	if (r != NULL && r->shards != NULL) {
+		r = r->shards->routes[shard_index(r->shards, q)];
+	}
+	return r;
 }

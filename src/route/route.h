@@ -12,6 +12,7 @@
 #include "pool/pool.h"
 #include "common/regex.h"
 #include "route/regex_set.h"
+#include "route/shard.h"
 #include "wire/wire.h"
 
 struct route {
@@ -24,6 +25,8 @@ struct route {
 	unsigned zone_len;
 	struct acl *acl; /* the route's own rules, after the global ones; NULL: none */
 	struct pool pool;
+	struct shard_map *shards;  /* a zone served in shards: each has a route of its own */
+	const struct route *shard_of; /* a shard's (or full-zone source's) route: its zone's */
 };
 
 struct zone_slot {

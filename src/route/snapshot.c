@@ -57,17 +57,21 @@ static void note_backend(struct snapshot *s, struct backend *be)
 	}
 }
 
+/* A pool of <cr>'s policy over the <n> backends named <names>. A shard's backends
+ * (<shard> not NULL) are checked with its probe unless they say otherwise: a backend loaded
+ * with another shard, or none, leaves the pool. */
 static int build_pool(struct snapshot *s, const struct conf *c, const struct conf_route *cr,
+		      char (*names)[CONF_NAME_MAX], size_t n, const struct conf_shard *shard,
 		      struct backend_registry *reg, struct build_index *ix, struct pool *p)
 {
 	p->policy = cr->policy;
 	p->fallback = cr->fallback;
-	p->backends = calloc(cr->nbackends, sizeof(*p->backends));
+	p->backends = calloc(n + 1, sizeof(*p->backends));
 	if (p->backends == NULL) {
 		return DR_ENOMEM;
 	}
-	for (size_t i = 0; i < cr->nbackends; i++) {
-		void *pos = strmap_get(&ix->backends, cr->backends[i]);
+	for (size_t i = 0; i < n; i++) {
+		void *pos = strmap_get(&ix->backends, names[i]);
 		const struct conf_backend *cb;
 		struct backend *be;
 
@@ -82,6 +86,13 @@ static int build_pool(struct snapshot *s, const struct conf *c, const struct con
 		snprintf(be->name, sizeof(be->name), "%s", cb->name);
 		be->weight = cb->weight;
 		be->health = cb->health;
+		if (shard != NULL && shard->probe_type != 0 &&
+		    !(cb->health.set & CONF_HEALTH_QUERY)) {
+			memcpy(be->health.qname, shard->probe, sizeof(be->health.qname));
+			be->health.qtype = shard->probe_type;
+			be->health.qclass = WIRE_CLASS_IN;
+			be->health.need_data = true;
+		}
 		atomic_store(&be->timeout_ms, cb->timeout_ms ? cb->timeout_ms : c->timeout_ms);
 		atomic_store(&be->client_address, conf_client_address_of(c, cb));
 		p->backends[p->n++] = be;
@@ -114,9 +125,96 @@ static size_t total_backend_refs(const struct conf *c)
 	size_t n = 0;
 
 	for (size_t i = 0; i < c->nroutes; i++) {
-		n += c->routes[i].nbackends;
+		n += c->routes[i].nbackends + (c->routes[i].full_zone[0] != '\0');
+		for (size_t j = 0; j < c->routes[i].nshards; j++) {
+			n += c->routes[i].shards[j].nbackends;
+		}
 	}
 	return n;
+}
+
+/* Routes a snapshot of <c> holds: the configured ones, a route per shard and one per
+ * full-zone source. */
+static size_t total_routes(const struct conf *c)
+{
+	size_t n = c->nroutes;
+
+	for (size_t i = 0; i < c->nroutes; i++) {
+		n += c->routes[i].nshards + (c->routes[i].full_zone[0] != '\0');
+	}
+	return n;
+}
+
+/* A route of its own for a part of <zone>'s route, at the end of the snapshot's routes,
+ * over the backends <names>. */
+static struct route *part_route(struct snapshot *s, const struct conf *c, struct route *zone,
+				const struct conf_route *cr, char (*names)[CONF_NAME_MAX], size_t n,
+				const struct conf_shard *shard, const char *what,
+				struct backend_registry *reg, struct build_index *ix)
+{
+	struct route *r = &s->routes[s->nroutes];
+	size_t plen = strlen(zone->pattern) + strlen(what) + 2;
+
+	r->idx = s->nroutes++;
+	r->kind = CONF_ROUTE_ZONE;
+	r->source = cr->source;
+	r->shard_of = zone;
+	memcpy(r->zone, zone->zone, zone->zone_len);
+	r->zone_len = zone->zone_len;
+	r->pattern = malloc(plen);
+	if (r->pattern == NULL ||
+	    (cr->acl.n > 0 && (r->acl = acl_new(cr->acl.rules, cr->acl.n)) == NULL) ||
+	    build_pool(s, c, cr, names, n, shard, reg, ix, &r->pool) != DR_EOK) {
+		return NULL;
+	}
+	snprintf(r->pattern, plen, "%s %s", zone->pattern, what);
+	return r;
+}
+
+static int build_shards(struct snapshot *s, const struct conf *c, const struct conf_route *cr,
+			struct route *zone, struct backend_registry *reg, struct build_index *ix)
+{
+	struct shard_map *m = calloc(1, sizeof(*m));
+	uint8_t off[WIRE_LABELS_MAX];
+
+	zone->shards = m;
+	if (m == NULL || (m->start = calloc(cr->nshards, sizeof(*m->start))) == NULL ||
+	    (m->routes = calloc(cr->nshards, sizeof(*m->routes))) == NULL) {
+		return DR_ENOMEM;
+	}
+	m->nsec3 = cr->nsec3;
+	m->params = cr->nsec3_params;
+	m->zone_labels = (uint8_t)wire_name_labels(cr->zone, off);
+	for (size_t i = 0; i < cr->nshards; i++) {
+		const struct conf_shard *sh = &cr->shards[i];
+		struct shard_start *st = &m->start[m->n];
+		char what[WIRE_NAME_TEXT_MAX + 32], from[WIRE_NAME_TEXT_MAX];
+
+		memcpy(st->name, sh->from, sh->from_len);
+		st->nlabels = (uint8_t)wire_name_labels(st->name, st->off);
+		memcpy(st->prefix, sh->prefix, sizeof(st->prefix));
+		if (m->nsec3) {
+			snprintf(from, sizeof(from), "%s", sh->prefix);
+		} else if (wire_name_to_text(sh->from, from, sizeof(from)) < 0) {
+			from[0] = '\0';
+		}
+		snprintf(what, sizeof(what), "shard %zu from %s", i, from);
+		m->routes[m->n] =
+			part_route(s, c, zone, cr, sh->backends, sh->nbackends, sh, what, reg, ix);
+		if (m->routes[m->n] == NULL) {
+			return DR_ENOMEM;
+		}
+		m->n++;
+	}
+	if (cr->full_zone[0] != '\0') {
+		char names[1][CONF_NAME_MAX];
+		memcpy(names[0], cr->full_zone, CONF_NAME_MAX);
+		m->full_zone = part_route(s, c, zone, cr, names, 1, NULL, "full zone", reg, ix);
+		if (m->full_zone == NULL) {
+			return DR_ENOMEM;
+		}
+	}
+	return DR_EOK;
 }
 
 /* How long a stopping worker waits for answers: a query and its retry at the longest
@@ -151,7 +249,10 @@ static int build_routes(struct snapshot *s, const struct conf *c, struct backend
 		if (cr->acl.n > 0 && (r->acl = acl_new(cr->acl.rules, cr->acl.n)) == NULL) {
 			return DR_ENOMEM;
 		}
-		rc = build_pool(s, c, cr, reg, ix, &r->pool);
+		/* A sharded zone's own route has no pool: its shards' routes do. */
+		rc = cr->nshards > 0 ? DR_EOK
+				     : build_pool(s, c, cr, cr->backends, cr->nbackends, NULL, reg,
+						  ix, &r->pool);
 		if (rc != DR_EOK) {
 			return rc;
 		}
@@ -166,6 +267,14 @@ static int build_routes(struct snapshot *s, const struct conf *c, struct backend
 			memcpy(r->zone, cr->zone, cr->zone_len);
 			r->zone_len = cr->zone_len;
 			zone_insert(s, r);
+		}
+	}
+	/* The shards' routes after every configured one, whose places stay as configured. */
+	for (size_t i = 0; i < c->nroutes; i++) {
+		int rc;
+		if (c->routes[i].nshards > 0 &&
+		    (rc = build_shards(s, c, &c->routes[i], &s->routes[i], reg, ix)) != DR_EOK) {
+			return rc;
 		}
 	}
 	return DR_EOK;
@@ -205,7 +314,7 @@ struct snapshot *snapshot_build(const struct conf *c, struct backend_registry *r
 		zone_slots *= 2; /* at most half full keeps probes short */
 	}
 	s->zone_mask = zone_slots - 1;
-	s->routes = calloc(c->nroutes + 1, sizeof(*s->routes));
+	s->routes = calloc(total_routes(c) + 1, sizeof(*s->routes));
 	s->regex = calloc(c->nroutes + 1, sizeof(*s->regex));
 	s->zones = calloc(zone_slots, sizeof(*s->zones));
 	s->backends = calloc(total_backend_refs(c) + 1, sizeof(*s->backends));
@@ -247,6 +356,11 @@ void snapshot_free(struct snapshot *s)
 		pool_deinit(&s->routes[i].pool);
 		regex_free(s->routes[i].re);
 		acl_free(s->routes[i].acl);
+		if (s->routes[i].shards != NULL) {
+			free(s->routes[i].shards->start);
+			free(s->routes[i].shards->routes);
+			free(s->routes[i].shards);
+		}
 	}
 	acl_free(s->acl);
 	regex_set_free(s->regex_set);

@@ -214,3 +214,34 @@ int wire_name_from_text(const char *text, uint8_t *out)
 	out[len++] = 0;
 	return (int)len;
 }
+
+unsigned wire_name_labels(const uint8_t *name, uint8_t off[WIRE_LABELS_MAX])
+{
+	unsigned n = 0, pos = 0;
+
+	while (name[pos] != 0 && n < WIRE_LABELS_MAX) {
+		off[n++] = (uint8_t)pos;
+		pos += 1u + name[pos];
+	}
+	return n;
+}
+
+int wire_name_canonical_cmp(const uint8_t *a, const uint8_t *aoff, unsigned an, const uint8_t *b,
+			    const uint8_t *boff, unsigned bn)
+{
+	unsigned n = an < bn ? an : bn;
+
+	/* From the root outwards: the rightmost labels decide first (RFC 4034 §6.1). */
+	for (unsigned i = 1; i <= n; i++) {
+		const uint8_t *la = a + aoff[an - i], *lb = b + boff[bn - i];
+		unsigned m = la[0] < lb[0] ? la[0] : lb[0];
+		int c = memcmp(la + 1, lb + 1, m);
+		if (c != 0) {
+			return c < 0 ? -1 : 1;
+		}
+		if (la[0] != lb[0]) {
+			return la[0] < lb[0] ? -1 : 1; /* absent bytes sort first */
+		}
+	}
+	return an == bn ? 0 : (an < bn ? -1 : 1);
+}

@@ -166,5 +166,16 @@ int wire_name_to_text(const uint8_t *name, char *buf, size_t cap);
 int wire_name_from_text(const char *text, uint8_t *out);
 
 #define WIRE_NAME_TEXT_MAX (4 * WIRE_NAME_MAX + 2)
+#define WIRE_LABELS_MAX 127 /* labels of a name, the root not counted */
+
+/* Where each label of the wire name <name> starts, left to right, into <off>. Returns the
+ * number of labels, the root not counted. */
+unsigned wire_name_labels(const uint8_t *name, uint8_t off[WIRE_LABELS_MAX]);
+
+/* Compare the lower-cased wire names <a> and <b> (labels at <aoff>, <an> of them, from
+ * wire_name_labels) in DNSSEC's canonical order (RFC 4034 §6.1): label by label from the
+ * root, each as a byte string, a name before its descendants. Returns -1, 0 or 1. */
+int wire_name_canonical_cmp(const uint8_t *a, const uint8_t *aoff, unsigned an, const uint8_t *b,
+			    const uint8_t *boff, unsigned bn);
 
 #endif

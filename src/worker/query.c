@@ -202,6 +202,17 @@ void query_decide(struct worker *w, const struct query_origin *from, uint8_t *ms
 		deny(w, v, msg, len, cap, q, true, action, ST_ACL_REFUSE, ST_ACL_DROP);
 		return;
 	}
+	if (v->route->shard_of != NULL && is_transfer(q)) {
+		/* One shard holds a part of the zone: only a source of the whole zone may be
+		 * transferred from. */
+		v->route = v->route->shard_of->shards->full_zone;
+		if (v->route == NULL) {
+			STAT_INC(w, ST_XFR_REFUSED);
+			reply(w, v, msg, len, cap, q, WIRE_RCODE_REFUSED, WIRE_EDE_PROHIBITED,
+			      NULL);
+			return;
+		}
+	}
 	v->be = pick(w, v->route, q, NULL);
 	v->wb = v->be ? worker_backend(w, v->be) : NULL;
 	if (v->wb == NULL) {
