@@ -92,7 +92,7 @@ static void on_record(zs_scanner_t *s)
 			(unsigned long long)s->line_counter);
 		goto fail;
 	}
-	size_t own = cuts_shard_of(p->c, low);
+	size_t own = cuts_node_shard(p->c, (size_t)node);
 	uint64_t bytes = s->r_owner_length + 10 + s->r_data_length;
 	uint16_t type = covered_type(s);
 	for (size_t i = 0; i < p->c->n; i++) {
@@ -129,17 +129,21 @@ static void on_error(zs_scanner_t *s)
 
 /* The shard's probe: its first name with data it answers for itself, a wildcard owner only when
  * there is nothing else; none for a range without data. */
+/* The shard's probe: its first name with data it answers for itself, a wildcard owner only when
+ * there is nothing else; none for a range without data. */
 static void probe_of(const struct index *ix, const struct cuts *c, size_t shard, char *dst,
 		     size_t len)
 {
-	size_t hi = shard + 1 < c->n ? (size_t)c->first[shard + 1] : ix->n_nodes;
+	size_t lo = c->hashed ? 0 : (size_t)c->first[shard];
+	size_t hi = c->hashed || shard + 1 >= c->n ? ix->n_nodes : (size_t)c->first[shard + 1];
 	char name[KNOT_DNAME_TXT_MAXLEN + 1], type[32];
 	long pick = -1;
 
 	dst[0] = '\0';
-	for (size_t i = (size_t)c->first[shard]; i < hi; i++) {
+	for (size_t i = lo; i < hi; i++) {
 		const struct node *nd = &ix->nodes[i];
-		if (nd->probe == 0 || (nd->flags & (NF_BELOW | NF_NSEC3))) {
+		if (nd->probe == 0 || (nd->flags & (NF_BELOW | NF_NSEC3)) ||
+		    cuts_node_shard(c, i) != shard) {
 			continue;
 		}
 		if (pick < 0 || !(nd->flags & NF_WILD)) {
@@ -176,7 +180,11 @@ int output_write(const struct options *o, const struct index *ix, const struct c
 		goto out;
 	}
 	for (size_t i = 0; i < c->n; i++) {
-		snprintf(so[i].file, sizeof(so[i].file), "%.400s.shard%zu.zone", stem, i);
+		if (c->hashed && i == c->n_hash) {
+			snprintf(so[i].file, sizeof(so[i].file), "%.400s.rest.zone", stem);
+		} else {
+			snprintf(so[i].file, sizeof(so[i].file), "%.400s.shard%zu.zone", stem, i);
+		}
 		snprintf(so[i].path, sizeof(so[i].path), "%.3000s/%s", o->outdir, so[i].file);
 		probe_of(ix, c, i, so[i].probe, sizeof(so[i].probe));
 		p.f[i] = fopen(so[i].path, "w");
@@ -256,15 +264,53 @@ static int close_checked(FILE *f, const char *path)
 	return SPLIT_EXIT_OK;
 }
 
-static const char *mode_name(int mode)
+static const char *mode_name(const struct index *ix, const struct cuts *c)
 {
-	return mode == MODE_NSEC ? "nsec" : (mode == MODE_NSEC3 ? "nsec3-canonical" : "unsigned");
+	if (c->hashed) {
+		return "nsec3";
+	}
+	return ix->mode == MODE_NSEC ? "nsec"
+				     : (ix->mode == MODE_NSEC3 ? "nsec3-canonical" : "unsigned");
+}
+
+/* The salt in hex, "-" for none (RFC 5155 §3.3). */
+static void salt_hex(const struct index *ix, char *dst)
+{
+	for (unsigned i = 0; i < ix->n3_salt_len; i++) {
+		snprintf(dst + 2 * i, 3, "%02x", ix->n3_salt[i]);
+	}
+	dst[2 * ix->n3_salt_len] = '\0';
+	if (ix->n3_salt_len == 0) {
+		strcpy(dst, "-");
+	}
+}
+
+/* The backend name of shard <i>: NAME-s<i>, the rest shard NAME-rest. */
+static void backend_name(const struct options *o, const struct cuts *c, size_t i, char *dst,
+			 size_t len)
+{
+	if (c->hashed && i == c->n_hash) {
+		snprintf(dst, len, "%s-rest", o->prefix);
+	} else {
+		snprintf(dst, len, "%s-s%zu", o->prefix, i);
+	}
+}
+
+/* A shard's first name, or its first hash in nsec3 mode ("rest" for the rest shard). */
+static int from_text(const struct cuts *c, size_t i, char *dst, size_t len)
+{
+	if (c->hashed) {
+		snprintf(dst, len, "%s", i < c->n_hash ? c->prefix[i] : "rest");
+		return 0;
+	}
+	return name_to_text(c->name[i], dst, len);
 }
 
 int output_routes(const struct options *o, const struct index *ix, const struct cuts *c,
 		  const struct shard_out *so)
 {
-	char path[4200], zone[KNOT_DNAME_TXT_MAXLEN + 1], from[KNOT_DNAME_TXT_MAXLEN + 1];
+	char path[4200], zone[KNOT_DNAME_TXT_MAXLEN + 1], from[KNOT_DNAME_TXT_MAXLEN + 1], be[100];
+	size_t n = c->hashed ? c->n_hash : c->n;
 
 	snprintf(path, sizeof(path), "%.4000s/routes.yaml", o->outdir);
 	if (name_to_text(ix->apex, zone, sizeof(zone)) != 0) {
@@ -275,28 +321,47 @@ int output_routes(const struct options *o, const struct index *ix, const struct 
 		fprintf(stderr, "%s: %s\n", path, strerror(errno));
 		return SPLIT_EXIT_USAGE;
 	}
+	backend_name(o, c, c->n_hash, be, sizeof(be)); /* the rest shard's, if any */
 	fprintf(f, "# dnsrouter-split: the route of %s (serial %u, %s, %zu shards)\n", zone,
-		ix->serial, mode_name(ix->mode), c->n);
-	fprintf(f, "# It expects backends named %s-s0 .. %s-s%zu in the configuration's backends\n",
-		o->prefix, o->prefix, c->n - 1);
-	fprintf(f, "# section, backend %s-s<i> serving the file %s.\n", o->prefix,
+		ix->serial, mode_name(ix, c), c->n);
+	fprintf(f, "# It expects backends named %s-s0 .. %s-s%zu%s%s in the configuration's\n",
+		o->prefix, o->prefix, n - 1, c->n_rest ? " and " : "", c->n_rest ? be : "");
+	fprintf(f, "# backends section, each serving its file (%s, ...).\n",
 		c->n ? so[0].file : "");
 	fprintf(f, "routes:\n  - zone: ");
 	yaml_str(f, zone);
+	if (c->hashed) {
+		char salt[520];
+		salt_hex(ix, salt);
+		fprintf(f, "\n    nsec3: { algorithm: %u, iterations: %u, salt: '%s' }", ix->n3_alg,
+			ix->n3_iter, salt);
+	}
 	fprintf(f, "\n    shards:\n");
-	for (size_t i = 0; i < c->n; i++) {
-		if (name_to_text(c->name[i], from, sizeof(from)) != 0) {
+	for (size_t i = 0; i < n; i++) {
+		if (from_text(c, i, from, sizeof(from)) != 0) {
 			fclose(f);
 			return SPLIT_EXIT_USAGE;
 		}
+		backend_name(o, c, i, be, sizeof(be));
 		fprintf(f, "      - { from: ");
 		yaml_str(f, from);
-		fprintf(f, ", backends: [%s-s%zu]", o->prefix, i);
+		fprintf(f, ", backends: [%s]", be);
 		if (so[i].probe[0] != '\0') {
 			fprintf(f, ", probe: ");
 			yaml_str(f, so[i].probe);
 		}
 		fprintf(f, " }\n");
+	}
+	/* the rest shard's first-level names: plain zone routes, more specific than the zone */
+	backend_name(o, c, c->n_hash, be, sizeof(be));
+	for (size_t i = 0; i < c->n_rest; i++) {
+		if (name_to_text(c->rest[i], from, sizeof(from)) != 0) {
+			fclose(f);
+			return SPLIT_EXIT_USAGE;
+		}
+		fprintf(f, "  - { zone: ");
+		yaml_str(f, from);
+		fprintf(f, ", backends: [%s] }\n", be);
 	}
 	return close_checked(f, path);
 }
@@ -354,26 +419,34 @@ int output_manifest(const struct options *o, const struct index *ix, const struc
 	}
 	fprintf(f, "{\n  \"zone\": ");
 	json_str(f, zone);
-	fprintf(f, ",\n  \"serial\": %u,\n  \"mode\": \"%s\",\n  \"nsec3\": null,\n", ix->serial,
-		mode_name(ix->mode));
+	fprintf(f, ",\n  \"serial\": %u,\n  \"mode\": \"%s\",\n", ix->serial, mode_name(ix, c));
+	if (ix->has_nsec3param == 1) {
+		char salt[520];
+		salt_hex(ix, salt);
+		fprintf(f,
+			"  \"nsec3\": { \"algorithm\": %u, \"iterations\": %u, \"salt\": \"%s\" },\n",
+			ix->n3_alg, ix->n3_iter, salt);
+	} else {
+		fprintf(f, "  \"nsec3\": null,\n");
+	}
 	fprintf(f, "  \"input\": { \"file\": ");
 	json_str(f, o->zonefile);
 	fprintf(f, ", \"sha256\": \"%s\", \"rrs\": %llu, \"bytes\": %llu },\n", hex,
 		(unsigned long long)ix->total_rrs, (unsigned long long)ix->total_bytes);
 	fprintf(f, "  \"shards\": [\n");
 	for (size_t i = 0; i < c->n; i++) {
-		if (name_to_text(c->name[i], from, sizeof(from)) != 0) {
+		char be[100];
+		if (from_text(c, i, from, sizeof(from)) != 0) {
 			fclose(f);
 			return SPLIT_EXIT_USAGE;
 		}
+		backend_name(o, c, i, be, sizeof(be));
 		fprintf(f, "    { \"index\": %zu, \"from\": ", i);
 		json_str(f, from);
 		fprintf(f, ", \"file\": ");
 		json_str(f, so[i].file);
-		fprintf(f,
-			", \"backend\": \"%s-s%zu\", \"rrs\": %llu, \"bytes\": %llu, \"probe\": ",
-			o->prefix, i, (unsigned long long)so[i].rrs,
-			(unsigned long long)so[i].bytes);
+		fprintf(f, ", \"backend\": \"%s\", \"rrs\": %llu, \"bytes\": %llu, \"probe\": ", be,
+			(unsigned long long)so[i].rrs, (unsigned long long)so[i].bytes);
 		json_str(f, so[i].probe);
 		fprintf(f, ",\n      \"copied\": {");
 		for (int r = 0; r < R_COUNT; r++) {
