@@ -127,6 +127,23 @@ static void on_error(zs_scanner_t *s)
 	s->state = ZS_STATE_STOP;
 }
 
+/* The router's configuration knows these mnemonics; any other type goes in the RFC 3597 form
+ * TYPEnnn, which it also takes (DS, for instance, is TYPE43). */
+static int router_knows(uint16_t t)
+{
+	static const uint16_t known[] = {KNOT_RRTYPE_A,     KNOT_RRTYPE_NS,   KNOT_RRTYPE_CNAME,
+					 KNOT_RRTYPE_SOA,   KNOT_RRTYPE_PTR,  KNOT_RRTYPE_MX,
+					 KNOT_RRTYPE_TXT,   KNOT_RRTYPE_AAAA, KNOT_RRTYPE_SRV,
+					 KNOT_RRTYPE_DNSKEY};
+
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+		if (known[i] == t) {
+			return 1;
+		}
+	}
+	return 0;
+}
+
 /* The shard's probe: its first name with data it answers for itself, a wildcard owner only when
  * there is nothing else; none for a range without data. */
 /* The shard's probe: its first name with data it answers for itself, a wildcard owner only when
@@ -156,6 +173,9 @@ static void probe_of(const struct index *ix, const struct cuts *c, size_t shard,
 	if (pick < 0 || name_to_text(index_name(ix, (size_t)pick), name, sizeof(name)) != 0 ||
 	    knot_rrtype_to_string(ix->nodes[pick].probe, type, sizeof(type)) < 0) {
 		return;
+	}
+	if (!router_knows(ix->nodes[pick].probe)) {
+		snprintf(type, sizeof(type), "TYPE%u", ix->nodes[pick].probe);
 	}
 	snprintf(dst, len, "%s %s", name, type);
 }

@@ -134,6 +134,36 @@ def shard_of(froms, qname):
     return idx
 
 
+def nsec3_hash(name, salt=b"", iterations=0):
+    """RFC 5155 §5: the base32hex (lower-case) SHA-1 hash of <name>."""
+    import base64
+    import hashlib
+    wire = dns.name.from_text(name).canonicalize().to_wire()
+    h = hashlib.sha1(wire + salt).digest()
+    for _ in range(iterations):
+        h = hashlib.sha1(h + salt).digest()
+    return base64.b32hexencode(h).decode().lower()
+
+
+def nsec3_shard_of(prefixes, rest, origin, qname):
+    """The nsec3 route (sharding.md §3 B2): the hash of the name one label below <origin>
+    against the base32hex <prefixes> (below the first wraps to the last), the apex to shard 0,
+    a name under a <rest> label to the rest shard (index len(prefixes))."""
+    n = dns.name.from_text(qname)
+    o = dns.name.from_text(origin)
+    if n == o or not n.is_subdomain(o):
+        return 0
+    first = dns.name.Name(n.labels[len(n.labels) - len(o.labels) - 1:])
+    if first.labels[0].decode().lower() in rest:
+        return len(prefixes)
+    h = nsec3_hash(first.to_text())
+    idx = len(prefixes) - 1
+    for i, p in enumerate(prefixes):
+        if h[:len(p)] >= p:
+            idx = i
+    return idx
+
+
 def queries(zone, froms, seed=4034, randoms=60):
     """The §4 families: every owner and ENT x (A, its types, an absent type), DS at delegations,
     www./a.b. below and at each cut, zz-nx./0. children and a -nx sibling of every name, and
@@ -149,7 +179,7 @@ def queries(zone, froms, seed=4034, randoms=60):
     for f in froms:
         out += [(f, "A"), (f, "TXT"), ("www." + f, "A"), ("a.b." + f, "A")]
     for n in names:
-        if n == "example.":
+        if n == zone.origin:
             continue
         first, parent = n.split(".", 1)
         out += [("zz-nx." + n, "A"), ("0." + n, "TXT"), (first + "-nx." + parent, "A")]
@@ -159,7 +189,7 @@ def queries(zone, froms, seed=4034, randoms=60):
         labs = [rng.choice(labels) if rng.random() < 0.6 else
                 "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789-") for _ in range(
                     rng.randint(1, 8))).strip("-") or "q" for _ in range(k)]
-        out.append((".".join(labs) + ".example.", rng.choice(["A", "TXT", "MX", "AAAA"])))
+        out.append((".".join(labs) + "." + zone.origin, rng.choice(["A", "TXT", "MX", "AAAA"])))
     seen, uniq = set(), []
     for q in out:
         key = (q[0].lower(), q[1])

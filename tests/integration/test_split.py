@@ -9,6 +9,7 @@
 # Routing: the canonical-order stand-in (splittools.shard_of), and the real router's `shards`
 # route when the binary has it.
 
+import json
 import re
 import subprocess
 
@@ -48,16 +49,18 @@ def zones(tmp_path_factory):
 
 
 class Deployment:
-    """The reference knotd and one knotd per shard of a split; stop() stops every one."""
+    """The reference knotd and one knotd per shard of a split (the files of manifest.json);
+    stop() stops every one."""
 
-    def __init__(self, workdir, signed, outdir):
+    def __init__(self, workdir, signed, outdir, origin="example."):
         self.dir = workdir
         self.outdir = outdir
+        self.origin = origin
         self.froms = st.read_froms(outdir / "routes.yaml")
-        self.ref = st.ZoneKnot("ref", workdir / "ref", "example.", signed)
-        self.shards = [st.ZoneKnot("s%d" % i, workdir / ("s%d" % i), "example.",
-                                   outdir / ("example.shard%d.zone" % i))
-                       for i in range(len(self.froms))]
+        files = [s["file"] for s in json.loads((outdir / "manifest.json").read_text())["shards"]]
+        self.ref = st.ZoneKnot("ref", workdir / "ref", origin, signed)
+        self.shards = [st.ZoneKnot("s%d" % i, workdir / ("s%d" % i), origin, outdir / f)
+                       for i, f in enumerate(files)]
 
     def start(self):
         try:
@@ -76,7 +79,7 @@ class Deployment:
 
     def restart_shard(self, i):
         self.shards[i].stop()
-        self.shards[i] = st.ZoneKnot("s%d-again" % i, self.dir / ("s%d-again" % i), "example.",
+        self.shards[i] = st.ZoneKnot("s%d-again" % i, self.dir / ("s%d-again" % i), self.origin,
                                      self.shards[i].zonefile)
         st.start_all([self.shards[i]])
 
@@ -152,6 +155,58 @@ def test_nsec3_canonical_whole_chain(zones, tmp_path):
         n = assert_identical(dep, zone)
         print("NSEC3, 4 shards: %s compared, 0 differ" % n)
     finally:
+        dep.stop()
+
+
+def test_nsec3_hash_ranges_with_rest_shard(tmp_path):
+    """A delegation-only zone (tld.) in NSEC3 hash ranges plus a rest shard (sharding.md §3 B2),
+    routed by the hash of the label below the apex, then through dnsrouter's nsec3 route."""
+    zone = zonegen.TldZone(seed=13)
+    src = tmp_path / "tld.zone"
+    src.write_text(zone.text())
+    signed = zonegen.sign(src, zonegen.make_keys(tmp_path / "keys"), tmp_path / "tld.signed",
+                          nsec3=True, origin="tld.")
+    p = st.run_split([signed, "-o", tmp_path / "bad", "--shards", "4", "--mode", "nsec3"],
+                     check=False)
+    assert p.returncode == 2 and "nic.tld. is not a delegation" in p.stderr, p.stderr
+    out, _ = split(tmp_path, signed, "--shards", "4", "--rest", ",".join(zone.REST),
+                   "--backend-prefix", "t")
+    dep = Deployment(tmp_path, signed, out, origin="tld.").start()
+    router = None
+    try:
+        assert dep.froms == ["0", "8", "g", "o"] and len(dep.shards) == 5
+        chain = [ln.split()[0] for ln in signed.read_text().splitlines()
+                 if "\tNSEC3\t" in ln][:40]
+        qs = st.queries(zone, []) + [(c, "A") for c in chain] + [(c, "NSEC3") for c in chain[:10]]
+        rest = set(zone.REST)
+
+        def port_of(q):
+            return dep.shards[st.nsec3_shard_of(dep.froms, rest, "tld.", q)].port
+        bad, compared = st.compare(qs, dep.ref.port, port_of, tcp_every=10)
+        assert len(qs) >= 1000 and compared - len(qs) >= 100, (len(qs), compared)
+        assert not bad, "%d of %d answers differ:\n%s" % (len(bad), compared, st.describe(bad))
+        print("nsec3 hash ranges: %d over UDP + %d over TCP compared, 0 differ"
+              % (len(qs), compared - len(qs)))
+        if not router_has_shards(tmp_path):
+            return
+        port = dnsr.free_port()
+        names = ["t-s%d" % i for i in range(4)] + ["t-rest"]
+        backends = "".join('  - { name: %s, address: "127.0.0.1:%d" }\n' % (n, s.port)
+                           for n, s in zip(names, dep.shards))
+        conf = ("listen: [ \"127.0.0.1:%d\" ]\nbackends:\n%s" % (port, backends) +
+                (out / "routes.yaml").read_text())
+        router = dnsr.Router(tmp_path / "router", conf=conf, port=port).start()
+        probe = st.wire_query("dom001.tld.", "DS", 1)
+        dnsr.wait_for(lambda: st.ask(port, probe) == st.ask(dep.ref.port, probe), timeout=15,
+                      what="the router's shard pools up")
+        bad, compared = st.compare(qs, dep.ref.port, lambda q: port, tcp_every=10)
+        assert not bad, "%d of %d answers differ through dnsrouter:\n%s" % (
+            len(bad), compared, st.describe(bad))
+        print("nsec3 through dnsrouter: %d over UDP + %d over TCP compared, 0 differ"
+              % (len(qs), compared - len(qs)))
+    finally:
+        if router is not None:
+            router.stop()
         dep.stop()
 
 

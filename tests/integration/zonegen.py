@@ -25,6 +25,7 @@ class Zone:
 
     def __init__(self, seed=13, apex_wild=False, hosts=80, delegations=27):
         self.rng = random.Random(seed)
+        self.origin = getattr(self, "origin", ORIGIN)
         self.rrs = []
         self.ents = set()
         self.delegs = []
@@ -166,11 +167,11 @@ def make_keys(keydir, seed=13):
     return [str(base)]
 
 
-def sign(zone_path, keys, out_path, nsec3=False):
+def sign(zone_path, keys, out_path, nsec3=False, origin=ORIGIN):
     """ldns-signzone with NSEC (or NSEC3: SHA-1, 0 iterations, no salt) and fixed validity; the
     signed file at <out_path>."""
     extra = ["-n", "-a", "1", "-t", "0"] if nsec3 else []
-    subprocess.run(["ldns-signzone", "-i", INCEPTION, "-e", EXPIRATION, "-o", ORIGIN] + extra +
+    subprocess.run(["ldns-signzone", "-i", INCEPTION, "-e", EXPIRATION, "-o", origin] + extra +
                    ["-f", str(out_path), str(zone_path)] + list(keys),
                    check=True, capture_output=True, timeout=60)
     return out_path
@@ -193,3 +194,47 @@ def write_big(path, names, seed=13):
             if i % 10 == 0:
                 j = rng.randrange(names)
                 f.write("%s MX 10 h%d.s%d.example.\n" % (owner, j, j % 1000))
+
+
+class TldZone(Zone):
+    """A delegation-only zone like a TLD (sharding.md §4's tld.): <delegations> delegations, a
+    third with DS, in-bailiwick, sibling and out-of-zone NS; nic and whois.nic, www (a CNAME),
+    and the empty non-terminal co with delegations below it: the rest shard's names."""
+
+    REST = ("nic", "www", "co")
+
+    def __init__(self, seed=13, delegations=120):
+        self.origin = "tld."
+        super().__init__(seed=seed, hosts=delegations, delegations=0)
+
+    def _build(self, apex_wild, hosts, delegations):
+        r = self.rng
+        z = "tld."
+        add = self.add
+        add(z, "SOA", "ns1.nic.%s hostmaster.nic.%s 2026120601 3600 600 86400 300" % (z, z))
+        add(z, "NS", "ns1.nic." + z)
+        add(z, "NS", "ns2.nic." + z)
+        add("nic." + z, "A", "192.0.2.1")
+        add("ns1.nic." + z, "A", "192.0.2.53")
+        add("ns2.nic." + z, "A", "198.51.100.53")
+        add("whois.nic." + z, "A", "192.0.2.43")
+        add("www." + z, "CNAME", "nic." + z)
+        add("x.co." + z, "NS", "ns.x.co." + z)
+        add("ns.x.co." + z, "A", "203.0.113.250")
+        add("y.co." + z, "NS", "ns1.nic." + z)
+        self.ents.add("co." + z)
+        self.delegs += ["x.co." + z, "y.co." + z]
+        for i in range(hosts):
+            d = "dom%03d.%s" % (i, z)
+            self.delegs.append(d)
+            kind = i % 3
+            if kind == 0:
+                add(d, "NS", "ns." + d)
+                add("ns." + d, "A", "203.0.113.%d" % (i % 250))
+            elif kind == 1:
+                add(d, "NS", "ns.dom%03d.%s" % (i - 1, z))
+                add(d, "NS", "ns1.nic." + z)
+            else:
+                add(d, "NS", "ns.provider.example.")
+            if i % 3 != 2:
+                add(d, "DS", "%d 13 2 %064x" % (3000 + i, r.getrandbits(256)))
