@@ -325,6 +325,27 @@ static void mark(struct index *ix)
 	}
 }
 
+/* Chain owners are <hash>.<apex>, all one label below the apex with labels of one length, so
+ * the canonical order of the index is their hash order. */
+static int chain_build(struct index *ix)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < ix->n_nodes; i++) {
+		n += (ix->nodes[i].flags & NF_NSEC3) != 0;
+	}
+	ix->chain = calloc(n ? n : 1, sizeof(*ix->chain));
+	if (ix->chain == NULL) {
+		return -1;
+	}
+	for (size_t i = 0; i < ix->n_nodes; i++) {
+		if (ix->nodes[i].flags & NF_NSEC3) {
+			ix->chain[ix->n_chain++] = i;
+		}
+	}
+	return 0;
+}
+
 int index_build(struct index *ix, const char *file, const char *origin)
 {
 	zs_scanner_t *s = calloc(1, sizeof(*s));
@@ -373,6 +394,10 @@ int index_build(struct index *ix, const char *file, const char *origin)
 		ix->has_nsec3 |= (ix->nodes[i].flags & NF_NSEC3) != 0;
 	}
 	ix->mode = ix->has_nsec ? MODE_NSEC : (ix->has_nsec3 ? MODE_NSEC3 : MODE_UNSIGNED);
+	if (chain_build(ix) != 0) {
+		fprintf(stderr, "out of memory\n");
+		goto deinit;
+	}
 	ret = SPLIT_EXIT_OK;
 deinit:
 	zs_deinit(s);
@@ -386,6 +411,7 @@ void index_free(struct index *ix)
 	free(ix->arena);
 	free(ix->nodes);
 	free(ix->refs);
+	free(ix->chain);
 	memset(ix, 0, sizeof(*ix));
 }
 

@@ -102,26 +102,35 @@ static int is_chain(const struct index *ix, size_t i)
 	return (ix->nodes[i].flags & NF_NSEC3) != 0;
 }
 
+/* Compare chain member <k>'s hash label with <h>. */
+static int chain_cmp(const struct index *ix, size_t k, const char *h)
+{
+	const uint8_t *n = index_name(ix, ix->chain[k]);
+	char lab[64];
+
+	memcpy(lab, n + 1, n[0]);
+	lab[n[0]] = '\0';
+	return strcmp(lab, h);
+}
+
 long nsec3_chain_pred(const struct index *ix, const char *h, int strict)
 {
-	long best = -1, last = -1;
+	size_t lo = 0, hi = ix->n_chain;
 
-	/* chain owners are <hash>.<apex>: canonical order among them is hash order */
-	for (size_t i = 0; i < ix->n_nodes; i++) {
-		if (!is_chain(ix, i)) {
-			continue;
-		}
-		const uint8_t *n = index_name(ix, i);
-		char lab[64];
-		memcpy(lab, n + 1, n[0]);
-		lab[n[0]] = '\0';
-		int d = strcmp(lab, h);
-		if (d < 0 || (d == 0 && !strict)) {
-			best = (long)i;
-		}
-		last = (long)i;
+	if (ix->n_chain == 0) {
+		return -1;
 	}
-	return best >= 0 ? best : last;
+	/* the first member past <h> (or at it, when strict); the one before it is the answer */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int d = chain_cmp(ix, mid, h);
+		if (d < 0 || (d == 0 && !strict)) {
+			lo = mid + 1;
+		} else {
+			hi = mid;
+		}
+	}
+	return (long)ix->chain[lo > 0 ? lo - 1 : ix->n_chain - 1];
 }
 
 /* Split "a,b,c" into absolute names below the apex, into c->rest. */

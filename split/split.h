@@ -87,6 +87,9 @@ struct index {
 	uint16_t n3_iter;
 	uint8_t n3_salt_len;
 	uint8_t n3_salt[255];
+	/* the NSEC3 chain owners' node indices, in hash order (made by index_build) */
+	size_t *chain;
+	size_t n_chain;
 };
 
 static inline const uint8_t *index_name(const struct index *ix, size_t i)
