@@ -175,9 +175,21 @@ def test_nsec3_hash_ranges_with_rest_shard(tmp_path):
     router = None
     try:
         assert dep.froms == ["0", "8", "g", "o"] and len(dep.shards) == 5
-        chain = [ln.split()[0] for ln in signed.read_text().splitlines()
-                 if "\tNSEC3\t" in ln][:40]
+        chain = chain_all(signed)[:40]
         qs = st.queries(zone, []) + [(c, "A") for c in chain] + [(c, "NSEC3") for c in chain[:10]]
+        # names whose hash falls between a shard's first prefix and its first chain owner: only
+        # the shard's boundary NSEC3 covers them
+        owners = sorted({c.split(".")[0].lower() for c in chain_all(signed)})
+        for prefix in dep.froms:
+            first = next((h for h in owners if h >= prefix), owners[0])
+            found, k = 0, 0
+            while found < 3 and k < 100000:
+                k += 1
+                name = "gap%d-%s.tld." % (k, prefix)
+                h = st.nsec3_hash(name)
+                if prefix <= h < first:
+                    qs.append((name, "A"))
+                    found += 1
         rest = set(zone.REST)
 
         def port_of(q):
@@ -187,27 +199,55 @@ def test_nsec3_hash_ranges_with_rest_shard(tmp_path):
         assert not bad, "%d of %d answers differ:\n%s" % (len(bad), compared, st.describe(bad))
         print("nsec3 hash ranges: %d over UDP + %d over TCP compared, 0 differ"
               % (len(qs), compared - len(qs)))
-        if not router_has_shards(tmp_path):
-            return
-        port = dnsr.free_port()
-        names = ["t-s%d" % i for i in range(4)] + ["t-rest"]
-        backends = "".join('  - { name: %s, address: "127.0.0.1:%d" }\n' % (n, s.port)
-                           for n, s in zip(names, dep.shards))
-        conf = ("listen: [ \"127.0.0.1:%d\" ]\nbackends:\n%s" % (port, backends) +
-                (out / "routes.yaml").read_text())
-        router = dnsr.Router(tmp_path / "router", conf=conf, port=port).start()
+        if router_has_shards(tmp_path):
+            router = through_router(tmp_path, dep, out, qs)
+
+        # Negative control: shard 1 (from "8") without its boundary NSEC3, the chain's last
+        # member before "8", which covers the hashes between it and the shard's first owner.
+        before = [h for h in owners if h < "8"][-1]
+        f = out / "tld.shard1.zone"
+        lines = f.read_text().splitlines(keepends=True)
+        keep = [ln for ln in lines if not (ln.lower().startswith(before + ".tld.") and
+                                           ("\tNSEC3\t" in ln or "\tRRSIG\tNSEC3 " in ln))]
+        assert len(lines) - len(keep) == 2, "boundary NSEC3 %s not in %s" % (before, f)
+        f.write_text("".join(keep))
+        dep.restart_shard(1)
+        bad, compared = st.compare(qs, dep.ref.port, port_of)
+        assert bad, "the comparison passed without the boundary NSEC3"
+        print("nsec3 negative control: %d of %d answers differ" % (len(bad), compared))
+    finally:
+        if router is not None:
+            router.stop()
+        dep.stop()
+
+
+def chain_all(signed):
+    return [ln.split()[0] for ln in signed.read_text().splitlines() if "\tNSEC3\t" in ln]
+
+
+def through_router(tmp_path, dep, out, qs):
+    """dnsrouter with the emitted routes of the tld split, and the same comparison through it;
+    the running router (the caller stops it), stopped here if the comparison fails."""
+    port = dnsr.free_port()
+    names = ["t-s%d" % i for i in range(4)] + ["t-rest"]
+    backends = "".join('  - { name: %s, address: "127.0.0.1:%d" }\n' % (n, s.port)
+                       for n, s in zip(names, dep.shards))
+    conf = ("listen: [ \"127.0.0.1:%d\" ]\nbackends:\n%s" % (port, backends) +
+            (out / "routes.yaml").read_text())
+    router = dnsr.Router(tmp_path / "router", conf=conf, port=port).start()
+    try:
         probe = st.wire_query("dom001.tld.", "DS", 1)
         dnsr.wait_for(lambda: st.ask(port, probe) == st.ask(dep.ref.port, probe), timeout=15,
                       what="the router's shard pools up")
         bad, compared = st.compare(qs, dep.ref.port, lambda q: port, tcp_every=10)
         assert not bad, "%d of %d answers differ through dnsrouter:\n%s" % (
             len(bad), compared, st.describe(bad))
-        print("nsec3 through dnsrouter: %d over UDP + %d over TCP compared, 0 differ"
-              % (len(qs), compared - len(qs)))
-    finally:
-        if router is not None:
-            router.stop()
-        dep.stop()
+    except BaseException:
+        router.stop()
+        raise
+    print("nsec3 through dnsrouter: %d over UDP + %d over TCP compared, 0 differ"
+          % (len(qs), compared - len(qs)))
+    return router
 
 
 def router_has_shards(tmp_path):
