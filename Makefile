@@ -145,6 +145,9 @@ install: $(BIN) $(SPLIT)
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/man/man8
 	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/sbin/dnsrouter
 	install -m 0644 doc/dnsrouter.8 $(DESTDIR)$(PREFIX)/share/man/man8/dnsrouter.8
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 0755 $(SPLIT) $(DESTDIR)$(PREFIX)/bin/dnsrouter-split
+	install -m 0644 doc/dnsrouter-split.1 $(DESTDIR)$(PREFIX)/share/man/man1/dnsrouter-split.1
 
 lint:
 	clang-format --dry-run --Werror $(shell find src split tests/unit fuzz -name '*.[ch]')
