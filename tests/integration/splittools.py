@@ -246,3 +246,74 @@ def describe(bad, limit=5):
         lines.append("== %s %s over %s\n-- reference:\n%s\n-- routed:\n%s" % (
             name, qtype, tr, show(a), show(b)))
     return "\n".join(lines)
+
+
+class Unbound(dnsr.LoggedProcess):
+    """A validating unbound with <anchor> (a DNSKEY line) for <zone>, whose stub is 127.0.0.1
+    at <stub_port> (the router, or the reference server)."""
+
+    def __init__(self, name, workdir, zone, anchor, stub_port):
+        self.name = name
+        self.dir = Path(workdir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.port = dnsr.free_port()
+        self.log_path = self.dir / "unbound.log"
+        self.proc = None
+        self.conf = self.dir / "unbound.conf"
+        self.conf.write_text("""server:
+    interface: 127.0.0.1
+    port: {p}
+    do-daemonize: no
+    use-syslog: no
+    logfile: ""
+    username: ""
+    chroot: ""
+    directory: "{d}"
+    pidfile: ""
+    num-threads: 1
+    so-reuseport: no
+    do-not-query-localhost: no
+    qname-minimisation: yes
+    aggressive-nsec: yes
+    module-config: "validator iterator"
+    val-log-level: 2
+    verbosity: 1
+    access-control: 127.0.0.0/8 allow
+    trust-anchor: "{a}"
+    domain-insecure: "net."
+stub-zone:
+    name: "{z}"
+    stub-addr: 127.0.0.1@{s}
+""".format(p=self.port, d=self.dir, a=anchor, z=zone, s=stub_port))
+        self._log = None
+
+    def start(self):
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(["/usr/sbin/unbound", "-d", "-c", str(self.conf)],
+                                     stdout=self._log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+        return self
+
+    def ready(self):
+        if self.proc.poll() is not None:
+            raise AssertionError("unbound %s exited: %s" % (self.name, self.log()))
+        q = dns.message.make_query("id.server.", "TXT", "CH")
+        return dnsr.udp_exchange(self.port, q.to_wire(), timeout=0.2) is not None
+
+    def resolve(self, qname, qtype):
+        """(rcode, AD) of a recursive, DNSSEC-wanting query; (None, None) with no answer."""
+        q = dns.message.make_query(qname, qtype, want_dnssec=True)
+        q.flags |= dns.flags.AD
+        data = ask(self.port, q.to_wire())
+        if data is None:
+            return None, None
+        r = dns.message.from_wire(data)
+        return r.rcode(), bool(r.flags & dns.flags.AD)
+
+    def stop(self):
+        if self.proc is not None:
+            dnsr.stop_process(self.proc)
+            self.proc = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None

@@ -6,8 +6,10 @@
 # (zonegen.make_keys; ECDSA signatures themselves are random, so the signed bytes vary). A reference
 # knotd loads the whole zone, one knotd per shard loads its file; every query of the §4 families
 # (DO=1, RD=0, UDP; every 10th also over TCP) must get the same bytes from both, the ID aside.
-# Routing: the canonical-order stand-in (splittools.shard_of), and the real router's `shards`
-# route when the binary has it.
+# Routing: the canonical-order stand-in (splittools.shard_of; nsec3_shard_of for hash ranges),
+# and the real router's `shards` route when the binary has it, with a validating unbound behind
+# it compared with one behind the reference (sharding.md §7.5). Negative controls: a shard
+# without its boundary NSEC (or NSEC3) must make the comparison fail.
 
 import json
 import re
@@ -286,10 +288,52 @@ def test_through_dnsrouter(zones, tmp_path):
             len(bad), compared, st.describe(bad))
         print("through dnsrouter: %d over UDP + %d over TCP compared, 0 differ"
               % (len(qs), compared - len(qs)))
+        validate(tmp_path, zone, signed, port, dep.ref.port)
     finally:
         if router is not None:
             router.stop()
         dep.stop()
+
+
+def validate(tmp_path, zone, signed, router_port, ref_port):
+    """sharding.md §7.5: a validating unbound behind the router and one behind the reference
+    agree on rcode and AD for every in-zone name (DS at delegations), the router's side logs
+    no validation failure, and only out-of-zone CNAME targets SERVFAIL."""
+    anchor = next(" ".join(ln.split(";")[0].split()) for ln in signed.read_text().splitlines()
+                  if "\tDNSKEY\t" in ln)
+    via_router = st.Unbound("ub-router", tmp_path / "ub-router", "example.", anchor, router_port)
+    via_ref = st.Unbound("ub-ref", tmp_path / "ub-ref", "example.", anchor, ref_port)
+    try:
+        for u in (via_router, via_ref):
+            u.start()
+        dnsr.wait_for(lambda: via_router.ready() and via_ref.ready(), timeout=15,
+                      what="unbound ready")
+        # below a delegation (and CNAMEs there) the resolver goes on to the child's servers,
+        # which do not exist here: those names are the child's, not this zone's
+        def below_cut(n):
+            return any(n != d and n.endswith("." + d) for d in zone.delegs)
+        names = [n for n in zone.owners() + sorted(zone.ents)
+                 if not below_cut(n) and n not in ("alias-del.example.", "alias-deleg.example.")]
+        qs = [(n, "DS" if n in zone.delegs else "A") for n in names]
+        qs += [("zz-nx." + n, "A") for n in names if n not in zone.delegs][:100]
+        differ, servfail, secure = [], [], 0
+        for name, qtype in qs:
+            a, b = via_ref.resolve(name, qtype), via_router.resolve(name, qtype)
+            if a != b:
+                differ.append((name, qtype, a, b))
+            if b[0] == 2 and not name.startswith("alias-out."):
+                servfail.append(name)
+            secure += bool(b[1])
+        failures = via_router.log().count("validation failure")
+        assert not differ, "rcode/AD differ: %s" % differ[:10]
+        assert not servfail, "SERVFAIL through the router: %s" % servfail[:10]
+        assert failures == 0, via_router.log()[-3000:]
+        assert secure > len(qs) // 2, (secure, len(qs))
+        print("validation: %d names, rcode and AD equal, %d secure, 0 validation failures"
+              % (len(qs), secure))
+    finally:
+        via_router.stop()
+        via_ref.stop()
 
 
 def test_exit_codes(zones, tmp_path):
