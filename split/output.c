@@ -180,6 +180,17 @@ static void probe_of(const struct index *ix, const struct cuts *c, size_t shard,
 	snprintf(dst, len, "%s %s", name, type);
 }
 
+static int close_checked(FILE *f, const char *path)
+{
+	int bad = ferror(f);
+
+	if (fclose(f) != 0 || bad) {
+		fprintf(stderr, "%s: write failed\n", path);
+		return SPLIT_EXIT_USAGE;
+	}
+	return SPLIT_EXIT_OK;
+}
+
 int output_write(const struct options *o, const struct index *ix, const struct cuts *c,
 		 struct copyset *cs, struct shard_out *so)
 {
@@ -232,8 +243,7 @@ out:
 		zs_deinit(s);
 	}
 	for (size_t i = 0; p.f != NULL && i < c->n; i++) {
-		if (p.f[i] != NULL && fclose(p.f[i]) != 0) {
-			fprintf(stderr, "%s: %s\n", so[i].path, strerror(errno));
+		if (p.f[i] != NULL && close_checked(p.f[i], so[i].path) != SPLIT_EXIT_OK) {
 			ret = SPLIT_EXIT_USAGE;
 		}
 	}
@@ -271,17 +281,6 @@ static void json_str(FILE *f, const char *s)
 		fputc(*s, f);
 	}
 	fputc('"', f);
-}
-
-static int close_checked(FILE *f, const char *path)
-{
-	int bad = ferror(f);
-
-	if (fclose(f) != 0 || bad) {
-		fprintf(stderr, "%s: write failed\n", path);
-		return SPLIT_EXIT_USAGE;
-	}
-	return SPLIT_EXIT_OK;
 }
 
 static const char *mode_name(const struct index *ix, const struct cuts *c)
