@@ -218,9 +218,10 @@ def test_nsec3_hash_ranges_with_rest_shard(tmp_path):
         assert bad, "the comparison passed without the boundary NSEC3"
         print("nsec3 negative control: %d of %d answers differ" % (len(bad), compared))
     finally:
-        if router is not None:
-            router.stop()
-        dep.stop()
+        try:
+            stop_router(router)
+        finally:
+            dep.stop()
 
 
 def chain_all(signed):
@@ -250,6 +251,15 @@ def through_router(tmp_path, dep, out, qs):
     print("nsec3 through dnsrouter: %d over UDP + %d over TCP compared, 0 differ"
           % (len(qs), compared - len(qs)))
     return router
+
+
+def stop_router(router):
+    """Stop <router> and fail on a sanitizer report in its stderr (as conftest's fixture does)."""
+    if router is None:
+        return
+    router.stop()
+    log = router.log()
+    assert not any(m in log for m in dnsr.SANITIZER_MARKERS), log[-4000:]
 
 
 def router_has_shards(tmp_path):
@@ -290,9 +300,10 @@ def test_through_dnsrouter(zones, tmp_path):
               % (len(qs), compared - len(qs)))
         validate(tmp_path, zone, signed, port, dep.ref.port)
     finally:
-        if router is not None:
-            router.stop()
-        dep.stop()
+        try:
+            stop_router(router)
+        finally:
+            dep.stop()
 
 
 def validate(tmp_path, zone, signed, router_port, ref_port):
