@@ -84,6 +84,8 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $(LIB)
 FLOOD   := $(BUILD)/flood
 FLOOR   := $(BUILD)/bench-floor
 CURVEPERF := $(BUILD)/curveperf
+CURVEPERF_SRCS := $(sort $(wildcard bench/curveperf/*.c))
+CURVEPERF_OBJS := $(CURVEPERF_SRCS:%.c=$(BUILD)/%.o)
 .PHONY: tools
 tools: $(FLOOD) $(FLOOR) $(CURVEPERF)
 
@@ -95,9 +97,9 @@ $(FLOOR): bench/floor.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -D_GNU_SOURCE -O2 -g $(WARN) -o $@ $<
 
-$(CURVEPERF): bench/curveperf.c $(LIB)
+$(CURVEPERF): $(CURVEPERF_OBJS) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -o $@ $(CURVEPERF_OBJS) $(LIB) $(LDLIBS)
 
 # Install only what is missing, so a machine that has everything is not touched.
 deps:
@@ -155,4 +157,4 @@ lint:
 clean:
 	rm -rf build build-san
 
--include $(OBJS:.o=.d) $(BUILD)/src/main.d $(CURVEPERF:=.d) $(SPLIT_OBJS:.o=.d)
+-include $(OBJS:.o=.d) $(BUILD)/src/main.d $(CURVEPERF_OBJS:.o=.d) $(SPLIT_OBJS:.o=.d)

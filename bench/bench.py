@@ -11,7 +11,7 @@ the floor's. Then dnsrouter with its abuse controls on but never limiting, again
 configuration, and dnsrouter with response rate limiting under a flood from 50 sources
 (tests/tools/flood.c) while a legitimate client asks at 100 q/s. Then DNSCurve against the
 same Knot: CurveDNS (one thread) and dnsrouter's DNSCurve front (one worker), fed by
-bench/curveperf.c with 1, 10,000 and 1,000,000 client keys, in alternated rounds.
+bench/curveperf/ with 1, 10,000 and 1,000,000 client keys, in alternated rounds.
 Prints one table and writes it to bench/results/latest.md (the DNSCurve section also to
 bench/results/curve-latest.md). `bench.py --only curve` runs the DNSCurve section alone.
 Every load is bounded in time; every process started is stopped at the end. A system that
@@ -848,7 +848,7 @@ def machine():
 
 # ---------------------------------------------------------------------------------------------
 # DNSCurve: CurveDNS (one thread) against dnsrouter's DNSCurve front (one worker), same Knot,
-# both fed by bench/curveperf.c.
+# both fed by bench/curveperf/.
 
 CURVEPERF = os.environ.get("CURVEPERF_BIN", os.path.join(ROOT, "build", "curveperf"))
 CURVE_RATE = int(os.environ.get("BENCH_CURVE_RATE", "5000"))
@@ -1036,7 +1036,7 @@ def curve_report(samples, not_run):
     k50, k99 = med(knot, "p50_us"), med(knot, "p99_us")
     head = ("DNSCurve: %s against %s (`workers: 1`, `dnscurve` with one key, key-cache 65536, "
             "fresh-key budget off), both on CPU 0 in front of the same Knot; the load generator "
-            "is bench/curveperf.c (ours, libsodium), on CPU 1 with Knot; it makes its client keys "
+            "is bench/curveperf/ (ours, libsodium), on CPU 1 with Knot; it makes its client keys "
             "on both CPUs before the clock starts. %d round%s, the servers alternating, medians "
             "shown. Saturated: %d s closed loop, %d outstanding; fixed rate: %d q/s for %d s. "
             "K client keys used round robin; K ≤ 10,000 asked once each before the clock "
