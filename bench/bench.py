@@ -853,8 +853,8 @@ def machine():
 CURVEPERF = os.environ.get("CURVEPERF_BIN", os.path.join(ROOT, "build", "curveperf"))
 CURVE_RATE = int(os.environ.get("BENCH_CURVE_RATE", "5000"))
 CURVE_SAT_S = 2 if QUICK else 3
-CURVE_FIXED_S = 2 if QUICK else 3
-CURVE_ROUNDS = 1 if QUICK else 3
+CURVE_FIXED_S = 2 if QUICK else 6
+CURVE_ROUNDS = 1 if QUICK else 5
 CURVE_OUTSTANDING = 100
 CURVE_KEYS = (1, 10_000, 1_000_000)
 # One thread makes at most ~25,600 shared keys a second (39 us each, crypto-fronts.md §1.5), so

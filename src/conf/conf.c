@@ -53,8 +53,11 @@ static const struct {
 	const char *name;
 	uint16_t value;
 } qtypes[] = {
-	{"A", 1},    {"NS", 2},    {"CNAME", 5}, {"SOA", 6},     {"PTR", 12},  {"MX", 15},
-	{"TXT", 16}, {"AAAA", 28}, {"SRV", 33},  {"DNSKEY", 48}, {"ANY", 255},
+	{"A", 1},      {"NS", 2},          {"CNAME", 5},  {"SOA", 6},   {"PTR", 12},
+	{"MX", 15},    {"TXT", 16},        {"AAAA", 28},  {"SRV", 33},  {"NAPTR", 35},
+	{"DNAME", 39}, {"DS", 43},         {"RRSIG", 46}, {"NSEC", 47}, {"DNSKEY", 48},
+	{"NSEC3", 50}, {"NSEC3PARAM", 51}, {"CAA", 257},  {"SVCB", 64}, {"HTTPS", 65},
+	{"ANY", 255},
 };
 
 static int parse_type(const char *s, uint16_t *out)

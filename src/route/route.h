@@ -25,7 +25,7 @@ struct route {
 	unsigned zone_len;
 	struct acl *acl; /* the route's own rules, after the global ones; NULL: none */
 	struct pool pool;
-	struct shard_map *shards;  /* a zone served in shards: each has a route of its own */
+	struct shard_map *shards;     /* a zone served in shards: each has a route of its own */
 	const struct route *shard_of; /* a shard's (or full-zone source's) route: its zone's */
 };
 

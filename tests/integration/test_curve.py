@@ -22,7 +22,7 @@
 #               turning DNSCurve off and on
 #   config      a key file open to others refused, `dnsrouter -K`, `-t` on every dnscurve key
 #
-# The 10^6-nonce test needs CURVEPERF_BIN (bench/curveperf.c); it is skipped without it.
+# The 10^6-nonce test needs CURVEPERF_BIN (bench/curveperf/); it is skipped without it.
 # Metric names are the constants below (src/admin/metrics.c).
 
 import os
@@ -688,7 +688,7 @@ def curveperf(port, key, n, nfile, host="127.0.0.1"):
 
 
 @pytest.mark.skipif(not CURVEPERF or not os.access(CURVEPERF, os.X_OK),
-                    reason="CURVEPERF_BIN (bench/curveperf.c, built as build/curveperf) is "
+                    reason="CURVEPERF_BIN (bench/curveperf/, built as build/curveperf) is "
                     "unset or not executable")
 def test_nonces_million(router, cknot, tmp_path):
     """10^6 answers from 2 workers (bench/curveperf's --nonces file) repeat no server nonce
