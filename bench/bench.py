@@ -187,12 +187,16 @@ def start_knot(zone, port, cpu):
     with open(conf, "w") as f:
         # proxy-allowlist: Knot takes a PROXY v2 header over UDP from the router, and plain
         # queries as before, so client-address proxy-v2 is measured against the same backend.
-        f.write("server:\n  rundir: %s\n  listen: 127.0.0.1@%d\n  udp-workers: 1\n"
+        # It also answers on 127.0.2.0-15: the 16 shards of the sharded route need backends
+        # of their own addresses, all this Knot.
+        listen = ", ".join(["127.0.0.1@%d" % port] + ["127.0.2.%d@%d" % (i, port)
+                                                       for i in range(len(SHARD_STARTS))])
+        f.write("server:\n  rundir: %s\n  listen: [ %s ]\n  udp-workers: 1\n"
                 "  tcp-workers: 1\n  background-workers: 1\n  proxy-allowlist: 127.0.0.1\n"
                 "database:\n  storage: %s\n"
                 "template:\n  - id: default\n    storage: %s\n    zonefile-sync: -1\n"
                 "    journal-content: none\n"
-                "zone:\n  - domain: %s\n    file: %s\n" % (d, port, d, d, ZONE, zone))
+                "zone:\n  - domain: %s\n    file: %s\n" % (d, listen, d, d, ZONE, zone))
     p = start(["knotd", "-c", conf], cpu, "knot.log")
     wait_ready(port)
     # Knot pins its UDP workers to CPUs of its own choosing (the first one to CPU 0, the
@@ -202,10 +206,26 @@ def start_knot(zone, port, cpu):
     return p
 
 
-def write_routes_conf(path, port, knot_port, zone_routes, regex_routes, extra=""):
+# A 16-shard route for the zone (canonical ranges), every shard's backend the same Knot: what
+# finding the shard costs against a plain zone route.
+SHARD_STARTS = [ZONE, "m." + ZONE] + ["n%s.%s" % (p, ZONE) for p in
+                                      ("1", "15", "2", "25", "3", "35", "4", "45", "5", "55",
+                                       "6", "7", "8", "9")]
+
+
+def write_routes_conf(path, port, knot_port, zone_routes, regex_routes, extra="",
+                      shards=False):
     with open(path, "w") as f:
         f.write("listen: [ \"127.0.0.1:%d\" ]\nidentity: bench\n%s" % (port, extra))
-        f.write("backends:\n  - { name: knot, address: \"127.0.0.1:%d\" }\nroutes:\n" % knot_port)
+        f.write("backends:\n  - { name: knot, address: \"127.0.0.1:%d\" }\n" % knot_port)
+        for i in range(len(SHARD_STARTS) if shards else 0):
+            f.write("  - { name: s%d, address: \"127.0.2.%d:%d\" }\n" % (i, i, knot_port))
+        f.write("routes:\n")
+        if shards:
+            f.write("  - zone: %s\n    shards:\n" % ZONE)
+            for i, start in enumerate(SHARD_STARTS):
+                f.write("      - { from: \"%s\", backends: [s%d] }\n" % (start, i))
+            return
         # Regex routes that do not match the benchmark's names: each query passes all of them.
         for i in range(regex_routes):
             f.write("  - { regex: '^www%d\\.r%d\\.other\\.$', backends: [knot] }\n" % (i, i))
@@ -214,9 +234,10 @@ def write_routes_conf(path, port, knot_port, zone_routes, regex_routes, extra=""
         f.write("  - { zone: %s, backends: [knot] }\n" % ZONE)
 
 
-def start_dnsrouter(port, knot_port, workers, cpu, zone_routes=0, regex_routes=0, extra=""):
+def start_dnsrouter(port, knot_port, workers, cpu, zone_routes=0, regex_routes=0, extra="",
+                    shards=False):
     conf = os.path.join(WORK, "dnsrouter-%d.yaml" % port)
-    write_routes_conf(conf, port, knot_port, zone_routes, regex_routes, extra)
+    write_routes_conf(conf, port, knot_port, zone_routes, regex_routes, extra, shards)
     p = start([ROUTER, "-c", conf, "-w", str(workers)], cpu, "dnsrouter-%d.log" % port)
     try:
         wait_ready(port, proc=p)
@@ -493,14 +514,16 @@ def abuse_line(rows):
 
 
 def routes_ab(knot_port, queries, cpu, rounds=5):
-    """One route against 10,000 zone + 1,000 regex routes, alternated, saturated: single
-    runs of a few seconds vary by several percent, so compare medians of alternated runs."""
-    qps = {1: [], 11000: []}
+    """One route against 10,000 zone + 1,000 regex routes and against the zone in 16 shards,
+    alternated, saturated: single runs of a few seconds vary by several percent, so compare
+    medians of alternated runs."""
+    qps = {1: [], 11000: [], 16: []}
     for _ in range(rounds):
-        for routes in (1, 11000):
+        for routes in (1, 11000, 16):
             port = free_port()
             p = start_dnsrouter(port, knot_port, 1, cpu["router1"],
-                                10000 if routes > 1 else 0, 1000 if routes > 1 else 0)
+                                10000 if routes == 11000 else 0, 1000 if routes == 11000 else 0,
+                                shards=routes == 16)
             subprocess.run(["taskset", "-c", cpu["load"], "dnsperf", "-s", "127.0.0.1", "-p",
                             str(port), "-d", queries, "-l", "1"], capture_output=True,
                            timeout=30)
@@ -508,9 +531,12 @@ def routes_ab(knot_port, queries, cpu, rounds=5):
                                        seconds=SAT_S)["qps"])
             stop(p)
     one, many = sorted(qps[1])[rounds // 2], sorted(qps[11000])[rounds // 2]
+    sharded = sorted(qps[16])[rounds // 2]
     line = ("- route lookup cost, %d alternated %d s runs each, medians: one route %.0f qps, "
-            "10,000 zone + 1,000 regex routes %.0f qps = %.1f%% of one route"
-            % (rounds, SAT_S, one, many, 100.0 * many / one))
+            "10,000 zone + 1,000 regex routes %.0f qps = %.1f%% of one route; the zone in 16 "
+            "shards %.0f qps = %.1f%% of one zone route (target within 5 %%: %s)"
+            % (rounds, SAT_S, one, many, 100.0 * many / one, sharded, 100.0 * sharded / one,
+               "met" if sharded >= 0.95 * one else "not met"))
     print(line, flush=True)
     return line
 
@@ -1155,9 +1181,10 @@ def curve_section(knot_port, knot, queries, cpu):
 
 def main():
     ap = argparse.ArgumentParser(description="dnsrouter benchmark (see the top of this file)")
-    ap.add_argument("--only", choices=["curve"],
+    ap.add_argument("--only", choices=["curve", "routes"],
                     help="run one section only: curve = DNSCurve (CurveDNS against dnsrouter), "
-                         "written to results/curve-latest.md")
+                         "written to results/curve-latest.md; routes = route lookup cost (one "
+                         "route, 11,000 routes, 16 shards), printed")
     args = ap.parse_args()
     zone, queries = generate()
     cpu = cpus()
@@ -1170,6 +1197,9 @@ def main():
               % (cpu["router1"], cpu["load"]), flush=True)
         text = curve_section(knot_port, knot, queries, cpu)
         write_curve(text)
+        return
+    if args.only == "routes":
+        routes_ab(knot_port, queries, cpu, AB_ROUNDS)
         return
     print("bench: zone of %d names, %d queries (%.0f%% missing), %d s per load, fixed rate %d qps"
           % (NAMES, QUERIES, MISSING * 100, RUN_S, RATE), flush=True)
