@@ -43,6 +43,10 @@
 #define ACCEPT_BATCH 16
 #define HTTP_SLOTS (HTTP_CONNS + ACCEPT_BATCH)
 #define ACCEPT_PAUSE_MS 100u /* out of descriptors: accept again after this */
+/* Connections the kernel queues for us. A full queue drops new SYNs, and a dropped SYN costs
+ * its client a second before it tries again: room for a flood of slow clients and the
+ * operator's request behind them, since we take the queue's head and evict as we go. */
+#define ADMIN_BACKLOG 1024
 
 struct conn {
 	struct MHD_Connection *mc; /* NULL: a free slot */
@@ -500,7 +504,7 @@ static int listen_on(const union sockaddr_any *addr)
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
 	    (addr->sa.sa_family == AF_INET6 &&
 	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) == -1) ||
-	    bind(fd, &addr->sa, sockaddr_len(addr)) == -1 || listen(fd, 128) == -1) {
+	    bind(fd, &addr->sa, sockaddr_len(addr)) == -1 || listen(fd, ADMIN_BACKLOG) == -1) {
 		int e = errno;
 		close(fd);
 		errno = e;
