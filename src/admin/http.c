@@ -52,6 +52,8 @@ struct conn {
 	struct MHD_Connection *mc; /* NULL: a free slot */
 	int fd;
 	uint64_t since_ms; /* accepted, or its previous request finished */
+	uint64_t seq;      /* the same moment as a count: the order eviction goes by, exact where
+			    * a burst accepts hundreds in one millisecond */
 	bool busy;         /* its request arrived whole and is being answered */
 	bool doomed;       /* shut down: libmicrohttpd closes it in its next run */
 };
@@ -70,6 +72,7 @@ struct http {
 	unsigned nconns;           /* slots in use */
 	unsigned nlive;            /* of which not doomed */
 	uint64_t accept_resume_ms; /* accepts paused until then; 0: not */
+	uint64_t seq;              /* the last conn.seq given */
 	uint64_t refused_log_ms;   /* the last log line about refused requests */
 	unsigned refused;          /* refused requests not logged yet */
 	/* Changed on reload, under <lock>: */
@@ -309,12 +312,12 @@ static void request_done(void *cls, struct MHD_Connection *mc, void **state,
 {
 	struct conn *c = conn_of(mc);
 
-	(void)cls;
 	(void)state;
 	(void)toe;
 	if (c != NULL) {
 		c->busy = false;
 		c->since_ms = clock_now_ms();
+		c->seq = ++((struct http *)cls)->seq;
 	}
 }
 
@@ -346,8 +349,10 @@ static void conn_notify(void *cls, struct MHD_Connection *mc, void **ctx,
 	for (unsigned i = 0; i < HTTP_SLOTS && ci != NULL; i++) {
 		c = &h->conns[i];
 		if (c->mc == NULL) {
-			*c = (struct conn){
-				.mc = mc, .fd = ci->connect_fd, .since_ms = clock_now_ms()};
+			*c = (struct conn){.mc = mc,
+					   .fd = ci->connect_fd,
+					   .since_ms = clock_now_ms(),
+					   .seq = ++h->seq};
 			*ctx = c;
 			h->nconns++;
 			h->nlive++;
@@ -373,7 +378,7 @@ static void evict(struct http *h)
 			continue;
 		}
 		if (victim == NULL || (victim->busy && !c->busy) ||
-		    (victim->busy == c->busy && c->since_ms < victim->since_ms)) {
+		    (victim->busy == c->busy && c->seq < victim->seq)) {
 			victim = c;
 		}
 	}

@@ -81,6 +81,44 @@ zone:
             self._log = None
 
 
+NSD = os.environ.get("NSD", "/usr/sbin/nsd")
+
+
+class ZoneNsd(ZoneKnot):
+    """An nsd serving <zonefile> for <zone> as is, in the foreground, with response rate
+    limiting off (its default limit made the reference answer TC=1 in the design's runs)."""
+
+    def start(self):
+        conf = self.dir / "nsd.conf"
+        conf.write_text("""server:
+    ip-address: 127.0.0.1@{p}
+    port: {p}
+    server-count: 1
+    username: ""
+    chroot: ""
+    zonesdir: "{d}"
+    pidfile: "{d}/nsd.pid"
+    xfrdfile: "{d}/xfrd.state"
+    xfrdir: "{d}"
+    zonelistfile: "{d}/zone.list"
+    database: ""
+    identity: "{n}"
+    hide-version: yes
+    verbosity: 1
+    rrl-ratelimit: 0
+remote-control:
+    control-enable: no
+zone:
+    name: "{z}"
+    zonefile: "{f}"
+""".format(d=self.dir, p=self.port, n=self.name, z=self.zone, f=self.zonefile))
+        self.log_path = self.dir / "nsd.log"
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen([NSD, "-d", "-c", str(conf)], stdout=self._log,
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        return self
+
+
 def start_all(servers, timeout=30.0):
     """Start every server, then wait (with one deadline) until each answers its SOA."""
     for s in servers:
@@ -301,14 +339,20 @@ stub-zone:
         return dnsr.udp_exchange(self.port, q.to_wire(), timeout=0.2) is not None
 
     def resolve(self, qname, qtype):
-        """(rcode, AD) of a recursive, DNSSEC-wanting query; (None, None) with no answer."""
+        """(rcode, AD, answer) of a recursive, DNSSEC-wanting query, the answer section as
+        sorted (owner, type, sorted rdata) without TTLs, which the caches count down; (None,
+        None, None) with no answer. The records matter: one broken split gave a secure, empty
+        NODATA where the whole zone gives a wildcard answer."""
         q = dns.message.make_query(qname, qtype, want_dnssec=True)
         q.flags |= dns.flags.AD
         data = ask(self.port, q.to_wire())
         if data is None:
-            return None, None
+            return None, None, None
         r = dns.message.from_wire(data)
-        return r.rcode(), bool(r.flags & dns.flags.AD)
+        answer = tuple(sorted((rrset.name.to_text().lower(), rrset.rdtype,
+                               tuple(sorted(rd.to_text() for rd in rrset)))
+                              for rrset in r.answer))
+        return r.rcode(), bool(r.flags & dns.flags.AD), answer
 
     def stop(self):
         if self.proc is not None:
