@@ -232,6 +232,35 @@ static void check_start(struct health *h, struct backend *be)
 	}
 }
 
+/* Whether the answer <msg> of <len> bytes to the question <q> holds an NSEC3PARAM with the
+ * parameters <want> (RFC 5155 §4.2: SHA-1, iterations, salt; the flags are the signer's). */
+static bool nsec3param_is(const uint8_t *msg, size_t len, const struct wire_question *q,
+			  const struct conf_nsec3 *want)
+{
+	size_t pos = q->end;
+
+	for (unsigned n = wire_read_u16(msg + WIRE_OFF_ANCOUNT); n > 0; n--) {
+		uint16_t type, rdlen;
+		const uint8_t *rd;
+		if (wire_skip_name(msg, len, &pos) != DR_EOK || pos + 10 > len) {
+			return false;
+		}
+		type = wire_read_u16(msg + pos);
+		rdlen = wire_read_u16(msg + pos + 8);
+		rd = msg + pos + 10;
+		pos += 10u + rdlen;
+		if (pos > len) {
+			return false;
+		}
+		if (type == WIRE_TYPE_NSEC3PARAM && rdlen >= 5 && rd[0] == 1 &&
+		    wire_read_u16(rd + 2) == want->iterations && rd[4] == want->salt_len &&
+		    rdlen == 5u + rd[4] && memcmp(rd + 5, want->salt, want->salt_len) == 0) {
+			return true;
+		}
+	}
+	return false;
+}
+
 /* Judge an answer; false when it is not the answer to our check (wait for another). */
 static bool judge(struct health *h, struct backend *be, const uint8_t *msg, size_t len)
 {
@@ -252,6 +281,12 @@ static bool judge(struct health *h, struct backend *be, const uint8_t *msg, size
 	    (rcode != WIRE_RCODE_NOERROR || wire_read_u16(msg + WIRE_OFF_ANCOUNT) == 0)) {
 		snprintf(why, sizeof(why), "probe answered rcode %d with %u records", rcode,
 			 wire_read_u16(msg + WIRE_OFF_ANCOUNT));
+		check_done(h, be, false, why);
+		return true;
+	}
+	if (c->want_nsec3param &&
+	    (rcode != WIRE_RCODE_NOERROR || !nsec3param_is(msg, len, &q, &c->nsec3))) {
+		snprintf(why, sizeof(why), "no NSEC3PARAM with the route's parameters");
 		check_done(h, be, false, why);
 		return true;
 	}

@@ -100,6 +100,15 @@ struct conf_qlimit {
 	enum conf_acl_action action; /* CONF_ACL_DROP or CONF_ACL_REFUSE */
 };
 
+/* The NSEC3 parameters of a zone sharded by hash (RFC 5155 §3.1; SHA-1 is the one algorithm
+ * defined). */
+#define CONF_NSEC3_ITERATIONS_MAX 2500 /* RFC 5155 §10.3's most; RFC 9276 asks for 0 */
+struct conf_nsec3 {
+	uint16_t iterations;
+	uint8_t salt_len;
+	uint8_t salt[255];
+};
+
 /* Active health checks. Every field may be set globally and overridden per backend; <set>
  * records which ones a backend's own block gave. */
 struct conf_health {
@@ -109,9 +118,11 @@ struct conf_health {
 	uint16_t qtype, qclass;
 	uint32_t interval_ms, timeout_ms;
 	uint32_t fall, rise;
-	uint32_t rcodes;       /* bit n: rcode n is an answer that counts as alive */
-	bool need_data;        /* and only NOERROR with answer records (a shard's probe) counts */
-	uint32_t hold_down_ms; /* out at least this long after a passive take-down */
+	uint32_t rcodes;         /* bit n: rcode n is an answer that counts as alive */
+	bool need_data;          /* and only NOERROR with answer records (a shard's probe) counts */
+	bool want_nsec3param;    /* and only an NSEC3PARAM with these parameters counts (the */
+	struct conf_nsec3 nsec3; /* apex of a zone sharded by NSEC3 hash, without a probe) */
+	uint32_t hold_down_ms;   /* out at least this long after a passive take-down */
 	uint32_t hold_down_max_ms; /* the hold-down doubles with each repeat up to this */
 	uint32_t set;              /* CONF_HEALTH_* bits */
 };
@@ -173,15 +184,6 @@ struct conf_backend {
 	enum conf_client_address client_address; /* CONF_CA_DEFAULT: the global one */
 	struct conf_health health; /* the global block with this backend's overrides */
 	int line;
-};
-
-/* The NSEC3 parameters of a zone sharded by hash (RFC 5155 §3.1; SHA-1 is the one algorithm
- * defined). */
-#define CONF_NSEC3_ITERATIONS_MAX 2500 /* RFC 5155 §10.3's most; RFC 9276 asks for 0 */
-struct conf_nsec3 {
-	uint16_t iterations;
-	uint8_t salt_len;
-	uint8_t salt[255];
 };
 
 #define CONF_SHARDS_MAX 4096

@@ -92,6 +92,13 @@ static int build_pool(struct snapshot *s, const struct conf *c, const struct con
 			be->health.qtype = shard->probe_type;
 			be->health.qclass = WIRE_CLASS_IN;
 			be->health.need_data = true;
+		} else if (shard != NULL && cr->nsec3 && !(cb->health.set & CONF_HEALTH_QUERY)) {
+			/* No probe: the shard must at least hash names as the route does. */
+			memcpy(be->health.qname, cr->zone, cr->zone_len);
+			be->health.qtype = WIRE_TYPE_NSEC3PARAM;
+			be->health.qclass = WIRE_CLASS_IN;
+			be->health.want_nsec3param = true;
+			be->health.nsec3 = cr->nsec3_params;
 		}
 		atomic_store(&be->timeout_ms, cb->timeout_ms ? cb->timeout_ms : c->timeout_ms);
 		atomic_store(&be->client_address, conf_client_address_of(c, cb));

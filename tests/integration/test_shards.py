@@ -276,3 +276,47 @@ def test_check_rejects_bad_shard_lists(tmp_path, name, route, what):
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(str(path) + ":"), out.stderr
     assert what in lines[0], lines[0]
+
+
+class Nsec3ParamKnot(dnsr.KnotBackend):
+    """A Knot whose example. apex holds an NSEC3PARAM with <salt> (12 iterations)."""
+
+    def __init__(self, name, workdir, salt):
+        super().__init__(name, workdir, zones=("example.",))
+        self.salt = salt
+
+    def _zone_text(self, zone):
+        return super()._zone_text(zone) + "@ NSEC3PARAM 1 0 12 %s\n" % self.salt
+
+
+def test_nsec3_shard_without_probe_checks_nsec3param(tmp_path, shard_knots):
+    """A shard of an nsec3 route without a probe is checked with the apex NSEC3PARAM: a backend
+    whose zone hashes with other parameters (re-salted, say) would route names to the wrong
+    shards' proofs, and leaves the pool."""
+    good = Nsec3ParamKnot("n3good", tmp_path / "knot-good", "aabbccdd").start()
+    bad = Nsec3ParamKnot("n3bad", tmp_path / "knot-bad", "aabbccde").start()
+    try:
+        admin = "127.0.0.1:%d" % dnsr.free_port()
+        quick = {"interval": "100ms", "timeout": "200ms", "fall": 1, "rise": 1}
+        extra = [{"name": "n3good", "address": good.addr4, "health": quick},
+                 {"name": "n3bad", "address": bad.addr4, "health": quick}]
+        conf = shard_conf(shard_knots, PREFIXES, nsec3=NSEC3, extra_backends=extra)
+        conf["routes"][0]["shards"][0]["backends"] = ["n3good", "n3bad"]
+        conf["admin"] = admin
+        r = dnsr.Router(tmp_path / "r", conf=conf).start()
+        try:
+            def states():
+                st = backend_states(admin)
+                return st["n3good"]["up"], st["n3bad"]["up"]
+            dnsr.wait_for(lambda: states() == (True, False), timeout=5,
+                          what="n3good up and n3bad down by NSEC3PARAM")
+            names = [n for n in ("ns1.example.", "example.") if expected_nsec3_shard(n) == 0]
+            assert names
+            for _ in range(20):
+                for n in names:
+                    assert who_answers(r, n) == "n3good", n
+        finally:
+            r.stop()
+    finally:
+        good.stop()
+        bad.stop()
