@@ -297,6 +297,30 @@ static uint64_t v_drained(const struct backend *be, unsigned n)
 	return (atomic_load(&be->state) & BE_DRAINED) != 0;
 }
 
+static uint64_t v_stale(const struct backend *be, unsigned n)
+{
+	(void)n;
+	return (atomic_load(&be->state) & BE_STALE) != 0;
+}
+
+/* The apex SOA serial of every shard backend whose checks found one. */
+static void serial_family(struct strbuf *sb, const struct metrics_source *src)
+{
+	const char *name = "dnsrouter_backend_serial";
+
+	header(sb, name, "gauge",
+	       "The zone's SOA serial a shard backend served at its last passed check.");
+	for (uint32_t i = 0; i < src->reg->cap; i++) {
+		const struct backend *be = src->reg->slots[i];
+		if (be != NULL && backend_current(src->reg, be) && be->shard.count > 0 &&
+		    be->serial_known) {
+			strbuf_printf(sb, "%s", name);
+			label(sb, be);
+			strbuf_printf(sb, "} %u\n", be->serial);
+		}
+	}
+}
+
 static uint64_t v_queries(const struct backend *be, unsigned n)
 {
 	return BACKEND_SUM(be, n, queries);
@@ -379,6 +403,10 @@ char *metrics_prometheus(const struct metrics_source *src)
 		       "1 when the backend is in rotation by health.", v_up);
 	backend_family(&sb, src, "dnsrouter_backend_drained", "gauge",
 		       "1 when an operator drained the backend.", v_drained);
+	backend_family(&sb, src, "dnsrouter_backend_stale", "gauge",
+		       "1 when a shard backend serves another serial than its zone's target.",
+		       v_stale);
+	serial_family(&sb, src);
 	backend_family(&sb, src, "dnsrouter_backend_queries_total", "counter",
 		       "Queries sent to the backend, retries included.", v_queries);
 	backend_family(&sb, src, "dnsrouter_backend_answers_total", "counter",
@@ -412,7 +440,7 @@ char *metrics_backends_json(const struct metrics_source *src)
 			      "\",\"address\":\"%s\",\"up\":%s,\"checked\":%s,\"drained\":%s,"
 			      "\"weight\":%u,\"timeout_ms\":%u,\"queries\":%llu,\"answers\":%llu,"
 			      "\"timeouts\":%llu,\"health\":{\"enabled\":%s,\"transport\":\"%s\","
-			      "\"interval_ms\":%u,\"timeout_ms\":%u,\"fall\":%u,\"rise\":%u}}",
+			      "\"interval_ms\":%u,\"timeout_ms\":%u,\"fall\":%u,\"rise\":%u}",
 			      sockaddr_format(&be->addr, addr, sizeof(addr)),
 			      (st & BE_UP) ? "true" : "false", (st & BE_CHECKED) ? "true" : "false",
 			      (st & BE_DRAINED) ? "true" : "false", be->weight,
@@ -423,6 +451,14 @@ char *metrics_backends_json(const struct metrics_source *src)
 			      be->health.enabled ? "true" : "false", be->health.tcp ? "tcp" : "udp",
 			      be->health.interval_ms, be->health.timeout_ms, be->health.fall,
 			      be->health.rise);
+		if (be->shard.count > 0) {
+			strbuf_printf(&sb, ",\"shard\":%u,\"stale\":%s", be->shard.index,
+				      (st & BE_STALE) ? "true" : "false");
+			if (be->serial_known) {
+				strbuf_printf(&sb, ",\"serial\":%u", be->serial);
+			}
+		}
+		strbuf_printf(&sb, "}");
 		first = false;
 	}
 	pthread_mutex_unlock(&src->reg->lock);

@@ -17,6 +17,7 @@ enum {
 	BE_UP = 1u << 0,      /* health: in rotation */
 	BE_DRAINED = 1u << 1, /* operator: finishes what it has, takes nothing new */
 	BE_CHECKED = 1u << 2, /* its first health check is done */
+	BE_STALE = 1u << 3,   /* a shard backend at another serial than its zone's target */
 };
 
 #define BACKEND_LAT_BUCKETS 12 /* finite histogram bounds; one more for +Inf */
@@ -34,6 +35,20 @@ struct backend_counters {
 } __attribute__((aligned(64)));
 
 struct health_probe;
+
+/* What a backend serving one shard of a sharded zone is checked for besides its own check:
+ * the apex SOA serial, which must be the zone's target (the same in every shard), and for a
+ * zone sharded by NSEC3 hash the apex NSEC3PARAM. Set by the snapshot build. */
+struct backend_shard {
+	uint32_t count;   /* shards of the zone; 0: not a shard backend */
+	uint32_t index;   /* which one it serves */
+	uint64_t zone_id; /* the zone's name hashed: its shard backends settle together */
+	uint8_t apex[WIRE_NAME_MAX]; /* lower-cased wire form */
+	bool nsec3param;             /* ask the apex NSEC3PARAM too (its own check is a probe) */
+	struct conf_nsec3 nsec3;     /* with nsec3param */
+	bool pinned;                 /* the route names the target: `serial` */
+	uint32_t serial;             /* with pinned */
+};
 
 /* A backend outlives the snapshots that name it, so a reload keeps its in-flight queries, its
  * health and its counters. The control thread creates and frees backends under the registry's
@@ -54,6 +69,12 @@ struct backend {
 	struct conf_health health;
 	uint64_t last_gen;          /* newest snapshot that names it */
 	struct health_probe *probe; /* the health thread's state for it */
+	struct backend_shard shard;
+	bool serial_known; /* shard backends: the apex SOA serial at the last passed check */
+	uint32_t serial;
+	uint32_t settle_pass; /* serial settling: the pass that looked at its zone last */
+	uint8_t serial_said;  /* and what the log said of its zone's target last */
+	uint32_t said_target;
 };
 
 /* All live backends, by slot. */
@@ -69,8 +90,8 @@ struct backend_registry {
 
 static inline bool backend_usable(const struct backend *be)
 {
-	return (atomic_load_explicit(&be->state, memory_order_relaxed) & (BE_UP | BE_DRAINED)) ==
-	       BE_UP;
+	return (atomic_load_explicit(&be->state, memory_order_relaxed) &
+		(BE_UP | BE_DRAINED | BE_STALE)) == BE_UP;
 }
 
 /* Count one answer after <us> microseconds in <c>. */

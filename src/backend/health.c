@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "backend/health.h"
+#include "backend/serials.h"
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
@@ -30,11 +31,19 @@
 #define QUERY_BUF (2 + WIRE_HDR_LEN + WIRE_NAME_MAX + 4)
 #define WAKE_TAG UINT64_MAX
 
+/* A check is one query, or for a shard backend up to three in a row on one socket: its own,
+ * then the zone's apex NSEC3PARAM (an nsec3 route whose shard has a probe) and SOA serial. */
+enum check_step { STEP_OWN, STEP_NSEC3PARAM, STEP_SERIAL, STEP_END };
+
+/* What judging an answer found. */
+enum verdict { NOT_OURS, DECIDED, NEXT_STEP };
+
 struct health_probe {
 	uint32_t seq; /* of the check in progress; events carry it */
 	int fd;       /* -1: no check in progress */
 	bool tcp;
 	bool connected;
+	enum check_step step;   /* of the check in progress */
 	uint64_t next_ms;       /* the next check is due */
 	uint64_t deadline_ms;   /* the check in progress fails */
 	uint64_t hold_until_ms; /* after a passive take-down: no check, no return before */
@@ -42,6 +51,7 @@ struct health_probe {
 	uint32_t holds;         /* passive take-downs since it last stayed up hold-down-max */
 	uint16_t id;
 	uint32_t fails, succs; /* active checks in a row */
+	uint32_t serial;       /* the apex SOA serial the check in progress found */
 	uint32_t lost;         /* live queries timed out in a row, no answer between them */
 	bool starved;          /* the last check found no descriptor to use: said once */
 	uint64_t seen_timeouts, seen_answers;
@@ -147,31 +157,63 @@ static void check_done(struct health *h, struct backend *be, bool ok, const char
 	}
 }
 
+/* The question a step of <be>'s check asks. */
+struct check_question {
+	const uint8_t *name;
+	size_t name_len;
+	uint16_t type, class;
+};
+
+static struct check_question step_question(const struct backend *be, enum check_step step)
+{
+	struct check_question q = {be->health.qname, 0, be->health.qtype, be->health.qclass};
+
+	if (step != STEP_OWN) {
+		q.name = be->shard.apex;
+		q.type = step == STEP_SERIAL ? WIRE_TYPE_SOA : WIRE_TYPE_NSEC3PARAM;
+		q.class = WIRE_CLASS_IN;
+	}
+	while (q.name[q.name_len] != 0) {
+		q.name_len += 1u + q.name[q.name_len];
+	}
+	q.name_len++;
+	return q;
+}
+
+/* The step after <step>: a shard backend's check goes on to its zone's apex. */
+static enum check_step next_step(const struct backend *be, enum check_step step)
+{
+	if (be->shard.count == 0) {
+		return STEP_END;
+	}
+	if (step == STEP_OWN && be->shard.nsec3param) {
+		return STEP_NSEC3PARAM;
+	}
+	return step < STEP_SERIAL ? STEP_SERIAL : STEP_END;
+}
+
 static void build_query(struct health *h, const struct backend *be, struct health_probe *p)
 {
-	const struct conf_health *c = &be->health;
+	struct check_question cq = step_question(be, p->step);
 	uint8_t *m = p->query + 2;
-	size_t name_len = 0;
 
-	while (c->qname[name_len] != 0) {
-		name_len += 1u + c->qname[name_len];
-	}
-	name_len++;
 	p->id = (uint16_t)rand_next(&h->rnd);
 	memset(m, 0, WIRE_HDR_LEN);
 	wire_set_id(m, p->id);
 	wire_write_u16(m + WIRE_OFF_QDCOUNT, 1);
-	memcpy(m + WIRE_HDR_LEN, c->qname, name_len);
-	wire_write_u16(m + WIRE_HDR_LEN + name_len, c->qtype);
-	wire_write_u16(m + WIRE_HDR_LEN + name_len + 2, c->qclass);
-	p->qlen = WIRE_HDR_LEN + name_len + 4;
+	memcpy(m + WIRE_HDR_LEN, cq.name, cq.name_len);
+	wire_write_u16(m + WIRE_HDR_LEN + cq.name_len, cq.type);
+	wire_write_u16(m + WIRE_HDR_LEN + cq.name_len + 2, cq.class);
+	p->qlen = WIRE_HDR_LEN + cq.name_len + 4;
 	wire_write_u16(p->query, (uint16_t)p->qlen);
 	p->qoff = 0;
 	p->alen = 0;
 	/* A backend that reads the client's address from a PROXY v2 header takes no query
-	 * without one, and the check is the router's own: a LOCAL header, with no address. */
+	 * without one, and the check is the router's own: a LOCAL header, with no address.
+	 * Over TCP the header opens the connection and the later steps follow it. */
 	p->olen = 0;
-	if (atomic_load_explicit(&be->client_address, memory_order_relaxed) == CONF_CA_PROXY) {
+	if (atomic_load_explicit(&be->client_address, memory_order_relaxed) == CONF_CA_PROXY &&
+	    (!be->health.tcp || p->step == STEP_OWN)) {
 		p->olen = proxy_v2_local(p->out, sizeof(p->out));
 	}
 	memcpy(p->out + p->olen, be->health.tcp ? p->query : p->query + 2,
@@ -187,6 +229,7 @@ static void check_start(struct health *h, struct backend *be)
 	struct epoll_event ev;
 	int one = 1;
 
+	p->step = STEP_OWN;
 	build_query(h, be, p);
 	p->tcp = be->health.tcp;
 	p->connected = false;
@@ -232,26 +275,33 @@ static void check_start(struct health *h, struct backend *be)
 	}
 }
 
+/* The next record of the answer section at <*pos> (<*left> still to read): its type and
+ * where its data lies. False at the end or on a record that runs past the message. */
+static bool next_answer(const uint8_t *msg, size_t len, size_t *pos, unsigned *left, uint16_t *type,
+			size_t *rd, uint16_t *rdlen)
+{
+	if (*left == 0 || wire_skip_name(msg, len, pos) != DR_EOK || *pos + 10 > len) {
+		return false;
+	}
+	*type = wire_read_u16(msg + *pos);
+	*rdlen = wire_read_u16(msg + *pos + 8);
+	*rd = *pos + 10;
+	*pos += 10u + *rdlen;
+	(*left)--;
+	return *pos <= len;
+}
+
 /* Whether the answer <msg> of <len> bytes to the question <q> holds an NSEC3PARAM with the
  * parameters <want> (RFC 5155 §4.2: SHA-1, iterations, salt; the flags are the signer's). */
 static bool nsec3param_is(const uint8_t *msg, size_t len, const struct wire_question *q,
 			  const struct conf_nsec3 *want)
 {
-	size_t pos = q->end;
+	size_t pos = q->end, off;
+	unsigned left = wire_read_u16(msg + WIRE_OFF_ANCOUNT);
+	uint16_t type, rdlen;
 
-	for (unsigned n = wire_read_u16(msg + WIRE_OFF_ANCOUNT); n > 0; n--) {
-		uint16_t type, rdlen;
-		const uint8_t *rd;
-		if (wire_skip_name(msg, len, &pos) != DR_EOK || pos + 10 > len) {
-			return false;
-		}
-		type = wire_read_u16(msg + pos);
-		rdlen = wire_read_u16(msg + pos + 8);
-		rd = msg + pos + 10;
-		pos += 10u + rdlen;
-		if (pos > len) {
-			return false;
-		}
+	while (next_answer(msg, len, &pos, &left, &type, &off, &rdlen)) {
+		const uint8_t *rd = msg + off;
 		if (type == WIRE_TYPE_NSEC3PARAM && rdlen >= 5 && rd[0] == 1 &&
 		    wire_read_u16(rd + 2) == want->iterations && rd[4] == want->salt_len &&
 		    rdlen == 5u + rd[4] && memcmp(rd + 5, want->salt, want->salt_len) == 0) {
@@ -261,38 +311,105 @@ static bool nsec3param_is(const uint8_t *msg, size_t len, const struct wire_ques
 	return false;
 }
 
-/* Judge an answer; false when it is not the answer to our check (wait for another). */
-static bool judge(struct health *h, struct backend *be, const uint8_t *msg, size_t len)
+/* The serial of the SOA in the answer <msg> to the question <q>, in <serial>. */
+static bool soa_serial(const uint8_t *msg, size_t len, const struct wire_question *q,
+		       uint32_t *serial)
 {
-	struct health_probe *p = be->probe;
-	const struct conf_health *c = &be->health;
-	struct wire_question q;
-	char why[48];
-	int rcode;
+	size_t pos = q->end, off;
+	unsigned left = wire_read_u16(msg + WIRE_OFF_ANCOUNT);
+	uint16_t type, rdlen;
 
-	if (wire_parse_question(msg, len, &q) != DR_EOK || !wire_is_response(msg) ||
-	    q.id != p->id || q.qtype != c->qtype || q.qclass != c->qclass ||
-	    q.name_len != memchr(c->qname, 0, WIRE_NAME_MAX) - (const void *)c->qname + 1 ||
-	    memcmp(q.name, c->qname, q.name_len) != 0) {
+	while (next_answer(msg, len, &pos, &left, &type, &off, &rdlen)) {
+		size_t end = off + rdlen;
+		if (type != WIRE_TYPE_SOA) {
+			continue;
+		}
+		/* MNAME and RNAME, then SERIAL REFRESH RETRY EXPIRE MINIMUM. */
+		if (wire_skip_name(msg, end, &off) != DR_EOK ||
+		    wire_skip_name(msg, end, &off) != DR_EOK || off + 20 != end) {
+			return false;
+		}
+		*serial = (uint32_t)wire_read_u16(msg + off) << 16 | wire_read_u16(msg + off + 2);
+		return true;
+	}
+	return false;
+}
+
+/* Judge one step's answer when its own check is passed: the apex steps of a shard backend. */
+static bool judge_apex(struct health_probe *p, const struct backend *be, const uint8_t *msg,
+		       size_t len, const struct wire_question *q, char *why, size_t wlen)
+{
+	if (wire_rcode(msg) != WIRE_RCODE_NOERROR) {
+		snprintf(why, wlen, "the zone's apex answered rcode %d", wire_rcode(msg));
 		return false;
 	}
-	rcode = wire_rcode(msg);
+	if (p->step == STEP_NSEC3PARAM) {
+		snprintf(why, wlen, "no NSEC3PARAM with the route's parameters");
+		return nsec3param_is(msg, len, q, &be->shard.nsec3);
+	}
+	snprintf(why, wlen, "no SOA at the zone's apex");
+	if (!soa_serial(msg, len, q, &p->serial)) {
+		return false;
+	}
+	snprintf(why, wlen, "check answered, serial %u", p->serial);
+	return true;
+}
+
+/* Judge the answer to the step's own check. */
+static bool judge_own(const struct backend *be, const uint8_t *msg, size_t len,
+		      const struct wire_question *q, char *why, size_t wlen)
+{
+	const struct conf_health *c = &be->health;
+	int rcode = wire_rcode(msg);
+
 	if (c->need_data &&
 	    (rcode != WIRE_RCODE_NOERROR || wire_read_u16(msg + WIRE_OFF_ANCOUNT) == 0)) {
-		snprintf(why, sizeof(why), "probe answered rcode %d with %u records", rcode,
+		snprintf(why, wlen, "probe answered rcode %d with %u records", rcode,
 			 wire_read_u16(msg + WIRE_OFF_ANCOUNT));
-		check_done(h, be, false, why);
-		return true;
+		return false;
 	}
 	if (c->want_nsec3param &&
-	    (rcode != WIRE_RCODE_NOERROR || !nsec3param_is(msg, len, &q, &c->nsec3))) {
-		snprintf(why, sizeof(why), "no NSEC3PARAM with the route's parameters");
-		check_done(h, be, false, why);
-		return true;
+	    (rcode != WIRE_RCODE_NOERROR || !nsec3param_is(msg, len, q, &c->nsec3))) {
+		snprintf(why, wlen, "no NSEC3PARAM with the route's parameters");
+		return false;
 	}
-	snprintf(why, sizeof(why), "check answered rcode %d", rcode);
-	check_done(h, be, (c->rcodes >> rcode) & 1u, why);
-	return true;
+	snprintf(why, wlen, "check answered rcode %d", rcode);
+	return (c->rcodes >> rcode) & 1u;
+}
+
+/* Judge an answer: not ours (wait for another), the check decided, or on to its next step,
+ * whose query is then built. */
+static enum verdict judge(struct health *h, struct backend *be, const uint8_t *msg, size_t len)
+{
+	struct health_probe *p = be->probe;
+	struct check_question cq = step_question(be, p->step);
+	struct wire_question q;
+	enum check_step next;
+	char why[64];
+	bool ok;
+
+	if (wire_parse_question(msg, len, &q) != DR_EOK || !wire_is_response(msg) ||
+	    q.id != p->id || q.qtype != cq.type || q.qclass != cq.class ||
+	    q.name_len != cq.name_len || memcmp(q.name, cq.name, q.name_len) != 0) {
+		return NOT_OURS;
+	}
+	ok = p->step == STEP_OWN ? judge_own(be, msg, len, &q, why, sizeof(why))
+				 : judge_apex(p, be, msg, len, &q, why, sizeof(why));
+	next = next_step(be, p->step);
+	if (ok && next != STEP_END) {
+		p->step = next;
+		build_query(h, be, p);
+		p->deadline_ms = h->now_ms + be->health.timeout_ms;
+		return NEXT_STEP;
+	}
+	if (ok && be->shard.count > 0) {
+		/* Stale or not before it takes a query at this serial. */
+		be->serial = p->serial;
+		be->serial_known = true;
+		serials_settle_zone(h->reg, be);
+	}
+	check_done(h, be, ok, why);
+	return DECIDED;
 }
 
 static void on_udp(struct health *h, struct backend *be)
@@ -307,9 +424,72 @@ static void on_udp(struct health *h, struct backend *be)
 			}
 			return;
 		}
-		if (judge(h, be, p->answer, (size_t)n)) {
+		switch (judge(h, be, p->answer, (size_t)n)) {
+		case NOT_OURS:
+			break;
+		case DECIDED:
 			return;
+		case NEXT_STEP:
+			if (send(p->fd, p->out, p->olen, 0) == -1) {
+				check_done(h, be, false, strerror(errno));
+				return;
+			}
+			break;
 		}
+	}
+}
+
+/* Send what is left of the step's query; false when the check ended. */
+static bool tcp_send(struct health *h, struct backend *be)
+{
+	struct health_probe *p = be->probe;
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = ((uint64_t)be->idx << 32) | p->seq};
+
+	while (p->qoff < p->olen) {
+		ssize_t n = send(p->fd, p->out + p->qoff, p->olen - p->qoff, MSG_NOSIGNAL);
+		if (n == -1) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				ev.events |= EPOLLOUT;
+				break;
+			}
+			check_done(h, be, false, strerror(errno));
+			return false;
+		}
+		p->qoff += (size_t)n;
+	}
+	/* Sent: from now on only the answer matters. A socket left watched for EPOLLOUT is
+	 * always writable, and the thread would spin until the answer. */
+	if (epoll_ctl(h->epfd, EPOLL_CTL_MOD, p->fd, &ev) == -1) {
+		check_done(h, be, false, strerror(errno));
+		return false;
+	}
+	return true;
+}
+
+/* Read the step's answer; 1 when it is whole, 0 to wait, -1 when the check ended. */
+static int tcp_read(struct health *h, struct backend *be)
+{
+	struct health_probe *p = be->probe;
+
+	for (;;) {
+		size_t want = 2;
+		ssize_t n;
+		if (p->alen >= 2) {
+			size_t len = wire_read_u16(p->answer);
+			want = 2 + (len < ANSWER_BUF ? len : ANSWER_BUF);
+		}
+		if (p->alen == want && want > 2) {
+			return 1;
+		}
+		n = recv(p->fd, p->answer + p->alen, want - p->alen, 0);
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			return 0;
+		}
+		if (n <= 0) {
+			check_done(h, be, false, n == 0 ? "connection closed" : strerror(errno));
+			return -1;
+		}
+		p->alen += (size_t)n;
 	}
 }
 
@@ -329,49 +509,22 @@ static void on_tcp(struct health *h, struct backend *be, uint32_t events)
 		}
 		p->connected = true;
 	}
-	if (p->qoff < p->olen) {
-		struct epoll_event ev = {.events = EPOLLIN,
-					 .data.u64 = ((uint64_t)be->idx << 32) | p->seq};
-
-		while (p->qoff < p->olen) {
-			ssize_t n = send(p->fd, p->out + p->qoff, p->olen - p->qoff, MSG_NOSIGNAL);
-			if (n == -1) {
-				if (errno != EAGAIN && errno != EWOULDBLOCK) {
-					check_done(h, be, false, strerror(errno));
-				}
-				return;
-			}
-			p->qoff += (size_t)n;
-		}
-		/* Sent: from now on only the answer matters. A socket left watched for
-		 * EPOLLOUT is always writable, and the thread would spin until the answer. */
-		if (epoll_ctl(h->epfd, EPOLL_CTL_MOD, p->fd, &ev) == -1) {
-			check_done(h, be, false, strerror(errno));
-			return;
-		}
-	}
 	for (;;) {
-		size_t want = 2;
-		ssize_t n;
-		if (p->alen >= 2) {
-			size_t len = wire_read_u16(p->answer);
-			want = 2 + (len < ANSWER_BUF ? len : ANSWER_BUF);
-		}
-		if (p->alen == want && want > 2) {
-			break;
-		}
-		n = recv(p->fd, p->answer + p->alen, want - p->alen, 0);
-		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+		if (p->qoff < p->olen && !tcp_send(h, be)) {
 			return;
 		}
-		if (n <= 0) {
-			check_done(h, be, false, n == 0 ? "connection closed" : strerror(errno));
+		if (p->qoff < p->olen || tcp_read(h, be) != 1) {
 			return;
 		}
-		p->alen += (size_t)n;
-	}
-	if (!judge(h, be, p->answer + 2, p->alen - 2)) {
-		check_done(h, be, false, "answer does not match the check");
+		switch (judge(h, be, p->answer + 2, p->alen - 2)) {
+		case NOT_OURS:
+			check_done(h, be, false, "answer does not match the check");
+			return;
+		case DECIDED:
+			return;
+		case NEXT_STEP:
+			break; /* its query is built: send it on the same connection */
+		}
 	}
 }
 
@@ -541,6 +694,7 @@ static void *health_main(void *arg)
 				tick(h, h->reg->slots[i]);
 			}
 		}
+		serials_settle(h->reg); /* backends that went down may change a zone's target */
 		wait = next_wait(h);
 		pthread_mutex_unlock(&h->reg->lock);
 	}

@@ -218,6 +218,8 @@ struct conf_route {
 	struct conf_nsec3 nsec3_params; /* with nsec3 */
 	char full_zone
 		[CONF_NAME_MAX]; /* a sharded zone's transfers go to this backend; "": refused */
+	bool serial_pinned;      /* a sharded zone served at this serial only; else the newest */
+	uint32_t serial;         /* that every shard has */
 	int line;
 };
 

@@ -130,10 +130,12 @@ int conf_validate_shards(const struct conf *c, const struct conf_route *r, char 
 	int n, rc;
 
 	if (r->nshards == 0) {
-		if (r->nsec3 || r->full_zone[0] != '\0') {
+		if (r->nsec3 || r->full_zone[0] != '\0' || r->serial_pinned) {
 			n = at(c, r->line, err, len);
 			snprintf(err + n, len - (size_t)n, "%s needs shards",
-				 r->nsec3 ? "nsec3" : "full-zone");
+				 r->nsec3           ? "nsec3"
+				 : r->serial_pinned ? "serial"
+						    : "full-zone");
 			return DR_ECONF;
 		}
 		return DR_EOK;

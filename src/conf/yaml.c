@@ -768,6 +768,7 @@ static const struct keyword route_keys[] = {
 	{"shards", yaml_route_shards},
 	{"nsec3", yaml_route_nsec3},
 	{"full-zone", yaml_route_full_zone},
+	{"serial", yaml_route_serial},
 	{NULL, NULL},
 };
 

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* conf/yaml_shards.c -- a zone route served in shards: shards, nsec3, full-zone */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -213,4 +214,17 @@ int yaml_route_full_zone(struct yctx *y, yaml_node_t *v, void *obj)
 	struct conf_route *r = obj;
 
 	return yaml_parse_text(y, v, "full-zone", r->full_zone, sizeof(r->full_zone));
+}
+
+int yaml_route_serial(struct yctx *y, yaml_node_t *v, void *obj)
+{
+	struct conf_route *r = obj;
+	unsigned n;
+
+	if (yaml_parse_uint(y, v, "serial", 0, UINT32_MAX, &n) != DR_EOK) {
+		return DR_ECONF;
+	}
+	r->serial_pinned = true;
+	r->serial = n;
+	return DR_EOK;
 }

@@ -55,6 +55,7 @@ int yaml_key_dnscurve(struct yctx *y, yaml_node_t *v, void *obj);
 int yaml_route_shards(struct yctx *y, yaml_node_t *v, void *obj);
 int yaml_route_nsec3(struct yctx *y, yaml_node_t *v, void *obj);
 int yaml_route_full_zone(struct yctx *y, yaml_node_t *v, void *obj);
+int yaml_route_serial(struct yctx *y, yaml_node_t *v, void *obj);
 int yaml_route_acl(struct yctx *y, yaml_node_t *v, void *obj); /* obj: struct conf_route */
 
 #endif

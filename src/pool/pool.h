@@ -40,7 +40,7 @@ int pool_build(struct pool *p);
 /* Free the policy's tables and the backend array (not the backends). */
 void pool_deinit(struct pool *p);
 
-/* Pick a usable (up, not drained) backend of <p> for <q>, other than <exclude> (NULL: any).
+/* Pick a usable (up, not drained, not stale) backend of <p> for <q>, other than <exclude> (NULL: any).
  * When none is usable and the pool's fallback is "all", any backend that is not drained.
  * NULL when there is none: the caller answers SERVFAIL. Never blocks, never allocates. */
 struct backend *pool_pick(const struct pool *p, const struct wire_question *q,
@@ -66,7 +66,7 @@ static inline bool pool_candidate(const struct backend *be, const struct backend
 	if (be == exclude || (st & BE_DRAINED)) {
 		return false;
 	}
-	return !strict || (st & BE_UP);
+	return !strict || (st & (BE_UP | BE_STALE)) == BE_UP;
 }
 
 /* The hash of a name that the hash policy places on its ring. */

@@ -57,6 +57,22 @@ static void note_backend(struct snapshot *s, struct backend *be)
 	}
 }
 
+/* <be> serves <shard> of <cr>'s zone: its checks ask the apex too. */
+static void shard_check(struct backend *be, const struct conf_route *cr,
+			const struct conf_shard *shard)
+{
+	struct backend_shard *bs = &be->shard;
+
+	bs->count = (uint32_t)cr->nshards;
+	bs->index = (uint32_t)(shard - cr->shards);
+	bs->zone_id = hash_bytes(cr->zone, cr->zone_len, 0);
+	memcpy(bs->apex, cr->zone, cr->zone_len);
+	bs->nsec3param = cr->nsec3 && shard->probe_type != 0;
+	bs->nsec3 = cr->nsec3_params;
+	bs->pinned = cr->serial_pinned;
+	bs->serial = cr->serial;
+}
+
 /* A pool of <cr>'s policy over the <n> backends named <names>. A shard's backends
  * (<shard> not NULL) are checked with its probe unless they say otherwise: a backend loaded
  * with another shard, or none, leaves the pool. */
@@ -86,6 +102,12 @@ static int build_pool(struct snapshot *s, const struct conf *c, const struct con
 		snprintf(be->name, sizeof(be->name), "%s", cb->name);
 		be->weight = cb->weight;
 		be->health = cb->health;
+		if (be->last_gen != s->gen) {
+			memset(&be->shard, 0, sizeof(be->shard)); /* until a shard names it */
+		}
+		if (shard != NULL) {
+			shard_check(be, cr, shard);
+		}
 		if (shard != NULL && shard->probe_type != 0 &&
 		    !(cb->health.set & CONF_HEALTH_QUERY)) {
 			memcpy(be->health.qname, shard->probe, sizeof(be->health.qname));

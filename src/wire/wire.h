@@ -47,6 +47,7 @@ enum wire_rcode {
 
 enum wire_type {
 	WIRE_TYPE_A = 1,
+	WIRE_TYPE_SOA = 6,
 	WIRE_TYPE_TXT = 16,
 	WIRE_TYPE_OPT = 41,
 	WIRE_TYPE_NSEC3PARAM = 51,
@@ -153,6 +154,10 @@ int wire_parse_query(const uint8_t *msg, size_t len, struct wire_question *q);
 /* Step over the name at *<pos> of <msg> (<len> bytes), which may end in a compression pointer
  * (not followed). Returns DR_EOK with *<pos> just past it, or DR_EMALF. */
 int wire_skip_name(const uint8_t *msg, size_t len, size_t *pos);
+
+/* The serial of the SOA whose RDATA is <rdlen> bytes at <rdata> in <msg> (<len> bytes; its
+ * names may be compressed). DR_EMALF when the RDATA is not an SOA's. */
+int wire_soa_serial(const uint8_t *msg, size_t len, size_t rdata, size_t rdlen, uint32_t *serial);
 
 /* A hash of the lower-cased name, type and class: responses must repeat the question. */
 uint32_t wire_question_hash(const struct wire_question *q);

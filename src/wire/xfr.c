@@ -4,21 +4,7 @@
 #include "wire/wire.h"
 #include "wire/xfr.h"
 
-#define WIRE_TYPE_SOA 6
 #define RR_FIXED 10 /* type, class, TTL, RDLENGTH */
-
-/* The serial of the SOA whose RDATA is <rdlen> bytes at <pos>. */
-static int soa_serial(const uint8_t *msg, size_t len, size_t pos, size_t rdlen, uint32_t *serial)
-{
-	size_t end = pos + rdlen;
-
-	if (wire_skip_name(msg, end, &pos) != DR_EOK || wire_skip_name(msg, end, &pos) != DR_EOK ||
-	    pos + 20 > end || end > len) {
-		return DR_EMALF;
-	}
-	*serial = (uint32_t)wire_read_u16(msg + pos) << 16 | wire_read_u16(msg + pos + 2);
-	return DR_EOK;
-}
 
 /* One answer record of <type>, RDATA at <rdata>: update <t>. */
 static int track_record(struct xfr_track *t, const uint8_t *msg, size_t len, uint16_t type,
@@ -29,7 +15,7 @@ static int track_record(struct xfr_track *t, const uint8_t *msg, size_t len, uin
 	if (type != WIRE_TYPE_SOA) {
 		return t->records++ == 0 ? DR_EMALF : XFR_MORE;
 	}
-	if (soa_serial(msg, len, rdata, rdlen, &serial) != DR_EOK) {
+	if (wire_soa_serial(msg, len, rdata, rdlen, &serial) != DR_EOK) {
 		return DR_EMALF;
 	}
 	if (t->records == 0) {
@@ -126,7 +112,7 @@ void xfr_track_query(struct xfr_track *t, const uint8_t *q, size_t len)
 			return;
 		}
 		if (rr.type == WIRE_TYPE_SOA &&
-		    soa_serial(q, len, rr.rdata, rr.rdlen, &t->client_serial) == DR_EOK) {
+		    wire_soa_serial(q, len, rr.rdata, rr.rdlen, &t->client_serial) == DR_EOK) {
 			t->client_serial_known = true;
 			return;
 		}

@@ -289,10 +289,11 @@ class Nsec3ParamKnot(dnsr.KnotBackend):
         return super()._zone_text(zone) + "@ NSEC3PARAM 1 0 12 %s\n" % self.salt
 
 
-def test_nsec3_shard_without_probe_checks_nsec3param(tmp_path, shard_knots):
-    """A shard of an nsec3 route without a probe is checked with the apex NSEC3PARAM: a backend
-    whose zone hashes with other parameters (re-salted, say) would route names to the wrong
-    shards' proofs, and leaves the pool."""
+@pytest.mark.parametrize("probe", [None, "mid.example. TXT"])
+def test_nsec3_shard_checks_nsec3param(tmp_path, shard_knots, probe):
+    """A shard of an nsec3 route is checked with the apex NSEC3PARAM (after its probe, when it
+    has one): a backend whose zone hashes with other parameters (re-salted, say) would route
+    names to the wrong shards' proofs, and leaves the pool."""
     good = Nsec3ParamKnot("n3good", tmp_path / "knot-good", "aabbccdd").start()
     bad = Nsec3ParamKnot("n3bad", tmp_path / "knot-bad", "aabbccde").start()
     try:
@@ -302,6 +303,8 @@ def test_nsec3_shard_without_probe_checks_nsec3param(tmp_path, shard_knots):
                  {"name": "n3bad", "address": bad.addr4, "health": quick}]
         conf = shard_conf(shard_knots, PREFIXES, nsec3=NSEC3, extra_backends=extra)
         conf["routes"][0]["shards"][0]["backends"] = ["n3good", "n3bad"]
+        if probe:
+            conf["routes"][0]["shards"][0]["probe"] = probe
         conf["admin"] = admin
         r = dnsr.Router(tmp_path / "r", conf=conf).start()
         try:
@@ -320,3 +323,132 @@ def test_nsec3_shard_without_probe_checks_nsec3param(tmp_path, shard_knots):
     finally:
         good.stop()
         bad.stop()
+
+
+# ------------------------------------------------------------------ one serial for every shard
+
+class SerialKnot(dnsr.KnotBackend):
+    """A Knot whose example. has SOA serial <serial>; kill() and start() load another."""
+
+    def __init__(self, name, workdir, serial):
+        super().__init__(name, workdir, zones=("example.",))
+        self.serial = serial
+
+    def _zone_text(self, zone):
+        text = super()._zone_text(zone)
+        return text.replace("@ SOA ns hostmaster 1 ", "@ SOA ns hostmaster %d " % self.serial)
+
+    def load_serial(self, serial):
+        self.serial = serial
+        self.kill()
+        self.start()
+
+
+QUICK = {"interval": "100ms", "timeout": "300ms", "fall": 1, "rise": 1}
+
+
+@pytest.fixture
+def serial_knots(tmp_path):
+    """Shard 0 (example.) on a1 at serial 1 and b1 at serial 2; shard 1 (m.example.) on a2 at
+    serial 1."""
+    ks = {}
+    try:
+        for name, serial in (("a1", 1), ("b1", 2), ("a2", 1)):
+            ks[name] = SerialKnot(name, tmp_path / ("knot-" + name), serial).start()
+        yield ks
+    finally:
+        for k in ks.values():
+            k.stop()
+
+
+def serial_router(tmp_path, ks, pinned=None, shard0=("a1", "b1"), transport="tcp"):
+    admin = "127.0.0.1:%d" % dnsr.free_port()
+    route = {"zone": "example.", "shards": [
+        {"from": "example.", "backends": list(shard0)},
+        {"from": "m.example.", "backends": ["a2"]}]}
+    if pinned is not None:
+        route["serial"] = pinned
+    conf = {"workers": 2, "admin": admin, "routes": [route],
+            "backends": [{"name": n, "address": k.addr4,
+                          "health": dict(QUICK, transport=transport)}
+                         for n, k in ks.items()]}
+    return dnsr.Router(tmp_path / "r", conf=conf).start(), admin
+
+
+def stale_of(admin):
+    return {n: (b["up"], b.get("stale"), b.get("serial")) for n, b in
+            backend_states(admin).items()}
+
+
+def answers_from(r, name, n=30):
+    return {who_answers(r, name) for _ in range(n)}
+
+
+@pytest.mark.parametrize("transport", ["tcp", "udp"])
+def test_every_shard_at_one_serial(tmp_path, serial_knots, transport):
+    """b1 loaded serial 2 before the other shard: it stays out of its pool, as its answers
+    could contradict shard 1's. When a2 loads serial 2 too, the zone moves to 2 as a whole:
+    a1 leaves and b1 serves. The checks ask the apex SOA after their own query, on one
+    connection or socket."""
+    r, admin = serial_router(tmp_path, serial_knots, transport=transport)
+    try:
+        dnsr.wait_for(lambda: stale_of(admin) == {
+            "a1": (True, False, 1), "b1": (True, True, 2), "a2": (True, False, 1)},
+            timeout=5, what="b1 stale at serial 2, the zone at 1")
+        assert answers_from(r, "a.example.") == {"a1"}
+        assert answers_from(r, "x.example.") == {"a2"}
+        assert dnsr.metric(admin, "dnsrouter_backend_stale", backend="b1") == 1
+        assert dnsr.metric(admin, "dnsrouter_backend_serial", backend="b1") == 2
+        assert "serves serial 2, not the zone's 1" in r.log()
+
+        serial_knots["a2"].load_serial(2)
+        dnsr.wait_for(lambda: stale_of(admin) == {
+            "a1": (True, True, 1), "b1": (True, False, 2), "a2": (True, False, 2)},
+            timeout=5, what="the zone at serial 2: a1 stale")
+        assert answers_from(r, "a.example.") == {"b1"}
+        assert answers_from(r, "x.example.") == {"a2"}
+        assert "zone example. is served at serial 2 by all 2 shards" in r.log()
+    finally:
+        r.stop()
+
+
+def test_pinned_serial(tmp_path, serial_knots):
+    """`serial: 2` pins the zone's target: a2 at 1 leaves its pool although it is the only
+    backend of its shard, whose names then get SERVFAIL rather than an answer of another
+    version; b1 serves shard 0."""
+    r, admin = serial_router(tmp_path, serial_knots, pinned=2)
+    try:
+        dnsr.wait_for(lambda: stale_of(admin) == {
+            "a1": (True, True, 1), "b1": (True, False, 2), "a2": (True, True, 1)},
+            timeout=5, what="a1 and a2 stale against the pinned serial")
+        assert answers_from(r, "a.example.") == {"b1"}
+        a = r.exchange(dnsr.query("x.example.", "TXT"))
+        assert a.rcode() == dns.rcode.SERVFAIL
+    finally:
+        r.stop()
+
+
+def test_mixed_serials_without_a_common_one(tmp_path, serial_knots):
+    """One backend per shard, half-way through a reload (b1 at 2, a2 at 1): no serial is
+    served by every shard, so nothing is marked stale (marking would take a whole shard out)
+    and the log says the zone is mixed."""
+    r, admin = serial_router(tmp_path, serial_knots, shard0=("b1",))
+    try:
+        dnsr.wait_for(lambda: "has no serial that every shard serves" in r.log(), timeout=5,
+                      what="the mixed-serial warning")
+        st = stale_of(admin)
+        assert st["b1"] == (True, False, 2) and st["a2"] == (True, False, 1), st
+        assert answers_from(r, "a.example.", 5) == {"b1"}
+        assert answers_from(r, "x.example.", 5) == {"a2"}
+    finally:
+        r.stop()
+
+
+def test_serial_needs_shards(tmp_path):
+    conf = {"backends": [{"name": "a", "address": "127.0.0.1:5300"}],
+            "routes": [{"zone": "example.", "backends": ["a"], "serial": 3}]}
+    path = tmp_path / "dnsrouter.yaml"
+    path.write_text(dnsr.render_yaml(conf))
+    out = subprocess.run([dnsr.ROUTER_BIN, "-t", "-c", str(path)], capture_output=True,
+                         text=True, timeout=10)
+    assert out.returncode == 1 and "serial needs shards" in out.stderr, out.stderr
