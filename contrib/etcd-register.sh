@@ -2,6 +2,9 @@
 # contrib/etcd-register.sh -- a DNS backend registers itself with dnsrouter through etcd.
 #
 #   etcd-register.sh [-e ENDPOINTS] [-p PREFIX] [-t TTL] ID 'IP:PORT,REGEXP'
+#   etcd-register.sh [-e ENDPOINTS] [-p PREFIX] [-t TTL] _shards/ZONE/INDEX/ID IP:PORT
+#
+# (the second form: a server of shard INDEX of a sharded zone whose map is in etcd)
 #
 # Puts PREFIX/ID = 'IP:PORT,REGEXP' under a lease of TTL seconds and keeps the lease alive for as
 # long as this script runs. Run it beside the DNS server (for example as a systemd unit bound to

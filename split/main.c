@@ -236,6 +236,9 @@ static int run(struct options *o, int mode_req)
 	if (ret == SPLIT_EXIT_OK) {
 		ret = output_manifest(o, &ix, &c, so);
 	}
+	if (ret == SPLIT_EXIT_OK) {
+		ret = output_map(o, &ix, &c, so);
+	}
 	if (ret == SPLIT_EXIT_OK && o->check) {
 		ret = check_shards(&ix, &c, so);
 	}

@@ -477,3 +477,43 @@ int output_manifest(const struct options *o, const struct index *ix, const struc
 	fprintf(f, "  ]\n}\n");
 	return close_checked(f, path);
 }
+
+/* The route as dnsrouter takes it from etcd at PREFIX_shards/<zone>/map: the starts and probes
+ * (backends register under PREFIX_shards/<zone>/<index>/<id>). The rest shard's names are
+ * plain zone routes, not part of the map. */
+int output_map(const struct options *o, const struct index *ix, const struct cuts *c,
+	       const struct shard_out *so)
+{
+	char path[4200], from[KNOT_DNAME_TXT_MAXLEN + 1];
+	size_t n = c->hashed ? c->n_hash : c->n;
+
+	snprintf(path, sizeof(path), "%.4000s/map.json", o->outdir);
+	FILE *f = fopen(path, "w");
+	if (f == NULL) {
+		fprintf(stderr, "%s: %s\n", path, strerror(errno));
+		return SPLIT_EXIT_USAGE;
+	}
+	fprintf(f, "{");
+	if (c->hashed) {
+		char salt[520];
+		salt_hex(ix, salt);
+		fprintf(f, "\"nsec3\": {\"algorithm\": %u, \"iterations\": %u, \"salt\": \"%s\"}, ",
+			ix->n3_alg, ix->n3_iter, salt);
+	}
+	fprintf(f, "\"shards\": [");
+	for (size_t i = 0; i < n; i++) {
+		if (from_text(c, i, from, sizeof(from)) != 0) {
+			fclose(f);
+			return SPLIT_EXIT_USAGE;
+		}
+		fprintf(f, "%s\n  {\"from\": ", i ? "," : "");
+		json_str(f, from);
+		if (so[i].probe[0] != '\0') {
+			fprintf(f, ", \"probe\": ");
+			json_str(f, so[i].probe);
+		}
+		fprintf(f, "}");
+	}
+	fprintf(f, "\n]}\n");
+	return close_checked(f, path);
+}

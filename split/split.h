@@ -212,6 +212,8 @@ int output_routes(const struct options *o, const struct index *ix, const struct 
 		  const struct shard_out *so);
 int output_manifest(const struct options *o, const struct index *ix, const struct cuts *c,
 		    const struct shard_out *so);
+int output_map(const struct options *o, const struct index *ix, const struct cuts *c,
+	       const struct shard_out *so);
 
 /* check.c -- --check: reads the shard files back and checks the invariants. */
 int check_shards(const struct index *ix, const struct cuts *c, const struct shard_out *so);

@@ -225,6 +225,15 @@ static struct snapshot *build(struct control *ctl, const struct conf *base, char
 		conf_deinit(&c);
 		return NULL;
 	}
+	/* And the zones sharded through etcd, which the file's zone routes override. */
+	if (ctl->etcd_set != NULL &&
+	    conf_add_shard_keys(&c, (const char *const *)ctl->etcd_set->shard_ids,
+				(const char *const *)ctl->etcd_set->shard_values,
+				ctl->etcd_set->nshard) != DR_EOK) {
+		snprintf(err, len, "out of memory");
+		conf_deinit(&c);
+		return NULL;
+	}
 	pthread_mutex_lock(&ctl->reg.lock);
 	snap = snapshot_build(&c, &ctl->reg, ctl->router.snap, gen, err, len);
 	conf_deinit(&c);

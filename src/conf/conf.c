@@ -208,13 +208,23 @@ int conf_init(struct conf *c)
 	return DR_EOK;
 }
 
+static void route_free(struct conf_route *r)
+{
+	free(r->pattern);
+	free(r->backends);
+	conf_acl_free(&r->acl);
+	conf_shards_free(r);
+}
+
+void conf_route_remove_last(struct conf *c)
+{
+	route_free(&c->routes[--c->nroutes]);
+}
+
 void conf_deinit(struct conf *c)
 {
 	for (size_t i = 0; i < c->nroutes; i++) {
-		free(c->routes[i].pattern);
-		free(c->routes[i].backends);
-		conf_acl_free(&c->routes[i].acl);
-		conf_shards_free(&c->routes[i]);
+		route_free(&c->routes[i]);
 	}
 	conf_acl_free(&c->acl);
 	free(c->routes);
@@ -348,16 +358,21 @@ struct conf_route *conf_route_add(struct conf *c)
 	return r;
 }
 
-int conf_route_add_backend(struct conf_route *r, const char *name)
+int conf_names_append(char (**names)[CONF_NAME_MAX], size_t *n, const char *name)
 {
-	char(*grown)[CONF_NAME_MAX] = realloc(r->backends, (r->nbackends + 1) * sizeof(*grown));
+	char(*grown)[CONF_NAME_MAX] = realloc(*names, (*n + 1) * sizeof(*grown));
 
 	if (grown == NULL) {
 		return DR_ENOMEM;
 	}
-	r->backends = grown;
-	snprintf(grown[r->nbackends++], CONF_NAME_MAX, "%s", name);
+	*names = grown;
+	snprintf(grown[(*n)++], CONF_NAME_MAX, "%s", name);
 	return DR_EOK;
+}
+
+int conf_route_add_backend(struct conf_route *r, const char *name)
+{
+	return conf_names_append(&r->backends, &r->nbackends, name);
 }
 
 static struct conf_backend *backend_by_name(struct conf *c, const char *name)

@@ -311,6 +311,9 @@ struct conf_backend *conf_backend_add(struct conf *c);
 struct conf_route *conf_route_add(struct conf *c);
 int conf_route_add_backend(struct conf_route *r, const char *name);
 
+/* Append <name> to the list <names> of <n> (heap). DR_EOK or DR_ENOMEM. */
+int conf_names_append(char (**names)[CONF_NAME_MAX], size_t *n, const char *name);
+
 /* Parse a health query "NAME [CLASS] TYPE" (class IN or CH, type A, AAAA, NS, SOA, TXT, ...)
  * into <h>. Returns DR_EOK or DR_EINVAL. */
 int conf_parse_health_query(const char *text, struct conf_health *h);
@@ -327,6 +330,39 @@ int conf_parse_duration(const char *s, uint32_t *ms);
  * base32hex prefixes; known backends, each in one shard), freeing, and the deep copy
  * (DR_EOK or DR_ENOMEM; <dst> then holds what was copied, for conf_shards_free). */
 int conf_validate_shards(const struct conf *c, const struct conf_route *r, char *err, size_t len);
+
+/* The parts of a shard, from text: its start (a name, or a base32hex prefix for an nsec3
+ * route, "0"-"9" being both), its probe ("NAME TYPE", class IN), and an nsec3 route's salt
+ * (hex, or "-" for none). DR_EOK or DR_EINVAL. */
+int conf_shard_from(struct conf_shard *sh, const char *text);
+int conf_shard_probe(struct conf_shard *sh, const char *text);
+int conf_nsec3_salt(struct conf_nsec3 *p, const char *text);
+
+/* The starts of <r>'s shards checked as conf_validate does, and a backend added to <sh>. */
+int conf_shards_check_starts(const struct conf *c, const struct conf_route *r, char *err,
+			     size_t len);
+int conf_shard_add_backend(struct conf_shard *sh, const char *name);
+
+/* Sharded zones from etcd (conf/etcd_shards.c). Ids (keys less the prefix) starting with '_'
+ * are reserved: conf_shard_key tells them. conf_shard_key_check checks one such key and its
+ * value, as it arrives: "_shards/<zone>/map" holds the route as JSON ({"shards": [{"from",
+ * "probe"}...], "nsec3": {...}, "serial": N}), "_shards/<zone>/<index>/<id>" the address
+ * ip:port of a backend serving shard <index>. conf_add_shard_keys adds to <c> a route for each
+ * zone with a map among the <n> checked keys, with the backends registered for it (named by
+ * address, unless the file has one there); a registration that does not fit the map is left
+ * out with a log line. DR_EOK or DR_ENOMEM. */
+bool conf_shard_key(const char *id);
+int conf_shard_key_check(const char *id, const char *value, char *err, size_t len);
+int conf_add_shard_keys(struct conf *c, const char *const *ids, const char *const *values,
+			size_t n);
+
+/* The backend at address <sa>: the configured one there, or a new one named by the address
+ * with the global health settings (as entries get). NULL when out of memory; the pointer
+ * lasts until the next backend is added. */
+const struct conf_backend *conf_backend_at(struct conf *c, const union sockaddr_any *sa);
+
+/* Drop the last route added (a parser that found it bad after conf_route_add). */
+void conf_route_remove_last(struct conf *c);
 void conf_shards_free(struct conf_route *r);
 int conf_shards_copy(struct conf_route *dst, const struct conf_route *src);
 

@@ -75,6 +75,29 @@ static int parse_entry(const char *entry, union sockaddr_any *sa, const char **p
 	return DR_EOK;
 }
 
+/* A backend learnt from an entry: named by its address, with the global health settings. */
+static struct conf_backend *backend_new_at(struct conf *c, const union sockaddr_any *sa)
+{
+	struct conf_backend *be = conf_backend_add(c);
+
+	if (be != NULL) {
+		sockaddr_format(sa, be->name, sizeof(be->name));
+		be->addr = *sa;
+		be->health = c->health;
+	}
+	return be;
+}
+
+const struct conf_backend *conf_backend_at(struct conf *c, const union sockaddr_any *sa)
+{
+	for (size_t i = 0; i < c->nbackends; i++) {
+		if (sockaddr_equal(&c->backends[i].addr, sa)) {
+			return &c->backends[i]; /* one address is one backend */
+		}
+	}
+	return backend_new_at(c, sa);
+}
+
 static int add_indexed(struct conf *c, struct entry_index *ix, const char *entry,
 		       enum conf_source source, char *err, size_t len)
 {
@@ -96,14 +119,11 @@ static int add_indexed(struct conf *c, struct entry_index *ix, const char *entry
 		 * settings (one address is one backend). */
 		name = c->backends[value_pos(v)].name;
 	} else {
-		struct conf_backend *be = conf_backend_add(c);
+		struct conf_backend *be = backend_new_at(c, &sa);
 		if (be == NULL ||
 		    strmap_put(&ix->backends, addr, pos_value(c->nbackends - 1)) != DR_EOK) {
 			return DR_ENOMEM;
 		}
-		snprintf(be->name, sizeof(be->name), "%s", addr);
-		be->addr = sa;
-		be->health = c->health; /* entries take the global health settings */
 		name = be->name;
 	}
 	v = strmap_get(&ix->routes, pattern);

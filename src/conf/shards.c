@@ -7,10 +7,90 @@
 #include "common/err.h"
 #include "conf/conf.h"
 
-/* "FILE:LINE: " before a problem found at <line>. */
+/* "FILE:LINE: " before a problem found at <line>; nothing for a route from etcd (line 0). */
 static int at(const struct conf *c, int line, char *err, size_t len)
 {
+	if (line <= 0) {
+		err[0] = '\0';
+		return 0;
+	}
 	return snprintf(err, len, "%s:%d: ", c->file ? c->file : "-", line);
+}
+
+static bool base32hex_prefix(const char *t)
+{
+	size_t n = strlen(t);
+
+	if (n == 0 || n > CONF_SHARD_PREFIX_MAX) {
+		return false;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char c = t[i];
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'v') || (c >= 'A' && c <= 'V'))) {
+			return false;
+		}
+	}
+	return true;
+}
+
+/* `from` is read both ways, as the route's nsec3 key may come after its shards:
+ * conf_validate then wants the one the route uses. */
+int conf_shard_from(struct conf_shard *sh, const char *text)
+{
+	int n = wire_name_from_text(text, sh->from);
+
+	sh->from_len = n > 0 ? (unsigned)n : 0;
+	if (base32hex_prefix(text)) {
+		for (size_t i = 0; text[i] != '\0'; i++) {
+			char c = text[i];
+			sh->prefix[i] = (char)(c >= 'A' && c <= 'V' ? c + ('a' - 'A') : c);
+		}
+	}
+	return sh->from_len == 0 && sh->prefix[0] == '\0' ? DR_EINVAL : DR_EOK;
+}
+
+int conf_shard_probe(struct conf_shard *sh, const char *text)
+{
+	struct conf_health h;
+
+	if (conf_parse_health_query(text, &h) != DR_EOK || h.qclass != WIRE_CLASS_IN) {
+		return DR_EINVAL;
+	}
+	memcpy(sh->probe, h.qname, sizeof(sh->probe));
+	sh->probe_type = h.qtype;
+	return DR_EOK;
+}
+
+static int hex_value(char c)
+{
+	if (c >= '0' && c <= '9') {
+		return c - '0';
+	}
+	if (c >= 'a' && c <= 'f') {
+		return c - 'a' + 10;
+	}
+	if (c >= 'A' && c <= 'F') {
+		return c - 'A' + 10;
+	}
+	return -1;
+}
+
+int conf_nsec3_salt(struct conf_nsec3 *p, const char *text)
+{
+	size_t n = strcmp(text, "-") == 0 ? 0 : strlen(text);
+
+	if (n % 2 != 0 || n / 2 > sizeof(p->salt)) {
+		return DR_EINVAL;
+	}
+	for (size_t i = 0; i < n / 2; i++) {
+		int hi = hex_value(text[2 * i]), lo = hex_value(text[2 * i + 1]);
+		if (hi < 0 || lo < 0) {
+			return DR_EINVAL;
+		}
+		p->salt[i] = (uint8_t)(hi << 4 | lo);
+	}
+	p->salt_len = (uint8_t)(n / 2);
+	return DR_EOK;
 }
 
 static bool known_backend(const struct conf *c, const char *name)
@@ -123,6 +203,23 @@ static int check_backends(const struct conf *c, const struct conf_route *r, size
 		}
 	}
 	return DR_EOK;
+}
+
+int conf_shards_check_starts(const struct conf *c, const struct conf_route *r, char *err,
+			     size_t len)
+{
+	for (size_t i = 0; i < r->nshards; i++) {
+		int rc = check_start(c, r, i, err, len);
+		if (rc != DR_EOK) {
+			return rc;
+		}
+	}
+	return DR_EOK;
+}
+
+int conf_shard_add_backend(struct conf_shard *sh, const char *name)
+{
+	return conf_names_append(&sh->backends, &sh->nbackends, name);
 }
 
 int conf_validate_shards(const struct conf *c, const struct conf_route *r, char *err, size_t len)

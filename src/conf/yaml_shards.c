@@ -7,44 +7,16 @@
 #include "common/err.h"
 #include "conf/yaml_util.h"
 
-static bool base32hex_prefix(const char *t)
-{
-	size_t n = strlen(t);
-
-	if (n == 0 || n > CONF_SHARD_PREFIX_MAX) {
-		return false;
-	}
-	for (size_t i = 0; i < n; i++) {
-		char c = t[i];
-		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'v') || (c >= 'A' && c <= 'V'))) {
-			return false;
-		}
-	}
-	return true;
-}
-
-/* `from` is read both ways, as the route's nsec3 key may come after its shards:
- * conf_validate then wants the one the route uses. */
 static int shard_from(struct yctx *y, yaml_node_t *v, void *obj)
 {
 	struct conf_shard *sh = obj;
-	const char *t;
-	int n;
 
 	if (yaml_want_scalar(y, v, "a shard's from") != DR_EOK) {
 		return DR_ECONF;
 	}
-	t = yaml_scalar(v);
-	n = wire_name_from_text(t, sh->from);
-	sh->from_len = n > 0 ? (unsigned)n : 0;
-	if (base32hex_prefix(t)) {
-		for (size_t i = 0; t[i] != '\0'; i++) {
-			sh->prefix[i] =
-				(char)(t[i] >= 'A' && t[i] <= 'V' ? t[i] + ('a' - 'A') : t[i]);
-		}
-	}
-	if (sh->from_len == 0 && sh->prefix[0] == '\0') {
-		return yaml_fail(y, v, "bad shard from '%s' (a name, or a base32hex prefix)", t);
+	if (conf_shard_from(sh, yaml_scalar(v)) != DR_EOK) {
+		return yaml_fail(y, v, "bad shard from '%s' (a name, or a base32hex prefix)",
+				 yaml_scalar(v));
 	}
 	return DR_EOK;
 }
@@ -59,34 +31,25 @@ static int shard_backends(struct yctx *y, yaml_node_t *v, void *obj)
 	for (yaml_node_item_t *i = v->data.sequence.items.start; i < v->data.sequence.items.top;
 	     i++) {
 		yaml_node_t *item = yaml_node(y, *i);
-		char(*grown)[CONF_NAME_MAX];
 		if (yaml_want_scalar(y, item, "a backend name") != DR_EOK) {
 			return DR_ECONF;
 		}
-		grown = realloc(sh->backends, (sh->nbackends + 1) * sizeof(*grown));
-		if (grown == NULL) {
+		if (conf_shard_add_backend(sh, yaml_scalar(item)) != DR_EOK) {
 			return DR_ENOMEM;
 		}
-		sh->backends = grown;
-		snprintf(grown[sh->nbackends++], CONF_NAME_MAX, "%s", yaml_scalar(item));
 	}
 	return DR_EOK;
 }
 
 static int shard_probe(struct yctx *y, yaml_node_t *v, void *obj)
 {
-	struct conf_shard *sh = obj;
-	struct conf_health h;
-
 	if (yaml_want_scalar(y, v, "a shard's probe") != DR_EOK) {
 		return DR_ECONF;
 	}
-	if (conf_parse_health_query(yaml_scalar(v), &h) != DR_EOK || h.qclass != WIRE_CLASS_IN) {
+	if (conf_shard_probe(obj, yaml_scalar(v)) != DR_EOK) {
 		return yaml_fail(y, v, "bad shard probe '%s' (NAME TYPE, like \"www.example. A\")",
 				 yaml_scalar(v));
 	}
-	memcpy(sh->probe, h.qname, sizeof(sh->probe));
-	sh->probe_type = h.qtype;
 	return DR_EOK;
 }
 
@@ -154,43 +117,14 @@ static int nsec3_iterations(struct yctx *y, yaml_node_t *v, void *obj)
 	return rc;
 }
 
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9') {
-		return c - '0';
-	}
-	if (c >= 'a' && c <= 'f') {
-		return c - 'a' + 10;
-	}
-	if (c >= 'A' && c <= 'F') {
-		return c - 'A' + 10;
-	}
-	return -1;
-}
-
-/* The salt as NSEC3PARAM's presentation shows it: hex, or "-" (or "") for none. */
 static int nsec3_salt(struct yctx *y, yaml_node_t *v, void *obj)
 {
-	struct conf_nsec3 *p = obj;
-	const char *t;
-	size_t n;
-
 	if (yaml_want_scalar(y, v, "nsec3 salt") != DR_EOK) {
 		return DR_ECONF;
 	}
-	t = yaml_scalar(v);
-	n = strcmp(t, "-") == 0 ? 0 : strlen(t);
-	if (n % 2 != 0 || n / 2 > sizeof(p->salt)) {
+	if (conf_nsec3_salt(obj, yaml_scalar(v)) != DR_EOK) {
 		return yaml_fail(y, v, "nsec3 salt must be hex (up to 255 bytes) or \"-\"");
 	}
-	for (size_t i = 0; i < n / 2; i++) {
-		int hi = hex_value(t[2 * i]), lo = hex_value(t[2 * i + 1]);
-		if (hi < 0 || lo < 0) {
-			return yaml_fail(y, v, "nsec3 salt must be hex (up to 255 bytes) or \"-\"");
-		}
-		p->salt[i] = (uint8_t)(hi << 4 | lo);
-	}
-	p->salt_len = (uint8_t)(n / 2);
 	return DR_EOK;
 }
 

@@ -76,7 +76,7 @@ static void publish(struct etcd *e)
 		return;
 	}
 	atomic_store(&e->pub_revision, e->keys.revision);
-	atomic_store(&e->pub_keys, s->n);
+	atomic_store(&e->pub_keys, s->n + s->nshard);
 	atomic_store(&e->pub_invalid, invalid);
 	pthread_mutex_lock(&e->lock);
 	etcd_set_free(e->pending);
@@ -472,6 +472,7 @@ struct etcd *etcd_new(const struct conf_etcd *c, int notify_fd, char *err, size_
 	memcpy(e->tls_auth.username, c->username, sizeof(c->username));
 	memcpy(e->tls_auth.password, c->password, sizeof(c->password));
 	snprintf(e->prefix, sizeof(e->prefix), "%s", c->prefix);
+	e->keys.prefix_len = strlen(e->prefix);
 	for (size_t i = 0; i < c->nendpoints; i++) {
 		size_t l = strlen(c->endpoints[i]);
 		e->endpoints[i] = strdup(c->endpoints[i]);

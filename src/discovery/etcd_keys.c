@@ -25,8 +25,14 @@ void etcd_set_free(struct etcd_set *s)
 		free(s->keys[i]);
 		free(s->values[i]);
 	}
+	for (size_t i = 0; i < s->nshard; i++) {
+		free(s->shard_ids[i]);
+		free(s->shard_values[i]);
+	}
 	free(s->keys);
 	free(s->values);
+	free(s->shard_ids);
+	free(s->shard_values);
 	free(s);
 }
 
@@ -76,14 +82,24 @@ static void kv_delete(struct etcd_keys *k, const char *key)
 	k->n--;
 }
 
-/* Set <key> to <value> (both taken), or to "skipped" when the value is not a valid entry. */
+/* <key> less the prefix. */
+static const char *key_id(const struct etcd_keys *k, const char *key)
+{
+	return strlen(key) >= k->prefix_len ? key + k->prefix_len : key;
+}
+
+/* Set <key> to <value> (both taken), or to "skipped" when the value is not a valid entry (or
+ * reserved key). */
 static int kv_put(struct etcd_keys *k, char *key, char *value)
 {
 	char why[CONF_ERR_LEN];
 	bool found;
 	size_t i;
 
-	if (conf_entry_check(value, why, sizeof(why)) != DR_EOK) {
+	const char *id = key_id(k, key);
+
+	if ((conf_shard_key(id) ? conf_shard_key_check(id, value, why, sizeof(why))
+				: conf_entry_check(value, why, sizeof(why))) != DR_EOK) {
 		log_warn("etcd", "key %s skipped: %s", key, why);
 		free(value);
 		value = NULL;
@@ -264,30 +280,47 @@ void etcd_keys_apply_watch(struct etcd_keys *k, const char *text, size_t len,
 	json_decref(root);
 }
 
+/* Append <a> and <b> (copied) to the lists <as> and <bs> of <*n>. */
+static int set_add(char **as, char **bs, size_t *n, const char *a, const char *b)
+{
+	as[*n] = strdup(a);
+	bs[*n] = strdup(b);
+	if (as[*n] == NULL || bs[*n] == NULL) {
+		free(as[*n]);
+		free(bs[*n]);
+		return DR_ENOMEM;
+	}
+	(*n)++;
+	return DR_EOK;
+}
+
 struct etcd_set *etcd_keys_set(const struct etcd_keys *k, uint64_t *invalid)
 {
 	struct etcd_set *s = calloc(1, sizeof(*s));
 
 	*invalid = 0;
 	if (s == NULL || (s->keys = calloc(k->n + 1, sizeof(char *))) == NULL ||
-	    (s->values = calloc(k->n + 1, sizeof(char *))) == NULL) {
+	    (s->values = calloc(k->n + 1, sizeof(char *))) == NULL ||
+	    (s->shard_ids = calloc(k->n + 1, sizeof(char *))) == NULL ||
+	    (s->shard_values = calloc(k->n + 1, sizeof(char *))) == NULL) {
 		etcd_set_free(s);
 		return NULL;
 	}
 	for (size_t i = 0; i < k->n; i++) {
+		const char *id = key_id(k, k->kvs[i].key);
+		int rc;
 		if (k->kvs[i].value == NULL) {
 			(*invalid)++;
 			continue;
 		}
-		s->keys[s->n] = strdup(k->kvs[i].key);
-		s->values[s->n] = strdup(k->kvs[i].value);
-		if (s->keys[s->n] == NULL || s->values[s->n] == NULL) {
-			free(s->keys[s->n]);
-			free(s->values[s->n]);
+		rc = conf_shard_key(id)
+			     ? set_add(s->shard_ids, s->shard_values, &s->nshard, id,
+				       k->kvs[i].value)
+			     : set_add(s->keys, s->values, &s->n, k->kvs[i].key, k->kvs[i].value);
+		if (rc != DR_EOK) {
 			etcd_set_free(s);
 			return NULL;
 		}
-		s->n++;
 	}
 	return s;
 }

@@ -11,11 +11,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The valid entries under the prefix, in key order. */
+/* The valid entries under the prefix, in key order, and apart from them the valid reserved
+ * keys (sharded zones), by id (the key less the prefix). */
 struct etcd_set {
 	char **keys;
 	char **values; /* "ip:port,regexp", checked with conf_entry_check */
 	size_t n;
+	char **shard_ids;
+	char **shard_values; /* checked with conf_shard_key_check */
+	size_t nshard;
 };
 
 void etcd_set_free(struct etcd_set *s);
@@ -25,11 +29,13 @@ struct etcd_kv {
 	char *value; /* NULL: the value was not a valid entry (logged once, counted) */
 };
 
-/* Every key seen under the prefix, sorted by key (strcmp). Zero-initialised is empty. */
+/* Every key seen under the prefix, sorted by key (strcmp). Zero-initialised is empty; set
+ * <prefix_len> to tell the reserved ids (starting with '_' after the prefix) from entries. */
 struct etcd_keys {
 	struct etcd_kv *kvs;
 	size_t n, cap;
 	uint64_t revision; /* of the data held */
+	size_t prefix_len;
 };
 
 void etcd_keys_deinit(struct etcd_keys *k);
