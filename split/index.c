@@ -92,6 +92,9 @@ static int target_offset(uint16_t type, uint8_t *kind)
 	case KNOT_RRTYPE_CNAME:
 		*kind = REF_CNAME;
 		return 0;
+	case KNOT_RRTYPE_DNAME:
+		*kind = REF_DNAME;
+		return 0;
 	case KNOT_RRTYPE_MX:
 	case KNOT_RRTYPE_SVCB:
 	case KNOT_RRTYPE_HTTPS:

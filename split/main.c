@@ -16,7 +16,8 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: dnsrouter-split ZONEFILE -o DIR (--shards N | --cuts FILE) [--origin ZONE]\n"
 		"                       [--mode auto|canonical|nsec3] [--balance bytes|names]\n"
-		"                       [--rest LABEL,...] [--backend-prefix NAME] [--check]\n"
+		"                       [--rest LABEL,...] [--backend-prefix NAME] [--max-copy N]\n"
+		"                       [--check]\n"
 		"exit: 0 ok, 1 usage or I/O, 2 cannot split as asked, 3 --check failed\n");
 }
 
@@ -57,7 +58,17 @@ static int prefix_ok(const char *p)
 	return 1;
 }
 
-enum { O_SHARDS = 256, O_CUTS, O_ORIGIN, O_MODE, O_BALANCE, O_REST, O_PREFIX, O_CHECK };
+enum {
+	O_SHARDS = 256,
+	O_CUTS,
+	O_ORIGIN,
+	O_MODE,
+	O_BALANCE,
+	O_REST,
+	O_PREFIX,
+	O_CHECK,
+	O_MAX_COPY,
+};
 
 static int parse_args(int argc, char **argv, struct options *o, int *mode_req)
 {
@@ -70,6 +81,7 @@ static int parse_args(int argc, char **argv, struct options *o, int *mode_req)
 		{"rest", required_argument, NULL, O_REST},
 		{"backend-prefix", required_argument, NULL, O_PREFIX},
 		{"check", no_argument, NULL, O_CHECK},
+		{"max-copy", required_argument, NULL, O_MAX_COPY},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -125,6 +137,15 @@ static int parse_args(int argc, char **argv, struct options *o, int *mode_req)
 			break;
 		case O_CHECK:
 			o->check = 1;
+			break;
+		case O_MAX_COPY:
+			errno = 0;
+			n = strtoul(optarg, &end, 10);
+			if (errno || *end || optarg[0] < '0' || optarg[0] > '9') {
+				fprintf(stderr, "--max-copy: a number of names\n");
+				return -1;
+			}
+			o->max_copy = n;
 			break;
 		case 'h':
 			usage(stdout);
@@ -219,7 +240,7 @@ static int run(struct options *o, int mode_req)
 		goto out;
 	}
 	for (size_t i = 0; i < c.n; i++) {
-		ret = rules_compute(&cs[i], &ix, &c, i);
+		ret = rules_compute(&cs[i], &ix, &c, i, o->max_copy);
 		if (ret != SPLIT_EXIT_OK) {
 			goto out;
 		}
@@ -255,7 +276,7 @@ out:
 
 int main(int argc, char **argv)
 {
-	struct options o = {.by_bytes = 1};
+	struct options o = {.by_bytes = 1, .max_copy = SPLIT_MAX_COPY};
 	int mode_req = 'a';
 
 	if (parse_args(argc, argv, &o, &mode_req) != 0) {

@@ -21,10 +21,11 @@ struct work {
 	const struct cuts *c;
 	struct copyset *cs;
 	size_t shard;
-	size_t lo, hi;  /* the range's nodes: [lo, hi) */
+	size_t lo, hi; /* the range's nodes: [lo, hi) */
+	size_t max_copy;
 	uint64_t *todo; /* nodes whose copied RRsets' targets still need the closure */
 	size_t n_todo, cap_todo;
-	int err;
+	int err; /* -1: out of memory; else an exit code, said */
 };
 
 static uint64_t hash(uint64_t x)
@@ -278,6 +279,37 @@ static void closure_target(struct work *w, const uint8_t *t, int kind)
 	witness(w, index_name(ix, (size_t)ce), R_CLOSURE);
 }
 
+/* The target <t> of the DNAME at node <owner>: a query below the owner gets a CNAME into the
+ * target's subtree, which the backend follows, so the shard holding the owner needs the
+ * target as a CNAME target, and every name of its subtree with its NSEC (the proofs of names
+ * below it that do not exist). */
+static void dname_target(struct work *w, size_t owner, const uint8_t *t)
+{
+	const struct index *ix = w->ix;
+	size_t first = index_lower(ix, t), n = 0;
+
+	if (!name_is_below(t, ix->apex)) {
+		return;
+	}
+	closure_target(w, t, REF_CNAME);
+	while (first + n < ix->n_nodes && name_is_below(index_name(ix, first + n), t)) {
+		n++;
+	}
+	if (n > w->max_copy) {
+		char txt[KNOT_DNAME_TXT_MAXLEN + 1] = "?";
+		(void)name_to_text(index_name(ix, owner), txt, sizeof(txt));
+		fprintf(stderr,
+			"line %u: the DNAME at %s points at a subtree of %zu names, more than "
+			"--max-copy %zu\n",
+			ix->nodes[owner].line, txt, n, w->max_copy);
+		w->err = SPLIT_EXIT_CANNOT;
+		return;
+	}
+	for (size_t i = first; i < first + n && !w->err; i++) {
+		add(w, (long)i, C_ALL, R_CLOSURE);
+	}
+}
+
 /* The targets of node <i>'s RRsets that <mask> covers. */
 static void closure_node(struct work *w, size_t i, unsigned mask)
 {
@@ -294,7 +326,12 @@ static void closure_node(struct work *w, size_t i, unsigned mask)
 	}
 	for (; lo < ix->n_refs && ix->refs[lo].owner == i && !w->err; lo++) {
 		const struct ref *r = &ix->refs[lo];
-		if (copy_covers(mask, r->type)) {
+		if (!copy_covers(mask, r->type)) {
+			continue;
+		}
+		if (r->kind == REF_DNAME) {
+			dname_target(w, i, ix->arena + r->target);
+		} else {
 			closure_target(w, ix->arena + r->target, r->kind);
 		}
 	}
@@ -321,9 +358,10 @@ static void cut_proofs(struct work *w, const uint8_t *n, int boundary)
 	}
 }
 
-int rules_compute(struct copyset *cs, const struct index *ix, const struct cuts *c, size_t shard)
+int rules_compute(struct copyset *cs, const struct index *ix, const struct cuts *c, size_t shard,
+		  size_t max_copy)
 {
-	struct work w = {.ix = ix, .c = c, .cs = cs, .shard = shard};
+	struct work w = {.ix = ix, .c = c, .cs = cs, .shard = shard, .max_copy = max_copy};
 
 	if (c->hashed) {
 		nsec3_items(&w);
@@ -362,9 +400,9 @@ fixpoint:
 		closure_node(&w, (size_t)i, s->mask);
 	}
 	free(w.todo);
-	if (w.err) {
+	if (w.err == -1) {
 		fprintf(stderr, "out of memory computing shard %zu\n", shard);
 		return SPLIT_EXIT_USAGE;
 	}
-	return SPLIT_EXIT_OK;
+	return w.err ? w.err : SPLIT_EXIT_OK;
 }

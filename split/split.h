@@ -50,10 +50,11 @@ struct node {
 	uint16_t probe; /* a type fit to probe the node (0: none) */
 };
 
-/* A name a record points at: additional-section (MX, SRV, NS, SVCB/HTTPS) or CNAME. */
+/* A name a record points at: additional-section (MX, SRV, NS, SVCB/HTTPS), CNAME or DNAME. */
 enum ref_kind {
 	REF_ADDR = 0,
 	REF_CNAME = 1,
+	REF_DNAME = 2,
 };
 
 struct ref {
@@ -184,7 +185,11 @@ struct copyset {
 	size_t cap, used;
 };
 
-int rules_compute(struct copyset *cs, const struct index *ix, const struct cuts *c, size_t shard);
+/* The copies of <shard>. A DNAME's in-zone target subtree is copied whole (an answer below the
+ * DNAME follows the synthesized CNAME into it): more than <max_copy> names is exit 2. */
+#define SPLIT_MAX_COPY 10000
+int rules_compute(struct copyset *cs, const struct index *ix, const struct cuts *c, size_t shard,
+		  size_t max_copy);
 /* The copy of node <i> in <cs>, or NULL. */
 const struct copy *copyset_get(const struct copyset *cs, uint64_t i);
 void copyset_free(struct copyset *cs);
@@ -203,6 +208,7 @@ struct shard_out {
 struct options {
 	const char *zonefile, *outdir, *cutsfile, *origin, *prefix, *rest;
 	size_t shards;
+	size_t max_copy; /* names of a DNAME target subtree a shard may copy */
 	int by_bytes, check, mode;
 };
 

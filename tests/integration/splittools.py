@@ -228,6 +228,7 @@ def queries(zone, froms, seed=4034, randoms=60):
                 "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789-") for _ in range(
                     rng.randint(1, 8))).strip("-") or "q" for _ in range(k)]
         out.append((".".join(labs) + "." + zone.origin, rng.choice(["A", "TXT", "MX", "AAAA"])))
+    out += getattr(zone, "extra_queries", [])
     seen, uniq = set(), []
     for q in out:
         key = (q[0].lower(), q[1])

@@ -42,8 +42,8 @@ def zones(tmp_path_factory):
     keys = zonegen.make_keys(d / "keys")
     out = {}
     for variant, wild, nsec3 in (("plain", False, False), ("apexwild", True, False),
-                                 ("nsec3", True, True)):
-        z = zonegen.Zone(seed=13, apex_wild=wild)
+                                 ("nsec3", True, True), ("dname", False, False)):
+        z = zonegen.Zone(seed=13, apex_wild=wild, dname=variant == "dname")
         src = d / ("%s.zone" % variant)
         src.write_text(z.text())
         out[variant] = (z, zonegen.sign(src, keys, d / ("%s.zone.signed" % variant), nsec3))
@@ -160,6 +160,41 @@ def test_twelve_shards_awkward_cuts_and_negative_control(zones, tmp_path):
         dep.stop()
 
 
+def test_dname_target_subtree_copied(zones, tmp_path):
+    """olddept. DNAME newdept.: cut between them, the shard of olddept. copies newdept.'s
+    subtree, since an answer below the DNAME follows the synthesized CNAME into it; every
+    answer (below both DNAMEs too) is the reference's. Without one copied name the
+    comparison fails; with --max-copy below the subtree's size the split is refused."""
+    zone, signed = zones["dname"]
+    cuts = tmp_path / "cuts.txt"
+    cuts.write_text("host40.example.\no.example.\n")
+    out, _ = split(tmp_path, signed, "--cuts", cuts)
+    dep = Deployment(tmp_path, signed, out).start()
+    try:
+        assert dep.froms == ["example.", "host40.example.", "o.example."], dep.froms
+        assert st.shard_of(dep.froms, "newdept.example.") == 1
+        assert st.shard_of(dep.froms, "olddept.example.") == 2
+        n = assert_identical(dep, zone)
+        print("DNAME across shards: %s compared, 0 differ" % n)
+
+        f = out / "example.shard2.zone"
+        lines = f.read_text().splitlines(keepends=True)
+        keep = [ln for ln in lines if not ln.lower().startswith("host1.newdept.example.")]
+        assert len(lines) - len(keep) >= 2, "host1.newdept. not copied into %s" % f
+        f.write_text("".join(keep))
+        dep.restart_shard(2)
+        bad, compared = st.compare(st.queries(zone, dep.froms), dep.ref.port, dep.port_of)
+        assert any(b[0].lower() == "host1.olddept.example." for b in bad), \
+            "the comparison passed without the copied DNAME target"
+    finally:
+        dep.stop()
+    p = st.run_split([signed, "-o", tmp_path / "o2", "--cuts", cuts, "--max-copy", "5"],
+                     check=False)
+    assert p.returncode == 2, p.stderr
+    assert re.search(r"line \d+: the DNAME at olddept\.example\. points at a subtree of "
+                     r"\d+ names, more than --max-copy 5", p.stderr), p.stderr
+
+
 def test_nsec3_canonical_whole_chain(zones, tmp_path):
     """NSEC3 zone, canonical ranges: every shard carries the whole chain (sharding.md §3 B1)."""
     zone, signed = zones["nsec3"]
@@ -175,14 +210,19 @@ def test_nsec3_canonical_whole_chain(zones, tmp_path):
         dep.stop()
 
 
-def test_nsec3_hash_ranges_with_rest_shard(tmp_path):
+@pytest.mark.parametrize("opt_out", [False, True], ids=["all-delegations", "opt-out"])
+def test_nsec3_hash_ranges_with_rest_shard(tmp_path, opt_out):
     """A delegation-only zone (tld.) in NSEC3 hash ranges plus a rest shard (sharding.md §3 B2),
-    routed by the hash of the label below the apex, then through dnsrouter's nsec3 route."""
+    routed by the hash of the label below the apex, then through dnsrouter's nsec3 route. With
+    opt-out, the insecure delegations have no NSEC3 of their own: their referrals carry the
+    covering NSEC3 of the opt-out span."""
     zone = zonegen.TldZone(seed=13)
     src = tmp_path / "tld.zone"
     src.write_text(zone.text())
     signed = zonegen.sign(src, zonegen.make_keys(tmp_path / "keys"), tmp_path / "tld.signed",
-                          nsec3=True, origin="tld.")
+                          nsec3=True, origin="tld.", opt_out=opt_out)
+    if opt_out:
+        assert any("\tNSEC3\t1 1 0 " in ln for ln in open(signed)), "not signed with opt-out"
     p = st.run_split([signed, "-o", tmp_path / "bad", "--shards", "4", "--mode", "nsec3"],
                      check=False)
     assert p.returncode == 2 and "nic.tld. is not a delegation" in p.stderr, p.stderr

@@ -6,7 +6,8 @@
 # non-terminals, delegations with and without DS, in-bailiwick and sibling glue, out-of-zone NS,
 # a delegation below an ENT and one 5 labels deep, CNAME chains across subtrees and to missing,
 # wildcard, ENT, delegated and out-of-zone targets, MX/SRV targets in other subtrees, and the
-# labels `\(bang`, `-dash`, `0`, `_dmarc`, `Mixed-Case`. No raw `! # $ % &` (Knot rejects them
+# labels `\(bang`, `-dash`, `0`, `_dmarc`, `Mixed-Case`; in the `dname` variant a DNAME into a
+# subtree and one to a name that does not exist. No raw `! # $ % &` (Knot rejects them
 # unescaped as the signers write them).
 
 import base64
@@ -23,13 +24,16 @@ EXPIRATION = "20360101000000"
 class Zone:
     """The records as (owner, type, rdata) text, owners absolute."""
 
-    def __init__(self, seed=13, apex_wild=False, hosts=80, delegations=27):
+    def __init__(self, seed=13, apex_wild=False, hosts=80, delegations=27, dname=False):
         self.rng = random.Random(seed)
         self.origin = getattr(self, "origin", ORIGIN)
         self.rrs = []
         self.ents = set()
         self.delegs = []
+        self.extra_queries = []    # names the owners and ENTs do not give (below a DNAME)
         self._build(apex_wild, hosts, delegations)
+        if dname:
+            self._dnames()
 
     def add(self, owner, rtype, rdata):
         self.rrs.append((owner, rtype, rdata))
@@ -135,6 +139,26 @@ class Zone:
         add("_xmpp._tcp.chat." + z, "SRV", "5 0 5222 Mixed-Case." + z)
         self.ents.update(["_tcp." + z, "_udp." + z, "_tcp.chat." + z, "chat." + z])
 
+    def _dnames(self):
+        """olddept. DNAME newdept. (a subtree with hosts, a wildcard, an MX, an ENT) and
+        gone. DNAME to a name that does not exist; queries below both."""
+        z = self.origin
+        add = self.add
+        add("olddept." + z, "DNAME", "newdept." + z)
+        add("newdept." + z, "TXT", '"the new department"')
+        for i in range(6):
+            add("host%d.newdept.%s" % (i, z), "A", "192.0.2.%d" % (200 + i))
+        add("*.wild.newdept." + z, "TXT", '"wild in the new department"')
+        add("mail.newdept." + z, "MX", "10 host70." + z)
+        add("x.ent9.newdept." + z, "A", "192.0.2.210")
+        add("gone." + z, "DNAME", "vanished." + z)
+        self.ents.update(["wild.newdept." + z, "ent9.newdept." + z])
+        below = [("", "DNAME"), ("", "A"), ("host1.", "A"), ("host5.", "AAAA"),
+                 ("nothere.", "A"), ("foo.wild.", "TXT"), ("wild.", "TXT"), ("mail.", "MX"),
+                 ("ent9.", "A"), ("x.ent9.", "A"), ("a.b.", "A"), ("zz-nx.host2.", "A")]
+        self.extra_queries = [(n + "olddept." + z, t) for n, t in below]
+        self.extra_queries += [("x.gone." + z, "A"), ("a.b.gone." + z, "TXT")]
+
     def text(self):
         lines = ["$TTL 3600"]
         for owner, rtype, rdata in self.rrs:
@@ -167,10 +191,11 @@ def make_keys(keydir, seed=13):
     return [str(base)]
 
 
-def sign(zone_path, keys, out_path, nsec3=False, origin=ORIGIN):
-    """ldns-signzone with NSEC (or NSEC3: SHA-1, 0 iterations, no salt) and fixed validity; the
-    signed file at <out_path>."""
-    extra = ["-n", "-a", "1", "-t", "0"] if nsec3 else []
+def sign(zone_path, keys, out_path, nsec3=False, origin=ORIGIN, opt_out=False):
+    """ldns-signzone with NSEC (or NSEC3: SHA-1, 0 iterations, no salt, with <opt_out> the
+    opt-out flag, so insecure delegations get no NSEC3) and fixed validity; the signed file at
+    <out_path>."""
+    extra = ["-n", "-a", "1", "-t", "0"] + (["-p"] if opt_out else []) if nsec3 else []
     subprocess.run(["ldns-signzone", "-i", INCEPTION, "-e", EXPIRATION, "-o", origin] + extra +
                    ["-f", str(out_path), str(zone_path)] + list(keys),
                    check=True, capture_output=True, timeout=60)
