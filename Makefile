@@ -49,7 +49,7 @@ DEPS_BUILD := gcc make pkg-config libpcre2-dev libyaml-dev liburcu-dev libmicroh
               libcurl4-openssl-dev libjansson-dev libsodium-dev libknot-dev libssl-dev
 DEPS_TEST  := libcmocka-dev knot knot-module-geoip knot-dnsutils bind9-dnsutils python3-pytest python3-dnspython python3-prometheus-client pdns-server pdns-backend-bind \
               clang libclang-rt-14-dev iproute2 procps util-linux etcd-server etcd-client \
-              dq curvedns python3-nacl ldnsutils bind9-utils unbound nsd
+              dq curvedns python3-nacl ldnsutils bind9-utils unbound nsd systemd man-db
 DEPS_BENCH := dnsperf dnsdist util-linux valgrind curvedns
 DEPS_ALL   := $(DEPS_BUILD) $(DEPS_TEST) $(DEPS_BENCH)
 

@@ -22,6 +22,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/privs.h"
+#include "common/sdnotify.h"
 #include "conf/conf.h"
 #include "discovery/etcd.h"
 #include "curve/box.h"
@@ -354,7 +355,19 @@ static void warn_privs_change(const struct conf *was, const struct conf *next)
 	}
 }
 
-static void reload(struct control *ctl)
+/* Tell systemd (if it started us) that we serve with <snap>. */
+static void notify_ready(const struct control *ctl, const struct snapshot *snap)
+{
+	char state[160];
+
+	snprintf(state, sizeof(state),
+		 "READY=1\nSTATUS=serving: %u workers, %u routes, %u backends", ctl->nworkers,
+		 snap->nroutes, snap->nbackends);
+	sdnotify(state);
+}
+
+/* Read the file again and route by it; on any failure the running configuration stays. */
+static void reload_conf(struct control *ctl)
 {
 	char err[CONF_ERR_LEN];
 	struct conf next;
@@ -391,6 +404,13 @@ static void reload(struct control *ctl)
 	}
 	log_info("control", "configuration reloaded: %u routes, %u backends (generation %llu)",
 		 snap->nroutes, snap->nbackends, (unsigned long long)snap->gen);
+}
+
+static void reload(struct control *ctl)
+{
+	sdnotify("RELOADING=1");
+	reload_conf(ctl);
+	notify_ready(ctl, ctl->router.snap);
 }
 
 /* The etcd thread published a new set of entries: route by it. */
@@ -600,16 +620,34 @@ static void stop_workers(struct control *ctl)
 	save_nonce_file(ctl); /* every worker has said how far its counter went */
 }
 
+/* The poll timeout of the control loop: the collection interval, or less to keep systemd's
+ * watchdog fed (every half of its interval, as sd_watchdog_enabled(3) advises). */
+static int watchdog_wait(uint64_t *next_ms, uint64_t every_ms)
+{
+	uint64_t now = clock_now_ms();
+
+	if (every_ms == 0) {
+		return COLLECT_INTERVAL_MS;
+	}
+	if (now >= *next_ms) {
+		sdnotify("WATCHDOG=1");
+		*next_ms = now + every_ms;
+	}
+	return (int)(*next_ms - now < COLLECT_INTERVAL_MS ? *next_ms - now : COLLECT_INTERVAL_MS);
+}
+
 /* Serve signals until SIGTERM or SIGINT. */
 static void control_loop(struct control *ctl, int sigfd)
 {
+	uint64_t watchdog_ms = sdnotify_watchdog_usec() / 2000, watchdog_next = 0;
+
 	for (;;) {
 		struct pollfd pfd[2] = {
 			{.fd = sigfd, .events = POLLIN},
 			{.fd = ctl->etcd_fd, .events = POLLIN}, /* -1: ignored */
 		};
 		struct signalfd_siginfo si;
-		int n = poll(pfd, 2, COLLECT_INTERVAL_MS);
+		int n = poll(pfd, 2, watchdog_wait(&watchdog_next, watchdog_ms));
 
 		if (n == -1 && errno != EINTR) {
 			log_err("control", "poll failed (%s)", strerror(errno));
@@ -629,6 +667,7 @@ static void control_loop(struct control *ctl, int sigfd)
 		if (si.ssi_signo == SIGHUP) {
 			reload(ctl);
 		} else {
+			sdnotify("STOPPING=1");
 			log_info("control", "signal %u: stopping after the answers in flight",
 				 si.ssi_signo);
 			return;
@@ -770,6 +809,7 @@ static int run(struct control *ctl)
 	}
 	log_info("control", "ready: %u workers, %u routes, %u backends", ctl->nworkers,
 		 snap->nroutes, snap->nbackends);
+	notify_ready(ctl, snap);
 	control_loop(ctl, sigfd);
 out:
 	http_free(ctl->admin);
@@ -805,6 +845,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "dnsrouter: cannot initialise libcurl\n");
 		return 1;
 	}
+	log_detect_journal();
 	code = parse_cli(&ctl.cli, argc, argv);
 	if (code >= 0) {
 		goto out;
@@ -829,6 +870,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s\n", err);
 		code = 1;
 		goto out;
+	}
+	/* Before any thread starts (it edits the environment) and before the chroot. */
+	if (!ctl.cli.check_only && sdnotify_open(err, sizeof(err)) != DR_EOK) {
+		log_warn("control", "%s: systemd will not hear from us", err);
 	}
 	if (privs_prepare(&ctl, err, sizeof(err)) != DR_EOK) {
 		fprintf(stderr, "%s\n", err);
@@ -863,6 +908,7 @@ out:
 	}
 	free(ctl.cli.listen);
 	free(ctl.cli.entries);
+	sdnotify_close();
 	curl_global_cleanup();
 	return code;
 }

@@ -2,13 +2,29 @@
 /* common/log.c -- leveled logging to stderr, and rate-limited lines for repeated warnings */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/log.h"
 
 _Atomic int log_level_current = LOG_LVL_INFO;
 
 static const char *const level_names[] = {"error", "warning", "info", "debug"};
+static const int level_priorities[] = {3, 4, 6, 7}; /* LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG */
+static bool to_journal;
+
+void log_detect_journal(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	to_journal = js != NULL && sscanf(js, "%llu:%llu", &dev, &ino) == 2 &&
+		     fstat(STDERR_FILENO, &st) == 0 && (unsigned long long)st.st_dev == dev &&
+		     (unsigned long long)st.st_ino == ino;
+}
 
 static void log_vwrite(enum log_level lvl, const char *tag, uint64_t suppressed, const char *fmt,
 		       va_list ap)
@@ -26,6 +42,11 @@ static void log_vwrite(enum log_level lvl, const char *tag, uint64_t suppressed,
 			 (unsigned long long)suppressed);
 	}
 	/* One fprintf per line so lines from several threads do not interleave. */
+	if (to_journal) {
+		fprintf(stderr, "<%d>%s: [%s] %s%s\n", level_priorities[lvl], level_names[lvl], tag,
+			line, more);
+		return;
+	}
 	fprintf(stderr, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s: [%s] %s%s\n", tm.tm_year + 1900,
 		tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000,
 		level_names[lvl], tag, line, more);

@@ -22,6 +22,11 @@ extern _Atomic int log_level_current;
 void log_write(enum log_level lvl, const char *tag, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* When stderr is systemd's journal stream ($JOURNAL_STREAM names its device and inode), lines
+ * go without a timestamp (the journal keeps its own) and start with their syslog priority,
+ * "<3>" to "<7>", which the journal files them under. Call once at start-up. */
+void log_detect_journal(void);
+
 /* The level is tested before any argument is formatted. */
 #define log_at(lvl, tag, ...)                                                                      \
 	do {                                                                                       \
