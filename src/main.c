@@ -221,7 +221,8 @@ static struct snapshot *build(struct control *ctl, const struct conf *base, char
 		return NULL;
 	}
 	if (ctl->etcd_set != NULL &&
-	    conf_add_entries(&c, (const char *const *)ctl->etcd_set->values, ctl->etcd_set->n,
+	    conf_add_entries(&c, (const char *const *)ctl->etcd_set->keys,
+			     (const char *const *)ctl->etcd_set->values, ctl->etcd_set->n,
 			     CONF_SRC_ETCD, err, len) != DR_EOK) {
 		conf_deinit(&c);
 		return NULL;

@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "admin/explain_api.h"
 #include "admin/guard.h"
 #include "admin/http.h"
 #include "common/clock.h"
@@ -191,6 +192,14 @@ static enum MHD_Result route_get(struct http *h, struct MHD_Connection *conn, co
 	}
 	if (strcmp(url, "/api/v1/routes") == 0) {
 		return respond(conn, MHD_HTTP_OK, "application/json", metrics_routes_json(&h->src));
+	}
+	if (strcmp(url, "/api/v1/explain") == 0) {
+		bool bad;
+		body = explain_api_json(
+			&h->src, MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "name"),
+			MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "type"), &bad);
+		return respond(conn, bad ? MHD_HTTP_BAD_REQUEST : MHD_HTTP_OK, "application/json",
+			       body);
 	}
 	if (strcmp(url, "/api/v1/limits") == 0) {
 		pthread_mutex_lock(&h->lock);

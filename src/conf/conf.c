@@ -200,6 +200,11 @@ int conf_init(struct conf *c)
 	c->limit_v4_bits = 24; /* BIND's and Knot's defaults */
 	c->limit_v6_bits = 56;
 	health_defaults(&c->health);
+	if (prefix_parse("127.0.0.0/8", &c->explain_from[0]) != DR_EOK ||
+	    prefix_parse("::1", &c->explain_from[1]) != DR_EOK) {
+		return DR_EINVAL;
+	}
+	c->nexplain_from = 2;
 	snprintf(c->etcd.prefix, sizeof(c->etcd.prefix), "/dnsrouter/");
 	c->etcd.timeout_ms = 2000;
 	if (gethostname(c->identity, sizeof(c->identity) - 1) == -1) {
@@ -211,6 +216,7 @@ int conf_init(struct conf *c)
 static void route_free(struct conf_route *r)
 {
 	free(r->pattern);
+	free(r->origin);
 	free(r->backends);
 	conf_acl_free(&r->acl);
 	conf_shards_free(r);
@@ -445,6 +451,7 @@ int conf_clone(struct conf *dst, const struct conf *src)
 		struct conf_route *r = &dst->routes[i];
 		*r = src->routes[i];
 		r->pattern = NULL;
+		r->origin = NULL;
 		r->backends = NULL;
 		r->acl.rules = NULL;
 		r->acl.n = 0;
@@ -453,6 +460,10 @@ int conf_clone(struct conf *dst, const struct conf *src)
 		dst->nroutes++;
 		r->pattern = strdup(src->routes[i].pattern);
 		r->backends = malloc((r->nbackends + 1) * sizeof(*r->backends));
+		if (src->routes[i].origin != NULL &&
+		    (r->origin = strdup(src->routes[i].origin)) == NULL) {
+			goto fail;
+		}
 		if (r->pattern == NULL || r->backends == NULL ||
 		    conf_acl_copy(&r->acl, &src->routes[i].acl) != DR_EOK ||
 		    conf_shards_copy(r, &src->routes[i]) != DR_EOK) {

@@ -34,8 +34,9 @@ enum conf_source {
 	CONF_SRC_ETCD = 1,
 };
 
-#define CONF_TRANSFERS_MAX 64 /* client prefixes allowed to transfer zones */
-#define CONF_ENTRY_MAX 4096   /* longest "ip:port,regexp" accepted */
+#define CONF_TRANSFERS_MAX 64    /* client prefixes allowed to transfer zones */
+#define CONF_EXPLAIN_FROM_MAX 64 /* client prefixes that may ask explain.dnsrouter. */
+#define CONF_ENTRY_MAX 4096      /* longest "ip:port,regexp" accepted */
 #define CONF_ETCD_ENDPOINTS_MAX 16
 
 /* etcd discovery (v3 JSON gateway). */
@@ -218,6 +219,7 @@ struct conf_route {
 	struct conf_nsec3 nsec3_params; /* with nsec3 */
 	char full_zone
 		[CONF_NAME_MAX]; /* a sharded zone's transfers go to this backend; "": refused */
+	char *origin;            /* etcd routes: the keys that made it ("k1 k2"); else NULL */
 	bool serial_pinned;      /* a sharded zone served at this serial only; else the newest */
 	uint32_t serial;         /* that every shard has */
 	int line;
@@ -242,6 +244,8 @@ struct conf {
 	char admin_key[CONF_TEXT_MAX + 1];           /* "": the API needs no key */
 	struct prefix transfers[CONF_TRANSFERS_MAX]; /* clients whose AXFR/IXFR are relayed */
 	size_t ntransfers;
+	struct prefix explain_from[CONF_EXPLAIN_FROM_MAX]; /* default: loopback */
+	size_t nexplain_from;
 	struct conf_acl acl;                     /* checked first, before routing */
 	struct conf_qlimit qlimit;               /* per client prefix, before routing */
 	struct conf_rrl rrl;                     /* on UDP answers */
@@ -275,9 +279,10 @@ int conf_load_yaml(struct conf *c, const char *path, char *err, size_t len);
  * Entries with the same regexp share one route. Returns DR_EOK or DR_ECONF with <err>. */
 int conf_add_entry(struct conf *c, const char *entry, char *err, size_t len);
 
-/* The same for <n> entries at once, in O(n); their routes are marked <source>. */
-int conf_add_entries(struct conf *c, const char *const *entries, size_t n, enum conf_source source,
-		     char *err, size_t len);
+/* The same for <n> entries at once, in O(n); their routes are marked <source>, and with
+ * <keys> (etcd's, or NULL) each route's origin lists the keys that made it. */
+int conf_add_entries(struct conf *c, const char *const *keys, const char *const *entries, size_t n,
+		     enum conf_source source, char *err, size_t len);
 
 /* Check an entry without adding it: address, regexp, size. DR_EOK or DR_ECONF with <err>. */
 int conf_entry_check(const char *entry, char *err, size_t len);

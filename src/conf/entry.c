@@ -98,7 +98,34 @@ const struct conf_backend *conf_backend_at(struct conf *c, const union sockaddr_
 	return backend_new_at(c, sa);
 }
 
-static int add_indexed(struct conf *c, struct entry_index *ix, const char *entry,
+#define ORIGIN_MAX 512 /* an origin names this many bytes of keys, then "..." */
+
+/* Add <key> to the keys <r> lists as its origin. */
+static int note_key(struct conf_route *r, const char *key)
+{
+	size_t have = r->origin ? strlen(r->origin) : 0, add = strlen(key);
+	char *grown;
+
+	if (have >= ORIGIN_MAX) {
+		return DR_EOK;
+	}
+	if (have + add > ORIGIN_MAX) {
+		key = "...";
+		add = 3;
+	}
+	grown = realloc(r->origin, have + add + 2);
+	if (grown == NULL) {
+		return DR_ENOMEM;
+	}
+	if (have > 0) {
+		grown[have++] = ' ';
+	}
+	memcpy(grown + have, key, add + 1);
+	r->origin = grown;
+	return DR_EOK;
+}
+
+static int add_indexed(struct conf *c, struct entry_index *ix, const char *key, const char *entry,
 		       enum conf_source source, char *err, size_t len)
 {
 	union sockaddr_any sa;
@@ -138,6 +165,9 @@ static int add_indexed(struct conf *c, struct entry_index *ix, const char *entry
 		r->kind = CONF_ROUTE_REGEX;
 		r->source = source;
 	}
+	if (key != NULL && note_key(r, key) != DR_EOK) {
+		return DR_ENOMEM;
+	}
 	for (size_t i = 0; i < r->nbackends; i++) {
 		if (strcmp(r->backends[i], name) == 0) {
 			return DR_EOK; /* the same entry twice adds nothing */
@@ -150,17 +180,17 @@ int conf_add_entry(struct conf *c, const char *entry, char *err, size_t len)
 {
 	const char *const one[] = {entry};
 
-	return conf_add_entries(c, one, 1, CONF_SRC_CONFIG, err, len);
+	return conf_add_entries(c, NULL, one, 1, CONF_SRC_CONFIG, err, len);
 }
 
-int conf_add_entries(struct conf *c, const char *const *entries, size_t n, enum conf_source source,
-		     char *err, size_t len)
+int conf_add_entries(struct conf *c, const char *const *keys, const char *const *entries, size_t n,
+		     enum conf_source source, char *err, size_t len)
 {
 	struct entry_index ix = {0};
 	int rc = index_init(&ix, c, n);
 
 	for (size_t i = 0; rc == DR_EOK && i < n; i++) {
-		rc = add_indexed(c, &ix, entries[i], source, err, len);
+		rc = add_indexed(c, &ix, keys ? keys[i] : NULL, entries[i], source, err, len);
 	}
 	index_deinit(&ix);
 	return rc;

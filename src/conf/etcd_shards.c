@@ -268,6 +268,9 @@ static int add_zone(struct conf *c, const struct shard_key *k, const char *const
 		return DR_ENOMEM;
 	}
 	rc = map_route(k, values[m], r, err, sizeof(err));
+	if (rc == DR_EOK && (r->origin = strdup(ids[m])) == NULL) {
+		rc = DR_ENOMEM;
+	}
 	if (rc != DR_EOK) {
 		conf_route_remove_last(c);
 		if (rc == DR_ECONF) { /* checked as it arrived: not reached */

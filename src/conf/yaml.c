@@ -58,24 +58,51 @@ static int key_busy_poll(struct yctx *y, yaml_node_t *v, void *obj)
 	return DR_EOK;
 }
 
+/* One client prefix of the list <key> into <list> (<*n> of at most <max>). */
+static int prefix_item(struct yctx *y, yaml_node_t *v, const char *key, struct prefix *list,
+		       size_t *n, size_t max)
+{
+	char what[64];
+
+	snprintf(what, sizeof(what), "a %s prefix", key);
+	if (yaml_want_scalar(y, v, what) != DR_EOK) {
+		return DR_ECONF;
+	}
+	if (*n == max) {
+		return yaml_fail(y, v, "%s takes at most %zu prefixes", key, max);
+	}
+	if (prefix_parse(yaml_scalar(v), &list[*n]) != DR_EOK) {
+		return yaml_fail(y, v,
+				 "bad client prefix '%s' in %s (like 192.0.2.0/24, "
+				 "2001:db8::/32 or one address; no bits set past the length)",
+				 yaml_scalar(v), key);
+	}
+	(*n)++;
+	return DR_EOK;
+}
+
 static int transfers_one(struct yctx *y, yaml_node_t *v)
 {
 	struct conf *c = y->conf;
 
-	if (yaml_want_scalar(y, v, "a transfers prefix") != DR_EOK) {
-		return DR_ECONF;
-	}
-	if (c->ntransfers == CONF_TRANSFERS_MAX) {
-		return yaml_fail(y, v, "transfers takes at most %d prefixes", CONF_TRANSFERS_MAX);
-	}
-	if (prefix_parse(yaml_scalar(v), &c->transfers[c->ntransfers]) != DR_EOK) {
-		return yaml_fail(y, v,
-				 "bad client prefix '%s' in transfers (like 192.0.2.0/24, "
-				 "2001:db8::/32 or one address; no bits set past the length)",
-				 yaml_scalar(v));
-	}
-	c->ntransfers++;
-	return DR_EOK;
+	return prefix_item(y, v, "transfers", c->transfers, &c->ntransfers, CONF_TRANSFERS_MAX);
+}
+
+static int explain_from_one(struct yctx *y, yaml_node_t *v)
+{
+	struct conf *c = y->conf;
+
+	return prefix_item(y, v, "explain-from", c->explain_from, &c->nexplain_from,
+			   CONF_EXPLAIN_FROM_MAX);
+}
+
+/* explain-from: [ PREFIX, ... ] -- the clients that may ask explain.dnsrouter. CH TXT; the
+ * list replaces the default (loopback), and [] lets nobody */
+static int key_explain_from(struct yctx *y, yaml_node_t *v, void *obj)
+{
+	(void)obj;
+	y->conf->nexplain_from = 0;
+	return yaml_each_value(y, v, explain_from_one);
 }
 
 /* transfers: [ PREFIX, ... ] -- the clients whose zone transfers are relayed */
@@ -809,6 +836,7 @@ static const struct keyword top_keys[] = {
 	{"version", key_version},
 	{"no-route", key_no_route},
 	{"transfers", key_transfers},
+	{"explain-from", key_explain_from},
 	{"timeout", key_timeout},
 	{"tcp", key_tcp},
 	{"admin", key_admin},

@@ -5,7 +5,7 @@
 #include "common/hash.h"
 #include "route/route.h"
 
-static const struct route *zone_find(const struct snapshot *s, const uint8_t *name, unsigned len)
+const struct route *route_zone_at(const struct snapshot *s, const uint8_t *name, unsigned len)
 {
 	uint64_t h = hash_bytes(name, len, 0);
 
@@ -27,7 +27,7 @@ static const struct route *zone_longest(const struct snapshot *s, const struct w
 	unsigned pos = 0;
 
 	for (;;) {
-		const struct route *r = zone_find(s, q->name + pos, q->name_len - pos);
+		const struct route *r = route_zone_at(s, q->name + pos, q->name_len - pos);
 		if (r != NULL || q->name[pos] == 0) {
 			return r;
 		}

@@ -19,7 +19,8 @@ struct route {
 	uint32_t idx; /* position in snapshot.routes: indexes per-worker state */
 	enum conf_route_kind kind;
 	enum conf_source source;
-	char *pattern;               /* as configured, for logs */
+	char *pattern; /* as configured, for logs */
+	char *origin;  /* etcd routes: the keys that made them, else NULL; a part route borrows */
 	struct regex *re;            /* regex routes */
 	uint8_t zone[WIRE_NAME_MAX]; /* zone routes: lower-cased wire form */
 	unsigned zone_len;
@@ -56,6 +57,8 @@ struct snapshot {
 	char version[CONF_TEXT_MAX + 1];
 	struct prefix transfers[CONF_TRANSFERS_MAX]; /* clients whose AXFR/IXFR are relayed */
 	uint32_t ntransfers;
+	struct prefix explain_from[CONF_EXPLAIN_FROM_MAX]; /* who may ask explain.dnsrouter. */
+	uint32_t nexplain_from;
 	struct acl *acl;           /* the global rules, before routing; NULL: none */
 	struct conf_qlimit qlimit; /* per client prefix, before routing */
 	struct conf_rrl rrl;       /* on UDP answers */
@@ -76,6 +79,9 @@ struct snapshot *snapshot_build(const struct conf *c, struct backend_registry *r
 				const struct snapshot *prev, uint64_t gen, char *err, size_t len);
 
 void snapshot_free(struct snapshot *s);
+
+/* The zone route of exactly the zone <name> (<len> bytes, lower-cased wire form), or NULL. */
+const struct route *route_zone_at(const struct snapshot *s, const uint8_t *name, unsigned len);
 
 /* The route for question <q>: regex routes in order, then the longest matching zone. NULL
  * when nothing matches. <rs> is the calling thread's regex scratch. */

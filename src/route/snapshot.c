@@ -188,6 +188,7 @@ static struct route *part_route(struct snapshot *s, const struct conf *c, struct
 	r->kind = CONF_ROUTE_ZONE;
 	r->source = cr->source;
 	r->shard_of = zone;
+	r->origin = zone->origin;
 	memcpy(r->zone, zone->zone, zone->zone_len);
 	r->zone_len = zone->zone_len;
 	r->pattern = malloc(plen);
@@ -272,7 +273,8 @@ static int build_routes(struct snapshot *s, const struct conf *c, struct backend
 		r->kind = cr->kind;
 		r->source = cr->source;
 		r->pattern = strdup(cr->pattern);
-		if (r->pattern == NULL) {
+		if (r->pattern == NULL ||
+		    (cr->origin != NULL && (r->origin = strdup(cr->origin)) == NULL)) {
 			return DR_ENOMEM;
 		}
 		if (cr->acl.n > 0 && (r->acl = acl_new(cr->acl.rules, cr->acl.n)) == NULL) {
@@ -330,6 +332,8 @@ struct snapshot *snapshot_build(const struct conf *c, struct backend_registry *r
 	memcpy(s->version, c->version, sizeof(s->version));
 	memcpy(s->transfers, c->transfers, c->ntransfers * sizeof(*s->transfers));
 	s->ntransfers = (uint32_t)c->ntransfers;
+	memcpy(s->explain_from, c->explain_from, c->nexplain_from * sizeof(*s->explain_from));
+	s->nexplain_from = (uint32_t)c->nexplain_from;
 	s->qlimit = c->qlimit;
 	s->ecs = c->ecs;
 	s->curve = c->curve;
@@ -382,6 +386,9 @@ void snapshot_free(struct snapshot *s)
 	}
 	for (uint32_t i = 0; i < s->nroutes; i++) {
 		free(s->routes[i].pattern);
+		if (s->routes[i].shard_of == NULL) {
+			free(s->routes[i].origin); /* a part route borrows its zone's */
+		}
 		pool_deinit(&s->routes[i].pool);
 		regex_free(s->routes[i].re);
 		acl_free(s->routes[i].acl);

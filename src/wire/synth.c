@@ -55,11 +55,10 @@ static size_t put_opt(uint8_t *p, const struct wire_opt *qopt, int rcode, int ed
 	return OPT_RR_FIXED + rdlen;
 }
 
-int synth_reply(uint8_t *msg, size_t len, size_t cap, const struct wire_question *q, int rcode,
-		int ede, const char *txt)
+int synth_reply_txts(uint8_t *msg, size_t len, size_t cap, const struct wire_question *q, int rcode,
+		     int ede, const char *const *txts, size_t n)
 {
 	struct wire_opt qopt;
-	size_t txt_len = txt ? strlen(txt) : 0;
 	size_t need = q->end;
 	size_t pos = q->end;
 
@@ -67,22 +66,34 @@ int synth_reply(uint8_t *msg, size_t len, size_t cap, const struct wire_question
 	if (edns_find_opt(msg, len, q, &qopt) != DR_EOK) {
 		qopt.present = false;
 	}
-	if (txt_len > 255) {
+	if (n > UINT16_MAX) {
 		return DR_ESPACE;
 	}
-	need += txt ? 13 + txt_len : 0;
+	for (size_t i = 0; i < n; i++) {
+		size_t txt_len = strlen(txts[i]);
+		if (txt_len > 255) {
+			return DR_ESPACE;
+		}
+		need += 13 + txt_len;
+	}
 	need += qopt.present ? OPT_RR_FIXED + EDE_OPTION_LEN : 0;
 	if (need > cap) {
 		return DR_ESPACE;
 	}
-	set_reply_header(msg, rcode, txt ? 1 : 0, qopt.present ? 1 : 0);
-	if (txt != NULL) {
-		pos += put_txt_answer(msg + pos, q->qclass, txt, txt_len);
+	set_reply_header(msg, rcode, (uint16_t)n, qopt.present ? 1 : 0);
+	for (size_t i = 0; i < n; i++) {
+		pos += put_txt_answer(msg + pos, q->qclass, txts[i], strlen(txts[i]));
 	}
 	if (qopt.present) {
 		pos += put_opt(msg + pos, &qopt, rcode, ede);
 	}
 	return (int)pos;
+}
+
+int synth_reply(uint8_t *msg, size_t len, size_t cap, const struct wire_question *q, int rcode,
+		int ede, const char *txt)
+{
+	return synth_reply_txts(msg, len, cap, q, rcode, ede, &txt, txt != NULL ? 1 : 0);
 }
 
 int synth_formerr(uint8_t *msg, size_t len)

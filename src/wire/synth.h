@@ -16,6 +16,10 @@
 int synth_reply(uint8_t *msg, size_t len, size_t cap, const struct wire_question *q, int rcode,
 		int ede, const char *txt);
 
+/* As synth_reply, with one TXT answer record for each of the <n> strings <txts>. */
+int synth_reply_txts(uint8_t *msg, size_t len, size_t cap, const struct wire_question *q, int rcode,
+		     int ede, const char *const *txts, size_t n);
+
 /* Turn a query whose question could not be parsed into a header-only FORMERR, keeping ID,
  * OPCODE and RD. <len> must be at least WIRE_HDR_LEN. Returns the reply length. */
 int synth_formerr(uint8_t *msg, size_t len);

@@ -6,6 +6,7 @@
 #include "common/prefix.h"
 #include "limit/acl.h"
 #include "limit/qlimit.h"
+#include "route/explain.h"
 #include "worker/query.h"
 #include "wire/edns.h"
 #include "wire/synth.h"
@@ -15,6 +16,9 @@ static const uint8_t name_id_server[] = "\2id\6server";
 static const uint8_t name_hostname_bind[] = "\10hostname\4bind";
 static const uint8_t name_version_bind[] = "\7version\4bind";
 static const uint8_t name_version_server[] = "\7version\6server";
+
+/* The suffix that asks the router to explain the name before it. */
+static const uint8_t suffix_explain[] = "\7explain\11dnsrouter";
 
 static bool name_is(const struct wire_question *q, const uint8_t *name, size_t size)
 {
@@ -32,6 +36,76 @@ static void reply(struct worker *w, struct query_verdict *v, uint8_t *msg, size_
 	v->reply_len = n;
 }
 
+static bool prefixes_hold(const struct prefix *list, uint32_t n, const union sockaddr_any *client)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		if (prefix_contains(&list[i], client)) {
+			return true;
+		}
+	}
+	return false;
+}
+
+/* The name <q> asks about, as a question of type A, when it ends in explain.dnsrouter. */
+static bool explained_question(const struct wire_question *q, struct wire_question *eq)
+{
+	size_t slen = sizeof(suffix_explain); /* its NUL is the root label */
+
+	if (q->name_len < slen || memcmp(q->name + q->name_len - slen, suffix_explain, slen)) {
+		return false;
+	}
+	*eq = *q;
+	eq->name_len = (uint16_t)(q->name_len - slen + 1);
+	eq->name[eq->name_len - 1] = 0;
+	eq->labels = (uint8_t)(q->labels - 2);
+	eq->qtype = WIRE_TYPE_A;
+	eq->qclass = WIRE_CLASS_IN;
+	/* A name that only ends like the suffix (a label "xexplain") is not one. */
+	for (size_t pos = 0, end = (size_t)eq->name_len - 1; pos < end; pos += 1u + eq->name[pos]) {
+		if (pos + 1u + eq->name[pos] > end) {
+			return false;
+		}
+	}
+	return true;
+}
+
+/* explain.dnsrouter. CH TXT: the route of the name before the suffix, as TXT strings, for
+ * clients in explain-from; REFUSED for others. The answer keeps to the client's UDP size by
+ * leaving out its last lines. */
+static void explain(struct worker *w, const struct query_origin *from, uint8_t *msg, size_t len,
+		    size_t cap, const struct wire_question *q, const struct wire_question *eq,
+		    struct query_verdict *v)
+{
+	const struct snapshot *s = w->snap;
+	char lines[EXPLAIN_LINES_MAX][EXPLAIN_LINE_LEN];
+	const char *txts[EXPLAIN_LINES_MAX];
+	struct explain e;
+	struct wire_opt opt;
+	size_t n, limit = cap;
+	int rlen = DR_ESPACE;
+
+	if (!prefixes_hold(s->explain_from, s->nexplain_from, from->client)) {
+		reply(w, v, msg, len, cap, q, WIRE_RCODE_REFUSED, WIRE_EDE_PROHIBITED, NULL);
+		return;
+	}
+	if (!from->tcp) {
+		bool edns = edns_find_opt(msg, len, q, &opt) == DR_EOK && opt.present;
+		limit = edns && opt.udp_size > 512 ? opt.udp_size : 512;
+		limit = limit < cap ? limit : cap;
+	}
+	explain_route(s, eq, w->rs, &e);
+	n = explain_lines(s, eq, &e, lines, EXPLAIN_LINES_MAX);
+	for (size_t i = 0; i < n; i++) {
+		txts[i] = lines[i];
+	}
+	for (; n > 0 && rlen == DR_ESPACE; n--) {
+		rlen = synth_reply_txts(msg, len, limit, q, WIRE_RCODE_NOERROR, WIRE_EDE_NONE, txts,
+					n);
+	}
+	v->action = rlen > 0 ? QUERY_REPLY : QUERY_DROP;
+	v->reply_len = rlen;
+}
+
 static bool is_transfer(const struct wire_question *q)
 {
 	return q->qtype == WIRE_TYPE_AXFR || q->qtype == WIRE_TYPE_IXFR;
@@ -39,12 +113,7 @@ static bool is_transfer(const struct wire_question *q)
 
 static bool transfer_allowed(const struct snapshot *s, const union sockaddr_any *client)
 {
-	for (uint32_t i = 0; i < s->ntransfers; i++) {
-		if (prefix_contains(&s->transfers[i], client)) {
-			return true;
-		}
-	}
-	return false;
+	return prefixes_hold(s->transfers, s->ntransfers, client);
 }
 
 /* id.server/hostname.bind/version.* CH TXT, and the zone transfers of clients that the
@@ -54,6 +123,7 @@ static bool answer_locally(struct worker *w, const struct query_origin *from, ui
 			   struct query_verdict *v)
 {
 	const struct snapshot *s = w->snap;
+	struct wire_question eq;
 
 	if (is_transfer(q)) {
 		if (transfer_allowed(s, from->client)) {
@@ -65,6 +135,10 @@ static bool answer_locally(struct worker *w, const struct query_origin *from, ui
 	}
 	if (q->qclass != WIRE_CLASS_CH || q->qtype != WIRE_TYPE_TXT) {
 		return false;
+	}
+	if (explained_question(q, &eq)) {
+		explain(w, from, msg, len, cap, q, &eq, v);
+		return true;
 	}
 	if (name_is(q, name_id_server, sizeof(name_id_server)) ||
 	    name_is(q, name_hostname_bind, sizeof(name_hostname_bind))) {
