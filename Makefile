@@ -38,7 +38,7 @@ BIN     := $(BUILD)/dnsrouter
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 # dnsrouter-split (split/): cuts a signed zone into shard zone files and the shards route;
 # Knot's zone parser and dumper, OpenSSL's SHA-256 for the manifest.
-SPLIT_PKGS := libzscanner libknot libcrypto
+SPLIT_PKGS := libzscanner libknot libcrypto libcurl
 SPLIT_SRCS := $(wildcard split/*.c)
 SPLIT_OBJS := $(SPLIT_SRCS:%.c=$(BUILD)/%.o)
 SPLIT   := $(BUILD)/dnsrouter-split
@@ -70,7 +70,7 @@ $(BIN): $(BUILD)/src/main.o $(LIB)
 
 $(SPLIT_OBJS): ALL_CFLAGS += $(shell pkg-config --cflags $(SPLIT_PKGS) 2>/dev/null)
 
-$(SPLIT): $(SPLIT_OBJS)
+$(SPLIT): $(SPLIT_OBJS) $(BUILD)/src/common/base64.o
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(shell pkg-config --libs $(SPLIT_PKGS) 2>/dev/null)
 
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(LIB)

@@ -17,7 +17,7 @@ static void usage(FILE *f)
 		"usage: dnsrouter-split ZONEFILE -o DIR (--shards N | --cuts FILE) [--origin ZONE]\n"
 		"                       [--mode auto|canonical|nsec3] [--balance bytes|names]\n"
 		"                       [--rest LABEL,...] [--backend-prefix NAME] [--max-copy N]\n"
-		"                       [--check]\n"
+		"                       [--check] [--etcd URL [--etcd-prefix PREFIX]]\n"
 		"exit: 0 ok, 1 usage or I/O, 2 cannot split as asked, 3 --check failed\n");
 }
 
@@ -68,6 +68,8 @@ enum {
 	O_PREFIX,
 	O_CHECK,
 	O_MAX_COPY,
+	O_ETCD,
+	O_ETCD_PREFIX,
 };
 
 static int parse_args(int argc, char **argv, struct options *o, int *mode_req)
@@ -82,6 +84,8 @@ static int parse_args(int argc, char **argv, struct options *o, int *mode_req)
 		{"backend-prefix", required_argument, NULL, O_PREFIX},
 		{"check", no_argument, NULL, O_CHECK},
 		{"max-copy", required_argument, NULL, O_MAX_COPY},
+		{"etcd", required_argument, NULL, O_ETCD},
+		{"etcd-prefix", required_argument, NULL, O_ETCD_PREFIX},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -137,6 +141,17 @@ static int parse_args(int argc, char **argv, struct options *o, int *mode_req)
 			break;
 		case O_CHECK:
 			o->check = 1;
+			break;
+		case O_ETCD:
+			if (strncmp(optarg, "http://", 7) != 0 &&
+			    strncmp(optarg, "https://", 8) != 0) {
+				fprintf(stderr, "--etcd: an http:// or https:// URL\n");
+				return -1;
+			}
+			o->etcd = optarg;
+			break;
+		case O_ETCD_PREFIX:
+			o->etcd_prefix = optarg;
 			break;
 		case O_MAX_COPY:
 			errno = 0;
@@ -263,6 +278,10 @@ static int run(struct options *o, int mode_req)
 	if (ret == SPLIT_EXIT_OK && o->check) {
 		ret = check_shards(&ix, &c, so);
 	}
+	/* Published last: routers act on the map at once, so only shards that passed. */
+	if (ret == SPLIT_EXIT_OK && o->etcd != NULL) {
+		ret = publish_map(o, &ix);
+	}
 out:
 	for (size_t i = 0; cs != NULL && i < c.n; i++) {
 		copyset_free(&cs[i]);
@@ -276,7 +295,8 @@ out:
 
 int main(int argc, char **argv)
 {
-	struct options o = {.by_bytes = 1, .max_copy = SPLIT_MAX_COPY};
+	struct options o = {
+		.by_bytes = 1, .max_copy = SPLIT_MAX_COPY, .etcd_prefix = "/dnsrouter/"};
 	int mode_req = 'a';
 
 	if (parse_args(argc, argv, &o, &mode_req) != 0) {

@@ -208,7 +208,8 @@ struct shard_out {
 struct options {
 	const char *zonefile, *outdir, *cutsfile, *origin, *prefix, *rest;
 	size_t shards;
-	size_t max_copy; /* names of a DNAME target subtree a shard may copy */
+	size_t max_copy;                /* names of a DNAME target subtree a shard may copy */
+	const char *etcd, *etcd_prefix; /* --etcd: put map.json there; NULL: do not */
 	int by_bytes, check, mode;
 };
 
@@ -220,6 +221,9 @@ int output_manifest(const struct options *o, const struct index *ix, const struc
 		    const struct shard_out *so);
 int output_map(const struct options *o, const struct index *ix, const struct cuts *c,
 	       const struct shard_out *so);
+
+/* publish.c -- --etcd: put map.json at <etcd_prefix>_shards/<zone>/map. */
+int publish_map(const struct options *o, const struct index *ix);
 
 /* check.c -- --check: reads the shard files back and checks the invariants. */
 int check_shards(const struct index *ix, const struct cuts *c, const struct shard_out *so);

@@ -136,23 +136,30 @@ def test_bad_keys_are_skipped(router, etcd, knots):
 
 
 def test_the_split_tools_map(router, etcd, tmp_path):
-    """dnsrouter-split's map.json, put as it is, is the route its routes.yaml describes."""
+    """dnsrouter-split --etcd publishes its map.json, which is the route its routes.yaml
+    describes; an etcd that does not answer is exit 1."""
     zone = tmp_path / "example.zone"
     lines = ["$ORIGIN example.", "$TTL 300", "@ SOA ns hostmaster 7 3600 600 86400 300",
              "@ NS ns", "ns A 192.0.2.53"]
     lines += ["h%03d A 192.0.2.%d" % (i, i % 250 + 1) for i in range(300)]
     zone.write_text("\n".join(lines) + "\n")
     out = tmp_path / "split"
-    subprocess.run([SPLIT_BIN, str(zone), "-o", str(out), "--shards", "3"], check=True,
-                   capture_output=True, timeout=60)
-    m = json.loads((out / "map.json").read_text())
-    starts = [s["from"] for s in m["shards"]]
-    assert len(starts) == 3 and starts[0] == "example."
     cl = etcd(1)
     c = cl.client()
     r, admin = start(router, cl)
-    c.put(SHARDS + "map", (out / "map.json").read_text())
+    p = subprocess.run([SPLIT_BIN, str(zone), "-o", str(out), "--shards", "3", "--etcd",
+                        cl.endpoints[0]], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert "published the map at %smap" % SHARDS in p.stdout, p.stdout
+    m = json.loads((out / "map.json").read_text())
+    starts = [s["from"] for s in m["shards"]]
+    assert len(starts) == 3 and starts[0] == "example."
+    assert c.get_prefix(SHARDS + "map")[0] == {SHARDS + "map": (out / "map.json").read_text()}
     dnsr.wait_for(lambda: sorted(shard_routes(admin)) == sorted(
         "example. shard %d from %s" % (i, s) for i, s in enumerate(starts)),
         timeout=5, what="the shard routes of map.json")
     assert admin.metric("dnsrouter_etcd_invalid_keys") == 0
+    dead = "http://127.0.0.1:%d" % dnsr.free_port()
+    p = subprocess.run([SPLIT_BIN, str(zone), "-o", str(tmp_path / "again"), "--shards", "3",
+                        "--etcd", dead], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 1 and "--etcd: putting" in p.stderr, p.stderr
