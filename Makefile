@@ -45,7 +45,7 @@ SPLIT   := $(BUILD)/dnsrouter-split
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
 # Debian packages: build, unit tests, integration tests, demo, benchmark.
-DEPS_BUILD := gcc make pkg-config libpcre2-dev libyaml-dev liburcu-dev libmicrohttpd-dev \
+DEPS_BUILD := gcc make pkg-config python3 libpcre2-dev libyaml-dev liburcu-dev libmicrohttpd-dev \
               libcurl4-openssl-dev libjansson-dev libsodium-dev libknot-dev libssl-dev
 DEPS_TEST  := libcmocka-dev knot knot-module-geoip knot-dnsutils bind9-dnsutils python3-pytest python3-dnspython python3-prometheus-client pdns-server pdns-backend-bind \
               clang libclang-rt-14-dev iproute2 procps util-linux etcd-server etcd-client \
@@ -55,7 +55,14 @@ DEPS_ALL   := $(DEPS_BUILD) $(DEPS_TEST) $(DEPS_BENCH)
 
 .PHONY: all deps test unit integration test-san fuzz bench demo demo-stop install lint clean
 
-all: $(BIN) $(SPLIT)
+YAML5   := $(BUILD)/dnsrouter.yaml.5
+
+all: $(BIN) $(SPLIT) $(YAML5)
+
+# dnsrouter.yaml(5) is the README's configuration reference, so the two cannot disagree.
+$(YAML5): README.md doc/yaml5.py
+	@mkdir -p $(dir $@)
+	/usr/bin/python3 doc/yaml5.py README.md > $@
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -116,7 +123,7 @@ deps:
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; CMOCKA_MESSAGE_OUTPUT=TAP $$t; done
 
-integration: $(BIN) $(FLOOD) $(CURVEPERF) $(SPLIT)
+integration: $(BIN) $(FLOOD) $(CURVEPERF) $(SPLIT) $(YAML5)
 	DNSROUTER_BIN=$(abspath $(BIN)) FLOOD_BIN=$(abspath $(FLOOD)) SPLIT_BIN=$(abspath $(SPLIT)) \
 	  CURVEPERF_BIN=$(abspath $(CURVEPERF)) $(PYTHON) -m pytest -q tests/integration
 
@@ -143,10 +150,12 @@ demo: deps all
 demo-stop:
 	bash scripts/demo.sh stop
 
-install: $(BIN) $(SPLIT)
+install: $(BIN) $(SPLIT) $(YAML5)
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/man/man8
 	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/sbin/dnsrouter
 	install -m 0644 doc/dnsrouter.8 $(DESTDIR)$(PREFIX)/share/man/man8/dnsrouter.8
+	install -d $(DESTDIR)$(PREFIX)/share/man/man5
+	install -m 0644 $(YAML5) $(DESTDIR)$(PREFIX)/share/man/man5/dnsrouter.yaml.5
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 0755 $(SPLIT) $(DESTDIR)$(PREFIX)/bin/dnsrouter-split
 	install -m 0644 doc/dnsrouter-split.1 $(DESTDIR)$(PREFIX)/share/man/man1/dnsrouter-split.1
