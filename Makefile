@@ -50,10 +50,12 @@ DEPS_BUILD := gcc make pkg-config python3 libpcre2-dev libyaml-dev liburcu-dev l
 DEPS_TEST  := libcmocka-dev knot knot-module-geoip knot-dnsutils bind9-dnsutils python3-pytest python3-dnspython python3-prometheus-client pdns-server pdns-backend-bind \
               clang libclang-rt-14-dev iproute2 procps util-linux etcd-server etcd-client \
               dq curvedns python3-nacl ldnsutils bind9-utils unbound nsd systemd man-db
+DEPS_PACKAGE := debhelper dpkg-dev lintian
 DEPS_BENCH := dnsperf dnsdist util-linux valgrind curvedns
-DEPS_ALL   := $(DEPS_BUILD) $(DEPS_TEST) $(DEPS_BENCH)
+DEPS_ALL   := $(DEPS_BUILD) $(DEPS_TEST) $(DEPS_PACKAGE) $(DEPS_BENCH)
 
-.PHONY: all deps test unit integration test-san fuzz bench demo demo-stop install lint clean
+.PHONY: all deps test unit integration test-san fuzz bench demo demo-stop install lint clean \
+	package
 
 YAML5   := $(BUILD)/dnsrouter.yaml.5
 
@@ -73,12 +75,12 @@ $(LIB): $(OBJS)
 	ar rcs $@ $^
 
 $(BIN): $(BUILD)/src/main.o $(LIB)
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(SPLIT_OBJS): ALL_CFLAGS += $(shell pkg-config --cflags $(SPLIT_PKGS) 2>/dev/null)
 
 $(SPLIT): $(SPLIT_OBJS) $(BUILD)/src/common/base64.o
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(shell pkg-config --libs $(SPLIT_PKGS) 2>/dev/null)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs $(SPLIT_PKGS) 2>/dev/null)
 
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(LIB)
 	@mkdir -p $(dir $@)
@@ -159,6 +161,17 @@ install: $(BIN) $(SPLIT) $(YAML5)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 0755 $(SPLIT) $(DESTDIR)$(PREFIX)/bin/dnsrouter-split
 	install -m 0644 doc/dnsrouter-split.1 $(DESTDIR)$(PREFIX)/share/man/man1/dnsrouter-split.1
+
+# The Debian package, built from a copy of the tree (so the tree stays clean) with
+# dpkg-buildpackage; the .deb lands in build/package/.
+PKG_VERSION = $(shell dpkg-parsechangelog -S Version)
+PKG_DIR     = $(BUILD)/package/dnsrouter-$(PKG_VERSION)
+package:
+	rm -rf $(BUILD)/package && mkdir -p $(PKG_DIR)
+	tar --exclude=./build --exclude=./build-san --exclude=./fuzz/build --exclude=./.git \
+		-cf - . | tar -xf - -C $(PKG_DIR)
+	cd $(PKG_DIR) && dpkg-buildpackage -us -uc -b
+	lintian --fail-on error $(BUILD)/package/dnsrouter_$(PKG_VERSION)_*.deb
 
 lint:
 	clang-format --dry-run --Werror $(shell find src split tests/unit fuzz -name '*.[ch]')

@@ -684,7 +684,12 @@ static void *health_main(void *arg)
 		for (int i = 0; i < n; i++) {
 			if (evs[i].data.u64 == WAKE_TAG) {
 				uint64_t count;
-				(void)read(h->wake_fd, &count, sizeof(count));
+				/* Only emptied: a wake-up says nothing but "look again". */
+				if (read(h->wake_fd, &count, sizeof(count)) == -1 &&
+				    errno != EAGAIN) {
+					log_debug("health", "wake-up read failed (%s)",
+						  strerror(errno));
+				}
 				continue;
 			}
 			on_event(h, evs[i].data.u64, evs[i].events);
