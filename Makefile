@@ -49,7 +49,8 @@ DEPS_BUILD := gcc make pkg-config python3 libpcre2-dev libyaml-dev liburcu-dev l
               libcurl4-openssl-dev libjansson-dev libsodium-dev libknot-dev libssl-dev
 DEPS_TEST  := libcmocka-dev knot knot-module-geoip knot-dnsutils bind9-dnsutils python3-pytest python3-dnspython python3-prometheus-client pdns-server pdns-backend-bind \
               clang libclang-rt-14-dev iproute2 procps util-linux etcd-server etcd-client \
-              dq curvedns python3-nacl ldnsutils bind9-utils unbound nsd systemd man-db
+              dq curvedns python3-nacl ldnsutils bind9-utils unbound nsd systemd man-db \
+              chromium python3-websocket fonts-dejavu-core
 DEPS_PACKAGE := debhelper dpkg-dev lintian
 DEPS_BENCH := dnsperf dnsdist util-linux valgrind curvedns
 DEPS_ALL   := $(DEPS_BUILD) $(DEPS_TEST) $(DEPS_PACKAGE) $(DEPS_BENCH)
@@ -69,6 +70,10 @@ $(YAML5): README.md doc/yaml5.py
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+# The status page is assembled into the binary from its HTML file.
+$(BUILD)/src/admin/page.o: src/admin/status_page.html
+$(BUILD)/src/admin/page.o: ALL_CFLAGS += -DSTATUS_PAGE_FILE='"src/admin/status_page.html"'
 
 $(LIB): $(OBJS)
 	@rm -f $@

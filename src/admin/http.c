@@ -14,6 +14,7 @@
 
 #include "admin/explain_api.h"
 #include "admin/guard.h"
+#include "admin/page.h"
 #include "admin/http.h"
 #include "common/clock.h"
 #include "common/err.h"
@@ -178,6 +179,29 @@ static enum MHD_Result drain(struct http *h, struct MHD_Connection *conn, const 
 	return respond(conn, MHD_HTTP_OK, "application/json", strbuf_take(&sb));
 }
 
+/* GET /: the page, which may load nothing from elsewhere (its own scripts and styles are
+ * inline, its requests go to this endpoint) nor be framed (its buttons drain backends). */
+static enum MHD_Result status_page(struct MHD_Connection *conn)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(
+		strlen(admin_status_page), (void *)admin_status_page, MHD_RESPMEM_PERSISTENT);
+	enum MHD_Result rc;
+
+	if (r == NULL) {
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/html; charset=utf-8");
+	MHD_add_response_header(r, "Content-Security-Policy",
+				"default-src 'none'; script-src 'unsafe-inline'; "
+				"style-src 'unsafe-inline'; connect-src 'self'; img-src 'self'; "
+				"frame-ancestors 'none'; base-uri 'none'; form-action 'none'");
+	MHD_add_response_header(r, "X-Frame-Options", "DENY");
+	MHD_add_response_header(r, "Cache-Control", "no-store");
+	rc = MHD_queue_response(conn, MHD_HTTP_OK, r);
+	MHD_destroy_response(r);
+	return rc;
+}
+
 static enum MHD_Result route_get(struct http *h, struct MHD_Connection *conn, const char *url)
 {
 	char *body;
@@ -185,6 +209,9 @@ static enum MHD_Result route_get(struct http *h, struct MHD_Connection *conn, co
 	if (strcmp(url, "/metrics") == 0) {
 		return respond(conn, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8",
 			       metrics_prometheus(&h->src));
+	}
+	if (strcmp(url, "/") == 0) {
+		return status_page(conn);
 	}
 	if (strcmp(url, "/api/v1/backends") == 0) {
 		return respond(conn, MHD_HTTP_OK, "application/json",
@@ -237,7 +264,8 @@ static enum MHD_Result admit(struct http *h, struct MHD_Connection *conn, const 
 {
 	const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
 	const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
-	bool open = strcmp(url, "/metrics") == 0 &&
+	/* The page is open too: it holds no data, and asks for the key the API wants. */
+	bool open = (strcmp(url, "/metrics") == 0 || strcmp(url, "/") == 0) &&
 		    (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0);
 	char key[sizeof(h->key)];
 	bool ok;
