@@ -10,7 +10,7 @@
 
 PREFIX  ?= /usr/local
 CC      ?= gcc
-PKGS    := libpcre2-8 yaml-0.1 liburcu-qsbr libmicrohttpd libcurl jansson libsodium
+PKGS    := libpcre2-8 yaml-0.1 liburcu-qsbr libmicrohttpd libcurl jansson libsodium libfstrm
 PYTHON  := /usr/bin/python3
 
 ifeq ($(SAN),1)
@@ -45,12 +45,12 @@ SPLIT   := $(BUILD)/dnsrouter-split
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
 # Debian packages: build, unit tests, integration tests, demo, benchmark.
-DEPS_BUILD := gcc make pkg-config python3 libpcre2-dev libyaml-dev liburcu-dev libmicrohttpd-dev \
+DEPS_BUILD := gcc make pkg-config python3 libfstrm-dev libpcre2-dev libyaml-dev liburcu-dev libmicrohttpd-dev \
               libcurl4-openssl-dev libjansson-dev libsodium-dev libknot-dev libssl-dev
 DEPS_TEST  := libcmocka-dev knot knot-module-geoip knot-dnsutils bind9-dnsutils python3-pytest python3-dnspython python3-prometheus-client pdns-server pdns-backend-bind \
               clang libclang-rt-14-dev iproute2 procps util-linux etcd-server etcd-client \
               dq curvedns python3-nacl ldnsutils bind9-utils unbound nsd systemd man-db \
-              chromium python3-websocket fonts-dejavu-core
+              chromium python3-websocket fonts-dejavu-core dnstap-ldns
 DEPS_PACKAGE := debhelper dpkg-dev lintian
 DEPS_BENCH := dnsperf dnsdist util-linux valgrind curvedns
 DEPS_ALL   := $(DEPS_BUILD) $(DEPS_TEST) $(DEPS_PACKAGE) $(DEPS_BENCH)

@@ -23,6 +23,8 @@
 #include "common/log.h"
 #include "common/privs.h"
 #include "common/sdnotify.h"
+#include "common/version.h"
+#include "tap/tap.h"
 #include "conf/conf.h"
 #include "discovery/etcd.h"
 #include "curve/box.h"
@@ -36,7 +38,6 @@
 #include "upstream/upstream.h"
 #include "worker/worker.h"
 
-#define DNSROUTER_VERSION "0.1.0"
 #define COLLECT_INTERVAL_MS 1000
 #define ETCD_SETTLE_MS 3
 #define ETCD_SETTLE_ROUNDS 20
@@ -396,6 +397,9 @@ static void reload_conf(struct control *ctl)
 	if (!etcd_conf_equal(&next.etcd, &ctl->conf.etcd)) {
 		log_warn("control", "etcd changes take effect at the next start");
 	}
+	if (memcmp(&next.dnstap, &ctl->conf.dnstap, sizeof(next.dnstap)) != 0) {
+		log_warn("control", "dnstap changes take effect at the next start");
+	}
 	warn_privs_change(&ctl->conf, &next);
 	publish(ctl, snap);
 	conf_deinit(&ctl->conf);
@@ -407,9 +411,48 @@ static void reload_conf(struct control *ctl)
 		 snap->nroutes, snap->nbackends, (unsigned long long)snap->gen);
 }
 
+/* dnstap to its file or socket, before any worker runs (a file is opened as root). */
+static int start_dnstap(struct control *ctl)
+{
+	char err[CONF_ERR_LEN];
+
+	if (!ctl->conf.dnstap.enabled) {
+		return DR_EOK;
+	}
+	ctl->router.tap =
+		tap_open(&ctl->conf.dnstap, ctl->conf.identity, ctl->nworkers, err, sizeof(err));
+	if (ctl->router.tap == NULL) {
+		log_err("control", "%s", err);
+		return DR_EINVAL;
+	}
+	return DR_EOK;
+}
+
+/* A SIGHUP after the dnstap file was moved away (log rotation): a new file at the path, the
+ * old one closed once every worker has let go of it. */
+static void rotate_dnstap(struct control *ctl)
+{
+	char err[CONF_ERR_LEN];
+	struct tap *next, *old;
+
+	if (ctl->router.tap == NULL || !tap_rotated(ctl->router.tap)) {
+		return;
+	}
+	next = tap_open(&ctl->conf.dnstap, ctl->conf.identity, ctl->nworkers, err, sizeof(err));
+	if (next == NULL) {
+		log_err("control", "%s; dnstap goes on to the moved file", err);
+		return;
+	}
+	old = rcu_xchg_pointer(&ctl->router.tap, next);
+	synchronize_rcu();
+	tap_close(old);
+	log_info("control", "dnstap: a new file at %s", ctl->conf.dnstap.file);
+}
+
 static void reload(struct control *ctl)
 {
 	sdnotify("RELOADING=1");
+	rotate_dnstap(ctl);
 	reload_conf(ctl);
 	notify_ready(ctl, ctl->router.snap);
 }
@@ -780,8 +823,8 @@ static int run(struct control *ctl)
 		goto out;
 	}
 	/* Sockets first: the kernel queues what arrives until the workers run. */
-	if (create_workers(ctl) != DR_EOK || start_etcd(ctl) != DR_EOK ||
-	    start_admin(ctl) != DR_EOK) {
+	if (create_workers(ctl) != DR_EOK || start_dnstap(ctl) != DR_EOK ||
+	    start_etcd(ctl) != DR_EOK || start_admin(ctl) != DR_EOK) {
 		goto out;
 	}
 	if (drop_privileges(ctl) != DR_EOK) {
@@ -818,6 +861,8 @@ out:
 	if (ctl->workers != NULL) {
 		stop_workers(ctl);
 	}
+	tap_close(ctl->router.tap); /* after the workers: what they queued is written */
+	ctl->router.tap = NULL;
 	health_free(ctl->health);
 	ctl->health = NULL;
 	etcd_free(ctl->etcd);

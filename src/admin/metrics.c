@@ -134,6 +134,11 @@ static const struct {
 	 "UDP sockets opened from a client's own address to a transparent backend (a client that "
 	 "keeps its port reuses its socket).",
 	 ST_TRANSPARENT_OPENED},
+	{"dnsrouter_dnstap_messages_total", "dnstap messages queued for the writer.",
+	 ST_DNSTAP_SENT},
+	{"dnsrouter_dnstap_dropped_total",
+	 "dnstap messages dropped because the writer's queue was full (a slow reader).",
+	 ST_DNSTAP_DROPPED},
 	{"dnsrouter_curve_key_cache_hits_total",
 	 "DNSCurve queries opened with a shared key from the worker's cache.", ST_CURVE_CACHE_HIT},
 	{"dnsrouter_curve_key_cache_misses_total",

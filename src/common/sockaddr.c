@@ -120,6 +120,18 @@ bool sockaddr_is_wildcard(const union sockaddr_any *sa)
 	       memcmp(&sa->sin6.sin6_addr, &in6addr_any, sizeof(in6addr_any)) == 0;
 }
 
+size_t sockaddr_key(const union sockaddr_any *a, uint8_t out[SOCKADDR_KEY_MAX])
+{
+	if (a->sa.sa_family == AF_INET) {
+		memcpy(out, &a->sin.sin_addr, 4);
+		memcpy(out + 4, &a->sin.sin_port, 2);
+		return 6;
+	}
+	memcpy(out, &a->sin6.sin6_addr, 16);
+	memcpy(out + 16, &a->sin6.sin6_port, 2);
+	return 18;
+}
+
 bool sockaddr_equal(const union sockaddr_any *a, const union sockaddr_any *b)
 {
 	if (a->sa.sa_family != b->sa.sa_family) {

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 union sockaddr_any {
@@ -43,5 +44,9 @@ socklen_t sockaddr_len(const union sockaddr_any *sa);
 
 /* True when family, address and port are equal. */
 bool sockaddr_equal(const union sockaddr_any *a, const union sockaddr_any *b);
+
+/* The address and port of <a> (IPv4 or IPv6) as bytes to hash, in <out>; their count. */
+#define SOCKADDR_KEY_MAX 18
+size_t sockaddr_key(const union sockaddr_any *a, uint8_t out[SOCKADDR_KEY_MAX]);
 
 #endif

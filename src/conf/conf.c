@@ -200,6 +200,9 @@ int conf_init(struct conf *c)
 	c->limit_v4_bits = 24; /* BIND's and Knot's defaults */
 	c->limit_v6_bits = 56;
 	health_defaults(&c->health);
+	c->dnstap.identity = c->dnstap.queries = c->dnstap.responses = true;
+	c->dnstap.sample = 1;
+	c->dnstap.queue_size = 1024;
 	if (prefix_parse("127.0.0.0/8", &c->explain_from[0]) != DR_EOK ||
 	    prefix_parse("::1", &c->explain_from[1]) != DR_EOK) {
 		return DR_EINVAL;

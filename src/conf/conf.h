@@ -177,6 +177,18 @@ struct conf_curve {
 	int line;
 };
 
+/* dnstap: the queries and answers on both sides, as Frame Streams to a file or a socket. */
+struct conf_dnstap {
+	bool enabled;
+	char socket[CONF_PATH_MAX]; /* a unix socket a collector listens on; or */
+	char file[CONF_PATH_MAX];   /* a file, started anew on SIGHUP when it was moved away */
+	bool identity;              /* send the router's identity and version (default) */
+	bool queries, responses;    /* which events (both by default) */
+	unsigned sample;            /* log 1 in this many queries (and their answers) */
+	unsigned queue_size;        /* messages each worker may have waiting to be written */
+	int line;
+};
+
 struct conf_backend {
 	char name[CONF_NAME_MAX];
 	union sockaddr_any addr;
@@ -252,6 +264,7 @@ struct conf {
 	enum conf_client_address client_address; /* for backends that say nothing */
 	struct conf_ecs ecs;
 	struct conf_curve curve;
+	struct conf_dnstap dnstap;
 	uint8_t limit_v4_bits; /* the client prefix of rate-limit, query-limit and dnscurve */
 	uint8_t limit_v6_bits;
 	char user[CONF_NAME_MAX];  /* drop root to this user after binding; "": stay */

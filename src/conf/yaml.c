@@ -837,6 +837,7 @@ static const struct keyword top_keys[] = {
 	{"no-route", key_no_route},
 	{"transfers", key_transfers},
 	{"explain-from", key_explain_from},
+	{"dnstap", yaml_key_dnstap},
 	{"timeout", key_timeout},
 	{"tcp", key_tcp},
 	{"admin", key_admin},

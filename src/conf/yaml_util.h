@@ -51,6 +51,7 @@ int yaml_key_acl(struct yctx *y, yaml_node_t *v, void *obj);
 int yaml_key_query_limit(struct yctx *y, yaml_node_t *v, void *obj);
 /* The DNSCurve front (conf/yaml_curve.c). */
 int yaml_key_dnscurve(struct yctx *y, yaml_node_t *v, void *obj);
+int yaml_key_dnstap(struct yctx *y, yaml_node_t *v, void *obj);
 /* A zone route served in shards (conf/yaml_shards.c); obj: struct conf_route. */
 int yaml_route_shards(struct yctx *y, yaml_node_t *v, void *obj);
 int yaml_route_nsec3(struct yctx *y, yaml_node_t *v, void *obj);

@@ -27,6 +27,7 @@
 #include "front/peercount.h"
 #include "wire/synth.h"
 #include "upstream/clientaddr.h"
+#include "worker/taps.h"
 #include "worker/query.h"
 #include "worker/stream.h"
 #include "front/tcp.h"
@@ -718,6 +719,10 @@ static void conn_send(struct worker *w, struct tcp_conn *c, const uint8_t *msg, 
 {
 	if (c->open) {
 		STAT_RESPONSE(w, msg);
+		if (taps_on(w)) {
+			taps_client(w, TAP_CLIENT_RESPONSE, true, &c->peer, &c->local, msg, len, id,
+				    false);
+		}
 		conn_send_frame(w, c, msg, len, id);
 	}
 }
@@ -738,6 +743,9 @@ static void conn_answer(struct worker *w, struct tcp_conn *c, uint8_t *msg, size
 	}
 	wire_set_id(msg, id);
 	STAT_RESPONSE(w, msg);
+	if (taps_on(w)) {
+		taps_client(w, TAP_CLIENT_RESPONSE, true, &c->peer, &c->local, msg, len, -1, true);
+	}
 	len = curve_front_seal(w, cs, msg, len, &out);
 	if (len > 0) {
 		conn_send_frame(w, c, out, len, wire_id(out));
@@ -783,6 +791,10 @@ static void conn_query(struct worker *w, struct tcp_conn *c, const uint8_t *msg,
 			return; /* no key to answer under: the next query is served */
 		}
 		cs = &session;
+	}
+	if (taps_on(w)) {
+		union sockaddr_any local = conn_local(c);
+		taps_client(w, TAP_CLIENT_QUERY, true, &c->peer, &local, buf, len, -1, cs != NULL);
 	}
 	query_decide(w, &from, buf, len, WORKER_SCRATCH, &q, &v);
 	if (cs != NULL && v.action == QUERY_TRANSFER) {

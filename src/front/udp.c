@@ -16,6 +16,7 @@
 #include "front/udp.h"
 #include "upstream/udp.h"
 #include "worker/query.h"
+#include "worker/taps.h"
 #include "worker/tx.h"
 
 /* On a wildcard address, ask for each datagram's destination (IP_PKTINFO), to answer from it. */
@@ -83,17 +84,32 @@ static size_t rate_limit(struct worker *w, const struct udp_peer *client,
 	return 0;
 }
 
-/* Queue the answer <msg> of <len> bytes to <client> through the listening socket <fd>, as
- * response rate limiting allows; boxed first when the query came in a DNSCurve <cs>. */
-static void reply_to(struct worker *w, int fd, const struct udp_peer *client,
+/* A dnstap event of <client>'s, who reached listener <ls_idx>. */
+static void tap_client(struct worker *w, enum tap_type type, uint32_t ls_idx,
+		       const struct udp_peer *client, const uint8_t *msg, size_t len, bool curve)
+{
+	union sockaddr_any local;
+
+	worker_local_address(w, client, ls_idx, &local);
+	taps_client(w, type, false, &client->remote, &local, msg, len, -1, curve);
+}
+
+/* Queue the answer <msg> of <len> bytes to <client> through listener <ls_idx>, as response
+ * rate limiting allows; boxed first when the query came in a DNSCurve <cs>. */
+static void reply_to(struct worker *w, uint32_t ls_idx, const struct udp_peer *client,
 		     const struct wire_question *q, uint8_t *msg, size_t len,
 		     const struct curve_session *cs)
 {
+	int fd = w->listeners[ls_idx].udp.fd;
+
 	len = rate_limit(w, client, q, msg, len);
 	if (len == 0) {
 		return;
 	}
 	STAT_RESPONSE(w, msg);
+	if (taps_on(w)) {
+		tap_client(w, TAP_CLIENT_RESPONSE, ls_idx, client, msg, len, cs != NULL);
+	}
 	if (cs != NULL && (len = curve_front_seal(w, cs, msg, len, &msg)) == 0) {
 		return;
 	}
@@ -105,7 +121,7 @@ static void reply_to(struct worker *w, int fd, const struct udp_peer *client,
 static void answered(struct worker *w, struct inflight *s, uint8_t *msg, size_t len,
 		     const struct wire_question *q)
 {
-	reply_to(w, w->listeners[s->listener].udp.fd, &s->client, q, msg, len, NULL);
+	reply_to(w, s->listener, &s->client, q, msg, len, NULL);
 }
 
 /* The same for a query that came boxed: its session is the slot's front state. */
@@ -115,7 +131,7 @@ static void answered_curve(struct worker *w, struct inflight *s, uint8_t *msg, s
 	struct curve_session cs;
 
 	memcpy(&cs, s->front, sizeof(cs));
-	reply_to(w, w->listeners[s->listener].udp.fd, &s->client, q, msg, len, &cs);
+	reply_to(w, s->listener, &s->client, q, msg, len, &cs);
 }
 
 /* The plain query <msg> of <len> bytes from <client>, which came in the DNSCurve session
@@ -123,12 +139,14 @@ static void answered_curve(struct worker *w, struct inflight *s, uint8_t *msg, s
 static void handle_query(struct worker *w, uint32_t ls_idx, uint8_t *msg, size_t len,
 			 const struct udp_peer *client, const struct curve_session *cs)
 {
-	struct listener *ls = &w->listeners[ls_idx];
 	struct wire_question q;
 	struct query_verdict v;
 	struct query_origin from = {.client = &client->remote, .tcp = false};
 
 	STAT_INC(w, ST_QUERIES_UDP);
+	if (taps_on(w)) {
+		tap_client(w, TAP_CLIENT_QUERY, ls_idx, client, msg, len, cs != NULL);
+	}
 	query_decide(w, &from, msg, len, WORKER_QUERY_BUF, &q, &v);
 	if (v.action == QUERY_FORWARD) {
 		struct udp_origin origin = {.client = client,
@@ -146,8 +164,8 @@ static void handle_query(struct worker *w, uint32_t ls_idx, uint8_t *msg, size_t
 	}
 	if (v.action == QUERY_REPLY) {
 		/* A FORMERR answers a question that could not be parsed. */
-		reply_to(w, ls->udp.fd, client, wire_rcode(msg) == WIRE_RCODE_FORMERR ? NULL : &q,
-			 msg, (size_t)v.reply_len, cs);
+		reply_to(w, ls_idx, client, wire_rcode(msg) == WIRE_RCODE_FORMERR ? NULL : &q, msg,
+			 (size_t)v.reply_len, cs);
 	}
 }
 

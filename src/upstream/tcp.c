@@ -14,6 +14,7 @@
 #include "common/clock.h"
 #include "common/err.h"
 #include "wire/wire.h"
+#include "worker/taps.h"
 #include "worker/stream.h"
 #include "upstream/state.h"
 #include "upstream/clientaddr.h"
@@ -294,6 +295,10 @@ static int up_write(struct worker *w, struct tcp_up *up, struct tcp_job *j)
 		WIRE_TCP_MSG_MAX < room - TCP_LEN_PREFIX ? WIRE_TCP_MSG_MAX : room - TCP_LEN_PREFIX,
 		&j->ecs);
 	wire_write_u16(p, (uint16_t)len);
+	if (taps_on(w)) { /* as forwarded, before the client-address edit */
+		taps_backend(w, TAP_FORWARDER_QUERY, true, &j->client, j->client_id,
+			     &up->wb->be->addr, j->query, j->qlen, j->backend_id);
+	}
 	wire_set_id(p + TCP_LEN_PREFIX, j->backend_id);
 	up->wlen += TCP_LEN_PREFIX + len;
 	j->sent_us = clock_now_us();
@@ -431,6 +436,10 @@ static void up_answer(struct worker *w, struct tcp_up *up, const uint8_t *msg, s
 			backend_count_answer(worker_counters(w, up->wb->be),
 					     clock_now_us() - j->sent_us);
 			job_detach(up, j);
+			if (taps_on(w)) {
+				taps_backend(w, TAP_FORWARDER_RESPONSE, true, &j->client,
+					     j->client_id, &up->wb->be->addr, msg, len, -1);
+			}
 			j->ops->answered(w, j, msg, len);
 			return;
 		}

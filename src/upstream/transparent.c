@@ -63,18 +63,9 @@ static uint32_t place_of(const struct transparent *t, const struct tsock *ts)
 static uint32_t bucket_of(const struct transparent *t, const union sockaddr_any *client,
 			  uint32_t backend_idx)
 {
-	uint8_t key[sizeof(struct in6_addr) + 2 + 4];
-	size_t n;
+	uint8_t key[SOCKADDR_KEY_MAX + 4];
+	size_t n = sockaddr_key(client, key);
 
-	if (client->sa.sa_family == AF_INET) {
-		memcpy(key, &client->sin.sin_addr, 4);
-		memcpy(key + 4, &client->sin.sin_port, 2);
-		n = 6;
-	} else {
-		memcpy(key, &client->sin6.sin6_addr, 16);
-		memcpy(key + 16, &client->sin6.sin6_port, 2);
-		n = 18;
-	}
 	memcpy(key + n, &backend_idx, 4);
 	return (uint32_t)hash_bytes(key, n + 4, t->seed) & (BUCKETS - 1);
 }

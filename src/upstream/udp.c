@@ -17,6 +17,7 @@
 #include "upstream/ports.h"
 #include "upstream/transparent.h"
 #include "upstream/udp.h"
+#include "worker/taps.h"
 #include "worker/tx.h"
 #include "worker/query.h"
 
@@ -106,6 +107,10 @@ bool upstream_udp_forward(struct worker *w, struct wbackend *wb, const struct wi
 	 * edit. */
 	inflight_keep_query(&w->inflight, s, msg, len);
 	wire_set_id(msg, s->id); /* before a PROXY header moves the message along */
+	if (taps_on(w)) {        /* as forwarded, before the client-address edit */
+		taps_backend(w, TAP_FORWARDER_QUERY, false, &client->remote, from->client_id,
+			     &wb->be->addr, msg, len, -1);
+	}
 	worker_local_address(w, client, from->listener, &local);
 	len = clientaddr_query(w, wb->be, &client->remote, &local, false, msg, len, cap, &s->ecs);
 	timeout = atomic_load_explicit(&wb->be->timeout_ms, memory_order_relaxed);
@@ -160,6 +165,10 @@ static void handle_answer(struct worker *w, struct wsock *ws, uint8_t *msg, size
 	if (s == NULL || (!bare && s->qhash != wire_question_hash(&q))) {
 		STAT_INC(w, ST_DROP_BAD_RESPONSE);
 		return;
+	}
+	if (taps_on(w)) {
+		taps_backend(w, TAP_FORWARDER_RESPONSE, false, &s->client.remote, s->client_id,
+			     &wb->be->addr, msg, len, -1);
 	}
 	wire_set_id(msg, s->client_id);
 	len = clientaddr_answer(w, msg, len, WORKER_RESP_BUF, &s->ecs);

@@ -60,6 +60,8 @@ enum stat_counter {
 	ST_CURVE_DROP_BUDGET,    /* a fresh key over its client prefix's budget */
 	ST_CURVE_TRUNCATED,      /* UDP answers too big once boxed: our TC=1 answer instead */
 	ST_CURVE_ODD_PADDING,    /* bytes after the opened message that are not dq's padding */
+	ST_DNSTAP_SENT,          /* dnstap messages queued for the writer */
+	ST_DNSTAP_DROPPED,       /* not queued: the writer's queue was full (a slow reader) */
 	ST_COUNT
 };
 

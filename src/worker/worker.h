@@ -26,6 +26,7 @@
 /* What the control thread shares with the workers. */
 struct router {
 	struct snapshot *snap; /* RCU (QSBR): rcu_dereference it, publish by exchange */
+	struct tap *tap;       /* dnstap, or NULL; RCU like snap (a rotation replaces it) */
 	_Atomic bool stopping;
 	uint32_t tcp_max_conns;      /* per worker */
 	uint32_t limit_entries;      /* buckets per worker in each of its rate-limit tables */
@@ -65,6 +66,7 @@ struct listener {
 };
 
 struct wbackend;
+struct tap;
 struct tcp_up;
 struct xfr;
 
