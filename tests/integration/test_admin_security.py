@@ -100,8 +100,12 @@ def test_post_needs_the_key(router, free_port, ns1):
 def test_api_get_needs_the_key_metrics_does_not(router, free_port, ns1):
     r, c, port = start(router, free_port, [("ns1", ns1.addr4)], **{"admin-key": KEY})
     for path in ("/api/v1/backends", "/api/v1/routes", "/api/v1/limits", "/api/v1/nothing",
-                 "/"):
+                 "/api/v1/explain?name=example.", "/index.html"):
         assert request(port, "GET", path)[0] == 401, path
+    # The status page is open: it holds no data, and asks for the key the API wants.
+    status, _, body = request(port, "GET", "/")
+    assert status == 200 and b"<title>dnsrouter</title>" in body and b"ns1" not in body
+    assert request(port, "POST", "/")[0] == 401
     for path in ("/api/v1/backends", "/api/v1/routes", "/api/v1/limits"):
         assert request(port, "GET", path, {"X-API-Key": KEY})[0] == 200, path
         assert request(port, "GET", path, {"Authorization": "Bearer " + KEY})[0] == 200, path

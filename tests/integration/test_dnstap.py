@@ -141,18 +141,26 @@ def test_stalled_reader_costs_no_answer(router, ns1, tmp_path):
             "dnstap": {"socket": sock_path, "queue-size": 16},
             "backends": [{"name": "ns1", "address": ns1.addr4}],
             "routes": [{"zone": "example.", "backends": ["ns1"]}]}
-    try:
-        r = router(conf)
+    def answered_rate(r):
         n, t0 = 3000, time.monotonic()
         with et.Asker(r.port) as a:
             outcomes = a.who_set(["x%04d.example." % i for i in range(n)], timeout=1.0)
         took = time.monotonic() - t0
         assert outcomes.count("ns1") == n, [o for o in outcomes if o != "ns1"][:5]
+        return n / took
+
+    try:
+        r = router(conf)
+        stalled = answered_rate(r)
         dropped = dnsr.metric(admin, "dnsrouter_dnstap_dropped_total")
         assert dropped > 0
-        et.figure("dnstap with a reader that never reads: %d queries answered in %.2f s "
-                  "(%.0f q/s, one client, one at a time), %d messages dropped"
-                  % (n, took, n / took, dropped))
+        # The same load without dnstap, for the figure: measured, not asserted on.
+        del conf["dnstap"]
+        conf["admin"] = "127.0.0.1:%d" % dnsr.free_port()
+        plain = answered_rate(router(conf))
+        et.figure("dnstap to a reader that never reads: 3000 of 3000 queries answered at "
+                  "%.0f q/s (one client, one query at a time) against %.0f q/s without "
+                  "dnstap; %d messages dropped" % (stalled, plain, dropped))
     finally:
         listener.close()
 

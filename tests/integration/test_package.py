@@ -3,8 +3,9 @@
 # dpkg-buildpackage from a copy of the tree and lintian finds no error; it holds the daemon,
 # the split tool, the unit, the configuration under /etc/dnsrouter/ and the man pages. It
 # installs on this machine (a system user, a configuration `dnsrouter -t` accepts, a unit
-# `systemd-analyze verify` accepts), a reinstall over an edited configuration keeps the edit,
-# and a purge takes it all away. Built and installed once, in the plain pass.
+# `systemd-analyze verify` accepts; where systemd runs, the unit started and answering), a
+# reinstall over an edited configuration keeps the edit, and a purge takes it all away.
+# Built and installed once, in the plain pass.
 
 import os
 import pwd
@@ -64,6 +65,12 @@ def test_install_reinstall_purge(deb):
                      check=False)
         assert verify.returncode == 0 and verify.stderr.strip() == "", verify.stderr
         assert run("man", "-w", "dnsrouter.yaml").stdout.strip().endswith("dnsrouter.yaml.5.gz")
+        if os.path.isdir("/run/systemd/system"):
+            # systemd runs here: the package started the unit, which answers.
+            run("systemctl", "restart", "dnsrouter")
+            assert run("systemctl", "is-active", "dnsrouter").stdout.strip() == "active"
+            a = dnsr.udp_exchange(5353, dnsr.query("id.server.", "TXT", "CH").to_wire())
+            assert a is not None, "the unit's dnsrouter does not answer on 127.0.0.1:5353"
         # the operator's edit survives the package being installed again
         with open(CONF, "a") as f:
             f.write("# edited by the operator\n")
