@@ -202,6 +202,9 @@ int conf_init(struct conf *c)
 	health_defaults(&c->health);
 	c->dnstap.identity = c->dnstap.queries = c->dnstap.responses = true;
 	c->dnstap.sample = 1;
+	/* As many as a small server has TCP workers (Knot: one per core), and few enough for
+	 * a PowerDNS's 20 connections in all. */
+	c->tcp_backend_conns = 4;
 	c->dnstap.queue_size = 1024;
 	if (prefix_parse("127.0.0.0/8", &c->explain_from[0]) != DR_EOK ||
 	    prefix_parse("::1", &c->explain_from[1]) != DR_EOK) {

@@ -34,7 +34,8 @@ enum conf_source {
 	CONF_SRC_ETCD = 1,
 };
 
-#define CONF_TRANSFERS_MAX 64    /* client prefixes allowed to transfer zones */
+#define CONF_TRANSFERS_MAX 64 /* client prefixes allowed to transfer zones */
+#define CONF_TCP_BACKEND_CONNS_MAX 256
 #define CONF_EXPLAIN_FROM_MAX 64 /* client prefixes that may ask explain.dnsrouter. */
 #define CONF_ENTRY_MAX 4096      /* longest "ip:port,regexp" accepted */
 #define CONF_ETCD_ENDPOINTS_MAX 16
@@ -249,10 +250,11 @@ struct conf {
 	uint32_t timeout_ms;
 	uint32_t tcp_max_conns;
 	uint32_t tcp_idle_ms;
-	uint32_t tcp_per_client;  /* connections from one address; 0: no limit */
-	uint32_t tcp_query_ms;    /* a query must arrive whole this long after its first byte */
-	uint32_t tcp_max_queries; /* queries per connection; 0: no limit */
-	union sockaddr_any admin; /* family 0: no admin endpoint */
+	uint32_t tcp_per_client;    /* connections from one address; 0: no limit */
+	uint32_t tcp_query_ms;      /* a query must arrive whole this long after its first byte */
+	uint32_t tcp_max_queries;   /* queries per connection; 0: no limit */
+	unsigned tcp_backend_conns; /* TCP connections to one backend, per worker, at most */
+	union sockaddr_any admin;   /* family 0: no admin endpoint */
 	char admin_key[CONF_TEXT_MAX + 1];           /* "": the API needs no key */
 	struct prefix transfers[CONF_TRANSFERS_MAX]; /* clients whose AXFR/IXFR are relayed */
 	size_t ntransfers;

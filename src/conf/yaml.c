@@ -529,7 +529,15 @@ static int key_etcd(struct yctx *y, yaml_node_t *v, void *obj)
 	return DR_EOK;
 }
 
+static int tcp_backend_conns(struct yctx *y, yaml_node_t *v, void *obj)
+{
+	(void)obj;
+	return yaml_parse_uint(y, v, "tcp backend-connections", 1, CONF_TCP_BACKEND_CONNS_MAX,
+			       &y->conf->tcp_backend_conns);
+}
+
 static const struct keyword tcp_keys[] = {
+	{"backend-connections", tcp_backend_conns},
 	{"max-connections", tcp_max_conns},
 	{"idle-timeout", tcp_idle},
 	{"max-connections-per-client", tcp_per_client},

@@ -66,9 +66,10 @@ struct snapshot {
 	struct conf_curve curve;   /* the DNSCurve front; curve.nkeys 0: off */
 	uint8_t limit_v4_bits;     /* the client prefix of qlimit and rrl */
 	uint8_t limit_v6_bits;
-	uint32_t tcp_per_client;  /* connections from one address; 0: no limit */
-	uint32_t tcp_query_ms;    /* a query must arrive whole this long after its first byte */
-	uint32_t tcp_max_queries; /* queries per connection; 0: no limit */
+	uint32_t tcp_per_client;    /* connections from one address; 0: no limit */
+	uint32_t tcp_query_ms;      /* a query must arrive whole this long after its first byte */
+	uint32_t tcp_max_queries;   /* queries per connection; 0: no limit */
+	uint32_t tcp_backend_conns; /* TCP connections to one backend, per worker */
 };
 
 /* Build snapshot <gen> from <c>, taking backends from <reg> (creating the new ones, and

@@ -343,6 +343,7 @@ struct snapshot *snapshot_build(const struct conf *c, struct backend_registry *r
 	s->tcp_per_client = c->tcp_per_client;
 	s->tcp_query_ms = c->tcp_query_ms;
 	s->tcp_max_queries = c->tcp_max_queries;
+	s->tcp_backend_conns = c->tcp_backend_conns;
 	while (zone_slots < 2 * c->nroutes) {
 		zone_slots *= 2; /* at most half full keeps probes short */
 	}

@@ -20,8 +20,6 @@
 #include "upstream/clientaddr.h"
 #include "upstream/tcp.h"
 
-#define UP_CONNS_MAX 4 /* per backend and worker */
-#define UP_PIPELINE 32 /* queries on one connection before another is opened */
 #define UP_JOBS_MAX                                                                                \
 	512             /* queries on one connection at most: IDs and answers are found by a
 			 * walk of its queries, which must stay short */
@@ -239,25 +237,48 @@ static bool up_fits(const struct tcp_up *up, const struct tcp_job *j, enum up_ki
 	       (sockaddr_equal(&up->client, &j->client) && sockaddr_equal(&up->local, &j->local));
 }
 
-/* The least busy connection to <wb> that <j> may use, or a new one when they are all busy.
- * The limit of connections counts those <j> may use: a backend with one client a connection
- * gets up to UP_CONNS_MAX per client. */
+/* A connection whose oldest query has waited this long is held up by a slow answer: the
+ * backend answers its queries in turn, so it takes new ones only when every other is too. */
+#define UP_STUCK_US 50000
+
+static bool up_stuck(const struct tcp_up *up, uint64_t now)
+{
+	return up->jobs != NULL && now - up->jobs->sent_us > UP_STUCK_US;
+}
+
+/* Whether <a> is a better place for a query than <b>: not held up, then fewer queries. */
+static bool up_better(const struct tcp_up *a, const struct tcp_up *b, uint64_t now)
+{
+	bool sa = up_stuck(a, now), sb = up_stuck(b, now);
+
+	return sa != sb ? !sa : a->njobs < b->njobs;
+}
+
+/* The least busy connection to <wb> that <j> may use, or a new one when every one has a query
+ * waiting: a server answers the queries of one connection more or less in turn, so queries
+ * spread over connections are served side by side, and one slow answer holds up nothing
+ * else. Up to tcp.backend-connections of them, counted among those <j> may use (a backend with
+ * one client a connection gets that many per client); past that, queries pipeline on the
+ * least busy. */
 static struct tcp_up *up_pick(struct worker *w, struct wbackend *wb, const struct tcp_job *j)
 {
 	enum up_kind kind = kind_for(w, wb->be, j);
 	struct tcp_up *best = NULL;
 	unsigned n = 0;
 
+	uint64_t now = clock_now_us();
+
 	for (struct tcp_up *up = wb->tcp_ups; up != NULL; up = up->next) {
 		if (up->stale || up->rescue || !up_fits(up, j, kind)) {
 			continue; /* closes once its queries are done, or is a rescue: not counted */
 		}
 		n++;
-		if (best == NULL || up->njobs < best->njobs) {
+		if (best == NULL || up_better(up, best, now)) {
 			best = up;
 		}
 	}
-	if (best == NULL || (best->njobs >= UP_PIPELINE && n < UP_CONNS_MAX)) {
+	if (best == NULL || (best->njobs > 0 && n < w->snap->tcp_backend_conns)) {
+		/* Every one has a query waiting: another connection serves side by side. */
 		struct tcp_up *fresh = up_open(w, wb, j, kind);
 		if (fresh != NULL) {
 			return fresh;

@@ -473,8 +473,10 @@ class _TcpBackend:
     """A TCP-only backend on its own port that answers TXT "tcp-<name>" (or holds every query
     unanswered), and whose connections the test can reset at will."""
 
-    def __init__(self, name, hold=False):
+    def __init__(self, name, hold=False, slow=None, delay=0.0):
         self.name, self.hold, self.conns = name, hold, []
+        # Answers a connection's queries in turn, as servers do; <slow> (a name) after <delay>.
+        self.slow, self.delay = slow, delay
         self.ls = socket.socket()
         self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.ls.bind(("127.0.0.1", 0))
@@ -506,6 +508,8 @@ class _TcpBackend:
                 q, buf = dns.message.from_wire(buf[2:2 + n]), buf[2 + n:]
                 if self.hold:
                     continue
+                if self.slow is not None and q.question[0].name.to_text() == self.slow:
+                    time.sleep(self.delay)
                 a = dns.message.make_response(q)
                 a.answer.append(dns.rrset.from_text(q.question[0].name, 60, "IN", "TXT",
                                                     '"tcp-%s"' % self.name))
@@ -546,7 +550,9 @@ def test_backend_reset_under_pipelined_queries_of_one_client(router):
     connection stays up (once a heap overflow: the buffer was parsed a second time)."""
     a, b = _TcpBackend("A", hold=True), _TcpBackend("B")
     try:
+        # One connection to each backend: q1 and q2 follow q0 on A's.
         r = router({"workers": 1, "timeout": "1s", "health": {"enabled": False},
+                    "tcp": {"backend-connections": 1},
                     "backends": [{"name": "A", "address": a.address},
                                  {"name": "B", "address": b.address}],
                     "routes": [route_zone(".", ["A", "B"], policy="first-available")]})
@@ -604,14 +610,15 @@ def test_reused_backend_connection_closed_under_new_queries(router, rst):
 
 
 def test_backend_connections_take_a_bounded_number_of_queries(router):
-    """A TCP backend that reads queries and answers none: a worker keeps at most 4 connections
-    x 512 queries waiting on it (finding a query by ID walks a connection's queries, which
+    """A TCP backend that reads queries and answers none: a worker keeps at most
+    tcp.backend-connections (4 here) x 512 queries waiting on it (finding a query by ID walks a connection's queries, which
     must stay short); the queries past that get SERVFAIL + EDE 22 at once, and the worker
     keeps serving the rest."""
     be = _TcpBackend("sink", hold=True)
     clients = []
     try:
         r = router({"workers": 1, "timeout": "5s", "health": {"enabled": False},
+                    "tcp": {"backend-connections": 4},
                     "backends": [{"name": "sink", "address": be.address}],
                     "routes": [route_zone(".", ["sink"])]})
         for c in range(40):                 # 40 x 64 = 2,560 queries, 512 past the bound
@@ -665,3 +672,37 @@ def test_out_of_descriptors_no_spin_no_false_down(router, ns1):
         except OSError:
             return False
     dnsr.wait_for(tcp_served, timeout=5, what="TCP served again")
+
+
+def test_slow_answer_holds_up_no_other_client(router):
+    """A backend that answers each connection's queries in turn, one name slowly (1.5 s): with
+    queries spread over backend connections, 20 other clients' pipelined queries, sent right
+    after the slow one, are all answered well before it."""
+    be = _TcpBackend("seq", slow="slow.example.", delay=1.5)
+    socks = []
+    try:
+        r = router({"workers": 1, "timeout": "5s", "health": {"enabled": False},
+                    "backends": [{"name": "seq", "address": be.address}],
+                    "routes": [route_zone(".", ["seq"])]})
+        slow = socket.create_connection(("127.0.0.1", r.port), timeout=5)
+        socks.append(slow)
+        slow.sendall(dnsr.tcp_frame(dnsr.query("slow.example.", qid=1).to_wire()))
+        time.sleep(0.05)    # the slow query is on a backend connection before the others
+        t0 = time.monotonic()
+        for c in range(20):
+            s = socket.create_connection(("127.0.0.1", r.port), timeout=5)
+            socks.append(s)
+            s.sendall(b"".join(dnsr.tcp_frame(dnsr.query("c%d-q%d.example." % (c, i),
+                                                         qid=100 + i).to_wire())
+                               for i in range(5)))
+        for s in socks[1:]:
+            got = _read_answers(s, 5, timeout=1.2)
+            assert len(got) == 5 and all(g[2] == "tcp-seq" for g in got), got
+        assert time.monotonic() - t0 < 1.2, "answers held behind the slow one"
+        got = _read_answers(slow, 1, timeout=3)
+        assert got == [(1, dns.rcode.NOERROR, "tcp-seq")], got
+    finally:
+        for s in socks:
+            s.close()
+        be.close()
+
