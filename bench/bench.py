@@ -13,7 +13,8 @@ configuration, and dnsrouter with response rate limiting under a flood from 50 s
 same Knot: CurveDNS (one thread) and dnsrouter's DNSCurve front (one worker), fed by
 bench/curveperf/ with 1, 10,000 and 1,000,000 client keys, in alternated rounds.
 Prints one table and writes it to bench/results/latest.md (the DNSCurve section also to
-bench/results/curve-latest.md). `bench.py --only curve` runs the DNSCurve section alone.
+bench/results/curve-latest.md). `bench.py --only curve` runs the DNSCurve section alone;
+`--only tcp` measures Knot, dnsrouter and dnsdist over TCP (not yet part of the full run).
 Every load is bounded in time; every process started is stopped at the end. A system that
 fails to start (say, a config key this dnsrouter does not know yet) is reported as not run.
 BENCH_QUICK=1 shortens every load and A/B comparison, to check the script, not to measure.
@@ -380,6 +381,46 @@ def measure(name, port, proc, queries, load_cpu):
     print("  %-38s max %8.0f qps, p50 %.3f ms, p99 %.3f ms" % (name, row["max_qps"], row["p50_ms"],
                                                             row["p99_ms"]), flush=True)
     return row
+
+
+TCP_RATE = 10_000  # the fixed rate of the TCP section (the issue's and dnsdist's comparison)
+
+
+def tcp_section(knot_port, queries, cpu):
+    """Over TCP (dnsperf -m tcp, 8 connections): Knot directly, dnsrouter with one worker
+    (DNSROUTER_BIN, and OLD_DNSROUTER_BIN too when set, for an A/B in one run) and dnsdist
+    with one thread; the usual maximum, latency at TCP_RATE and CPU per query. Printed."""
+    global RATE, ROUTER
+    plain, RATE = dnsperf, TCP_RATE
+
+    def over_tcp(port, q, c, extra, verbose=False, seconds=RUN_S):
+        return plain(port, q, c, ["-m", "tcp"] + extra, verbose, seconds)
+    globals()["dnsperf"] = over_tcp
+    rows = [measure("Knot direct", knot_port, None, queries, cpu["load"])]
+    routers = [("dnsrouter, 1 worker", ROUTER)]
+    if os.environ.get("OLD_DNSROUTER_BIN"):
+        routers.insert(0, ("dnsrouter before, 1 worker", os.environ["OLD_DNSROUTER_BIN"]))
+    for name, binary in routers:
+        ROUTER, port = binary, free_port()
+        p = start_dnsrouter(port, knot_port, 1, cpu["router1"])
+        try:
+            rows.append(measure(name, port, p, queries, cpu["load"]))
+        finally:
+            stop(p)
+    port = free_port()
+    p = start_dnsdist(port, knot_port, 1, cpu["router1"])
+    try:
+        rows.append(measure("dnsdist, 1 thread", port, p, queries, cpu["load"]))
+    finally:
+        stop(p)
+    print("\n| over TCP | max q/s | CPU us/query saturated | CPU us/query at %d q/s | "
+          "p50 / p99 at %d q/s |" % (TCP_RATE, TCP_RATE))
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for r in rows:
+        cpu_sat = "%.1f" % r["cpu_sat_us"] if r.get("cpu_sat_us") else "-"
+        cpu_fix = "%.1f" % r["cpu_fixed_us"] if r.get("cpu_fixed_us") else "-"
+        print("| %s | %.0f | %s | %s | %.0f / %.0f us |" % (
+            r["name"], r["max_qps"], cpu_sat, cpu_fix, 1000 * r["p50_ms"], 1000 * r["p99_ms"]))
 
 
 def fmt(v, spec):
@@ -1181,10 +1222,11 @@ def curve_section(knot_port, knot, queries, cpu):
 
 def main():
     ap = argparse.ArgumentParser(description="dnsrouter benchmark (see the top of this file)")
-    ap.add_argument("--only", choices=["curve", "routes"],
+    ap.add_argument("--only", choices=["curve", "routes", "tcp"],
                     help="run one section only: curve = DNSCurve (CurveDNS against dnsrouter), "
                          "written to results/curve-latest.md; routes = route lookup cost (one "
-                         "route, 11,000 routes, 16 shards), printed")
+                         "route, 11,000 routes, 16 shards), printed; tcp = Knot, dnsrouter and "
+                         "dnsdist over TCP (OLD_DNSROUTER_BIN adds an earlier build), printed")
     args = ap.parse_args()
     zone, queries = generate()
     cpu = cpus()
@@ -1200,6 +1242,9 @@ def main():
         return
     if args.only == "routes":
         routes_ab(knot_port, queries, cpu, AB_ROUNDS)
+        return
+    if args.only == "tcp":
+        tcp_section(knot_port, queries, cpu)
         return
     print("bench: zone of %d names, %d queries (%.0f%% missing), %d s per load, fixed rate %d qps"
           % (NAMES, QUERIES, MISSING * 100, RUN_S, RATE), flush=True)
