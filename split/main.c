@@ -2,6 +2,7 @@
 /* split/main.c -- dnsrouter-split: command line, the two passes, the output files */
 #include <errno.h>
 #include <getopt.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -72,6 +73,23 @@ enum {
 	O_ETCD_PREFIX,
 };
 
+/* A whole number from <min> to <max> in <arg>, into <out>; -1 after saying <what>. */
+static int count_arg(const char *arg, unsigned long min, unsigned long max, const char *what,
+		     size_t *out)
+{
+	char *end;
+	unsigned long n;
+
+	errno = 0;
+	n = strtoul(arg, &end, 10);
+	if (errno || *end || arg[0] < '0' || arg[0] > '9' || n < min || n > max) {
+		fprintf(stderr, "%s\n", what);
+		return -1;
+	}
+	*out = n;
+	return 0;
+}
+
 static int parse_args(int argc, char **argv, struct options *o, int *mode_req)
 {
 	static const struct option longopts[] = {
@@ -90,8 +108,6 @@ static int parse_args(int argc, char **argv, struct options *o, int *mode_req)
 		{NULL, 0, NULL, 0},
 	};
 	int ch;
-	char *end;
-	unsigned long n;
 
 	while ((ch = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -99,13 +115,9 @@ static int parse_args(int argc, char **argv, struct options *o, int *mode_req)
 			o->outdir = optarg;
 			break;
 		case O_SHARDS:
-			errno = 0;
-			n = strtoul(optarg, &end, 10);
-			if (errno || *end || n < 1 || n > 4096) {
-				fprintf(stderr, "--shards: 1..4096\n");
+			if (count_arg(optarg, 1, 4096, "--shards: 1..4096", &o->shards) != 0) {
 				return -1;
 			}
-			o->shards = n;
 			break;
 		case O_CUTS:
 			o->cutsfile = optarg;
@@ -154,13 +166,10 @@ static int parse_args(int argc, char **argv, struct options *o, int *mode_req)
 			o->etcd_prefix = optarg;
 			break;
 		case O_MAX_COPY:
-			errno = 0;
-			n = strtoul(optarg, &end, 10);
-			if (errno || *end || optarg[0] < '0' || optarg[0] > '9') {
-				fprintf(stderr, "--max-copy: a number of names\n");
+			if (count_arg(optarg, 0, SIZE_MAX, "--max-copy: a number of names",
+				      &o->max_copy) != 0) {
 				return -1;
 			}
-			o->max_copy = n;
 			break;
 		case 'h':
 			usage(stdout);
