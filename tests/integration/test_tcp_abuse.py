@@ -475,6 +475,9 @@ class _TcpBackend:
 
     def __init__(self, name, hold=False, slow=None, delay=0.0):
         self.name, self.hold, self.conns = name, hold, []
+        # The accept thread adds to conns while the test closes them: one lock, so that no
+        # connection accepted meanwhile escapes a close.
+        self.lock = threading.Lock()
         # Answers a connection's queries in turn, as servers do; <slow> (a name) after <delay>.
         self.slow, self.delay = slow, delay
         self.seen = []  # names of the queries read, in order
@@ -491,7 +494,8 @@ class _TcpBackend:
                 c, _ = self.ls.accept()
             except OSError:
                 return
-            self.conns.append(c)
+            with self.lock:
+                self.conns.append(c)
             threading.Thread(target=self._serve, args=(c,), daemon=True).start()
 
     def _serve(self, c):
@@ -520,11 +524,14 @@ class _TcpBackend:
                 except OSError:
                     return
 
-    def reset_all(self):
-        for c in self.conns:
-            c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            c.close()
-        self.conns = []
+    def reset_all(self, rst=True):
+        """Close every connection accepted so far: with a reset, or else a FIN."""
+        with self.lock:
+            for c in self.conns:
+                if rst:
+                    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                c.close()
+            self.conns = []
 
     def close(self):
         self.ls.close()
@@ -552,17 +559,19 @@ def test_backend_reset_under_pipelined_queries_of_one_client(router):
     connection stays up (once a heap overflow: the buffer was parsed a second time)."""
     a, b = _TcpBackend("A", hold=True), _TcpBackend("B")
     try:
-        # One connection to each backend: q1 and q2 follow q0 on A's.
-        r = router({"workers": 1, "timeout": "1s", "health": {"enabled": False},
+        # One connection to each backend: q1 and q2 follow q0 on A's. When they come after
+        # the reset instead, they wait on a new connection to A and time out: A must stay in
+        # rotation through these timeouts for the next run's q0 to go to A (fall: 1000).
+        r = router({"workers": 1, "timeout": "1s", "health": {"enabled": False, "fall": 1000},
                     "tcp": {"backend-connections": 1},
                     "backends": [{"name": "A", "address": a.address},
                                  {"name": "B", "address": b.address}],
                     "routes": [route_zone(".", ["A", "B"], policy="first-available")]})
         for run in range(10):
             with socket.create_connection(("127.0.0.1", r.port), timeout=5) as s:
-                s.sendall(dnsr.tcp_frame(dnsr.query("q0.example.", qid=100).to_wire()))
-                dnsr.wait_for(lambda: a.conns, timeout=2, what="q0 at backend A")
-                time.sleep(0.05)    # q0 written on A's connection
+                q0 = "q0.run%d.example." % run
+                s.sendall(dnsr.tcp_frame(dnsr.query(q0, qid=100).to_wire()))
+                dnsr.wait_for(lambda: q0 in a.seen, timeout=5, what="q0 at backend A")
                 os.kill(r.proc.pid, signal.SIGSTOP)
                 try:
                     s.sendall(b"".join(dnsr.tcp_frame(dnsr.query(
@@ -596,12 +605,7 @@ def test_reused_backend_connection_closed_under_new_queries(router, rst):
             try:
                 s.sendall(b"".join(dnsr.tcp_frame(dnsr.query(
                     "q%d.example." % i, qid=10 + i).to_wire()) for i in range(2)))
-                if not rst:
-                    for c in be.conns:
-                        c.close()
-                    be.conns = []
-                else:
-                    be.reset_all()
+                be.reset_all(rst)
                 time.sleep(0.05)    # the close reaches the router's socket
             finally:
                 os.kill(r.proc.pid, signal.SIGCONT)
