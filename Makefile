@@ -97,6 +97,7 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $(LIB)
 # DNSCurve codec in $(LIB) and libsodium.
 FLOOD   := $(BUILD)/flood
 FLOOR   := $(BUILD)/bench-floor
+ALLOCOUNT := $(BUILD)/allocount.so
 CURVEPERF := $(BUILD)/curveperf
 CURVEPERF_SRCS := $(sort $(wildcard bench/curveperf/*.c))
 CURVEPERF_OBJS := $(CURVEPERF_SRCS:%.c=$(BUILD)/%.o)
@@ -106,6 +107,11 @@ tools: $(FLOOD) $(FLOOR) $(CURVEPERF)
 $(FLOOD): tests/tools/flood.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -D_GNU_SOURCE $(CFLAGS) $(WARN) $(SANFLAGS) -o $@ $<
+
+# Not sanitized: it puts glibc's allocator under the router, and a sanitizer brings its own.
+$(ALLOCOUNT): tests/tools/allocount.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -D_GNU_SOURCE -O2 -g $(WARN) -shared -fPIC -o $@ $<
 
 $(FLOOR): bench/floor.c
 	@mkdir -p $(dir $@)
@@ -130,9 +136,9 @@ deps:
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; CMOCKA_MESSAGE_OUTPUT=TAP $$t; done
 
-integration: $(BIN) $(FLOOD) $(CURVEPERF) $(SPLIT) $(YAML5)
+integration: $(BIN) $(FLOOD) $(CURVEPERF) $(SPLIT) $(YAML5) $(ALLOCOUNT)
 	DNSROUTER_BIN=$(abspath $(BIN)) FLOOD_BIN=$(abspath $(FLOOD)) SPLIT_BIN=$(abspath $(SPLIT)) \
-	  CURVEPERF_BIN=$(abspath $(CURVEPERF)) $(PYTHON) -m pytest -q tests/integration
+	  CURVEPERF_BIN=$(abspath $(CURVEPERF)) ALLOCOUNT_SO=$(abspath $(ALLOCOUNT)) $(PYTHON) -m pytest -q tests/integration
 
 test-san:
 	$(MAKE) SAN=1 unit integration

@@ -13,8 +13,9 @@ configuration, and dnsrouter with response rate limiting under a flood from 50 s
 same Knot: CurveDNS (one thread) and dnsrouter's DNSCurve front (one worker), fed by
 bench/curveperf/ with 1, 10,000 and 1,000,000 client keys, in alternated rounds.
 Prints one table and writes it to bench/results/latest.md (the DNSCurve section also to
-bench/results/curve-latest.md). `bench.py --only curve` runs the DNSCurve section alone;
-`--only tcp` measures Knot, dnsrouter and dnsdist over TCP (not yet part of the full run).
+bench/results/curve-latest.md). Then Knot, dnsrouter and dnsdist over TCP, with 8 pipelining
+connections and with 100 connections asking one query at a time. `bench.py --only curve`
+runs the DNSCurve section alone, `--only tcp` the TCP section.
 Every load is bounded in time; every process started is stopped at the end. A system that
 fails to start (say, a config key this dnsrouter does not know yet) is reported as not run.
 BENCH_QUICK=1 shortens every load and A/B comparison, to check the script, not to measure.
@@ -340,21 +341,27 @@ def percentile(values, p):
     return values[min(len(values) - 1, int(len(values) * p))]
 
 
-def measure(name, port, proc, queries, load_cpu):
+def measure(name, port, proc, queries, load_cpu, mode=(), clients=8, sat_q=300, fixed_q=200):
+    """One row: the maximum (closed loop, <clients> connections or sockets, <sat_q>
+    outstanding), and latency and CPU at RATE (<fixed_q> outstanding). <mode>: more dnsperf
+    options, e.g. ["-m", "tcp"]."""
+    mode = list(mode)
     # Warm up caches and sockets for a second, outside the measurement.
     subprocess.run(["taskset", "-c", load_cpu, "dnsperf", "-s", "127.0.0.1", "-p", str(port),
-                    "-d", queries, "-l", "1"], capture_output=True, timeout=30)
+                    "-d", queries, "-l", "1"] + mode, capture_output=True, timeout=30)
     c0 = cpu_seconds(proc.pid) if proc else (0, 0)
     # The maximum is the better of two closed-loop runs: on a shared virtual machine single
     # runs differ by 10 % and more. CPU per query is over both.
-    runs = [dnsperf(port, queries, load_cpu, ["-c", "8", "-q", "300"], seconds=SAT_S)
+    runs = [dnsperf(port, queries, load_cpu, mode + ["-c", str(clients), "-q", str(sat_q)],
+                    seconds=SAT_S)
             for _ in range(2)]
     sat = dict(max(runs, key=lambda r: r["qps"]))
     sat["completed"] = sum(r["completed"] for r in runs)
     c1 = cpu_seconds(proc.pid) if proc else (0, 0)
     # A small outstanding limit: dnsperf starts a rate-limited run with a burst of up to -q
     # queries, which overflows Knot's default socket buffer behind any fast forwarder.
-    fixed = dnsperf(port, queries, load_cpu, ["-Q", str(RATE), "-c", "8", "-q", "200"],
+    fixed = dnsperf(port, queries, load_cpu,
+                    mode + ["-Q", str(RATE), "-c", str(clients), "-q", str(fixed_q)],
                     verbose=True)
     c2 = cpu_seconds(proc.pid) if proc else (0, 0)
     lat = fixed["lat"]
@@ -384,43 +391,78 @@ def measure(name, port, proc, queries, load_cpu):
 
 
 TCP_RATE = 10_000  # the fixed rate of the TCP section (the issue's and dnsdist's comparison)
+TCP = ["-m", "tcp"]
+# The two TCP loads: 8 connections that pipeline (up to 300 queries outstanding at the
+# maximum, 200 at the fixed rate), and 100 connections with at most 100 queries outstanding
+# in all, about one query at a time on each.
+TCP_LOADS = [("8 pipelining connections", dict(clients=8, sat_q=300, fixed_q=200)),
+             ("100 connections, one query at a time", dict(clients=100, sat_q=100, fixed_q=100))]
 
 
 def tcp_section(knot_port, queries, cpu):
-    """Over TCP (dnsperf -m tcp, 8 connections): Knot directly, dnsrouter with one worker
-    (DNSROUTER_BIN, and OLD_DNSROUTER_BIN too when set, for an A/B in one run) and dnsdist
-    with one thread; the usual maximum, latency at TCP_RATE and CPU per query. Printed."""
+    """Over TCP (dnsperf -m tcp): Knot directly, dnsrouter with one worker (DNSROUTER_BIN,
+    and OLD_DNSROUTER_BIN too when set, for an A/B in one run) and dnsdist with one thread,
+    under each of TCP_LOADS; the usual maximum, latency at TCP_RATE and CPU per query.
+    Returns the tables as Markdown."""
     global RATE, ROUTER
-    plain, RATE = dnsperf, TCP_RATE
+    saved_rate, saved_router, RATE = RATE, ROUTER, TCP_RATE
+    rows = {load: [] for load, _ in TCP_LOADS}
 
-    def over_tcp(port, q, c, extra, verbose=False, seconds=RUN_S):
-        return plain(port, q, c, ["-m", "tcp"] + extra, verbose, seconds)
-    globals()["dnsperf"] = over_tcp
-    rows = [measure("Knot direct", knot_port, None, queries, cpu["load"])]
-    routers = [("dnsrouter, 1 worker", ROUTER)]
-    if os.environ.get("OLD_DNSROUTER_BIN"):
-        routers.insert(0, ("dnsrouter before, 1 worker", os.environ["OLD_DNSROUTER_BIN"]))
-    for name, binary in routers:
-        ROUTER, port = binary, free_port()
-        p = start_dnsrouter(port, knot_port, 1, cpu["router1"])
+    def run_loads(name, port, proc):
+        for load, kw in TCP_LOADS:
+            rows[load].append(measure(name, port, proc, queries, cpu["load"], TCP, **kw))
+
+    try:
+        run_loads("Knot direct", knot_port, None)
+        routers = [("dnsrouter, 1 worker", ROUTER)]
+        if os.environ.get("OLD_DNSROUTER_BIN"):
+            routers.insert(0, ("dnsrouter before, 1 worker", os.environ["OLD_DNSROUTER_BIN"]))
+        for name, binary in routers:
+            ROUTER, port = binary, free_port()
+            # All of dnsperf's connections come from one address: more than the default
+            # share one client may hold.
+            p = start_dnsrouter(port, knot_port, 1, cpu["router1"],
+                                extra="tcp:\n  max-connections-per-client: 1024\n")
+            try:
+                run_loads(name, port, p)
+            finally:
+                stop(p)
+        port = free_port()
+        p = start_dnsdist(port, knot_port, 1, cpu["router1"])
         try:
-            rows.append(measure(name, port, p, queries, cpu["load"]))
+            run_loads("dnsdist, 1 thread", port, p)
         finally:
             stop(p)
-    port = free_port()
-    p = start_dnsdist(port, knot_port, 1, cpu["router1"])
-    try:
-        rows.append(measure("dnsdist, 1 thread", port, p, queries, cpu["load"]))
     finally:
-        stop(p)
-    print("\n| over TCP | max q/s | CPU us/query saturated | CPU us/query at %d q/s | "
-          "p50 / p99 at %d q/s |" % (TCP_RATE, TCP_RATE))
-    print("| --- | ---: | ---: | ---: | ---: |")
+        RATE, ROUTER = saved_rate, saved_router
+    return "\n\n".join(tcp_table(load, rows[load]) for load, _ in TCP_LOADS)
+
+
+def tcp_table(load, rows):
+    """One TCP load's rows, and each router's figures against dnsdist's."""
+    lines = ["Over TCP, %s:" % load, "",
+             "| over TCP | max q/s | CPU µs/query saturated | CPU µs/query at %d q/s | "
+             "p50 / p99 at %d q/s | added p50 / p99 |" % (TCP_RATE, TCP_RATE),
+             "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    direct = rows[0]
     for r in rows:
-        cpu_sat = "%.1f" % r["cpu_sat_us"] if r.get("cpu_sat_us") else "-"
-        cpu_fix = "%.1f" % r["cpu_fixed_us"] if r.get("cpu_fixed_us") else "-"
-        print("| %s | %.0f | %s | %s | %.0f / %.0f us |" % (
-            r["name"], r["max_qps"], cpu_sat, cpu_fix, 1000 * r["p50_ms"], 1000 * r["p99_ms"]))
+        added = "-" if r is direct else "%+.0f / %+.0f µs" % (
+            1000 * (r["p50_ms"] - direct["p50_ms"]), 1000 * (r["p99_ms"] - direct["p99_ms"]))
+        lines.append("| %s | %.0f | %s | %s | %.0f / %.0f µs | %s |" % (
+            r["name"], r["max_qps"], fmt(r["cpu_sat_us"], "%.1f"), fmt(r["cpu_fixed_us"], "%.1f"),
+            1000 * r["p50_ms"], 1000 * r["p99_ms"], added))
+    dist = next((r for r in rows if r["name"].startswith("dnsdist")), None)
+    if dist is not None:
+        lines.append("")
+        for r in rows:
+            if not r["name"].startswith("dnsrouter") or not r.get("cpu_sat_us"):
+                continue
+            lines.append("%s against dnsdist: max %.2fx, CPU per query %.2f saturated and "
+                         "%.2f at %d q/s" % (
+                             r["name"], r["max_qps"] / dist["max_qps"],
+                             r["cpu_sat_us"] / dist["cpu_sat_us"],
+                             r["cpu_fixed_us"] / dist["cpu_fixed_us"], TCP_RATE))
+    return "\n".join(lines)
 
 
 def fmt(v, spec):
@@ -1244,7 +1286,7 @@ def main():
         routes_ab(knot_port, queries, cpu, AB_ROUNDS)
         return
     if args.only == "tcp":
-        tcp_section(knot_port, queries, cpu)
+        print(tcp_section(knot_port, queries, cpu))
         return
     print("bench: zone of %d names, %d queries (%.0f%% missing), %d s per load, fixed rate %d qps"
           % (NAMES, QUERIES, MISSING * 100, RUN_S, RATE), flush=True)
@@ -1286,6 +1328,7 @@ def main():
                                            for rate in (0, FLOOD_PACED)])
     curve_text = curve_section(knot_port, knot, queries, cpu)
     write_curve(curve_text)
+    tcp_text = tcp_section(knot_port, queries, cpu)
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     report = "\n".join([
         "# dnsrouter benchmark, %s" % now, "",
@@ -1299,7 +1342,7 @@ def main():
            MISSING * 100, SAT_S, RATE, RUN_S), "",
         table(rows), "", floor_table(rows), "", ratios(rows), route_cost]
         + ([abuse_cost] if abuse_cost else []) + ([instr_cost] if instr_cost else [])
-        + [flood_line, "", flood_text, "", curve_text, "",
+        + [flood_line, "", flood_text, "", curve_text, "", tcp_text, "",
                                                   where or "(no perf profile: perf missing "
                                                   "or not allowed)", ""])
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)

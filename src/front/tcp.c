@@ -31,84 +31,17 @@
 #include "worker/query.h"
 #include "worker/stream.h"
 #include "front/tcp.h"
+#include "front/tcp_conn.h"
 #include "upstream/tcp.h"
 #include "upstream/xfr.h"
 
-#define TCP_PIPELINE_MAX 64       /* jobs per connection before we stop reading */
-#define TCP_WBUF_MAX (256u << 10) /* unsent answer bytes before we stop reading */
-#define TCP_ACCEPT_PAUSE_MS 100   /* accepts wait this long when descriptors run out */
-/* Answers a connection may hold unsent: what its pipeline can bring after reading stopped,
- * so a client that reads, however slowly, loses none. A client that reads nothing is closed
- * by the idle rule, and all connections of a worker together hold at most TCP_UNSENT_MAX. */
-#define TCP_CONN_UNSENT_MAX (TCP_WBUF_MAX + TCP_PIPELINE_MAX * (TCP_LEN_PREFIX + WIRE_TCP_MSG_MAX))
-#define TCP_UNSENT_MAX (64u << 20)
+#define TCP_ACCEPT_PAUSE_MS 100 /* accepts wait this long when descriptors run out */
 
-/* A connection slot holds no buffer while it has nothing to keep: queries are read into the
- * worker's read buffer and served from there, and answers are written straight to the socket.
- * Only bytes that must wait (part of a query, answers the socket did not take) go into a
- * buffer of the connection's own, taken from the worker's pool and given back once empty. */
-struct tcp_conn {
-	struct io io;       /* first: epoll data.ptr */
-	struct timer timer; /* at the earlier of idle_at and query_at */
-	struct tcp_conn *next_free;
-	struct tcp_conn *lru_prev, *lru_next; /* open connections, least recent activity first */
-	struct tcp_job *jobs;                 /* doubly linked through job.prev/next */
-	unsigned njobs;
-	uint32_t interest; /* epoll events asked for */
-	uint32_t nqueries; /* whole queries read */
-	uint32_t listener; /* the worker's listener it came through */
-	bool curve;        /* DNSCurve is detected on that listener */
-	union sockaddr_any peer;
-	union sockaddr_any local; /* the router's address the client connected to, once known */
-	bool open;
-	bool rd_closed;    /* the client sent FIN */
-	bool last;         /* tcp.max-queries-per-connection reached: answer, discard, close */
-	bool wrote;        /* answer bytes went out since the idle timer was last armed */
-	bool resuming;     /* in conn_resume_transfers: not again from inside it */
-	bool parsing;      /* in conn_parse: a query failing at once can settle the connection */
-	int outq;          /* the kernel's unsent bytes at the last idle check */
-	uint64_t idle_at;  /* the idle rule's next check (now_ms) */
-	uint64_t query_at; /* the query begun in rbuf must be whole by then; 0: none begun */
-	uint8_t *rbuf;     /* NULL, or STREAM_BUF_SIZE bytes from the pool */
-	size_t rlen;
-	uint8_t *wbuf; /* NULL, or from the pool, grown on demand */
-	size_t woff, wlen, wcap;
-};
-
-struct tcp_state {
-	struct tcp_conn *conns;
-	uint32_t nconns;
-	uint32_t open;
-	struct tcp_conn *free_list;
-	struct tcp_conn *closed;     /* back to free_list at tcp_reap */
-	struct tcp_conn *lru_oldest; /* the eviction candidate */
-	struct tcp_conn *lru_newest;
-	struct tcp_job *dead_jobs; /* freed at tcp_reap */
-	size_t unsent;             /* answer bytes waiting in all connections' buffers */
-	uint8_t *rd;               /* STREAM_BUF_SIZE: what a connection without a buffer reads */
-	struct stream_pool pool;
-	struct peercount peers;
-	int parked_fd; /* accepted for a slot that frees at tcp_reap; -1: none */
-	union sockaddr_any parked_peer;
-	uint32_t parked_listener;
-};
-
-static void conn_close(struct worker *w, struct tcp_conn *c);
-static void conn_answer(struct worker *w, struct tcp_conn *c, uint8_t *msg, size_t len, uint16_t id,
-			const struct curve_session *cs);
-
-static void free_front(struct tcp_job *j)
-{
-	if (j->front != NULL) {
-		explicit_bzero(j->front, sizeof(struct curve_session));
-		free(j->front);
-	}
-}
 static void tcp_client_event(struct worker *w, struct io *io, uint32_t events);
 static void tcp_listener_ready(struct worker *w, struct io *io, uint32_t events);
 static void tcp_reap(struct worker *w);
 static void conn_fire(struct worker *w, struct timer *t);
-static void job_fire(struct worker *w, struct timer *t);
+static void conn_resume_transfers(struct worker *w, struct tcp_conn *c);
 
 static int tcp_init(struct worker *w, uint32_t max_conns)
 {
@@ -120,7 +53,7 @@ static int tcp_init(struct worker *w, uint32_t max_conns)
 	t->parked_fd = -1;
 	t->conns = calloc(max_conns, sizeof(*t->conns));
 	t->rd = malloc(STREAM_BUF_SIZE);
-	if (t->conns == NULL || t->rd == NULL ||
+	if (t->conns == NULL || t->rd == NULL || tcp_stage_init(t) != DR_EOK ||
 	    peercount_init(&t->peers, max_conns,
 			   (uint64_t)rand_next(&w->rnd) << 32 | rand_next(&w->rnd)) != DR_EOK) {
 		free(t->conns);
@@ -133,6 +66,7 @@ static int tcp_init(struct worker *w, uint32_t max_conns)
 		t->conns[i].io.ready = tcp_client_event;
 		t->conns[i].io.fd = -1;
 		t->conns[i].timer.fire = conn_fire;
+		t->conns[i].stage_first = t->conns[i].stage_last = STAGE_NONE;
 		t->conns[i].next_free = t->free_list;
 		t->free_list = &t->conns[i];
 	}
@@ -159,6 +93,8 @@ static void tcp_deinit(struct worker *w)
 	tcp_reap(w);
 	stream_pool_deinit(&t->pool);
 	peercount_deinit(&t->peers);
+	jobs_pool_free(t);
+	tcp_stage_free(t);
 	free(t->rd);
 	free(t->conns);
 	free(t);
@@ -189,124 +125,10 @@ static int tcp_listen(const union sockaddr_any *addr)
 	return fd;
 }
 
-/* Jobs: a client's query while a backend works on it */
-
-static void conn_send(struct worker *w, struct tcp_conn *c, const uint8_t *msg, size_t len,
-		      uint16_t id);
-static void conn_settle(struct worker *w, struct tcp_conn *c);
-static void conn_update(struct worker *w, struct tcp_conn *c);
-static void conn_resume_transfers(struct worker *w, struct tcp_conn *c);
-static void conn_arm(struct worker *w, struct tcp_conn *c);
-
-/* End <j>: off its client and its backend connection, freed at tcp_reap. Ending an ended job
- * does nothing: answering a job can close its client, which ends all of the client's jobs,
- * this one included, before the caller ends it too. */
-static void job_end(struct worker *w, struct tcp_job *j)
-{
-	struct tcp_conn *c = j->conn;
-
-	if (j->ended) {
-		return;
-	}
-	j->ended = true;
-	tcp_up_cancel(w, j);
-	if (j->xfr != NULL) {
-		xfr_cancel(w, j->xfr);
-	}
-	timer_disarm(&w->wheel, &j->timer);
-	if (j->prev != NULL) {
-		j->prev->next = j->next;
-	} else {
-		c->jobs = j->next;
-	}
-	if (j->next != NULL) {
-		j->next->prev = j->prev;
-	}
-	c->njobs--;
-	j->next_dead = w->tcp->dead_jobs;
-	w->tcp->dead_jobs = j;
-}
-
-/* Answer <j>'s client with SERVFAIL and end the job. */
-static void job_servfail(struct worker *w, struct tcp_job *j, int ede)
-{
-	int n;
-
-	if (j->ended) {
-		return;
-	}
-	n = query_servfail(j->query, j->qlen, j->qcap, ede);
-	STAT_INC(w, ede == WIRE_EDE_NO_REACHABLE_AUTHORITY ? ST_SERVFAIL_NOBACKEND
-							   : ST_SERVFAIL_TIMEOUT);
-	if (n > 0) {
-		conn_answer(w, j->conn, j->query, (size_t)n, j->client_id, j->front);
-	}
-	job_end(w, j);
-}
-
-/* <j>'s backend failed it: one retry on another backend of the route, then SERVFAIL. */
-static void job_retry(struct worker *w, struct tcp_job *j)
-{
-	struct wbackend *failed = j->backend_idx < w->nbes ? w->bes[j->backend_idx] : NULL;
-	struct wire_question q;
-	struct wbackend *next;
-
-	if (j->ended) {
-		return;
-	}
-	tcp_up_cancel(w, j);
-	timer_disarm(&w->wheel, &j->timer);
-	if (j->tries > 0 || w->draining || wire_parse_question(j->query, j->qlen, &q) != DR_EOK) {
-		job_servfail(w, j, WIRE_EDE_NETWORK_ERROR);
-		return;
-	}
-	j->tries++;
-	next = query_pick_retry(w, &q, failed ? failed->be : NULL);
-	if (next == NULL || tcp_up_send(w, j, next) != DR_EOK) {
-		job_servfail(w, j, WIRE_EDE_NETWORK_ERROR);
-		return;
-	}
-	STAT_INC(w, ST_RETRIES);
-}
-
-static void tcp_job_answered(struct worker *w, struct tcp_job *j, const uint8_t *msg, size_t len)
-{
-	struct tcp_conn *c = j->conn;
-
-	if (j->ended) {
-		return;
-	}
-	STAT_INC(w, ST_ANSWERS);
-	if (j->ecs.edit != ECS_NONE || j->front != NULL) {
-		/* The answer is the backend connection's to keep: edit a copy (the client
-		 * address undone, or cut to TC=1 to fit a box). */
-		memcpy(w->edit, msg, len);
-		if (j->ecs.edit != ECS_NONE) {
-			len = clientaddr_answer(w, w->edit, len, WORKER_EDIT_BUF, &j->ecs);
-		}
-		conn_answer(w, c, w->edit, len, j->client_id, j->front);
-	} else {
-		conn_send(w, c, msg, len, j->client_id);
-	}
-	job_end(w, j);
-	conn_settle(w, c);
-}
-
-static void tcp_job_failed(struct worker *w, struct tcp_job *j)
-{
-	struct tcp_conn *c = j->conn;
-
-	if (j->ended) {
-		return;
-	}
-	timer_disarm(&w->wheel, &j->timer);
-	job_retry(w, j);
-	conn_settle(w, c);
-}
-
+/* Client connections */
 /* The router's address <c> connected to: what a PROXY v2 header names as the destination.
  * Asked of the kernel once per connection. */
-static union sockaddr_any conn_local(struct tcp_conn *c)
+union sockaddr_any conn_local(struct tcp_conn *c)
 {
 	socklen_t len = sizeof(c->local);
 
@@ -315,98 +137,6 @@ static union sockaddr_any conn_local(struct tcp_conn *c)
 	}
 	return c->local;
 }
-
-static size_t tcp_job_unsent(const struct tcp_job *j);
-static bool tcp_job_relay(struct worker *w, struct tcp_job *j, const uint8_t *msg, size_t len);
-static void tcp_job_finish(struct worker *w, struct tcp_job *j, bool ok, bool relayed);
-
-static const struct tcp_job_ops job_ops = {
-	.answered = tcp_job_answered,
-	.failed = tcp_job_failed,
-	.unsent = tcp_job_unsent,
-	.relay = tcp_job_relay,
-	.finish = tcp_job_finish,
-};
-
-static void job_start(struct worker *w, struct tcp_conn *c, const struct query_verdict *v,
-		      const struct wire_question *q, const uint8_t *msg, size_t len,
-		      const struct curve_session *cs)
-{
-	struct tcp_job *j = calloc(1, sizeof(*j));
-	size_t cap = len + 512; /* a SERVFAIL with EDNS fits */
-
-	if (j == NULL || (j->query = malloc(cap)) == NULL ||
-	    (cs != NULL && (j->front = malloc(sizeof(*cs))) == NULL)) {
-		if (j != NULL) {
-			free(j->query);
-		}
-		free(j);
-		STAT_INC(w, ST_INFLIGHT_FULL);
-		return;
-	}
-	if (cs != NULL) {
-		memcpy(j->front, cs, sizeof(*cs));
-	}
-	j->timer.fire = job_fire;
-	j->ops = &job_ops;
-	j->conn = c;
-	j->client = c->peer;
-	j->local = conn_local(c);
-	j->client_id = q->id;
-	j->qhash = wire_question_hash(q);
-	j->qlen = len;
-	j->qcap = cap;
-	memcpy(j->query, msg, len);
-	j->next = c->jobs;
-	if (c->jobs != NULL) {
-		c->jobs->prev = j;
-	}
-	c->jobs = j;
-	c->njobs++;
-	if ((v->action == QUERY_TRANSFER ? xfr_start(w, j, v->wb, q->qtype)
-					 : tcp_up_send(w, j, v->wb)) != DR_EOK) {
-		job_servfail(w, j, WIRE_EDE_NO_REACHABLE_AUTHORITY);
-	}
-}
-
-static size_t tcp_job_unsent(const struct tcp_job *j)
-{
-	return j->conn->wlen - j->conn->woff;
-}
-
-static bool tcp_job_relay(struct worker *w, struct tcp_job *j, const uint8_t *msg, size_t len)
-{
-	conn_send(w, j->conn, msg, len, j->client_id);
-	if (j->ended) {
-		return false;
-	}
-	conn_update(w, j->conn); /* what the socket did not take waits for EPOLLOUT */
-	return !j->ended;
-}
-
-static void tcp_job_finish(struct worker *w, struct tcp_job *j, bool ok, bool relayed)
-{
-	struct tcp_conn *c = j->conn;
-
-	if (j->ended) {
-		return;
-	}
-	if (ok) {
-		STAT_INC(w, ST_ANSWERS);
-		job_end(w, j);
-		/* A long transfer is not idleness: the next query has a whole idle time. */
-		c->idle_at = w->now_ms + w->snap->tcp_idle_ms;
-		conn_arm(w, c);
-	} else if (!relayed) {
-		job_servfail(w, j, WIRE_EDE_NETWORK_ERROR);
-	} else {
-		conn_close(w, c); /* a cut stream is the one failure a transfer client sees */
-		return;
-	}
-	conn_settle(w, c);
-}
-
-/* Client connections */
 
 /* Out of descriptors: stop watching the listeners for a while rather than wake up for the
  * same waiting connection in a loop. The worker turns them back on (tcp_accept_resume). */
@@ -471,7 +201,7 @@ static void lru_append(struct tcp_state *t, struct tcp_conn *c)
 	t->lru_newest = c;
 }
 
-static void conn_touch(struct worker *w, struct tcp_conn *c)
+void conn_touch(struct worker *w, struct tcp_conn *c)
 {
 	if (w->tcp->lru_newest != c) {
 		lru_unlink(w->tcp, c);
@@ -480,7 +210,7 @@ static void conn_touch(struct worker *w, struct tcp_conn *c)
 }
 
 /* One timer serves both rules: the idle check and the deadline of a query begun. */
-static void conn_arm(struct worker *w, struct tcp_conn *c)
+void conn_arm(struct worker *w, struct tcp_conn *c)
 {
 	uint64_t at = c->idle_at;
 
@@ -512,6 +242,7 @@ static void conn_open(struct worker *w, int fd, const union sockaddr_any *peer, 
 	c->nqueries = 0;
 	c->rlen = c->woff = c->wlen = 0;
 	c->interest = 0;
+	c->stage_first = c->stage_last = STAGE_NONE;
 	c->query_at = 0;
 	c->idle_at = w->now_ms + w->snap->tcp_idle_ms;
 	t->open++;
@@ -587,7 +318,7 @@ static void tcp_listener_ready(struct worker *w, struct io *io, uint32_t events)
 				 w->listeners));
 }
 
-static void conn_close(struct worker *w, struct tcp_conn *c)
+void conn_close(struct worker *w, struct tcp_conn *c)
 {
 	struct tcp_state *t = w->tcp;
 
@@ -608,152 +339,11 @@ static void conn_close(struct worker *w, struct tcp_conn *c)
 	t->closed = c;
 }
 
-static void conn_wbuf_put(struct worker *w, struct tcp_conn *c)
-{
-	stream_buf_put(&w->tcp->pool, c->wbuf, c->wcap);
-	c->wbuf = NULL;
-	c->wcap = 0;
-	c->woff = c->wlen = 0;
-}
-
 static void conn_rbuf_put(struct worker *w, struct tcp_conn *c)
 {
 	stream_buf_put(&w->tcp->pool, c->rbuf, STREAM_BUF_SIZE);
 	c->rbuf = NULL;
 	c->rlen = 0;
-}
-
-static bool conn_flush(struct worker *w, struct tcp_conn *c)
-{
-	size_t unsent = c->wlen - c->woff;
-	bool ok = stream_flush(c->io.fd, c->wbuf, &c->woff, &c->wlen);
-
-	if (c->wlen - c->woff < unsent) {
-		c->wrote = true;
-		w->tcp->unsent -= unsent - (c->wlen - c->woff);
-		conn_touch(w, c);
-	}
-	if (ok && c->wlen == 0 && c->wbuf != NULL) {
-		conn_wbuf_put(w, c); /* all out: an idle connection keeps no buffer */
-	}
-	return ok;
-}
-
-/* Write the frame <head> (length and ID) and <msg> past its ID to <fd>. Returns the bytes
- * written, 0 when the socket is full, -1 when the connection failed. */
-static ssize_t frame_write(int fd, uint8_t head[4], const uint8_t *msg, size_t len)
-{
-	struct iovec iov[2] = {{head, 4}, {(void *)(msg + 2), len - 2}};
-
-	for (;;) {
-		ssize_t n = writev(fd, iov, 2);
-		if (n == -1 && errno == EINTR) {
-			continue;
-		}
-		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			return 0;
-		}
-		return n;
-	}
-}
-
-/* Frame the message <msg> of <len> bytes with ID <id> (written in the frame, not in <msg>) and
- * send it to <c>, or queue what the socket does not take. */
-static void conn_send_frame(struct worker *w, struct tcp_conn *c, const uint8_t *msg, size_t len,
-			    uint16_t id)
-{
-	size_t frame = TCP_LEN_PREFIX + len;
-	uint8_t head[4];
-	size_t done = 0;
-	bool queued;
-
-	if (!c->open) {
-		return;
-	}
-	wire_write_u16(head, (uint16_t)len);
-	wire_write_u16(head + TCP_LEN_PREFIX, id);
-	queued = c->wlen > c->woff;
-	if (!queued) {
-		/* Nothing waits before it: straight to the socket; only what the socket does
-		 * not take goes into a buffer. */
-		ssize_t n = frame_write(c->io.fd, head, msg, len);
-		if (n == -1) {
-			conn_close(w, c);
-			return;
-		}
-		done = (size_t)n;
-		if (done > 0) {
-			c->wrote = true;
-			conn_touch(w, c);
-		}
-		if (done == frame) {
-			return;
-		}
-	}
-	if (c->wbuf == NULL) {
-		c->wbuf = stream_buf_get(&w->tcp->pool);
-		c->wcap = c->wbuf != NULL ? STREAM_BUF_SIZE : 0;
-		c->woff = c->wlen = 0;
-	}
-	if (c->wbuf != NULL) {
-		stream_compact(c->wbuf, &c->woff, &c->wlen);
-	}
-	if (c->wbuf == NULL || w->tcp->unsent + frame - done > TCP_UNSENT_MAX ||
-	    stream_buf_grow(&c->wbuf, &c->wcap, c->wlen + frame - done, TCP_CONN_UNSENT_MAX) !=
-		    DR_EOK) {
-		conn_close(w, c); /* a client that reads too little: let it go */
-		return;
-	}
-	w->tcp->unsent += frame - done;
-	for (size_t o = done; o < sizeof(head); o++) {
-		c->wbuf[c->wlen++] = head[o];
-	}
-	/* Past the head, byte <o> of the frame is byte o - 2 of <msg>. */
-	done = done > sizeof(head) ? done : sizeof(head);
-	memcpy(c->wbuf + c->wlen, msg + (done - TCP_LEN_PREFIX), frame - done);
-	c->wlen += frame - done;
-	if (queued && !conn_flush(w, c)) {
-		conn_close(w, c);
-	}
-}
-
-/* Send the answer <msg> of <len> bytes to <c> under the client's ID <id>. */
-static void conn_send(struct worker *w, struct tcp_conn *c, const uint8_t *msg, size_t len,
-		      uint16_t id)
-{
-	if (c->open) {
-		STAT_RESPONSE(w, msg);
-		if (taps_on(w)) {
-			taps_client(w, TAP_CLIENT_RESPONSE, true, &c->peer, &c->local, msg, len, id,
-				    false);
-		}
-		conn_send_frame(w, c, msg, len, id);
-	}
-}
-
-/* The same for an answer that may need boxing: <msg> is writable, and <cs> is the DNSCurve
- * session its query came in, or NULL. */
-static void conn_answer(struct worker *w, struct tcp_conn *c, uint8_t *msg, size_t len, uint16_t id,
-			const struct curve_session *cs)
-{
-	uint8_t *out;
-
-	if (cs == NULL) {
-		conn_send(w, c, msg, len, id);
-		return;
-	}
-	if (!c->open) {
-		return;
-	}
-	wire_set_id(msg, id);
-	STAT_RESPONSE(w, msg);
-	if (taps_on(w)) {
-		taps_client(w, TAP_CLIENT_RESPONSE, true, &c->peer, &c->local, msg, len, -1, true);
-	}
-	len = curve_front_seal(w, cs, msg, len, &out);
-	if (len > 0) {
-		conn_send_frame(w, c, out, len, wire_id(out));
-	}
 }
 
 /* A query that came in a DNSCurve format, opened into <buf> (<*len> bytes, then those of the
@@ -933,6 +523,7 @@ static void conn_read(struct worker *w, struct tcp_conn *c)
 		bool own = c->rbuf != NULL && !c->last;
 		uint8_t *buf = own ? c->rbuf : w->tcp->rd;
 		size_t have = own ? c->rlen : 0;
+		bool emptied;
 		ssize_t n;
 
 		if (have >= STREAM_BUF_SIZE) {
@@ -953,7 +544,13 @@ static void conn_read(struct worker *w, struct tcp_conn *c)
 			c->rd_closed = true;
 			break;
 		}
+		/* A short read emptied the socket: epoll (level-triggered) says when more
+		 * comes, which spares a read that would only say EAGAIN. */
+		emptied = (size_t)n < STREAM_BUF_SIZE - have;
 		if (c->last) {
+			if (emptied) {
+				break;
+			}
 			continue; /* past the last query: discarded */
 		}
 		/* ACK the query at once: a client that pipelines without TCP_NODELAY holds its
@@ -966,6 +563,9 @@ static void conn_read(struct worker *w, struct tcp_conn *c)
 		if (!(own ? conn_parse(w, c) : conn_parse_read(w, c, (size_t)n))) {
 			conn_close(w, c);
 			return;
+		}
+		if (emptied) {
+			break;
 		}
 	}
 }
@@ -990,14 +590,14 @@ static void conn_watch_query(struct worker *w, struct tcp_conn *c)
 }
 
 /* Ask epoll for what <c> can use now, or close it when it is done. */
-static void conn_update(struct worker *w, struct tcp_conn *c)
+void conn_update(struct worker *w, struct tcp_conn *c)
 {
 	uint32_t want = 0;
 
 	if (!c->open) {
 		return;
 	}
-	if ((c->rd_closed || c->last || w->draining) && c->njobs == 0 && c->wlen == c->woff) {
+	if ((c->rd_closed || c->last || w->draining) && c->njobs == 0 && !conn_unsent(c)) {
 		conn_close(w, c);
 		return;
 	}
@@ -1018,7 +618,7 @@ static void conn_update(struct worker *w, struct tcp_conn *c)
 
 /* After anything happened to <c>: serve queries still buffered (reading may have paused
  * with whole queries in the buffer), then ask epoll for what it can use now. */
-static void conn_settle(struct worker *w, struct tcp_conn *c)
+void conn_settle(struct worker *w, struct tcp_conn *c)
 {
 	if (c->open && conn_can_read(c, w) && !conn_parse(w, c)) {
 		conn_close(w, c);
@@ -1102,7 +702,7 @@ static void conn_expired(struct worker *w, struct tcp_conn *c)
 	}
 	if (w->now_ms >= c->idle_at) {
 		bool drained;
-		if (c->njobs == 0 && c->wlen == c->woff) {
+		if (c->njobs == 0 && !conn_unsent(c)) {
 			conn_close(w, c); /* RFC 7766 §6.2.3: the server may close idle ones */
 			return;
 		}
@@ -1117,22 +717,6 @@ static void conn_expired(struct worker *w, struct tcp_conn *c)
 	conn_arm(w, c);
 }
 
-/* A query's timer: its backend did not answer in time. */
-static void job_fire(struct worker *w, struct timer *t)
-{
-	struct tcp_job *j = (struct tcp_job *)((char *)t - offsetof(struct tcp_job, timer));
-	struct tcp_conn *c = j->conn;
-
-	/* A query sent once more after its connection closed (or waiting its turn to be) says
-	 * nothing of the backend's speed: upstream/tcp.c, up_close. */
-	if (j->backend_idx < w->nbes && w->bes[j->backend_idx] != NULL && !j->resent) {
-		stat_add(&worker_counters(w, w->bes[j->backend_idx]->be)->timeouts, 1);
-	}
-	tcp_up_timed_out(w, j);
-	job_retry(w, j);
-	conn_settle(w, c);
-}
-
 /* A connection's timer: idle, or a query not whole in time. */
 static void conn_fire(struct worker *w, struct timer *t)
 {
@@ -1143,13 +727,7 @@ static void tcp_reap(struct worker *w)
 {
 	struct tcp_state *t = w->tcp;
 
-	while (t->dead_jobs != NULL) {
-		struct tcp_job *j = t->dead_jobs;
-		t->dead_jobs = j->next_dead;
-		free(j->query);
-		free_front(j);
-		free(j);
-	}
+	jobs_reap(w);
 	while (t->closed != NULL) {
 		struct tcp_conn *c = t->closed;
 		t->closed = c->next_free;
@@ -1200,6 +778,7 @@ static int tcp_front_init(struct worker *w, char *err, size_t len)
 
 static void tcp_front_turn_end(struct worker *w)
 {
+	tcp_stage_flush(w); /* before tcp_reap: a staged connection's slot is not free yet */
 	tcp_accept_resume(w);
 	tcp_reap(w);
 }

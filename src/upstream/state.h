@@ -37,6 +37,7 @@ struct transparent;
 struct upstream_state {
 	struct transparent *transparent; /* sockets from clients' addresses; NULL until used */
 	struct tcp_up *tcp_up_dead;      /* closed this turn, freed at its end */
+	struct tcp_up *tcp_up_flush;     /* with queries queued this turn, written at its end */
 	struct xfr *xfr_dead;            /* transfers ended this turn, freed at its end */
 	uint64_t ports_sweep_ms;         /* when retired backend ports are next looked at */
 	uint32_t port_pick; /* drawn each loop turn: which port of a group queries use */

@@ -5,9 +5,12 @@
  * told apart by their IDs, so a burst of TCP clients does not become a burst of connection
  * attempts against the backend's listen queue. */
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "backend/backend.h"
@@ -47,6 +50,9 @@ struct tcp_up {
 	bool stale;   /* a query timed out with no answer since: no new queries */
 	bool dead;
 	enum up_kind kind;
+	uint32_t interest; /* the epoll events asked for */
+	bool flush_due;    /* on the worker's list for the turn's end (tcp_up_flush_due) */
+	struct tcp_up *flush_next;
 	union sockaddr_any client, local; /* its client, one-client kinds, and the router's
 					     address it reached */
 	uint64_t heard_us;                /* when the last answer frame arrived */
@@ -148,9 +154,30 @@ static void up_close(struct worker *w, struct tcp_up *up)
 	w->up->tcp_up_dead = up;
 }
 
+/* Have the turn's end look at <up> (tcp_up_flush_due). */
+static void up_due(struct worker *w, struct tcp_up *up)
+{
+	if (!up->flush_due) {
+		up->flush_due = true;
+		up->flush_next = w->up->tcp_up_flush;
+		w->up->tcp_up_flush = up;
+	}
+}
+
 static bool up_flush(struct tcp_up *up)
 {
 	return stream_flush(up->io.fd, up->wbuf, &up->woff, &up->wlen);
+}
+
+/* Ask epoll for <ev> on <up>; a system call only when that changes, not for every query. */
+static int up_watch(struct worker *w, struct tcp_up *up, uint32_t ev)
+{
+	int rc = ev == up->interest ? DR_EOK : worker_watch(w, &up->io, ev, false);
+
+	if (rc == DR_EOK) {
+		up->interest = ev;
+	}
+	return rc;
 }
 
 static void up_interest(struct worker *w, struct tcp_up *up)
@@ -160,7 +187,7 @@ static void up_interest(struct worker *w, struct tcp_up *up)
 	if (!up->connected || up->wlen > up->woff) {
 		ev |= EPOLLOUT;
 	}
-	if (worker_watch(w, &up->io, ev, false) != DR_EOK) {
+	if (up_watch(w, up, ev) != DR_EOK) {
 		up_close(w, up);
 	}
 }
@@ -217,9 +244,11 @@ static struct tcp_up *up_open(struct worker *w, struct wbackend *wb, const struc
 	}
 	if (worker_watch(w, &up->io, EPOLLIN | EPOLLOUT, true) != DR_EOK) {
 		close(up->io.fd);
+		free(up->wbuf);
 		free(up);
 		return NULL;
 	}
+	up->interest = EPOLLIN | EPOLLOUT;
 	up->next = wb->tcp_ups;
 	wb->tcp_ups = up;
 	return up;
@@ -360,14 +389,9 @@ static int up_queue(struct worker *w, struct tcp_up *up, struct tcp_job *j)
 	timer_arm(&w->wheel, &j->timer,
 		  w->now_ms + atomic_load_explicit(&wb->be->timeout_ms, memory_order_relaxed));
 	if (up->connected && !up->rescue) {
-		if (!up_flush(up)) {
-			/* <j> goes with the connection's other queries: sent once more on a fresh
-			 * connection (the backend's idle close racing our write), or retried on
-			 * another backend. Either way it is taken care of. */
-			up_close(w, up);
-			return DR_EOK;
-		}
-		up_interest(w, up);
+		/* Written at the end of the loop turn, with the other queries the turn brings
+		 * for this connection: one system call for them all. */
+		up_due(w, up);
 	}
 	return DR_EOK;
 }
@@ -390,7 +414,7 @@ static void up_pump(struct worker *w, struct tcp_up *up)
 			j->on_wire = true;
 			up->nwire++;
 			up->carried = true;
-			(void)worker_watch(w, &up->io, EPOLLIN | EPOLLOUT, false);
+			(void)up_watch(w, up, EPOLLIN | EPOLLOUT);
 		}
 		return; /* a query that cannot be written times out */
 	}
@@ -471,17 +495,29 @@ static void up_answer(struct worker *w, struct tcp_up *up, const uint8_t *msg, s
 	STAT_INC(w, ST_DROP_BAD_RESPONSE);
 }
 
+/* ACK what was read at once while answers are still owed on <up>: a server that writes them
+ * without TCP_NODELAY holds the next one until this one is acknowledged, and our
+ * delayed ACK would cost it up to 40 ms. With nothing owed, the next query carries the ACK.
+ * Linux leaves quick-ack mode by itself, so it is asked for each time. */
+static void up_ack_if_owed(const struct tcp_up *up)
+{
+	if (!up->dead && up->nwire > 0) {
+		(void)setsockopt(up->io.fd, IPPROTO_TCP, TCP_QUICKACK, &(int){1}, sizeof(int));
+	}
+}
+
 static bool up_read(struct worker *w, struct tcp_up *up)
 {
 	for (;;) {
-		size_t pos = 0;
+		size_t pos = 0, room;
 		ssize_t n;
 
 		if (stream_reserve(&up->rbuf, &up->rcap, up->rlen + 4096, UP_BUF_MAX * 4) !=
 		    DR_EOK) {
 			return false;
 		}
-		n = read(up->io.fd, up->rbuf + up->rlen, up->rcap - up->rlen);
+		room = up->rcap - up->rlen;
+		n = read(up->io.fd, up->rbuf + up->rlen, room);
 		if (n == -1 && errno == EINTR) {
 			continue;
 		}
@@ -503,6 +539,12 @@ static bool up_read(struct worker *w, struct tcp_up *up)
 		}
 		memmove(up->rbuf, up->rbuf + pos, up->rlen - pos);
 		up->rlen -= pos;
+		if ((size_t)n < room) {
+			/* The socket is empty for now: epoll (level-triggered) says when it is
+			 * not, which spares a read that would only say EAGAIN. */
+			up_ack_if_owed(up);
+			return !up->dead;
+		}
 	}
 }
 
@@ -552,6 +594,27 @@ void tcp_up_close_all(struct worker *w, struct wbackend *wb)
 {
 	while (wb->tcp_ups != NULL) {
 		up_close(w, wb->tcp_ups);
+	}
+}
+
+void tcp_up_flush_due(struct worker *w)
+{
+	struct tcp_up *up;
+
+	while ((up = w->up->tcp_up_flush) != NULL) {
+		w->up->tcp_up_flush = up->flush_next;
+		up->flush_due = false;
+		if (up->dead) {
+			continue;
+		}
+		if (!up_flush(up)) {
+			/* Its queries go with the connection: sent once more on a fresh
+			 * connection (the backend's idle close racing our write), or retried on
+			 * another backend. Either way they are taken care of. */
+			up_close(w, up);
+			continue;
+		}
+		up_interest(w, up);
 	}
 }
 

@@ -84,6 +84,10 @@ void tcp_up_expired(struct worker *w, struct timer *t);
 /* Close every connection to <wb> (their jobs must be gone already). */
 void tcp_up_close_all(struct worker *w, struct wbackend *wb);
 
+/* Write what this loop turn queued on the backend connections (at the turn's end, before
+ * tcp_up_reap). */
+void tcp_up_flush_due(struct worker *w);
+
 /* Free connections closed during this loop turn. */
 void tcp_up_reap(struct worker *w);
 

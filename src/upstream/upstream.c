@@ -27,6 +27,7 @@ static void backend_close(struct worker *w, struct wbackend *wb)
 
 static void turn_end(struct worker *w)
 {
+	tcp_up_flush_due(w);
 	tcp_up_reap(w);
 	xfr_reap(w);
 	ports_sweep(w);
@@ -53,6 +54,7 @@ static void deinit(struct worker *w)
 		return;
 	}
 	transparent_free(w);
+	w->up->tcp_up_flush = NULL; /* the worker stops: nothing more is written */
 	tcp_up_reap(w);
 	xfr_reap(w);
 	free(w->up);

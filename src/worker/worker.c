@@ -238,9 +238,11 @@ static bool drained(const struct worker *w)
 	return true;
 }
 
+/* Last part first: the backends' side writes the queries the turn queued, and a failure
+ * there is answered by a front whose own turn end then writes that answer. */
 static void turn_end(struct worker *w)
 {
-	for (size_t i = 0; i < w->nparts; i++) {
+	for (size_t i = w->nparts; i-- > 0;) {
 		if (w->parts[i]->turn_end != NULL) {
 			w->parts[i]->turn_end(w);
 		}

@@ -136,8 +136,9 @@ struct worker_part {
 	/* Allocate the part's state and open its sockets on every listener (w->listeners: the
 	 * addresses are set, every fd is -1). DR_EOK, or an error with one line in <err>. */
 	int (*init)(struct worker *w, char *err, size_t len);
-	/* Once per loop turn, after the events and the timers: free what closed during the
-	 * turn, take up what was paused. */
+	/* Once per loop turn, after the events and the timers: write what the turn gathered,
+	 * free what closed during it, take up what was paused. Called last part first, so the
+	 * backends' side (last) hands the fronts what it settles there in the same turn. */
 	void (*turn_end)(struct worker *w);
 	/* The router is stopping: take no new queries; what is owed is still answered. */
 	void (*drain)(struct worker *w);

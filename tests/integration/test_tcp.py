@@ -4,8 +4,10 @@
 # connections are closed.
 
 import collections
+import os
 import random
 import socket
+import struct
 import time
 
 import dns.flags
@@ -15,6 +17,7 @@ import dns.rdatatype
 import pytest
 
 import dnsr
+import etcdtools
 from dnsr import route_zone
 
 BIG = "big.example."
@@ -135,6 +138,40 @@ def test_pipelined_big_answers(tcp_router):
         assert msg.question == q.question
         if q.question[0].name.to_text() == BIG:
             assert sum(len(r) for r in msg.answer) == dnsr.KnotBackend.BIG_RRS
+
+
+def test_pipelined_burst_then_half_close_gets_every_answer(tcp_router):
+    """A turn's answers gather in the worker's stage (256 KiB) and go out at the turn's end:
+    320 pipelined queries, 20 of them with ~21 KB answers (more than the stage holds), local
+    and forwarded mixed, then the client's FIN at once. Every query is answered exactly once,
+    whole, before the router closes (it must not take an answer still staged for nothing
+    owed)."""
+    queries = []
+    for i in range(320):
+        if i % 16 == 0:
+            queries.append(dnsr.query(BIG, "TXT", qid=i))
+        elif i % 2:
+            queries.append(dnsr.query("id.server.", "TXT", "CH", qid=i))
+        else:
+            queries.append(dnsr.query("b%d.example." % i, "TXT", qid=i))
+    answers = []
+    with socket.create_connection(("127.0.0.1", tcp_router.port), timeout=5) as s:
+        s.sendall(b"".join(dnsr.tcp_frame(q.to_wire()) for q in queries))
+        s.shutdown(socket.SHUT_WR)
+        while True:
+            head = s.recv(2, socket.MSG_WAITALL)
+            if not head:
+                break   # the router closed: everything owed came before
+            assert len(head) == 2
+            answers.append(dns.message.from_wire(dnsr.recv_exact(s, struct.unpack("!H", head)[0])))
+    by_id = collections.Counter(m.id for m in answers)
+    assert sorted(by_id) == list(range(320)) and set(by_id.values()) == {1}, \
+        "answers per ID: %r" % {k: v for k, v in by_id.items() if v != 1}
+    for m in answers:
+        q = queries[m.id]
+        assert m.question == q.question and m.rcode() == dns.rcode.NOERROR
+        if m.id % 16 == 0:
+            assert sum(len(r) for r in m.answer) == dnsr.KnotBackend.BIG_RRS
 
 
 def test_sequential_queries_on_one_connection(tcp_router):
@@ -307,3 +344,50 @@ def test_slow_reader_of_megabytes_is_not_idle(router, ns1):
             ids.append(msg.id)
             time.sleep(0.1)     # the slow reader is the scenario
     assert sorted(ids) == list(range(80))
+
+
+def _alloc_count(path):
+    with open(path, "rb") as f:
+        return int.from_bytes(f.read(8), "little")
+
+
+def _tcp_load(port, conns, rounds, depth):
+    """<conns> connections, each <rounds> times: <depth> pipelined queries, then their
+    answers. Returns the number of answers other than SERVFAIL."""
+    socks = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(conns)]
+    frames = [b"".join(dnsr.tcp_frame(dnsr.query("a%d.example." % ((c * depth + i) % 100),
+                                                 "TXT", qid=c * depth + i).to_wire())
+                       for i in range(depth)) for c in range(conns)]
+    ok = 0
+    try:
+        for _ in range(rounds):
+            for s, f in zip(socks, frames):
+                s.sendall(f)
+            for s in socks:
+                for _ in range(depth):
+                    data = dnsr.tcp_read_msg(s)
+                    ok += (data[3] & 0x0F) != dns.rcode.SERVFAIL
+    finally:
+        for s in socks:
+            s.close()
+    return ok
+
+
+def test_relayed_queries_allocate_nothing(router, ns1, tmp_path):
+    """A relayed TCP query takes its memory from the worker's pools (jobs, buffers), not from
+    the heap: after a warm-up, 40,000 more queries over 8 pipelining connections allocate
+    nothing, counted by an LD_PRELOAD shim around glibc's allocator (tests/tools/allocount.c).
+    Allocating per query would count one or more per query."""
+    if etcdtools.sanitized():
+        pytest.skip("a sanitizer brings its own allocator")
+    count = tmp_path / "allocs"
+    r = router({"workers": 1, "health": {"enabled": False},
+                "backends": [{"name": "ns1", "address": ns1.addr4}],
+                "routes": [route_zone("example.", ["ns1"])]},
+               env={"LD_PRELOAD": os.environ["ALLOCOUNT_SO"], "ALLOCOUNT_FILE": str(count)})
+    assert _tcp_load(r.port, 8, 10, 50) == 4000  # warm-up: pools and connections fill
+    before = _alloc_count(count)
+    assert before > 0, "the shim counts nothing: is it loaded?"
+    assert _tcp_load(r.port, 8, 100, 50) == 40000
+    grew = _alloc_count(count) - before
+    assert grew <= 40, "%d allocations for 40,000 relayed TCP queries" % grew
