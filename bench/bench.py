@@ -32,6 +32,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -341,10 +342,12 @@ def percentile(values, p):
     return values[min(len(values) - 1, int(len(values) * p))]
 
 
-def measure(name, port, proc, queries, load_cpu, mode=(), clients=8, sat_q=300, fixed_q=200):
+def measure(name, port, proc, queries, load_cpu, mode=(), clients=8, sat_q=300, fixed_q=200,
+            probe=None):
     """One row: the maximum (closed loop, <clients> connections or sockets, <sat_q>
     outstanding), and latency and CPU at RATE (<fixed_q> outstanding). <mode>: more dnsperf
-    options, e.g. ["-m", "tcp"]."""
+    options, e.g. ["-m", "tcp"]. <probe>: called before and after the fixed-rate run; the
+    row's "probe" holds both results."""
     mode = list(mode)
     # Warm up caches and sockets for a second, outside the measurement.
     subprocess.run(["taskset", "-c", load_cpu, "dnsperf", "-s", "127.0.0.1", "-p", str(port),
@@ -360,9 +363,11 @@ def measure(name, port, proc, queries, load_cpu, mode=(), clients=8, sat_q=300, 
     c1 = cpu_seconds(proc.pid) if proc else (0, 0)
     # A small outstanding limit: dnsperf starts a rate-limited run with a burst of up to -q
     # queries, which overflows Knot's default socket buffer behind any fast forwarder.
+    probed = probe() if probe else None
     fixed = dnsperf(port, queries, load_cpu,
                     mode + ["-Q", str(RATE), "-c", str(clients), "-q", str(fixed_q)],
                     verbose=True)
+    probed = (probed, probe()) if probe else None
     c2 = cpu_seconds(proc.pid) if proc else (0, 0)
     lat = fixed["lat"]
     row = {
@@ -380,6 +385,7 @@ def measure(name, port, proc, queries, load_cpu, mode=(), clients=8, sat_q=300, 
         "cpu_fixed_us": 1e6 * (sum(c2) - sum(c1)) / fixed["completed"]
         if proc and fixed["completed"] else None,
         "rss_mib": peak_rss_mib(proc.pid) if proc else None,
+        "probe": probed,
     }
     # How busy the router's CPUs were at its maximum: under 100 % of the cores it was given,
     # something other than the router set the maximum.
@@ -392,6 +398,7 @@ def measure(name, port, proc, queries, load_cpu, mode=(), clients=8, sat_q=300, 
 
 TCP_RATE = 10_000  # the fixed rate of the TCP section (the issue's and dnsdist's comparison)
 TCP = ["-m", "tcp"]
+TCP_FLOOR_ROW = "floor (byte relay, a connection each)"
 # The two TCP loads: 8 connections that pipeline (up to 300 queries outstanding at the
 # maximum, 200 at the fixed rate), and 100 connections with at most 100 queries outstanding
 # in all, about one query at a time on each.
@@ -408,23 +415,31 @@ def tcp_section(knot_port, queries, cpu):
     saved_rate, saved_router, RATE = RATE, ROUTER, TCP_RATE
     rows = {load: [] for load, _ in TCP_LOADS}
 
-    def run_loads(name, port, proc):
+    def run_loads(name, port, proc, probe=None):
         for load, kw in TCP_LOADS:
-            rows[load].append(measure(name, port, proc, queries, cpu["load"], TCP, **kw))
+            rows[load].append(measure(name, port, proc, queries, cpu["load"], TCP,
+                                      probe=probe, **kw))
 
     try:
         run_loads("Knot direct", knot_port, None)
+        port = free_port()
+        p = start_floor(port, knot_port, cpu["router1"])
+        try:
+            run_loads(TCP_FLOOR_ROW, port, p)
+        finally:
+            stop(p)
         routers = [("dnsrouter, 1 worker", ROUTER)]
         if os.environ.get("OLD_DNSROUTER_BIN"):
             routers.insert(0, ("dnsrouter before, 1 worker", os.environ["OLD_DNSROUTER_BIN"]))
         for name, binary in routers:
-            ROUTER, port = binary, free_port()
+            ROUTER, port, admin = binary, free_port(), "127.0.0.1:%d" % free_port()
             # All of dnsperf's connections come from one address: more than the default
             # share one client may hold.
             p = start_dnsrouter(port, knot_port, 1, cpu["router1"],
-                                extra="tcp:\n  max-connections-per-client: 1024\n")
+                                extra="tcp:\n  max-connections-per-client: 1024\n"
+                                      "admin: %s\n" % admin)
             try:
-                run_loads(name, port, p)
+                run_loads(name, port, p, lambda: tcp_stages(admin))
             finally:
                 stop(p)
         port = free_port()
@@ -436,6 +451,38 @@ def tcp_section(knot_port, queries, cpu):
     finally:
         RATE, ROUTER = saved_rate, saved_router
     return "\n\n".join(tcp_table(load, rows[load]) for load, _ in TCP_LOADS)
+
+
+def tcp_stages(admin):
+    """dnsrouter's per-stage TCP time sums (µs) and their answer count, from /metrics."""
+    out = {}
+    try:
+        with urllib.request.urlopen("http://%s/metrics" % admin, timeout=3) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return out
+    for line in text.splitlines():
+        if line.startswith("dnsrouter_tcp_stage_seconds_total{stage="):
+            out[line.split('"')[1]] = 1e6 * float(line.split()[-1])
+        elif line.startswith("dnsrouter_tcp_stage_answers_total "):
+            out["answers"] = float(line.split()[-1])
+    return out
+
+
+def stage_line(r):
+    """Where a router's relayed TCP answers spent their time at the fixed rate, or None."""
+    if not r.get("probe") or not r["probe"][0] or not r["probe"][1]:
+        return None
+    before, after = r["probe"]
+    n = after.get("answers", 0) - before.get("answers", 0)
+    if n <= 0:
+        return None
+    mean = {k: (after.get(k, 0) - before.get(k, 0)) / n for k in ("in", "backend", "out")}
+    return ("%s at %d q/s, mean per relayed answer: in %.1f µs (query read to the backend's "
+            "buffer), backend %.1f µs (to the answer read), out %.1f µs (to the client's "
+            "socket); the client saw %.1f µs on average" % (
+                r["name"], TCP_RATE, mean["in"], mean["backend"], mean["out"],
+                1000 * r["avg_ms"]))
 
 
 def tcp_table(load, rows):
@@ -452,16 +499,23 @@ def tcp_table(load, rows):
             r["name"], r["max_qps"], fmt(r["cpu_sat_us"], "%.1f"), fmt(r["cpu_fixed_us"], "%.1f"),
             1000 * r["p50_ms"], 1000 * r["p99_ms"], added))
     dist = next((r for r in rows if r["name"].startswith("dnsdist")), None)
-    if dist is not None:
-        lines.append("")
-        for r in rows:
-            if not r["name"].startswith("dnsrouter") or not r.get("cpu_sat_us"):
-                continue
+    floor = next((r for r in rows if r["name"] == TCP_FLOOR_ROW), None)
+    lines.append("")
+    for r in rows:
+        if r is direct or r is floor or not r.get("cpu_sat_us"):
+            continue
+        if dist is not None and r is not dist:
             lines.append("%s against dnsdist: max %.2fx, CPU per query %.2f saturated and "
                          "%.2f at %d q/s" % (
                              r["name"], r["max_qps"] / dist["max_qps"],
                              r["cpu_sat_us"] / dist["cpu_sat_us"],
                              r["cpu_fixed_us"] / dist["cpu_fixed_us"], TCP_RATE))
+        if stage_line(r):
+            lines.append(stage_line(r))
+        if floor is not None and floor.get("cpu_sat_us"):
+            lines.append("%s against the floor: CPU per query %.2fx saturated and %.2fx at "
+                         "%d q/s" % (r["name"], r["cpu_sat_us"] / floor["cpu_sat_us"],
+                                     r["cpu_fixed_us"] / floor["cpu_fixed_us"], TCP_RATE))
     return "\n".join(lines)
 
 

@@ -12,10 +12,18 @@
  * no timeouts (a slot still in use 65,536 queries later is overwritten). This is what a
  * router's CPU per query is measured against: the system calls and wake-ups every forwarder
  * pays, with next to no work of its own. Not for use outside the bench.
+ *
+ * Over TCP on the same port it relays bytes: each client connection gets its own connection
+ * to the backend, and what one side sends is written to the other as it comes (TCP_NODELAY
+ * on both), with no framing, no ID and no parsing at all: a read and a write each way per
+ * query, the least any TCP forwarder does. A write the socket refuses waits for room.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -33,6 +41,7 @@
 #define ANSWER_BUF 65536
 #define SOCK_BUF_BYTES (4 << 20) /* as dnsrouter asks for */
 #define IDS 65536
+#define MAX_FD 65536 /* TCP: the peer of each descriptor below this */
 
 union addr {
 	struct sockaddr sa;
@@ -47,8 +56,11 @@ struct slot {
 };
 
 struct fwd {
-	int ep, lfd, bfd, sigfd;
-	uint32_t next; /* index into ids */
+	int ep, lfd, bfd, sigfd, tfd;
+	union addr backend;
+	socklen_t backend_len;
+	int peer[MAX_FD]; /* TCP: the other side's descriptor + 1, or 0 */
+	uint32_t next;    /* index into ids */
 	uint16_t ids[IDS];
 	struct slot slots[IDS];
 	struct mmsghdr rx[BATCH];
@@ -113,6 +125,13 @@ static int udp_socket(const union addr *a)
 	return fd;
 }
 
+static int fcntl_nonblock(int fd)
+{
+	int flags = fcntl(fd, F_GETFL, 0);
+
+	return flags == -1 ? -1 : fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+}
+
 static int watch(int ep, int fd)
 {
 	struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
@@ -156,6 +175,91 @@ static int shuffle_ids(struct fwd *f)
 	return 0;
 }
 
+static int tcp_listener(const union addr *a, socklen_t len)
+{
+	int one = 1;
+	int fd = socket(a->sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd == -1 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == -1 ||
+	    bind(fd, &a->sa, len) == -1 || listen(fd, 1024) == -1) {
+		perror("bench-floor: tcp listener");
+		if (fd != -1) {
+			close(fd);
+		}
+		return -1;
+	}
+	return fd;
+}
+
+static void tcp_close_pair(struct fwd *f, int fd)
+{
+	int other = f->peer[fd] - 1;
+
+	f->peer[fd] = 0;
+	close(fd);
+	if (other >= 0) {
+		f->peer[other] = 0;
+		close(other);
+	}
+}
+
+/* Each accepted client gets its own connection to the backend. */
+static void tcp_accept(struct fwd *f)
+{
+	int one = 1;
+
+	for (;;) {
+		int c = accept4(f->tfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int b;
+		if (c == -1) {
+			return;
+		}
+		b = socket(f->backend.sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (b == -1 || b >= MAX_FD || c >= MAX_FD ||
+		    connect(b, &f->backend.sa, f->backend_len) == -1 ||
+		    setsockopt(b, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == -1 ||
+		    setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == -1 ||
+		    fcntl_nonblock(b) == -1 || watch(f->ep, c) == -1 || watch(f->ep, b) == -1) {
+			close(c);
+			if (b != -1) {
+				close(b);
+			}
+			continue;
+		}
+		f->peer[c] = b + 1;
+		f->peer[b] = c + 1;
+	}
+}
+
+/* Bytes readable on <fd> go to its peer as they are. */
+static void tcp_relay(struct fwd *f, int fd)
+{
+	int to = f->peer[fd] - 1;
+	ssize_t n = read(fd, f->rx_buf, ANSWER_BUF);
+
+	if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
+		return;
+	}
+	if (n <= 0) {
+		tcp_close_pair(f, fd);
+		return;
+	}
+	for (ssize_t done = 0; done < n;) {
+		ssize_t w = write(to, f->rx_buf + done, (size_t)(n - done));
+		if (w == -1 && errno == EAGAIN) {
+			struct pollfd p = {.fd = to, .events = POLLOUT};
+			(void)poll(&p, 1, 1000); /* a floor: waiting here is fine */
+			continue;
+		}
+		if (w <= 0 && errno != EINTR) {
+			tcp_close_pair(f, fd);
+			return;
+		}
+		done += w > 0 ? w : 0;
+	}
+}
+
 static int open_all(struct fwd *f, const union addr *listen_a, socklen_t llen,
 		    const union addr *backend_a, socklen_t blen)
 {
@@ -190,8 +294,11 @@ static int open_all(struct fwd *f, const union addr *listen_a, socklen_t llen,
 		perror("bench-floor: signalfd");
 		return -1;
 	}
-	if (watch(f->ep, f->lfd) == -1 || watch(f->ep, f->bfd) == -1 ||
-	    watch(f->ep, f->sigfd) == -1) {
+	f->backend = *backend_a;
+	f->backend_len = blen;
+	f->tfd = tcp_listener(listen_a, llen);
+	if (f->tfd == -1 || watch(f->ep, f->lfd) == -1 || watch(f->ep, f->bfd) == -1 ||
+	    watch(f->ep, f->sigfd) == -1 || watch(f->ep, f->tfd) == -1) {
 		return -1;
 	}
 	return 0;
@@ -312,10 +419,10 @@ static void answers_in(struct fwd *f)
 
 static void run(struct fwd *f)
 {
-	struct epoll_event ev[4];
+	struct epoll_event ev[64];
 
 	for (;;) {
-		int n = epoll_wait(f->ep, ev, 4, -1);
+		int n = epoll_wait(f->ep, ev, 64, -1);
 		if (n == -1) {
 			if (errno == EINTR) {
 				continue;
@@ -328,8 +435,12 @@ static void run(struct fwd *f)
 				queries_in(f);
 			} else if (ev[i].data.fd == f->bfd) {
 				answers_in(f);
-			} else {
+			} else if (ev[i].data.fd == f->tfd) {
+				tcp_accept(f);
+			} else if (ev[i].data.fd == f->sigfd) {
 				return; /* SIGTERM or SIGINT */
+			} else if (f->peer[ev[i].data.fd] != 0) {
+				tcp_relay(f, ev[i].data.fd);
 			}
 		}
 	}
@@ -352,7 +463,7 @@ int main(int argc, char **argv)
 		perror("bench-floor: calloc");
 		return 1;
 	}
-	f->ep = f->lfd = f->bfd = f->sigfd = -1;
+	f->ep = f->lfd = f->bfd = f->sigfd = f->tfd = -1;
 	f->rx_buf = malloc((size_t)BATCH * ANSWER_BUF);
 	if (f->rx_buf == NULL) {
 		perror("bench-floor: malloc");
@@ -374,6 +485,9 @@ out:
 	}
 	if (f->lfd != -1) {
 		close(f->lfd);
+	}
+	if (f->tfd != -1) {
+		close(f->tfd);
 	}
 	if (f->ep != -1) {
 		close(f->ep);

@@ -168,6 +168,30 @@ static void labelled_family(struct strbuf *sb, const struct metrics_source *src,
 	}
 }
 
+/* Where relayed TCP queries spend their time inside the router and at the backend. */
+static void tcp_stage_metrics(struct strbuf *sb, const struct metrics_source *src)
+{
+	static const struct labelled stages[] = {
+		{"in", ST_TCP_US_IN},
+		{"backend", ST_TCP_US_BACKEND},
+		{"out", ST_TCP_US_OUT},
+	};
+
+	header(sb, "dnsrouter_tcp_stage_seconds_total", "counter",
+	       "Time relayed TCP queries answered on their first try spent, by stage: in = from "
+	       "the query read to its place in the backend connection's buffer; backend = from "
+	       "there (written at the end of that loop turn) to its answer read; out = from the "
+	       "answer read to its write to the client.");
+	for (size_t i = 0; i < NELEM(stages); i++) {
+		strbuf_printf(sb, "dnsrouter_tcp_stage_seconds_total{stage=\"%s\"} %.6f\n",
+			      stages[i].value, (double)sum_stat(src, stages[i].counter) / 1e6);
+	}
+	header(sb, "dnsrouter_tcp_stage_answers_total", "counter",
+	       "Relayed TCP answers whose stages dnsrouter_tcp_stage_seconds_total counts.");
+	strbuf_printf(sb, "dnsrouter_tcp_stage_answers_total %llu\n",
+		      (unsigned long long)sum_stat(src, ST_TCP_TIMED));
+}
+
 static void limit_metrics(struct strbuf *sb, const struct metrics_source *src)
 {
 	labelled_family(sb, src, "dnsrouter_acl_total",
@@ -183,6 +207,7 @@ static void limit_metrics(struct strbuf *sb, const struct metrics_source *src)
 	labelled_family(sb, src, "dnsrouter_tcp_closed_total",
 			"Client TCP connections the TCP limits closed, by limit.", "reason",
 			tcp_closes, NELEM(tcp_closes));
+	tcp_stage_metrics(sb, src);
 	labelled_family(sb, src, "dnsrouter_curve_dropped_total",
 			"DNSCurve queries dropped: malformed, no configured key opens the box, or "
 			"a fresh key over the client prefix's budget.",

@@ -404,7 +404,7 @@ static void conn_query(struct worker *w, struct tcp_conn *c, const uint8_t *msg,
 		return;
 	}
 	if (v.action == QUERY_REPLY) {
-		conn_answer(w, c, buf, (size_t)v.reply_len, wire_id(buf), cs);
+		conn_answer(w, c, buf, (size_t)v.reply_len, wire_id(buf), cs, 0);
 	} else if (v.action == QUERY_FORWARD || v.action == QUERY_TRANSFER) {
 		job_start(w, c, &v, &q, buf, len, cs);
 	}

@@ -115,8 +115,10 @@ static inline bool conn_unsent(const struct tcp_conn *c)
 /* front/tcp_write.c: answers to the clients. */
 
 /* Send the answer <msg> of <len> bytes to <c> under the client's ID <id>, at the end of the
- * loop turn with the turn's other answers to <c>. */
-void conn_send(struct worker *w, struct tcp_conn *c, const uint8_t *msg, size_t len, uint16_t id);
+ * loop turn with the turn's other answers to <c>. <read_us>: when a backend's answer was read
+ * (its time to the client is counted), or 0. */
+void conn_send(struct worker *w, struct tcp_conn *c, const uint8_t *msg, size_t len, uint16_t id,
+	       uint64_t read_us);
 
 /* The same, written at once: a zone transfer's message (its flow control counts what waits). */
 void conn_relay(struct worker *w, struct tcp_conn *c, const uint8_t *msg, size_t len, uint16_t id);
@@ -124,7 +126,7 @@ void conn_relay(struct worker *w, struct tcp_conn *c, const uint8_t *msg, size_t
 /* The same as conn_send for an answer that may need boxing: <msg> is writable, and <cs> is the
  * DNSCurve session its query came in, or NULL. */
 void conn_answer(struct worker *w, struct tcp_conn *c, uint8_t *msg, size_t len, uint16_t id,
-		 const struct curve_session *cs);
+		 const struct curve_session *cs, uint64_t read_us);
 
 /* Write what waits in <c>'s own buffer. False when the connection failed. */
 bool conn_flush(struct worker *w, struct tcp_conn *c);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "backend/backend.h"
+#include "common/clock.h"
 #include "common/err.h"
 #include "wire/synth.h"
 #include "upstream/clientaddr.h"
@@ -147,7 +148,7 @@ static void job_servfail(struct worker *w, struct tcp_job *j, int ede)
 	STAT_INC(w, ede == WIRE_EDE_NO_REACHABLE_AUTHORITY ? ST_SERVFAIL_NOBACKEND
 							   : ST_SERVFAIL_TIMEOUT);
 	if (n > 0) {
-		conn_answer(w, j->conn, j->query, (size_t)n, j->client_id, j->front);
+		conn_answer(w, j->conn, j->query, (size_t)n, j->client_id, j->front, 0);
 	}
 	job_end(w, j);
 }
@@ -185,6 +186,13 @@ static void tcp_job_answered(struct worker *w, struct tcp_job *j, const uint8_t 
 		return;
 	}
 	STAT_INC(w, ST_ANSWERS);
+	if (j->tries == 0 && !j->resent) {
+		/* Its way through the router, for dnsrouter_tcp_stage_seconds_total; the last
+		 * stage is counted when the answer is written (tcp_write.c). */
+		STAT_INC(w, ST_TCP_TIMED);
+		STAT_ADD(w, ST_TCP_US_IN, j->sent_us - j->read_us);
+		STAT_ADD(w, ST_TCP_US_BACKEND, j->answer_us - j->sent_us);
+	}
 	if (j->ecs.edit != ECS_NONE || j->front != NULL) {
 		/* The answer is the backend connection's to keep: edit a copy (the client
 		 * address undone, or cut to TC=1 to fit a box). */
@@ -192,9 +200,9 @@ static void tcp_job_answered(struct worker *w, struct tcp_job *j, const uint8_t 
 		if (j->ecs.edit != ECS_NONE) {
 			len = clientaddr_answer(w, w->edit, len, WORKER_EDIT_BUF, &j->ecs);
 		}
-		conn_answer(w, c, w->edit, len, j->client_id, j->front);
+		conn_answer(w, c, w->edit, len, j->client_id, j->front, j->answer_us);
 	} else {
-		conn_send(w, c, msg, len, j->client_id);
+		conn_send(w, c, msg, len, j->client_id, j->answer_us);
 	}
 	job_end(w, j);
 	conn_settle(w, c);
@@ -244,6 +252,7 @@ void job_start(struct worker *w, struct tcp_conn *c, const struct query_verdict 
 	j->local = conn_local(c);
 	j->client_id = q->id;
 	j->qhash = wire_question_hash(q);
+	j->read_us = clock_now_us();
 	j->qlen = len;
 	memcpy(j->query, msg, len);
 	j->next = c->jobs;

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/uio.h>
 
+#include "common/clock.h"
 #include "common/err.h"
 #include "worker/taps.h"
 #include "front/tcp_conn.h"
@@ -27,7 +28,8 @@ _Static_assert(STAGE_FRAMES <= IOV_MAX, "a connection's frames fit one writev");
 
 struct stage_frame {
 	uint32_t off, len;
-	uint32_t next; /* the connection's next frame, or STAGE_NONE */
+	uint32_t next;    /* the connection's next frame, or STAGE_NONE */
+	uint64_t read_us; /* a backend's answer: when it was read; else 0 */
 };
 
 struct tcp_stage {
@@ -160,15 +162,23 @@ static bool conn_write_or_keep(struct worker *w, struct tcp_conn *c, const struc
 static void conn_write_staged(struct worker *w, struct tcp_conn *c)
 {
 	struct tcp_stage *s = w->tcp->stage;
+	uint64_t relayed = 0, read_sum = 0; /* backends' answers among them, and their read_us */
 	int n = 0;
 
 	for (uint32_t i = c->stage_first; i != STAGE_NONE; i = s->frames[i].next) {
 		s->iov[n].iov_base = s->buf + s->frames[i].off;
 		s->iov[n].iov_len = s->frames[i].len;
 		n++;
+		if (s->frames[i].read_us != 0) {
+			relayed++;
+			read_sum += s->frames[i].read_us;
+		}
 	}
-	c->stage_first = c->stage_last = STAGE_NONE;
+	c->stage_first = c->stage_last = STAGE_NONE; /* before conn_update: nothing staged now */
 	if (n > 0 && c->open && conn_write_or_keep(w, c, s->iov, n)) {
+		if (relayed > 0) {
+			STAT_ADD(w, ST_TCP_US_OUT, relayed * clock_now_us() - read_sum);
+		}
 		conn_update(w, c);
 	}
 }
@@ -200,7 +210,7 @@ void tcp_stage_flush(struct worker *w)
 /* Stage the frame <head> (length and ID) and <msg> past its ID for <c>. False when it does
  * not fit even an empty stage, or a flush is under way. */
 static bool stage_add(struct worker *w, struct tcp_conn *c, const uint8_t head[4],
-		      const uint8_t *msg, size_t len)
+		      const uint8_t *msg, size_t len, uint64_t read_us)
 {
 	struct tcp_stage *s = w->tcp->stage;
 	size_t frame = TCP_LEN_PREFIX + len;
@@ -219,6 +229,7 @@ static bool stage_add(struct worker *w, struct tcp_conn *c, const uint8_t head[4
 	f->off = (uint32_t)s->len;
 	f->len = (uint32_t)frame;
 	f->next = STAGE_NONE;
+	f->read_us = read_us;
 	memcpy(s->buf + s->len, head, 4);
 	memcpy(s->buf + s->len + 4, msg + 2, len - 2);
 	s->len += frame;
@@ -236,10 +247,20 @@ static bool stage_add(struct worker *w, struct tcp_conn *c, const uint8_t head[4
 	return true;
 }
 
+/* A backend's answer read at <read_us> (0: not one) is out of the router's hands: written,
+ * or kept for EPOLLOUT. */
+static void count_out(struct worker *w, uint64_t read_us)
+{
+	if (read_us != 0) {
+		STAT_ADD(w, ST_TCP_US_OUT, clock_now_us() - read_us);
+	}
+}
+
 /* Frame the message <msg> of <len> bytes with ID <id> (written in the frame, not in <msg>) for
- * <c>: staged for the turn's end when <gather>, else written now after what is staged. */
+ * <c>: staged for the turn's end when <gather>, else written now after what is staged.
+ * <read_us>: as for conn_send. */
 static void conn_send_frame(struct worker *w, struct tcp_conn *c, const uint8_t *msg, size_t len,
-			    uint16_t id, bool gather)
+			    uint16_t id, bool gather, uint64_t read_us)
 {
 	uint8_t head[4];
 	struct iovec iov[2] = {{head, 4}, {(void *)(msg + 2), len - 2}};
@@ -253,26 +274,35 @@ static void conn_send_frame(struct worker *w, struct tcp_conn *c, const uint8_t 
 		/* Bytes wait before it: it queues behind them. */
 		if (!conn_keep(w, c, iov, 2, 0) || !conn_flush(w, c)) {
 			conn_close(w, c);
+			return;
 		}
+		count_out(w, read_us);
 		return;
 	}
-	if (gather && stage_add(w, c, head, msg, len)) {
+	if (gather && stage_add(w, c, head, msg, len, read_us)) {
 		return;
 	}
 	if (c->stage_first != STAGE_NONE) {
 		conn_write_staged(w, c); /* in order: what is staged goes first */
-		if (!c->open || c->wlen > c->woff) {
-			if (c->open && (!conn_keep(w, c, iov, 2, 0) || !conn_flush(w, c))) {
+		if (!c->open) {
+			return;
+		}
+		if (c->wlen > c->woff) {
+			if (!conn_keep(w, c, iov, 2, 0) || !conn_flush(w, c)) {
 				conn_close(w, c);
+				return;
 			}
+			count_out(w, read_us);
 			return;
 		}
 	}
-	(void)conn_write_or_keep(w, c, iov, 2);
+	if (conn_write_or_keep(w, c, iov, 2)) {
+		count_out(w, read_us);
+	}
 }
 
 static void conn_send_as(struct worker *w, struct tcp_conn *c, const uint8_t *msg, size_t len,
-			 uint16_t id, bool gather)
+			 uint16_t id, bool gather, uint64_t read_us)
 {
 	if (c->open) {
 		STAT_RESPONSE(w, msg);
@@ -280,27 +310,28 @@ static void conn_send_as(struct worker *w, struct tcp_conn *c, const uint8_t *ms
 			taps_client(w, TAP_CLIENT_RESPONSE, true, &c->peer, &c->local, msg, len, id,
 				    false);
 		}
-		conn_send_frame(w, c, msg, len, id, gather);
+		conn_send_frame(w, c, msg, len, id, gather, read_us);
 	}
 }
 
-void conn_send(struct worker *w, struct tcp_conn *c, const uint8_t *msg, size_t len, uint16_t id)
+void conn_send(struct worker *w, struct tcp_conn *c, const uint8_t *msg, size_t len, uint16_t id,
+	       uint64_t read_us)
 {
-	conn_send_as(w, c, msg, len, id, true);
+	conn_send_as(w, c, msg, len, id, true, read_us);
 }
 
 void conn_relay(struct worker *w, struct tcp_conn *c, const uint8_t *msg, size_t len, uint16_t id)
 {
-	conn_send_as(w, c, msg, len, id, false);
+	conn_send_as(w, c, msg, len, id, false, 0);
 }
 
 void conn_answer(struct worker *w, struct tcp_conn *c, uint8_t *msg, size_t len, uint16_t id,
-		 const struct curve_session *cs)
+		 const struct curve_session *cs, uint64_t read_us)
 {
 	uint8_t *out;
 
 	if (cs == NULL) {
-		conn_send(w, c, msg, len, id);
+		conn_send(w, c, msg, len, id, read_us);
 		return;
 	}
 	if (!c->open) {
@@ -313,6 +344,6 @@ void conn_answer(struct worker *w, struct tcp_conn *c, uint8_t *msg, size_t len,
 	}
 	len = curve_front_seal(w, cs, msg, len, &out);
 	if (len > 0) {
-		conn_send_frame(w, c, out, len, wire_id(out), true);
+		conn_send_frame(w, c, out, len, wire_id(out), true, read_us);
 	}
 }

@@ -52,6 +52,7 @@ struct tcp_up {
 	enum up_kind kind;
 	uint32_t interest; /* the epoll events asked for */
 	bool flush_due;    /* on the worker's list for the turn's end (tcp_up_flush_due) */
+	bool ack_due;      /* answers read this turn, more owed: ACK unless a query carries it */
 	struct tcp_up *flush_next;
 	union sockaddr_any client, local; /* its client, one-client kinds, and the router's
 					     address it reached */
@@ -480,8 +481,9 @@ static void up_answer(struct worker *w, struct tcp_up *up, const uint8_t *msg, s
 	}
 	for (struct tcp_job *j = up->jobs; j != NULL; j = j->up_next) {
 		if (j->backend_id == wire_id(msg) && (bare || j->qhash == wire_question_hash(&q))) {
+			j->answer_us = clock_now_us();
 			backend_count_answer(worker_counters(w, up->wb->be),
-					     clock_now_us() - j->sent_us);
+					     j->answer_us - j->sent_us);
 			job_detach(up, j);
 			if (taps_on(w)) {
 				taps_backend(w, TAP_FORWARDER_RESPONSE, true, &j->client,
@@ -495,14 +497,13 @@ static void up_answer(struct worker *w, struct tcp_up *up, const uint8_t *msg, s
 	STAT_INC(w, ST_DROP_BAD_RESPONSE);
 }
 
-/* ACK what was read at once while answers are still owed on <up>: a server that writes them
- * without TCP_NODELAY holds the next one until this one is acknowledged, and our
- * delayed ACK would cost it up to 40 ms. With nothing owed, the next query carries the ACK.
- * Linux leaves quick-ack mode by itself, so it is asked for each time. */
-static void up_ack_if_owed(const struct tcp_up *up)
+/* Answers were read on <up>: while more are owed, they are acknowledged by the turn's end
+ * (tcp_up_flush_due), by a query written then or on their own. */
+static void up_ack_if_owed(struct worker *w, struct tcp_up *up)
 {
 	if (!up->dead && up->nwire > 0) {
-		(void)setsockopt(up->io.fd, IPPROTO_TCP, TCP_QUICKACK, &(int){1}, sizeof(int));
+		up->ack_due = true;
+		up_due(w, up);
 	}
 }
 
@@ -542,7 +543,7 @@ static bool up_read(struct worker *w, struct tcp_up *up)
 		if ((size_t)n < room) {
 			/* The socket is empty for now: epoll (level-triggered) says when it is
 			 * not, which spares a read that would only say EAGAIN. */
-			up_ack_if_owed(up);
+			up_ack_if_owed(w, up);
 			return !up->dead;
 		}
 	}
@@ -602,9 +603,22 @@ void tcp_up_flush_due(struct worker *w)
 	struct tcp_up *up;
 
 	while ((up = w->up->tcp_up_flush) != NULL) {
+		bool ack = up->ack_due && up->nwire > 0;
 		w->up->tcp_up_flush = up->flush_next;
-		up->flush_due = false;
+		up->flush_due = up->ack_due = false;
 		if (up->dead) {
+			continue;
+		}
+		if (up->wlen == up->woff) {
+			/* No query to carry the ACK of the answers read while more are owed: a
+			 * server that writes without TCP_NODELAY holds the next one until these
+			 * are acknowledged, and our delayed ACK would cost it up to 40 ms. Linux
+			 * sends an ACK it holds back when quick-ack is set, and leaves quick-ack
+			 * mode by itself, so it is asked for each time. */
+			if (ack) {
+				(void)setsockopt(up->io.fd, IPPROTO_TCP, TCP_QUICKACK, &(int){1},
+						 sizeof(int));
+			}
 			continue;
 		}
 		if (!up_flush(up)) {

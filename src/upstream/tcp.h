@@ -49,7 +49,9 @@ struct tcp_job {
 	uint32_t qhash;
 	uint16_t client_id;
 	uint16_t backend_id;
-	uint64_t sent_us;
+	uint64_t read_us;   /* when the client's query was read */
+	uint64_t sent_us;   /* when it went into the backend connection's buffer */
+	uint64_t answer_us; /* when its answer was read */
 	uint8_t tries;
 	bool resent;    /* already sent once more after its connection closed */
 	bool on_wire;   /* written on its connection (a rescue writes one at a time) */

@@ -62,6 +62,11 @@ enum stat_counter {
 	ST_CURVE_ODD_PADDING,    /* bytes after the opened message that are not dq's padding */
 	ST_DNSTAP_SENT,          /* dnstap messages queued for the writer */
 	ST_DNSTAP_DROPPED,       /* not queued: the writer's queue was full (a slow reader) */
+	/* Where relayed TCP queries spend their time (answers sent on their first try): */
+	ST_TCP_TIMED,      /* such answers */
+	ST_TCP_US_IN,      /* µs from the query read to its place in the backend's buffer */
+	ST_TCP_US_BACKEND, /* µs from there (written at that turn's end) to the answer read */
+	ST_TCP_US_OUT,     /* µs from the answer read to its write to the client */
 	ST_COUNT
 };
 
@@ -83,6 +88,7 @@ static inline uint64_t stat_read(const _Atomic uint64_t *c)
 }
 
 #define STAT_INC(w, k) stat_add(&(w)->stats.c[(k)], 1)
+#define STAT_ADD(w, k, n) stat_add(&(w)->stats.c[(k)], (n))
 
 /* Count a response of <msg> (at least a header) sent to a client. */
 #define STAT_RESPONSE(w, msg) stat_add(&(w)->stats.rcode[(msg)[3] & 0x0f], 1)

@@ -391,3 +391,28 @@ def test_relayed_queries_allocate_nothing(router, ns1, tmp_path):
     assert _tcp_load(r.port, 8, 100, 50) == 40000
     grew = _alloc_count(count) - before
     assert grew <= 40, "%d allocations for 40,000 relayed TCP queries" % grew
+
+
+def test_stage_times_add_up_to_what_the_client_sees(router, ns1):
+    """dnsrouter_tcp_stage_seconds_total splits a relayed TCP query's time into in (read to
+    the backend's buffer), backend (to the answer read) and out (to the client's socket): for
+    200 queries asked one at a time, every answer is counted, each stage took some time, and
+    the three together are no more than the client measured from send to answer."""
+    admin = "127.0.0.1:%d" % dnsr.free_port()
+    r = router({"workers": 1, "health": {"enabled": False}, "admin": admin,
+                "backends": [{"name": "ns1", "address": ns1.addr4}],
+                "routes": [route_zone("example.", ["ns1"])]})
+    seen = 0.0
+    with socket.create_connection(("127.0.0.1", r.port), timeout=5) as s:
+        for i in range(200):
+            frame = dnsr.tcp_frame(dnsr.query("t%d.example." % i, "TXT", qid=i).to_wire())
+            t0 = time.monotonic()
+            s.sendall(frame)
+            msg = dns.message.from_wire(dnsr.tcp_read_msg(s))
+            seen += time.monotonic() - t0
+            assert msg.id == i and dnsr.who(msg) == "ns1"
+    assert dnsr.metric(admin, "dnsrouter_tcp_stage_answers_total") == 200
+    stages = {st: dnsr.metric(admin, "dnsrouter_tcp_stage_seconds_total", stage=st)
+              for st in ("in", "backend", "out")}
+    assert all(v > 0 for v in stages.values()), stages
+    assert sum(stages.values()) <= seen, (stages, seen)
