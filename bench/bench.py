@@ -13,10 +13,9 @@ configuration, and dnsrouter with response rate limiting under a flood from 50 s
 same Knot: CurveDNS (one thread) and dnsrouter's DNSCurve front (one worker), fed by
 bench/curveperf/ with 1, 10,000 and 1,000,000 client keys, in alternated rounds.
 Prints one table and writes it to bench/results/latest.md (the DNSCurve section also to
-bench/results/curve-latest.md). Then Knot, the floor (relaying TCP bytes), dnsrouter and dnsdist
-over TCP, with 8 pipelining
-connections and with 100 connections asking one query at a time. `bench.py --only curve`
-runs the DNSCurve section alone, `--only tcp` the TCP section.
+bench/results/curve-latest.md). Then Knot, the floor (relaying TCP bytes), dnsrouter and
+dnsdist over TCP, with 8 pipelining connections and with 100 connections asking one query at
+a time. `bench.py --only curve` runs the DNSCurve section alone, `--only tcp` the TCP section.
 Every load is bounded in time; every process started is stopped at the end. A system that
 fails to start (say, a config key this dnsrouter does not know yet) is reported as not run.
 BENCH_QUICK=1 shortens every load and A/B comparison, to check the script, not to measure.
