@@ -256,6 +256,17 @@ static void count_out(struct worker *w, uint64_t read_us)
 	}
 }
 
+/* Bytes wait in <c>'s own buffer: the frame <iov> (head and message) queues behind them. */
+static void conn_queue_behind(struct worker *w, struct tcp_conn *c, const struct iovec iov[2],
+			      uint64_t read_us)
+{
+	if (!conn_keep(w, c, iov, 2, 0) || !conn_flush(w, c)) {
+		conn_close(w, c);
+		return;
+	}
+	count_out(w, read_us);
+}
+
 /* Frame the message <msg> of <len> bytes with ID <id> (written in the frame, not in <msg>) for
  * <c>: staged for the turn's end when <gather>, else written now after what is staged.
  * <read_us>: as for conn_send. */
@@ -271,12 +282,7 @@ static void conn_send_frame(struct worker *w, struct tcp_conn *c, const uint8_t 
 	wire_write_u16(head, (uint16_t)len);
 	wire_write_u16(head + TCP_LEN_PREFIX, id);
 	if (c->wlen > c->woff) {
-		/* Bytes wait before it: it queues behind them. */
-		if (!conn_keep(w, c, iov, 2, 0) || !conn_flush(w, c)) {
-			conn_close(w, c);
-			return;
-		}
-		count_out(w, read_us);
+		conn_queue_behind(w, c, iov, read_us);
 		return;
 	}
 	if (gather && stage_add(w, c, head, msg, len, read_us)) {
@@ -288,11 +294,7 @@ static void conn_send_frame(struct worker *w, struct tcp_conn *c, const uint8_t 
 			return;
 		}
 		if (c->wlen > c->woff) {
-			if (!conn_keep(w, c, iov, 2, 0) || !conn_flush(w, c)) {
-				conn_close(w, c);
-				return;
-			}
-			count_out(w, read_us);
+			conn_queue_behind(w, c, iov, read_us);
 			return;
 		}
 	}
