@@ -252,17 +252,26 @@ static void turn_end(struct worker *w)
 /* The next events. A worker that had work less than busy-poll ago asks again without
  * sleeping: a wake-up is most of what a query costs on a virtual machine and much of the
  * latency it adds, and polling spares both at the price of a core kept busy while traffic
- * flows. It still comes back to run the timers as often as a sleep would. */
+ * flows. It still comes back to run the timers as often as a sleep would, and by the time a
+ * part asked for (worker_wake_by). */
 static int wait_events(struct worker *w, struct epoll_event *events)
 {
-	int wait = w->wheel.armed ? BUSY_WAIT_MS : IDLE_WAIT_MS;
-	uint64_t now = w->busy_until_us != 0 ? clock_now_us() : 0;
+	uint64_t wait_us = (w->wheel.armed ? BUSY_WAIT_MS : IDLE_WAIT_MS) * 1000ull;
+	bool fine = w->wake_us != 0;
+	uint64_t now = w->busy_until_us != 0 || fine ? clock_now_us() : 0;
 	int n;
 
+	if (fine) {
+		wait_us = w->wake_us > now ? w->wake_us - now : 0;
+		if (wait_us > BUSY_WAIT_MS * 1000ull) {
+			wait_us = BUSY_WAIT_MS * 1000ull;
+		}
+		w->wake_us = 0;
+	}
 	/* Offline meanwhile: the control thread never waits for an idle or polling worker. */
 	rcu_thread_offline();
 	if (now < w->busy_until_us) {
-		uint64_t until = now + (uint64_t)wait * 1000u;
+		uint64_t until = now + wait_us;
 
 		if (until > w->busy_until_us) {
 			until = w->busy_until_us;
@@ -270,8 +279,18 @@ static int wait_events(struct worker *w, struct epoll_event *events)
 		do {
 			n = epoll_wait(w->epfd, events, EVENTS_PER_WAIT, 0);
 		} while (n == 0 && clock_now_us() < until);
+	} else if (fine) {
+		struct timespec ts = {.tv_sec = (time_t)(wait_us / 1000000u),
+				      .tv_nsec = (long)(wait_us % 1000000u) * 1000};
+
+		n = epoll_pwait2(w->epfd, events, EVENTS_PER_WAIT, &ts, NULL);
+		if (n == -1 && errno == ENOSYS) {
+			/* A kernel before 5.11, or valgrind: to the next millisecond. */
+			n = epoll_wait(w->epfd, events, EVENTS_PER_WAIT,
+				       (int)((wait_us + 999) / 1000));
+		}
 	} else {
-		n = epoll_wait(w->epfd, events, EVENTS_PER_WAIT, wait);
+		n = epoll_wait(w->epfd, events, EVENTS_PER_WAIT, (int)(wait_us / 1000));
 	}
 	rcu_thread_online();
 	return n;

@@ -102,6 +102,8 @@ struct worker {
 	uint64_t snap_gen;
 	uint32_t busy_poll_us;  /* the snapshot's, kept for the wait that follows */
 	uint64_t busy_until_us; /* poll without sleeping until then (CLOCK_MONOTONIC) */
+	uint64_t wake_us;       /* a part wants the loop back by then, finer than the timer wheel
+			   * (CLOCK_MONOTONIC µs); 0: no such wish. Set at a turn's end. */
 	struct regex_scratch *rs;
 	struct rand_state rnd;
 	uint32_t *rr; /* round-robin cursor per route index */
@@ -185,6 +187,15 @@ struct wbackend *worker_backend(struct worker *w, const struct backend *be);
 static inline struct backend_counters *worker_counters(struct worker *w, struct backend *be)
 {
 	return &be->counters[w->id];
+}
+
+/* Have the loop come back by <us> (CLOCK_MONOTONIC µs) even if nothing happens: for a
+ * deadline finer than the timer wheel's milliseconds. Called at a turn's end. */
+static inline void worker_wake_by(struct worker *w, uint64_t us)
+{
+	if (w->wake_us == 0 || us < w->wake_us) {
+		w->wake_us = us;
+	}
 }
 
 /* The router's address that <client> sent to on listener <ls_idx>: the one it learned from
