@@ -50,9 +50,10 @@ struct tcp_up {
 	bool stale;   /* a query timed out with no answer since: no new queries */
 	bool dead;
 	enum up_kind kind;
-	uint32_t interest; /* the epoll events asked for */
-	bool flush_due;    /* on the worker's list for the turn's end (tcp_up_flush_due) */
-	bool ack_due;      /* answers read this turn, more owed: ACK unless a query carries it */
+	uint32_t interest;    /* the epoll events asked for */
+	bool flush_due;       /* on the worker's list for the turn's end (tcp_up_flush_due) */
+	uint64_t ack_owed_us; /* when answers were read unacknowledged while more are owed
+			       * (clock_now_us); 0: none */
 	struct tcp_up *flush_next;
 	union sockaddr_any client, local; /* its client, one-client kinds, and the router's
 					     address it reached */
@@ -165,9 +166,16 @@ static void up_due(struct worker *w, struct tcp_up *up)
 	}
 }
 
+/* Write the queries waiting on <up>; any byte written carries the ACK owed. */
 static bool up_flush(struct tcp_up *up)
 {
-	return stream_flush(up->io.fd, up->wbuf, &up->woff, &up->wlen);
+	size_t unsent = up->wlen - up->woff;
+	bool ok = stream_flush(up->io.fd, up->wbuf, &up->woff, &up->wlen);
+
+	if (up->wlen - up->woff < unsent) {
+		up->ack_owed_us = 0;
+	}
+	return ok;
 }
 
 /* Ask epoll for <ev> on <up>; a system call only when that changes, not for every query. */
@@ -497,12 +505,14 @@ static void up_answer(struct worker *w, struct tcp_up *up, const uint8_t *msg, s
 	STAT_INC(w, ST_DROP_BAD_RESPONSE);
 }
 
-/* Answers were read on <up>: while more are owed, they are acknowledged by the turn's end
- * (tcp_up_flush_due), by a query written then or on their own. */
+/* Answers were read on <up>: while more are owed, a query written by the turn's end carries
+ * their ACK, or one goes alone once they have waited STREAM_ACK_DELAY_US (tcp_up_flush_due). */
 static void up_ack_if_owed(struct worker *w, struct tcp_up *up)
 {
 	if (!up->dead && up->nwire > 0) {
-		up->ack_due = true;
+		if (up->ack_owed_us == 0) {
+			up->ack_owed_us = up->heard_us;
+		}
 		up_due(w, up);
 	}
 }
@@ -598,26 +608,44 @@ void tcp_up_close_all(struct worker *w, struct wbackend *wb)
 	}
 }
 
+/* An ACK owed on <up> with no query to carry it: sent alone once the answers it covers have
+ * waited STREAM_ACK_DELAY_US. True when it is still owed: the turn's end looks again. */
+static bool up_ack_alone(struct worker *w, struct tcp_up *up, uint64_t *now)
+{
+	uint64_t due = up->ack_owed_us + STREAM_ACK_DELAY_US;
+
+	if (up->ack_owed_us == 0 || up->nwire == 0) {
+		up->ack_owed_us = 0;
+		return false;
+	}
+	if (*now == 0) {
+		*now = clock_now_us();
+	}
+	if (*now < due) {
+		worker_wake_by(w, due);
+		return true;
+	}
+	stream_ack(up->io.fd);
+	up->ack_owed_us = 0;
+	return false;
+}
+
 void tcp_up_flush_due(struct worker *w)
 {
-	struct tcp_up *up;
+	struct tcp_up *up, *later = NULL;
+	uint64_t now = 0;
 
 	while ((up = w->up->tcp_up_flush) != NULL) {
-		bool ack = up->ack_due && up->nwire > 0;
 		w->up->tcp_up_flush = up->flush_next;
-		up->flush_due = up->ack_due = false;
+		up->flush_due = false;
 		if (up->dead) {
 			continue;
 		}
 		if (up->wlen == up->woff) {
-			/* No query to carry the ACK of the answers read while more are owed: a
-			 * server that writes without TCP_NODELAY holds the next one until these
-			 * are acknowledged, and our delayed ACK would cost it up to 40 ms. Linux
-			 * sends an ACK it holds back when quick-ack is set, and leaves quick-ack
-			 * mode by itself, so it is asked for each time. */
-			if (ack) {
-				(void)setsockopt(up->io.fd, IPPROTO_TCP, TCP_QUICKACK, &(int){1},
-						 sizeof(int));
+			if (up_ack_alone(w, up, &now)) {
+				up->flush_due = true;
+				up->flush_next = later;
+				later = up;
 			}
 			continue;
 		}
@@ -630,6 +658,7 @@ void tcp_up_flush_due(struct worker *w)
 		}
 		up_interest(w, up);
 	}
+	w->up->tcp_up_flush = later;
 }
 
 void tcp_up_reap(struct worker *w)

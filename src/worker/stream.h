@@ -55,4 +55,17 @@ int stream_connect(const union sockaddr_any *to, const union sockaddr_any *from)
 /* After the first EPOLLOUT or error on a connecting <fd>: true when it connected. */
 bool stream_connected(int fd);
 
+/* How long what was read on a stream may wait for bytes going back to carry its ACK before
+ * stream_ack sends one alone. A peer that writes without TCP_NODELAY (a backend's answers, a
+ * client's pipelined queries) holds its next message until the last is acknowledged, and
+ * Linux would delay the ACK up to 40 ms. An ACK per message, though, makes the peer send
+ * each message in a segment of its own: two packets more per query for both ends. Waiting
+ * this long lets a busy connection's own traffic carry the ACK, and what the peer held
+ * meanwhile comes in one segment. */
+#define STREAM_ACK_DELAY_US 200u
+
+/* Send the ACK the kernel holds back for what was read on <fd>, now, and stay in delayed-ACK
+ * mode. */
+void stream_ack(int fd);
+
 #endif
