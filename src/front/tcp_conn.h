@@ -64,6 +64,11 @@ struct tcp_conn {
 		stage_last; /* answers staged this turn (tcp_write.c), or STAGE_NONE */
 	bool on_stage;      /* on the stage's list of connections */
 	struct tcp_conn *stage_next;
+	uint64_t ack_owed_us; /* when queries were read that no answer has acknowledged since
+			       * (clock_now_us); 0: none */
+	bool on_ack_list;     /* on tcp_state.ack_owed */
+	bool pipelines;       /* has had two queries in flight: its reads are acknowledged */
+	struct tcp_conn *ack_next;
 };
 
 struct tcp_state {
@@ -77,6 +82,7 @@ struct tcp_state {
 	struct tcp_job *dead_jobs; /* back to the job pool at jobs_reap */
 	struct job_mem *free_jobs; /* the job pool: jobs kept for reuse */
 	struct tcp_stage *stage;   /* this turn's answers (tcp_write.c) */
+	struct tcp_conn *ack_owed; /* connections that may owe their client an ACK */
 	uint32_t nfree_jobs;
 	size_t unsent; /* answer bytes waiting in all connections' buffers */
 	uint8_t *rd;   /* STREAM_BUF_SIZE: what a connection without a buffer reads */

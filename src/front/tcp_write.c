@@ -77,6 +77,7 @@ bool conn_flush(struct worker *w, struct tcp_conn *c)
 
 	if (c->wlen - c->woff < unsent) {
 		c->wrote = true;
+		c->ack_owed_us = 0; /* the answer carries it */
 		w->tcp->unsent -= unsent - (c->wlen - c->woff);
 		conn_touch(w, c);
 	}
@@ -100,6 +101,7 @@ static ssize_t conn_writev(struct worker *w, struct tcp_conn *c, const struct io
 		}
 		if (done > 0) {
 			c->wrote = true;
+			c->ack_owed_us = 0; /* the answer carries it */
 			conn_touch(w, c);
 		}
 		return done;

@@ -716,3 +716,67 @@ def test_slow_answer_holds_up_no_other_client(router):
             s.close()
         be.close()
 
+
+
+def _warm(s, n):
+    """<n> exchanges on <s>, one query at a time: the connections on both sides of the router
+    leave Linux's quick-ACK start and acknowledge late (delayed ACKs), as busy ones do."""
+    for i in range(n):
+        s.sendall(dnsr.tcp_frame(dnsr.query("warm%d.example." % i, qid=i).to_wire()))
+        assert len(_read_answers(s, 1, timeout=3)) == 1, "warm-up query %d unanswered" % i
+
+
+def test_backend_answers_written_without_nodelay_are_not_held(router):
+    """A backend that writes without TCP_NODELAY (as the Python socket here does) holds its
+    second answer until the first is acknowledged. The router acknowledges answers it reads
+    while more are owed within a fraction of a millisecond (README: TCP), so the second
+    answer follows the first at once, not after Linux's delayed ACK (40 ms or more)."""
+    be = _TcpBackend("nagle")
+    try:
+        r = router({"workers": 1, "health": {"enabled": False},
+                    "tcp": {"backend-connections": 1},
+                    "backends": [{"name": "nagle", "address": be.address}],
+                    "routes": [route_zone(".", ["nagle"])]})
+        with socket.create_connection(("127.0.0.1", r.port), timeout=5) as s:
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            _warm(s, 40)
+            gaps = []
+            for run in range(9):
+                s.sendall(b"".join(dnsr.tcp_frame(dnsr.query(
+                    "r%dq%d.example." % (run, i), qid=i).to_wire()) for i in (1, 2)))
+                times = []
+                for _ in range(2):
+                    _read_frame(s)
+                    times.append(time.monotonic())
+                gaps.append(times[1] - times[0])
+        gaps.sort()
+        assert gaps[len(gaps) // 2] < 0.02, "second answers held: gaps %r s" % gaps
+    finally:
+        be.close()
+
+
+def test_pipelined_queries_written_without_nodelay_are_not_held(router):
+    """A client that pipelines without TCP_NODELAY holds its next query until the last is
+    acknowledged. Once it has had two queries in flight, the router acknowledges what it
+    reads soon (README: TCP): its first query waits 30 ms at the backend, yet the second
+    query reaches the router, goes on another backend connection and is answered first. Were
+    the ACK left to the first answer or to Linux's delayed ACK, the second answer would come
+    after the first."""
+    be = _TcpBackend("nagle", slow="slow.example.", delay=0.03)
+    try:
+        r = router({"workers": 1, "health": {"enabled": False},
+                    "backends": [{"name": "nagle", "address": be.address}],
+                    "routes": [route_zone(".", ["nagle"])]})
+        with socket.create_connection(("127.0.0.1", r.port), timeout=5) as s:
+            _warm(s, 40)
+            s.sendall(b"".join(dnsr.tcp_frame(dnsr.query(
+                "pair%d.example." % i, qid=i).to_wire()) for i in (1, 2)))
+            assert len(_read_answers(s, 2, timeout=3)) == 2, "pipelined pair unanswered"
+            orders = []
+            for run in range(5):
+                s.sendall(dnsr.tcp_frame(dnsr.query("slow.example.", qid=1).to_wire()))
+                s.sendall(dnsr.tcp_frame(dnsr.query("fast%d.example." % run, qid=2).to_wire()))
+                orders.append([qid for qid, _, _ in _read_answers(s, 2, timeout=3)])
+        assert orders == [[2, 1]] * 5, "answers in the order %r" % orders
+    finally:
+        be.close()
