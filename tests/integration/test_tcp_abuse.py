@@ -717,7 +717,6 @@ def test_slow_answer_holds_up_no_other_client(router):
         be.close()
 
 
-
 def _warm(s, n):
     """<n> exchanges on <s>, one query at a time: the connections on both sides of the router
     leave Linux's quick-ACK start and acknowledge late (delayed ACKs), as busy ones do."""
