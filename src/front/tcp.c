@@ -552,17 +552,10 @@ static void conn_acks_due(struct worker *w)
 	while (c != NULL) {
 		struct tcp_conn *next = c->ack_next;
 
-		c->on_ack_list = false;
-		if (c->open && c->ack_owed_us != 0) {
-			now = now != 0 ? now : clock_now_us();
-			if (now >= c->ack_owed_us + STREAM_ACK_DELAY_US) {
-				stream_ack(c->io.fd);
-				c->ack_owed_us = 0;
-			} else {
-				c->on_ack_list = true;
-				c->ack_next = later;
-				later = c;
-			}
+		c->on_ack_list = c->open && stream_ack_due(c->io.fd, &c->ack_owed_us, &now) != 0;
+		if (c->on_ack_list) {
+			c->ack_next = later;
+			later = c;
 		}
 		c = next;
 	}

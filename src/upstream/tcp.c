@@ -609,25 +609,20 @@ void tcp_up_close_all(struct worker *w, struct wbackend *wb)
 }
 
 /* An ACK owed on <up> with no query to carry it: sent alone once the answers it covers have
- * waited STREAM_ACK_DELAY_US. True when it is still owed: the turn's end looks again. */
+ * waited STREAM_ACK_DELAY_US, the loop woken for it. True when it is still owed: the turn's
+ * end looks again. */
 static bool up_ack_alone(struct worker *w, struct tcp_up *up, uint64_t *now)
 {
-	uint64_t due = up->ack_owed_us + STREAM_ACK_DELAY_US;
+	uint64_t due;
 
-	if (up->ack_owed_us == 0 || up->nwire == 0) {
-		up->ack_owed_us = 0;
-		return false;
+	if (up->nwire == 0) {
+		up->ack_owed_us = 0; /* nothing more to come: the backend holds nothing back */
 	}
-	if (*now == 0) {
-		*now = clock_now_us();
-	}
-	if (*now < due) {
+	due = stream_ack_due(up->io.fd, &up->ack_owed_us, now);
+	if (due != 0) {
 		worker_wake_by(w, due);
-		return true;
 	}
-	stream_ack(up->io.fd);
-	up->ack_owed_us = 0;
-	return false;
+	return due != 0;
 }
 
 void tcp_up_flush_due(struct worker *w)

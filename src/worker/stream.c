@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/transparent.h"
 #include "worker/stream.h"
@@ -156,12 +157,25 @@ bool stream_connected(int fd)
 	return getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0;
 }
 
-void stream_ack(int fd)
+uint64_t stream_ack_due(int fd, uint64_t *owed_us, uint64_t *now)
 {
+	uint64_t due = *owed_us + STREAM_ACK_DELAY_US;
+
+	if (*owed_us == 0) {
+		return 0;
+	}
+	if (*now == 0) {
+		*now = clock_now_us();
+	}
+	if (*now < due) {
+		return due;
+	}
+	*owed_us = 0;
 	/* TCP_QUICKACK with an even value other than 0: Linux sends the ACK it holds back and
 	 * then returns to delayed ACKs (net/ipv4/tcp.c, __tcp_sock_set_quickack). With 1 the
 	 * socket would leave delayed-ACK mode, and the kernel would then acknowledge each
 	 * segment on its own until the next exchange puts it back: measured on a saturated
 	 * backend connection, twice the packets per query of this. */
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &(int){2}, sizeof(int));
+	return 0;
 }

@@ -64,8 +64,10 @@ bool stream_connected(int fd);
  * meanwhile comes in one segment. */
 #define STREAM_ACK_DELAY_US 200u
 
-/* Send the ACK the kernel holds back for what was read on <fd>, now, and stay in delayed-ACK
- * mode. */
-void stream_ack(int fd);
+/* An ACK owed on <fd> since <*owed_us> (clock_now_us; 0: none): once it has waited
+ * STREAM_ACK_DELAY_US it is sent alone, staying in delayed-ACK mode, and <*owed_us> goes back
+ * to 0. Returns when it falls due while it is still owed, else 0. <*now> is read from the
+ * clock when 0, so that a turn's end reads it once for all its connections. */
+uint64_t stream_ack_due(int fd, uint64_t *owed_us, uint64_t *now);
 
 #endif

@@ -262,10 +262,9 @@ static int wait_events(struct worker *w, struct epoll_event *events)
 	int n;
 
 	if (fine) {
-		wait_us = w->wake_us > now ? w->wake_us - now : 0;
-		if (wait_us > BUSY_WAIT_MS * 1000ull) {
-			wait_us = BUSY_WAIT_MS * 1000ull;
-		}
+		uint64_t left = w->wake_us > now ? w->wake_us - now : 0;
+
+		wait_us = left < wait_us ? left : wait_us;
 		w->wake_us = 0;
 	}
 	/* Offline meanwhile: the control thread never waits for an idle or polling worker. */

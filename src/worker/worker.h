@@ -102,8 +102,9 @@ struct worker {
 	uint64_t snap_gen;
 	uint32_t busy_poll_us;  /* the snapshot's, kept for the wait that follows */
 	uint64_t busy_until_us; /* poll without sleeping until then (CLOCK_MONOTONIC) */
-	uint64_t wake_us;       /* a part wants the loop back by then, finer than the timer wheel
-			   * (CLOCK_MONOTONIC µs); 0: no such wish. Set at a turn's end. */
+	/* A part wants the loop back by then, finer than the timer wheel (CLOCK_MONOTONIC µs,
+	 * set at a turn's end by worker_wake_by); 0: no such wish. */
+	uint64_t wake_us;
 	struct regex_scratch *rs;
 	struct rand_state rnd;
 	uint32_t *rr; /* round-robin cursor per route index */
